@@ -1,0 +1,91 @@
+/* The event catalogue: every event type, its name, priority and payload.
+ * Any thread. Adding an event is adding one line to SB_EVENT_CATALOGUE.
+ *
+ * Payload convention: every event carries the generic fields of struct
+ * sb_event (arg[0..3], str, text); the last column says what they mean for
+ * that type, and docs/architecture.md lists the catalogue. */
+#pragma once
+
+#include <stdint.h>
+
+enum sb_prio {
+	SB_PRIO_CRITICAL, /* setup, teardown, failure recovery, auth: never dropped */
+	SB_PRIO_HIGH,     /* mid-call changes: hold, transfer, media updates, DTMF */
+	SB_PRIO_NORMAL,   /* progress, registration, messages */
+	SB_PRIO_LOW,      /* statistics, metrics, health: coalesced or dropped first */
+	_SB_PRIO_MAX,
+	_SB_PRIO_INVALID = -22,
+};
+
+/* X(ID, "name", PRIORITY, "payload") */
+#define SB_EVENT_CATALOGUE(X)                                                                      \
+	/* lifecycle and tests */                                                                  \
+	X(SYS_COMPONENT_READY, "sys.component_ready", CRITICAL, "str=component")                  \
+	X(SYS_DRAIN, "sys.drain", CRITICAL, "arg0=deadline ms")                                    \
+	X(SYS_SHUTDOWN, "sys.shutdown", CRITICAL, "")                                              \
+	X(SYS_CONFIG_RELOADED, "sys.config_reloaded", CRITICAL, "")                                \
+	X(SYS_TICK, "sys.tick", NORMAL, "arg0=sequence")                                           \
+	X(TEST_CRITICAL, "test.critical", CRITICAL, "arg0=producer arg1=sequence arg2=time us")    \
+	X(TEST_HIGH, "test.high", HIGH, "arg0=producer arg1=sequence arg2=time us")                \
+	X(TEST_NORMAL, "test.normal", NORMAL, "arg0=producer arg1=sequence arg2=time us")          \
+	X(TEST_LOW, "test.low", LOW, "arg0=producer arg1=sequence arg2=time us")                   \
+	/* signaling (browser side) */                                                             \
+	X(WS_CONNECTED, "ws.connected", NORMAL, "arg0=connection id str=user")                     \
+	X(WS_DISCONNECTED, "ws.disconnected", CRITICAL, "arg0=connection id arg1=resumable")       \
+	X(WS_RESUMED, "ws.resumed", CRITICAL, "arg0=connection id str=user")                       \
+	X(WS_CALL_DIAL, "ws.call_dial", CRITICAL, "arg0=connection id str=destination text=sdp")   \
+	X(WS_CALL_ANSWER, "ws.call_answer", CRITICAL, "arg0=connection id text=sdp")               \
+	X(WS_CALL_HANGUP, "ws.call_hangup", CRITICAL, "arg0=connection id arg1=reason")            \
+	X(WS_CALL_DTMF, "ws.call_dtmf", HIGH, "arg0=connection id str=digits")                     \
+	X(WS_CALL_HOLD, "ws.call_hold", HIGH, "arg0=connection id arg1=on")                        \
+	X(WS_ICE_CANDIDATE, "ws.ice_candidate", HIGH, "arg0=connection id text=candidate")         \
+	/* SIP */                                                                                  \
+	X(SIP_INVITE, "sip.invite", CRITICAL, "str=request uri text=sdp")                          \
+	X(SIP_PROGRESS, "sip.progress", NORMAL, "arg0=status text=early sdp")                      \
+	X(SIP_ANSWERED, "sip.answered", CRITICAL, "arg0=status text=sdp")                          \
+	X(SIP_FAILED, "sip.failed", CRITICAL, "arg0=status str=reason")                            \
+	X(SIP_BYE, "sip.bye", CRITICAL, "str=reason")                                              \
+	X(SIP_CANCEL, "sip.cancel", CRITICAL, "")                                                  \
+	X(SIP_REINVITE, "sip.reinvite", HIGH, "text=sdp")                                          \
+	X(SIP_DTMF, "sip.dtmf", HIGH, "str=digits")                                                \
+	X(SIP_REGISTERED, "sip.registered", NORMAL, "arg0=expires s str=aor text=contact")         \
+	X(SIP_UNREGISTERED, "sip.unregistered", NORMAL, "str=aor text=contact")                   \
+	X(SIP_TRUNK_STATE, "sip.trunk_state", NORMAL, "arg0=up str=trunk")                         \
+	X(SIP_MESSAGE, "sip.message", NORMAL, "str=from text=body")                                \
+	/* media */                                                                                \
+	X(MEDIA_READY, "media.ready", CRITICAL, "arg0=session id text=local sdp")                  \
+	X(MEDIA_CONNECTED, "media.connected", CRITICAL, "arg0=session id")                         \
+	X(MEDIA_FAILED, "media.failed", CRITICAL, "arg0=session id arg1=error str=reason")        \
+	X(MEDIA_CANDIDATE, "media.candidate", HIGH, "arg0=session id text=candidate")              \
+	X(MEDIA_DTMF, "media.dtmf", HIGH, "arg0=session id str=digit arg1=duration ms")            \
+	X(MEDIA_STATS, "media.stats", LOW,                                                         \
+	  "arg0=session id arg1=packets lost arg2=jitter us arg3=rtt us str=mos text=json")        \
+	X(MEDIA_CMD_CREATE, "media.cmd_create", CRITICAL, "arg0=session id text=json")             \
+	X(MEDIA_CMD_UPDATE, "media.cmd_update", HIGH, "arg0=session id text=sdp")                  \
+	X(MEDIA_CMD_DESTROY, "media.cmd_destroy", CRITICAL, "arg0=session id")                     \
+	/* engine */                                                                               \
+	X(CALL_STATE, "call.state", CRITICAL, "arg0=from state arg1=to state str=cause")           \
+	X(CALL_ENDED, "call.ended", CRITICAL, "arg0=status str=cause")                             \
+	X(STORE_CDR, "store.cdr", NORMAL, "text=json")                                             \
+	X(METRICS_SAMPLE, "metrics.sample", LOW, "str=name arg0=value")
+
+enum sb_event_type {
+	SB_EV_NONE,
+#define SB_X(id, name, prio, payload) SB_EV_##id,
+	SB_EVENT_CATALOGUE(SB_X)
+#undef SB_X
+		_SB_EV_MAX,
+	_SB_EV_INVALID = -22,
+};
+
+struct sb_event_desc {
+	const char *name;
+	enum sb_prio prio;
+	const char *payload;
+};
+
+/* The catalogue row for type, or NULL when type is out of range. */
+const struct sb_event_desc *sb_event_desc(enum sb_event_type type);
+/* The type whose name is s, or _SB_EV_INVALID. */
+enum sb_event_type sb_event_type_from_name(const char *s);
+const char *sb_prio_name(enum sb_prio prio);

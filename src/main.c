@@ -1,0 +1,302 @@
+/* Process entry: load the config, build the components in dependency order,
+ * run the control thread's GLib loop, drain and stop on SIGTERM, reload on
+ * SIGHUP. Control thread. Owns the loop, the control bus and the config. */
+#define SB_LOG_COMP SB_COMP_MAIN
+
+#include <errno.h>
+#include <getopt.h>
+#include <glib-unix.h>
+#include <glib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus/bus.h"
+#include "config/config.h"
+#include "core/lifecycle.h"
+#include "log/log.h"
+
+extern char **environ;
+
+#define DEFAULT_CONFIG "conf/switchboard.conf"
+
+struct app {
+	GMainLoop *loop;
+	char *config_path;
+	struct sb_config *cfg;
+	struct sb_lifecycle *lc;
+	struct sb_bus *bus; /* the control thread's bus */
+	guint drain_timer;
+	uint64_t drain_deadline_us;
+	int exit_code;
+	unsigned sigterms;
+};
+
+static void apply_log_config(const struct sb_config *cfg)
+{
+	sb_log_set_level_all(sb_log_level_from_name(cfg->log.level));
+	sb_log_set_format(strcmp(cfg->log.format, "json") == 0   ? SB_LOG_FORMAT_JSON
+			  : strcmp(cfg->log.format, "text") == 0 ? SB_LOG_FORMAT_TEXT
+								 : SB_LOG_FORMAT_AUTO);
+	for (size_t i = 0; cfg->log.components && cfg->log.components[i]; i++) {
+		char name[32];
+		const char *entry = cfg->log.components[i], *eq = strchr(entry, '=');
+		size_t n = eq ? (size_t)(eq - entry) : 0;
+
+		if (!eq || n >= sizeof(name))
+			continue;
+		memcpy(name, entry, n);
+		name[n] = '\0';
+		sb_log_set_level(sb_log_comp_from_name(name), sb_log_level_from_name(eq + 1));
+	}
+}
+
+/* [log] components entries are "component=level"; checked here because the
+ * component and level names belong to the logger. */
+static int check_log_components(const struct sb_config *cfg)
+{
+	int bad = 0;
+
+	for (size_t i = 0; cfg->log.components && cfg->log.components[i]; i++) {
+		const char *entry = cfg->log.components[i], *eq = strchr(entry, '=');
+		char name[32];
+		size_t n = eq ? (size_t)(eq - entry) : 0;
+
+		if (eq && n < sizeof(name)) {
+			memcpy(name, entry, n);
+			name[n] = '\0';
+		}
+		if (!eq || n >= sizeof(name) || (int)sb_log_comp_from_name(name) < 0 ||
+		    (int)sb_log_level_from_name(eq + 1) < 0) {
+			fprintf(stderr,
+				"%s: key 'components' in [log]: '%s' is not component=level\n",
+				cfg->path, entry);
+			bad = -EINVAL;
+		}
+	}
+	return bad;
+}
+
+static int load_config(const char *path, struct sb_config **ret_cfg)
+{
+	struct sb_config_errors errs = {0};
+	struct sb_config *cfg = NULL;
+	int r = sb_config_load(path, environ, &cfg, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "config error: %s\n", errs.msgs[i]);
+	sb_config_errors_clear(&errs);
+	if (r == 0 && check_log_components(cfg) < 0) {
+		cfg = sb_config_unref(cfg);
+		r = -EINVAL;
+	}
+	if (r == 0)
+		*ret_cfg = cfg;
+	return r;
+}
+
+/* The control bus as a component: ready as soon as it dispatches. */
+static int bus_start(void *ud, struct sb_lifecycle *lc)
+{
+	sb_lifecycle_ready(lc, "bus");
+	return 0;
+}
+
+static void bus_stop(void *ud)
+{
+	struct app *app = ud;
+
+	/* Deliver what is still queued (teardowns, CDRs) before stopping. */
+	for (int i = 0; i < 1000 && sb_bus_pending(app->bus); i++)
+		sb_bus_dispatch(app->bus);
+}
+
+static const struct sb_component_ops bus_ops = {
+	.name = "bus",
+	.start = bus_start,
+	.stop = bus_stop,
+};
+
+static void finish(struct app *app, const char *why)
+{
+	sb_info("stopping (%s)", why);
+	if (app->drain_timer) {
+		g_source_remove(app->drain_timer);
+		app->drain_timer = 0;
+	}
+	sb_lifecycle_stop(app->lc);
+	g_main_loop_quit(app->loop);
+}
+
+static gboolean drain_tick_cb(gpointer ud)
+{
+	struct app *app = ud;
+	size_t active = sb_lifecycle_active(app->lc);
+
+	if (active == 0) {
+		app->drain_timer = 0;
+		finish(app, "drained");
+		return G_SOURCE_REMOVE;
+	}
+	if (g_get_monotonic_time() >= (gint64)app->drain_deadline_us) {
+		sb_warn("drain deadline reached with %zu calls still active", active);
+		app->drain_timer = 0;
+		finish(app, "drain deadline");
+		return G_SOURCE_REMOVE;
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean sigterm_cb(gpointer ud)
+{
+	struct app *app = ud;
+
+	app->sigterms++;
+	if (app->sigterms > 1) {
+		finish(app, "second signal");
+		return G_SOURCE_CONTINUE;
+	}
+	sb_info("draining: no new calls, waiting up to %lld ms for %zu active",
+		(long long)app->cfg->general.drain_timeout_ms, sb_lifecycle_active(app->lc));
+	sb_lifecycle_drain(app->lc);
+	sb_bus_post_simple(app->bus, SB_EV_SYS_DRAIN, 0, 0);
+	app->drain_deadline_us =
+		(uint64_t)g_get_monotonic_time() + (uint64_t)app->cfg->general.drain_timeout_ms * 1000;
+	drain_tick_cb(app);
+	if (g_main_loop_is_running(app->loop) && sb_lifecycle_state(app->lc) != SB_LC_STOPPED)
+		app->drain_timer = g_timeout_add(50, drain_tick_cb, app);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean sighup_cb(gpointer ud)
+{
+	struct app *app = ud;
+	struct sb_config *cfg = NULL;
+
+	sb_info("reloading %s", app->config_path);
+	if (load_config(app->config_path, &cfg) < 0) {
+		sb_error("reload failed: keeping the running config");
+		return G_SOURCE_CONTINUE;
+	}
+	apply_log_config(cfg);
+	sb_lifecycle_reload(app->lc, cfg);
+	sb_config_unref(app->cfg);
+	app->cfg = cfg;
+	sb_bus_post_simple(app->bus, SB_EV_SYS_CONFIG_RELOADED, 0, 0);
+	sb_info("config reloaded");
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean announce_ready_cb(gpointer ud)
+{
+	struct app *app = ud;
+	const char *waiting[SB_LIFECYCLE_MAX];
+	size_t n = sb_lifecycle_not_ready(app->lc, waiting, SB_LIFECYCLE_MAX);
+
+	if (n == 0) {
+		sb_info("switchboard ready");
+		return G_SOURCE_REMOVE;
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: switchboard [-c FILE] [--check-config] [--version]\n"
+		     "  -c, --config FILE   config file (default " DEFAULT_CONFIG ")\n"
+		     "      --check-config  validate the config and exit\n"
+		     "  -V, --version       print the version\n");
+}
+
+static int parse_args(int argc, char **argv, struct app *app, bool *ret_check)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			app->config_path = optarg;
+			break;
+		case 'k':
+			*ret_check = true;
+			break;
+		case 'V':
+			printf("switchboard %s\n", SB_VERSION);
+			return 1;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int run(struct app *app)
+{
+	const char *failed = NULL;
+	int r;
+
+	app->loop = g_main_loop_new(NULL, FALSE);
+	app->bus = sb_bus_new(&app->cfg->bus, g_main_context_default());
+	app->lc = sb_lifecycle_new();
+	if (!app->bus || !app->lc)
+		return -ENOMEM;
+	sb_lifecycle_add(app->lc, &bus_ops, app);
+	r = sb_lifecycle_start(app->lc, &failed);
+	if (r < 0) {
+		sb_error("component %s failed to start: %s", failed, strerror(-r));
+		return r;
+	}
+	g_unix_signal_add(SIGTERM, sigterm_cb, app);
+	g_unix_signal_add(SIGINT, sigterm_cb, app);
+	g_unix_signal_add(SIGHUP, sighup_cb, app);
+	if (announce_ready_cb(app) == G_SOURCE_CONTINUE)
+		g_timeout_add(20, announce_ready_cb, app);
+	g_main_loop_run(app->loop);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct app app = {.config_path = DEFAULT_CONFIG};
+	bool check = false;
+	int r;
+
+	signal(SIGPIPE, SIG_IGN);
+	r = parse_args(argc, argv, &app, &check);
+	if (r != 0)
+		return r > 0 ? 0 : 2;
+	if (load_config(app.config_path, &app.cfg) < 0) {
+		fprintf(stderr, "switchboard: refusing to start with an invalid config\n");
+		return 1;
+	}
+	if (check) {
+		printf("%s: ok\n", app.config_path);
+		sb_config_unref(app.cfg);
+		return 0;
+	}
+	apply_log_config(app.cfg);
+	sb_info("switchboard %s starting with %s", SB_VERSION, app.config_path);
+	r = run(&app);
+	app.exit_code = r < 0 ? 1 : 0;
+	if (app.lc)
+		sb_lifecycle_stop(app.lc);
+	app.lc = sb_lifecycle_free(app.lc);
+	app.bus = sb_bus_free(app.bus);
+	if (app.loop)
+		g_main_loop_unref(app.loop);
+	sb_config_unref(app.cfg);
+	sb_info("exit %d", app.exit_code);
+	return app.exit_code;
+}
