@@ -66,6 +66,8 @@ static const struct sb_config_key http_keys[] = {
 	K(sb_config_http, max_pending, "max_pending", SB_CT_INT, "32", 1, 10000),
 	K(sb_config_http, max_calls_per_conn, "max_calls_per_conn", SB_CT_INT, "4", 1, 1000),
 	K(sb_config_http, max_connections, "max_connections", SB_CT_INT, "10000", 1, 1000000),
+	K(sb_config_http, hello_timeout_ms, "hello_timeout", SB_CT_DURATION, "10s", 100, 600000),
+	K(sb_config_http, max_violations, "max_violations", SB_CT_INT, "10", 1, 10000),
 	END,
 };
 
