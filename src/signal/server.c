@@ -406,7 +406,9 @@ static int on_writeable(struct sb__conn *c)
 			return -1;
 	} else if (c->ping_due) {
 		c->ping_due = false;
-		if (lws_write(c->wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+		/* A payload: lws 4.1 does not report empty pongs. */
+		memcpy(ping + LWS_PRE, "sb", 2);
+		if (lws_write(c->wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0)
 			return -1;
 	} else if (c->close_code) {
 		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,

@@ -565,7 +565,7 @@ Test(limits, hello_timeout_and_idle, .init = NULL, .fini = stop, .timeout = 30)
 	ws = ws_open("127.0.0.1", S.port, false, NULL);
 	json_decref(hello_ok(ws, NULL));
 	m = next_msg(ws, 4000, &close);
-	cr_assert_null(m, "unexpected message");
+	cr_assert_null(m, "unexpected message: %s (pings %u)", m ? json_dumps(m, 0) : "", ws_pings_seen(ws));
 	cr_assert_eq(close, 0, "closed (%d) though pongs were sent", close);
 	cr_assert(ws_pings_seen(ws) >= 2, "pings seen: %u", ws_pings_seen(ws));
 	/* not answering: closed for idleness with a session.closing event */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 struct ws {
@@ -130,7 +131,7 @@ int ws_upgrade(struct ws *ws, const char *path, const char *protocol, const char
 		 path, proto, org);
 	if (ws_send_raw(ws, req, strlen(req)) < 0 || (head = read_head(ws, 3000)) < 0)
 		return -1;
-	if (sscanf((char *)ws->buf, "HTTP/1.1 %d", &status) != 1)
+	if (sscanf((char *)ws->buf, "HTTP/1.%*d %d", &status) != 1)
 		return -1;
 	memmove(ws->buf, ws->buf + head, ws->have - (size_t)head);
 	ws->have -= (size_t)head;
@@ -242,9 +243,19 @@ char *ws_read_text(struct ws *ws, int timeout_ms, int *ret_close_code)
 {
 	struct ws_frame f;
 
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (ret_close_code)
 		*ret_close_code = 0;
-	while (ws_read_frame(ws, timeout_ms, &f) == 0) {
+	/* timeout_ms bounds the whole call, whatever pings arrive meanwhile */
+	while (1) {
+		long spent;
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		spent = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (spent >= timeout_ms || ws_read_frame(ws, (int)(timeout_ms - spent), &f) < 0)
+			break;
 		if (f.opcode == 1)
 			return f.data;
 		if (f.opcode == 8 && ret_close_code)
@@ -285,7 +296,7 @@ int http_get(const char *host, int port, bool tls, const char *method, const cha
 	snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: localhost\r\n%sConnection: close\r\n\r\n",
 		 method, path, authh);
 	if (ws_send_raw(c, req, strlen(req)) < 0 || (head = read_head(c, 3000)) < 0 ||
-	    sscanf((char *)c->buf, "HTTP/1.1 %d", &status) != 1)
+	    sscanf((char *)c->buf, "HTTP/1.%*d %d", &status) != 1)
 		goto out;
 	if (ret_headers)
 		*ret_headers = strndup((char *)c->buf, (size_t)head);
