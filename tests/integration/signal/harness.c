@@ -157,7 +157,7 @@ static void merge_claims(jwt_t *jwt, const char *claims)
 		void *tmp;
 
 		json_object_foreach_safe(def, tmp, k, v) if (json_is_null(v))
-			json_object_del(def, k);
+		    json_object_del(def, k);
 	}
 	text = json_dumps(def, JSON_COMPACT);
 	cr_assert(jwt_add_grants_json(jwt, text) == 0);
@@ -266,8 +266,8 @@ json_t *rpc(struct ws *ws, const char *id, const char *method, const char *param
 	char req[16384], why[256];
 	json_t *m;
 
-	snprintf(req, sizeof(req), "{\"type\":\"request\",\"id\":\"%s\",\"method\":\"%s\"%s%s}",
-		 id, method, params_json ? ",\"params\":" : "", params_json ? params_json : "");
+	snprintf(req, sizeof(req), "{\"type\":\"request\",\"id\":\"%s\",\"method\":\"%s\"%s%s}", id,
+		 method, params_json ? ",\"params\":" : "", params_json ? params_json : "");
 	cr_assert(ws_send_text(ws, req) == 0);
 	while ((m = next_msg(ws, 3000, NULL))) {
 		char *text;
@@ -278,7 +278,7 @@ json_t *rpc(struct ws *ws, const char *id, const char *method, const char *param
 		}
 		text = json_dumps(m, JSON_COMPACT);
 		cr_assert(schema_validate_message(schema_dir(), text, method, why, sizeof(why)) ==
-				  0,
+			      0,
 			  "response to %s fails its schema: %s\n%s", method, why, text);
 		free(text);
 		return m;

@@ -116,20 +116,25 @@ Test(auth, audience_issuer_and_claims)
 	struct sb_signal_identity id;
 	char *t;
 
-	t = token("HS256", "k3y", "{\"sub\":\"alice\",\"exp\":1800000100,\"iss\":\"idp\",\"aud\":[\"x\",\"switchboard\"]}");
+	t = token("HS256", "k3y",
+		  "{\"sub\":\"alice\",\"exp\":1800000100,\"iss\":\"idp\",\"aud\":[\"x\","
+		  "\"switchboard\"]}");
 	cr_assert_eq(verify(a, t, &id), 0);
 	sb_signal_identity_clear(&id);
 	free(t);
-	t = token("HS256", "k3y", "{\"sub\":\"alice\",\"exp\":1800000100,\"iss\":\"idp\",\"aud\":\"other\"}");
+	t = token("HS256", "k3y",
+		  "{\"sub\":\"alice\",\"exp\":1800000100,\"iss\":\"idp\",\"aud\":\"other\"}");
 	cr_assert_eq(verify(a, t, &id), SB_SIGNAL_E_AUTH_AUDIENCE);
 	free(t);
 	t = token("HS256", "k3y", "{" GOOD "}");
 	cr_assert_eq(verify(a, t, &id), SB_SIGNAL_E_AUTH_ISSUER);
 	free(t);
-	t = token("HS256", "k3y", "{\"sub\":\"a b\",\"aud\":\"switchboard\",\"exp\":1800000100,\"iss\":\"idp\"}");
+	t = token("HS256", "k3y",
+		  "{\"sub\":\"a b\",\"aud\":\"switchboard\",\"exp\":1800000100,\"iss\":\"idp\"}");
 	cr_assert_eq(verify(a, t, &id), SB_SIGNAL_E_AUTH_INVALID);
 	free(t);
-	t = token("HS256", "k3y", "{\"sub\":\"a@b\",\"aud\":\"switchboard\",\"exp\":1800000100,\"iss\":\"idp\"}");
+	t = token("HS256", "k3y",
+		  "{\"sub\":\"a@b\",\"aud\":\"switchboard\",\"exp\":1800000100,\"iss\":\"idp\"}");
 	cr_assert_eq(verify(a, t, &id), SB_SIGNAL_E_AUTH_INVALID);
 	free(t);
 	t = token("HS256", "k3y", "{" GOOD ",\"iss\":\"idp\",\"name\":\"x\\r\\ny\"}");
@@ -175,8 +180,8 @@ Test(auth, algorithms)
 Test(auth, config_errors)
 {
 	char *bad[] = {"HS256", "none", NULL};
-	struct sb_config_auth cfg = {.algorithms = bad, .hs256_secret = "", .public_key = "",
-				     .audience = "a"};
+	struct sb_config_auth cfg = {
+	    .algorithms = bad, .hs256_secret = "", .public_key = "", .audience = "a"};
 	struct sb_signal_auth *a = NULL;
 	char why[128] = "";
 

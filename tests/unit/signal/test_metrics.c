@@ -16,7 +16,8 @@ Test(metrics, render_exposition)
 	struct sb_strbuf b;
 	int extra = 7;
 
-	cr_assert_eq(sb_metrics_declare(m, "switchboard_x_total", SB_METRIC_COUNTER, "X things."), 0);
+	cr_assert_eq(sb_metrics_declare(m, "switchboard_x_total", SB_METRIC_COUNTER, "X things."),
+		     0);
 	cr_assert_eq(sb_metrics_declare(m, "Bad-Name", SB_METRIC_GAUGE, ""), -EINVAL);
 	sb_metrics_add(m, "switchboard_x_total", "code=\"1\"", 2);
 	sb_metrics_add(m, "switchboard_x_total", "code=\"1\"", 1);
@@ -27,12 +28,12 @@ Test(metrics, render_exposition)
 	sb_strbuf_init(&b);
 	sb_metrics_render(m, &b);
 	cr_assert_str_eq(sb_strbuf_cstr(&b), "# HELP switchboard_x_total X things.\n"
-					    "# TYPE switchboard_x_total counter\n"
-					    "switchboard_x_total{code=\"1\"} 3\n"
-					    "switchboard_x_total{code=\"2\"} 1\n"
-					    "# TYPE switchboard_g gauge\n"
-					    "switchboard_g 1.5\n"
-					    "switchboard_extra 7\n");
+					     "# TYPE switchboard_x_total counter\n"
+					     "switchboard_x_total{code=\"1\"} 3\n"
+					     "switchboard_x_total{code=\"2\"} 1\n"
+					     "# TYPE switchboard_g gauge\n"
+					     "switchboard_g 1.5\n"
+					     "switchboard_extra 7\n");
 	sb_strbuf_fini(&b);
 	sb_metrics_free(m);
 }
