@@ -378,7 +378,6 @@ static void deliver(struct sb_bus *bus, struct sb_event *ev)
 	for (unsigned i = 0; i < n_all; i++)
 		bus->handlers[SB_EV_NONE][i].cb(ev, bus->handlers[SB_EV_NONE][i].ud);
 	tls_current = saved;
-	atomic_fetch_add_explicit(&bus->dispatched[ev->prio], 1, memory_order_relaxed);
 	sb__bus_journal_record(bus, ev); /* takes the text */
 }
 
@@ -424,20 +423,36 @@ static bool pop_overflow(struct sb_bus *bus, struct sb_event *ret)
 
 static unsigned drain_lane(struct sb_bus *bus, int prio, unsigned budget)
 {
+	struct sb_lane *lane = &bus->lane[prio];
 	unsigned done = 0;
-	struct sb_event ev;
+	struct sb_event tmp, *ev;
 
 	while (done < budget) {
-		if (!sb__lane_pop(&bus->lane[prio], &ev)) {
+		ev = sb__lane_peek(lane);
+		if (ev && ev->type == SB_EV_NONE) {
+			/* A coalescing marker: the event waits in the keyed table. */
+			bool got = take_coalesced(bus, ev, &tmp);
+			sb__lane_release(lane);
+			if (!got)
+				continue;
+			deliver(bus, &tmp);
+		} else if (ev) {
+			/* Delivered in place; the journal takes the text. */
+			deliver(bus, ev);
+			sb__lane_release(lane);
+		} else if (prio == SB_PRIO_CRITICAL && pop_overflow(bus, &tmp)) {
 			/* The ring is empty: the overflow list holds what came after. */
-			if (prio != SB_PRIO_CRITICAL || !pop_overflow(bus, &ev))
-				break;
+			deliver(bus, &tmp);
+		} else {
+			break;
 		}
-		if (ev.type == SB_EV_NONE && !take_coalesced(bus, &ev, &ev))
-			continue;
-		deliver(bus, &ev);
 		done++;
 	}
+	if (done)
+		atomic_store_explicit(&bus->dispatched[prio],
+				      atomic_load_explicit(&bus->dispatched[prio],
+							   memory_order_relaxed) + done,
+				      memory_order_relaxed);
 	return done;
 }
 
