@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/lifecycle.h"
 #include "log/log.h"
+#include "signal/signal.h"
 
 extern char **environ;
 
@@ -27,6 +28,7 @@ struct app {
 	struct sb_config *cfg;
 	struct sb_lifecycle *lc;
 	struct sb_bus *bus; /* the control thread's bus */
+	struct sb_signal_server *signal;
 	guint drain_timer;
 	uint64_t drain_deadline_us;
 	int exit_code;
@@ -250,9 +252,11 @@ static int run(struct app *app)
 	app->loop = g_main_loop_new(NULL, FALSE);
 	app->bus = sb_bus_new(&app->cfg->bus, g_main_context_default());
 	app->lc = sb_lifecycle_new();
-	if (!app->bus || !app->lc)
+	app->signal = sb_signal_server_new(app->cfg, app->loop, app->bus);
+	if (!app->bus || !app->lc || !app->signal)
 		return -ENOMEM;
 	sb_lifecycle_add(app->lc, &bus_ops, app);
+	sb_lifecycle_add(app->lc, &sb_signal_component_ops, app->signal);
 	r = sb_lifecycle_start(app->lc, &failed);
 	if (r < 0) {
 		sb_error("component %s failed to start: %s", failed, strerror(-r));
@@ -293,6 +297,7 @@ int main(int argc, char **argv)
 	if (app.lc)
 		sb_lifecycle_stop(app.lc);
 	app.lc = sb_lifecycle_free(app.lc);
+	app.signal = sb_signal_server_free(app.signal);
 	app.bus = sb_bus_free(app.bus);
 	if (app.loop)
 		g_main_loop_unref(app.loop);

@@ -30,15 +30,18 @@ enum sb_prio {
 	X(TEST_NORMAL, "test.normal", NORMAL, "arg0=producer arg1=sequence arg2=time us")          \
 	X(TEST_LOW, "test.low", LOW, "arg0=producer arg1=sequence arg2=time us")                   \
 	/* signaling (browser side) */                                                             \
-	X(WS_CONNECTED, "ws.connected", NORMAL, "arg0=connection id str=user")                     \
-	X(WS_DISCONNECTED, "ws.disconnected", CRITICAL, "arg0=connection id arg1=resumable")       \
-	X(WS_RESUMED, "ws.resumed", CRITICAL, "arg0=connection id str=user")                       \
-	X(WS_CALL_DIAL, "ws.call_dial", CRITICAL, "arg0=connection id str=destination text=sdp")   \
-	X(WS_CALL_ANSWER, "ws.call_answer", CRITICAL, "arg0=connection id text=sdp")               \
-	X(WS_CALL_HANGUP, "ws.call_hangup", CRITICAL, "arg0=connection id arg1=reason")            \
-	X(WS_CALL_DTMF, "ws.call_dtmf", HIGH, "arg0=connection id str=digits")                     \
-	X(WS_CALL_HOLD, "ws.call_hold", HIGH, "arg0=connection id arg1=on")                        \
-	X(WS_ICE_CANDIDATE, "ws.ice_candidate", HIGH, "arg0=connection id text=candidate")         \
+	X(WS_CONNECTED, "ws.connected", NORMAL, "arg0=connection id str=session text=user")       \
+	X(WS_DISCONNECTED, "ws.disconnected", CRITICAL, "arg0=connection id arg1=resumable str=session") \
+	X(WS_RESUMED, "ws.resumed", CRITICAL, "arg0=connection id str=session text=user")         \
+	X(WS_SESSION_ENDED, "ws.session_ended", CRITICAL, "str=session")                          \
+	X(WS_CALL_DIAL, "ws.call_dial", CRITICAL, "arg0=conn arg1=request str=session text=json")  \
+	X(WS_CALL_ANSWER, "ws.call_answer", CRITICAL, "arg0=conn arg1=request str=session text=json") \
+	X(WS_CALL_HANGUP, "ws.call_hangup", CRITICAL, "arg0=conn arg1=request str=session text=json") \
+	X(WS_CALL_DTMF, "ws.call_dtmf", HIGH, "arg0=conn arg1=request str=session text=json")      \
+	X(WS_CALL_HOLD, "ws.call_hold", HIGH, "arg0=conn arg1=request str=session text=json")      \
+	X(WS_ICE_CANDIDATE, "ws.ice_candidate", HIGH, "arg0=conn arg1=request str=session text=json") \
+	X(WS_REPLY, "ws.reply", CRITICAL, "arg0=conn arg1=request text=result or error json")    \
+	X(WS_EVENT, "ws.event", CRITICAL, "str=session text=event json {event, data}")             \
 	/* SIP */                                                                                  \
 	X(SIP_INVITE, "sip.invite", CRITICAL, "str=request uri text=sdp")                          \
 	X(SIP_PROGRESS, "sip.progress", NORMAL, "arg0=status text=early sdp")                      \

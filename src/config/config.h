@@ -50,6 +50,8 @@ struct sb_config_http {
 	int64_t max_pending;
 	int64_t max_calls_per_conn;
 	int64_t max_connections;
+	int64_t hello_timeout_ms;
+	int64_t max_violations;
 };
 
 struct sb_config_auth {
