@@ -21,9 +21,9 @@ void sb__signal_on_reply(struct sb_signal_server *srv, uint64_t conn, uint64_t s
 void sb__signal_on_event(struct sb_signal_server *srv, const char *session, const char *text);
 
 static const struct lws_protocols protocols[] = {
-    {"http", sb__signal_http_cb, sizeof(void *) * 4, 0, 0, NULL, 0},
-    {SB_SIGNAL_PROTOCOL, sb__signal_ws_cb, sizeof(void *), 4096, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
+	{"http", sb__signal_http_cb, sizeof(void *) * 4, 0, 0, NULL, 0},
+	{SB_SIGNAL_PROTOCOL, sb__signal_ws_cb, sizeof(void *), 4096, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 static void session_destroy(gpointer p)
@@ -116,13 +116,13 @@ static void sessions_collect(struct sb_strbuf *out, void *ud)
 void sb__signal_bus_stats_collect(struct sb_strbuf *out, void *ud)
 {
 	static const char *const fams[][2] = {
-	    {"depth", "Events waiting in the control bus lane."},
-	    {"posted_total", "Events posted to the control bus lane."},
-	    {"dispatched_total", "Events dispatched from the control bus lane."},
-	    {"dropped_total", "Low-priority events dropped because the lane was full."},
-	    {"refused_total", "Posts refused because the lane was full."},
-	    {"coalesced_total", "Low-priority events merged into a pending one."},
-	    {"spilled_total", "Critical events that went through the overflow list."},
+		{"depth", "Events waiting in the control bus lane."},
+		{"posted_total", "Events posted to the control bus lane."},
+		{"dispatched_total", "Events dispatched from the control bus lane."},
+		{"dropped_total", "Low-priority events dropped because the lane was full."},
+		{"refused_total", "Posts refused because the lane was full."},
+		{"coalesced_total", "Low-priority events merged into a pending one."},
+		{"spilled_total", "Critical events that went through the overflow list."},
 	};
 	struct sb_signal_server *srv = ud;
 	struct sb_bus_stats st;
@@ -317,7 +317,15 @@ static void signal_stop(void *ud)
 		srv->timer = 0;
 	}
 	if (srv->ctx) {
-		/* Closes every socket (CLOSED callbacks free the connections). */
+		/* Tell clients we are going away (protocol.md 3.1), giving the
+		 * loop up to 200 ms to write the close frames; then destroying
+		 * the context drops what is left (CLOSED frees each). */
+		uint64_t until = sb_clock_mono_us() + 200000;
+
+		sb__signal_close_all(srv, 1001, "going_away");
+		lws_cancel_service(srv->ctx);
+		while (srv->n_ws > 0 && sb_clock_mono_us() < until)
+			g_main_context_iteration(g_main_loop_get_context(srv->loop), FALSE);
 		lws_context_destroy(srv->ctx);
 		srv->ctx = NULL;
 	}
@@ -343,9 +351,9 @@ static void signal_reload(void *ud, struct sb_config *cfg)
 }
 
 const struct sb_component_ops sb_signal_component_ops = {
-    .name = "signal",
-    .start = signal_start,
-    .drain = signal_drain,
-    .stop = signal_stop,
-    .reload = signal_reload,
+	.name = "signal",
+	.start = signal_start,
+	.drain = signal_drain,
+	.stop = signal_stop,
+	.reload = signal_reload,
 };

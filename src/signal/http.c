@@ -142,13 +142,13 @@ static json_t *conn_json(const struct sb__conn *c, uint64_t now)
 	const struct sb__session *s = c->session;
 
 	return json_pack(
-	    "{s:I, s:s, s:s, s:b, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "id", (json_int_t)c->id,
-	    "remote", c->remote, "origin", c->origin, "tls", c->tls, "authenticated", s != NULL,
-	    "session", s ? json_string(s->id) : json_null(), "user",
-	    s ? json_string(s->ident.user) : json_null(), "connected_s",
-	    (json_int_t)((now - c->connected_us) / 1000000), "messages_in", (json_int_t)c->msgs_in,
-	    "messages_out", (json_int_t)c->msgs_out, "violations", (json_int_t)c->violations,
-	    "calls", (json_int_t)(s ? s->calls : 0));
+		"{s:I, s:s, s:s, s:b, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "id",
+		(json_int_t)c->id, "remote", c->remote, "origin", c->origin, "tls", c->tls,
+		"authenticated", s != NULL, "session", s ? json_string(s->id) : json_null(), "user",
+		s ? json_string(s->ident.user) : json_null(), "connected_s",
+		(json_int_t)((now - c->connected_us) / 1000000), "messages_in",
+		(json_int_t)c->msgs_in, "messages_out", (json_int_t)c->msgs_out, "violations",
+		(json_int_t)c->violations, "calls", (json_int_t)(s ? s->calls : 0));
 }
 
 static json_t *api_connections(struct sb_signal_server *srv)
@@ -205,17 +205,17 @@ static const char *content_type(const char *path)
 	static const struct {
 		const char *ext, *type;
 	} types[] = {
-	    {".d.ts", "application/typescript"},
-	    {".html", "text/html; charset=utf-8"},
-	    {".mjs", "text/javascript"},
-	    {".js", "text/javascript"},
-	    {".css", "text/css"},
-	    {".json", "application/json"},
-	    {".map", "application/json"},
-	    {".svg", "image/svg+xml"},
-	    {".png", "image/png"},
-	    {".ico", "image/x-icon"},
-	    {".txt", "text/plain; charset=utf-8"},
+		{".d.ts", "application/typescript"},
+		{".html", "text/html; charset=utf-8"},
+		{".mjs", "text/javascript"},
+		{".js", "text/javascript"},
+		{".css", "text/css"},
+		{".json", "application/json"},
+		{".map", "application/json"},
+		{".svg", "image/svg+xml"},
+		{".png", "image/png"},
+		{".ico", "image/x-icon"},
+		{".txt", "text/plain; charset=utf-8"},
 	};
 	size_t n = strlen(path);
 

@@ -130,14 +130,14 @@ static json_t *hello_result(struct sb__conn *c, bool resumed)
 	for (size_t i = 0; i < s->ident.n_may_dial; i++)
 		json_array_append_new(may, json_string(s->ident.may_dial[i]));
 	return json_pack(
-	    "{s:s, s:s, s:b, s:I, s:I, s:I, s:{s:s, s:s, s:o}, s:{s:I, s:I, s:I, s:I}}", "session",
-	    s->id, "resume_token", s->resume, "resumed", resumed, "ping_interval_ms",
-	    (json_int_t)h->ping_interval_ms, "idle_timeout_ms", (json_int_t)h->idle_timeout_ms,
-	    "resume_window_ms", (json_int_t)h->resume_window_ms, "identity", "user", s->ident.user,
-	    "display_name", s->ident.display_name, "may_dial", may, "limits", "max_frame",
-	    (json_int_t)h->max_frame, "max_msgs_per_sec", (json_int_t)h->max_msgs_per_sec,
-	    "max_pending", (json_int_t)h->max_pending, "max_calls",
-	    (json_int_t)h->max_calls_per_conn);
+		"{s:s, s:s, s:b, s:I, s:I, s:I, s:{s:s, s:s, s:o}, s:{s:I, s:I, s:I, s:I}}",
+		"session", s->id, "resume_token", s->resume, "resumed", resumed, "ping_interval_ms",
+		(json_int_t)h->ping_interval_ms, "idle_timeout_ms", (json_int_t)h->idle_timeout_ms,
+		"resume_window_ms", (json_int_t)h->resume_window_ms, "identity", "user",
+		s->ident.user, "display_name", s->ident.display_name, "may_dial", may, "limits",
+		"max_frame", (json_int_t)h->max_frame, "max_msgs_per_sec",
+		(json_int_t)h->max_msgs_per_sec, "max_pending", (json_int_t)h->max_pending,
+		"max_calls", (json_int_t)h->max_calls_per_conn);
 }
 
 static int hello_resume(struct sb__conn *c, const char *token, struct sb_signal_identity *id)
@@ -244,12 +244,12 @@ static void do_bye(struct sb__conn *c, struct sb_signal_request *req)
 }
 
 static const enum sb_event_type call_events[_SB_SIGNAL_M_MAX] = {
-    [SB_SIGNAL_M_CALL_DIAL] = SB_EV_WS_CALL_DIAL,
-    [SB_SIGNAL_M_CALL_ANSWER] = SB_EV_WS_CALL_ANSWER,
-    [SB_SIGNAL_M_CALL_HANGUP] = SB_EV_WS_CALL_HANGUP,
-    [SB_SIGNAL_M_CALL_DTMF] = SB_EV_WS_CALL_DTMF,
-    [SB_SIGNAL_M_CALL_HOLD] = SB_EV_WS_CALL_HOLD,
-    [SB_SIGNAL_M_CALL_ICE] = SB_EV_WS_ICE_CANDIDATE,
+	[SB_SIGNAL_M_CALL_DIAL] = SB_EV_WS_CALL_DIAL,
+	[SB_SIGNAL_M_CALL_ANSWER] = SB_EV_WS_CALL_ANSWER,
+	[SB_SIGNAL_M_CALL_HANGUP] = SB_EV_WS_CALL_HANGUP,
+	[SB_SIGNAL_M_CALL_DTMF] = SB_EV_WS_CALL_DTMF,
+	[SB_SIGNAL_M_CALL_HOLD] = SB_EV_WS_CALL_HOLD,
+	[SB_SIGNAL_M_CALL_ICE] = SB_EV_WS_ICE_CANDIDATE,
 };
 
 /* Call methods go to the engine as bus events; its WS_REPLY answers them. */

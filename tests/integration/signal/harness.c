@@ -157,7 +157,7 @@ static void merge_claims(jwt_t *jwt, const char *claims)
 		void *tmp;
 
 		json_object_foreach_safe(def, tmp, k, v) if (json_is_null(v))
-		    json_object_del(def, k);
+			json_object_del(def, k);
 	}
 	text = json_dumps(def, JSON_COMPACT);
 	cr_assert(jwt_add_grants_json(jwt, text) == 0);
@@ -278,7 +278,7 @@ json_t *rpc(struct ws *ws, const char *id, const char *method, const char *param
 		}
 		text = json_dumps(m, JSON_COMPACT);
 		cr_assert(schema_validate_message(schema_dir(), text, method, why, sizeof(why)) ==
-			      0,
+				  0,
 			  "response to %s fails its schema: %s\n%s", method, why, text);
 		free(text);
 		return m;

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 static const char *const known[] = {
-    "$schema", "title", "type",	     "properties", "required", "additionalProperties",
-    "const",   "enum",	"minLength", "maxLength",  "pattern",  "minimum",
-    "maximum", "items", "maxItems",  "oneOf",	   NULL};
+	"$schema", "title", "type",	 "properties", "required", "additionalProperties",
+	"const",   "enum",  "minLength", "maxLength",  "pattern",  "minimum",
+	"maximum", "items", "maxItems",	 "oneOf",      NULL};
 
 static int bad(char *why, size_t n, const char *path, const char *what)
 {

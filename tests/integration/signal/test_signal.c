@@ -47,10 +47,11 @@ Test(signal, hello_and_ping)
 	cr_assert(ws);
 	res = hello_ok(ws, NULL);
 	cr_assert_str_eq(
-	    json_string_value(json_object_get(json_object_get(res, "identity"), "user")), "alice");
-	cr_assert_str_eq(
-	    json_string_value(json_object_get(json_object_get(res, "identity"), "display_name")),
-	    "Alice Example");
+		json_string_value(json_object_get(json_object_get(res, "identity"), "user")),
+		"alice");
+	cr_assert_str_eq(json_string_value(
+				 json_object_get(json_object_get(res, "identity"), "display_name")),
+			 "Alice Example");
 	cr_assert(json_is_false(json_object_get(res, "resumed")));
 	r = rpc(ws, "2", "ping", "{}");
 	cr_assert_str_eq(json_string_value(json_object_get(r, "id")), "2");
@@ -163,13 +164,13 @@ Test(signal, unsafe_text)
 {
 	struct ws *ws = ws_open("127.0.0.1", S.port, false, NULL);
 	static const char *const cases[][2] = {
-	    {"call.dial", "{\"to\":\"bob\\r\\nX-Evil: 1\",\"sdp\":\"v=0\"}"},
-	    {"call.dial", "{\"to\":\"bob\",\"sdp\":\"v=0\",\"display_name\":\"Al\\nice\"}"},
-	    {"call.dial", "{\"to\":\"bob\\u0000\",\"sdp\":\"v=0\"}"},
-	    {"call.dial", "{\"to\":\"bob\",\"sdp\":\"v=0\\u0000\"}"},
-	    {"call.dial", "{\"to\":\"bob\",\"sdp\":\"v=0\",\"x-extra\":\"a\\rb\"}"},
-	    {"call.hangup", "{\"call\":\"c-0123456789abcdef\",\"reason\":\"bye\\r\\n\"}"},
-	    {"call.ice", "{\"call\":\"c-0123456789abcdef\",\"candidate\":\"a\\nb\"}"},
+		{"call.dial", "{\"to\":\"bob\\r\\nX-Evil: 1\",\"sdp\":\"v=0\"}"},
+		{"call.dial", "{\"to\":\"bob\",\"sdp\":\"v=0\",\"display_name\":\"Al\\nice\"}"},
+		{"call.dial", "{\"to\":\"bob\\u0000\",\"sdp\":\"v=0\"}"},
+		{"call.dial", "{\"to\":\"bob\",\"sdp\":\"v=0\\u0000\"}"},
+		{"call.dial", "{\"to\":\"bob\",\"sdp\":\"v=0\",\"x-extra\":\"a\\rb\"}"},
+		{"call.hangup", "{\"call\":\"c-0123456789abcdef\",\"reason\":\"bye\\r\\n\"}"},
+		{"call.ice", "{\"call\":\"c-0123456789abcdef\",\"candidate\":\"a\\nb\"}"},
 	};
 	json_t *r;
 
@@ -232,8 +233,8 @@ Test(signal, session_takeover)
 	r = rpc(b, "h", "hello", params);
 	cr_assert(json_is_true(json_object_get(json_object_get(r, "result"), "resumed")));
 	cr_assert_str_eq(
-	    json_string_value(json_object_get(json_object_get(r, "result"), "session")),
-	    json_string_value(json_object_get(res, "session")));
+		json_string_value(json_object_get(json_object_get(r, "result"), "session")),
+		json_string_value(json_object_get(res, "session")));
 	ev = next_msg(a, 3000, &close);
 	cr_assert(ev, "no session.closing event");
 	cr_assert_str_eq(json_string_value(json_object_get(ev, "event")), "session.closing");
@@ -316,10 +317,10 @@ Test(signal, metrics_count_errors)
 	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/metrics", NULL, &body, NULL),
 		     200);
 	cr_assert(
-	    strstr(body, "switchboard_ws_errors_total{code=\"1000\",name=\"parse_error\"} 1\n"),
-	    "%s", body);
-	cr_assert(
-	    strstr(body, "switchboard_ws_errors_total{code=\"1002\",name=\"unknown_method\"} 1\n"));
+		strstr(body, "switchboard_ws_errors_total{code=\"1000\",name=\"parse_error\"} 1\n"),
+		"%s", body);
+	cr_assert(strstr(body,
+			 "switchboard_ws_errors_total{code=\"1002\",name=\"unknown_method\"} 1\n"));
 	cr_assert(strstr(body, "switchboard_ws_connections 1\n"), "%s", body);
 	cr_assert(strstr(body, "switchboard_ws_sessions{state=\"attached\"} 1\n"));
 	cr_assert(strstr(body, "switchboard_bus_depth{lane=\"critical\"}"));
@@ -360,15 +361,17 @@ Test(signal, http_resources)
 		     404);
 	free(body);
 	cr_assert_eq(
-	    http_get("127.0.0.1", S.port, false, "GET", "/%2e%2e/sb.conf", NULL, &body, NULL), 404);
+		http_get("127.0.0.1", S.port, false, "GET", "/%2e%2e/sb.conf", NULL, &body, NULL),
+		404);
 	free(body);
 	/* admin API */
 	cr_assert_eq(
-	    http_get("127.0.0.1", S.port, false, "GET", "/api/v1/status", NULL, &body, &hdrs), 401);
+		http_get("127.0.0.1", S.port, false, "GET", "/api/v1/status", NULL, &body, &hdrs),
+		401);
 	cr_assert(strcasestr(hdrs, "www-authenticate: Bearer"));
 	j = json_loads(body, 0, NULL);
 	cr_assert(schema_validate_file(getenv("SB_SCHEMA_DIR"), "api.error", j, why, sizeof(why)) ==
-		      0,
+			  0,
 		  "%s", why);
 	json_decref(j);
 	free(body);
@@ -381,9 +384,9 @@ Test(signal, http_resources)
 			      "Bearer admintoken123", &body, NULL),
 		     200);
 	j = json_loads(body, 0, NULL);
-	cr_assert(
-	    schema_validate_file(getenv("SB_SCHEMA_DIR"), "api.status", j, why, sizeof(why)) == 0,
-	    "%s: %s", why, body);
+	cr_assert(schema_validate_file(getenv("SB_SCHEMA_DIR"), "api.status", j, why,
+				       sizeof(why)) == 0,
+		  "%s: %s", why, body);
 	cr_assert(json_is_true(json_object_get(j, "ready")));
 	cr_assert_str_eq(json_string_value(json_object_get(j, "node")), "sbtest");
 	json_decref(j);
@@ -399,7 +402,7 @@ Test(signal, http_resources)
 		  "%s: %s", why, body);
 	cr_assert_eq(json_array_size(json_object_get(j, "connections")), 1);
 	cr_assert_str_eq(json_string_value(json_object_get(
-			     json_array_get(json_object_get(j, "connections"), 0), "user")),
+				 json_array_get(json_object_get(j, "connections"), 0), "user")),
 			 "alice");
 	json_decref(j);
 	free(body);
@@ -485,7 +488,7 @@ Test(limits, rate_limited, .init = NULL, .fini = stop, .timeout = 30)
 	sleep(1); /* a fresh one-second window */
 	for (int i = 0; i < 10; i++) {
 		static const char ping[] =
-		    "{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
+			"{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
 
 		n += ws_build_frame(burst + n, 1, ping, sizeof(ping) - 1, true);
 	}
@@ -516,7 +519,7 @@ Test(limits, rate_flood_closes, .init = NULL, .fini = stop, .timeout = 30)
 	json_decref(hello_ok(ws, NULL));
 	for (int i = 0; i < 40; i++) {
 		static const char ping[] =
-		    "{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
+			"{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
 
 		n += ws_build_frame(burst + n, 1, ping, sizeof(ping) - 1, true);
 	}
@@ -539,7 +542,7 @@ Test(limits, too_many_pending, .init = NULL, .fini = stop, .timeout = 30)
 	json_decref(hello_ok(ws, NULL));
 	for (int i = 0; i < 12; i++) {
 		static const char ping[] =
-		    "{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
+			"{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
 
 		n += ws_build_frame(burst + n, 1, ping, sizeof(ping) - 1, true);
 	}
@@ -640,10 +643,11 @@ Test(limits, resume_within_and_past_window, .init = NULL, .fini = stop, .timeout
 	r = rpc(ws, "h2", "hello", params);
 	cr_assert(json_is_true(json_object_get(json_object_get(r, "result"), "resumed")));
 	cr_assert_str_eq(
-	    json_string_value(json_object_get(json_object_get(r, "result"), "session")), session);
+		json_string_value(json_object_get(json_object_get(r, "result"), "session")),
+		session);
 	cr_assert_str_neq(
-	    json_string_value(json_object_get(json_object_get(r, "result"), "resume_token")),
-	    resume);
+		json_string_value(json_object_get(json_object_get(r, "result"), "resume_token")),
+		resume);
 	snprintf(resume, sizeof(resume), "%s",
 		 json_string_value(json_object_get(json_object_get(r, "result"), "resume_token")));
 	json_decref(r);
@@ -766,5 +770,20 @@ Test(tls, wss_and_https, .init = NULL, .fini = stop, .timeout = 30)
 	/* plain HTTP on the TLS port does not get an answer */
 	cr_assert_neq(http_get("127.0.0.1", S.port, false, "GET", "/livez", NULL, &body, NULL),
 		      200);
+	free(body);
+}
+
+Test(lifecycle, shutdown_says_going_away, .init = NULL, .fini = stop, .timeout = 30)
+{
+	struct ws *ws;
+	char *body = NULL;
+
+	srv_start(&S, NULL, NULL, false);
+	ws = ws_open("127.0.0.1", S.port, false, NULL);
+	json_decref(hello_ok(ws, NULL));
+	srv_halt(&S); /* SIGTERM: drain, stop; asserts a clean exit */
+	expect_close(ws, 1001, 3000);
+	ws_close(ws);
+	cr_assert_lt(http_get("127.0.0.1", S.port, false, "GET", "/livez", NULL, &body, NULL), 0);
 	free(body);
 }
