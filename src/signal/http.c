@@ -20,6 +20,7 @@
 struct http_pss {
 	char *body;
 	size_t len, sent;
+	bool head; /* HEAD: headers only */
 };
 
 static int send_response(struct lws *wsi, struct http_pss *p, unsigned code, const char *ctype,
@@ -68,8 +69,11 @@ static int write_body(struct lws *wsi, struct http_pss *p)
 	unsigned char buf[LWS_PRE + 4096];
 	bool last = p->sent + chunk == p->len;
 
-	if (!p->body)
+	if (!p->body || p->head) {
+		free(p->body);
+		p->body = NULL;
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
 	memcpy(buf + LWS_PRE, p->body + p->sent, chunk);
 	if (lws_write(wsi, buf + LWS_PRE, chunk, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
 	    (int)chunk)
@@ -267,6 +271,7 @@ static int on_http(struct sb_signal_server *srv, struct lws *wsi, struct http_ps
 	bool head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
 
 	sb_metrics_add(srv->metrics, "switchboard_http_requests_total", NULL, 1);
+	p->head = head;
 	if (!get && !head)
 		return send_text(wsi, p, 405, "method not allowed\n");
 	if (strcmp(path, "/livez") == 0)
