@@ -95,6 +95,7 @@ static void setup(void)
 	F.port = free_port();
 	snprintf(text, sizeof(text),
 		 "[http]\nlisten = ws://127.0.0.1:%d\nweb_root = /nonexistent\n"
+		 "max_calls_per_conn = 2\n"
 		 "[auth]\nhs256_secret = test-secret\n",
 		 F.port);
 	cr_assert_eq(sb_config_load_string("test", text, NULL, &F.cfg, &errs), 0);
@@ -157,5 +158,46 @@ Test(engine, calls_go_to_the_engine_once_it_is_ready)
 	expect_error(r, 10486, "sip_486_busy_here");
 	json_decref(r);
 	cr_assert_eq(F.dials, 1);
+	ws_close(ws);
+}
+
+static void dial_ok(struct ws *ws)
+{
+	json_t *r = rpc(ws, "d", "call.dial", "{\"to\":\"15551234\",\"sdp\":\"v=0\"}"), *ev;
+
+	cr_assert(json_object_get(r, "result"), "%s", json_dumps(r, 0));
+	json_decref(r);
+	ev = next_msg(ws, 3000, NULL); /* call.progress */
+	cr_assert(ev);
+	json_decref(ev);
+}
+
+Test(engine, max_calls_follows_the_engine)
+{
+	struct ws *ws = ws_open("127.0.0.1", F.port, false, NULL);
+	json_t *r, *res;
+	char text[256];
+
+	res = hello_ok(ws, NULL);
+	post_text(SB_EV_SYS_COMPONENT_READY, 0, 0, "engine", NULL);
+	usleep(100000);
+	dial_ok(ws);
+	dial_ok(ws);
+	r = rpc(ws, "d3", "call.dial", "{\"to\":\"15551234\",\"sdp\":\"v=0\"}");
+	expect_error(r, 3003, "too_many_calls");
+	json_decref(r);
+	cr_assert_eq(F.dials, 2, "the third dial reached the engine");
+	/* the engine ends one call: a new dial is allowed again */
+	snprintf(text, sizeof(text),
+		 "{\"event\":\"call.ended\",\"data\":{\"call\":\"c-00000000000000aa\","
+		 "\"reason\":\"remote_hangup\",\"error\":{\"code\":10486,\"name\":"
+		 "\"sip_486_busy_here\",\"message\":\"Busy Here\"}}}");
+	post_text(SB_EV_WS_EVENT, 0, 0, json_string_value(json_object_get(res, "session")), text);
+	r = next_msg(ws, 3000, NULL);
+	cr_assert_str_eq(json_string_value(json_object_get(r, "event")), "call.ended");
+	json_decref(r);
+	dial_ok(ws);
+	cr_assert_eq(F.dials, 3);
+	json_decref(res);
 	ws_close(ws);
 }

@@ -563,6 +563,21 @@ Test(limits, too_many_pending, .init = NULL, .fini = stop, .timeout = 30)
 	still_serves();
 }
 
+Test(limits, max_connections, .init = NULL, .fini = stop, .timeout = 30)
+{
+	struct ws *a, *b;
+
+	srv_start(&S, "max_connections = 1\n", NULL, false);
+	a = ws_open("127.0.0.1", S.port, false, NULL);
+	cr_assert(a);
+	b = ws_connect_raw("127.0.0.1", S.port, false);
+	cr_assert_eq(ws_upgrade(b, "/ws", "switchboard.v1", NULL), 503);
+	ws_close(b);
+	ws_close(a);
+	usleep(200000);
+	still_serves();
+}
+
 Test(limits, origin_allow_list, .init = NULL, .fini = stop, .timeout = 30)
 {
 	struct ws *ws;
