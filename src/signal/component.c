@@ -202,7 +202,7 @@ static int parse_listen(const char *spec, bool *ret_tls, char *host, size_t host
 	if (!colon || (size_t)(colon - rest) >= hostsz || colon == rest)
 		return -EINVAL;
 	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535)
+	if (*end || end == colon + 1 || port < 0 || port > 65535)
 		return -EINVAL;
 	memcpy(host, rest, (size_t)(colon - rest));
 	host[colon - rest] = '\0';
@@ -216,6 +216,7 @@ static int create_vhosts(struct sb_signal_server *srv)
 
 	for (size_t i = 0; h->listen && h->listen[i]; i++) {
 		struct lws_context_creation_info vi = {0};
+		struct lws_vhost *vh;
 		char host[128], name[32];
 		bool tls;
 		int port;
@@ -239,11 +240,14 @@ static int create_vhosts(struct sb_signal_server *srv)
 			vi.ssl_cert_filepath = h->tls_cert;
 			vi.ssl_private_key_filepath = h->tls_key;
 		}
-		if (!lws_create_vhost(srv->ctx, &vi)) {
+		vh = lws_create_vhost(srv->ctx, &vi);
+		if (!vh) {
 			sb_error("cannot listen on %s", h->listen[i]);
 			return -EADDRINUSE;
 		}
-		sb_info("listening on %s", h->listen[i]);
+		/* Port 0: the kernel picked one; the log line names it. */
+		sb_info("listening on %s://%s:%d", tls ? "wss" : "ws", host,
+			lws_get_vhost_listen_port(vh));
 	}
 	return 0;
 }

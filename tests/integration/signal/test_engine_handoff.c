@@ -32,6 +32,25 @@ struct fixture {
 
 static struct fixture F;
 
+/* A component that reports ready only when the test says so. */
+static int fake_start(void *ud, struct sb_lifecycle *lc)
+{
+	return 0;
+}
+
+static void fake_stop(void *ud)
+{
+}
+
+static const struct sb_component_ops fake_ops = {
+	.name = "fake", .start = fake_start, .stop = fake_stop};
+
+static gboolean fake_ready_cb(gpointer ud)
+{
+	sb_lifecycle_ready(F.lc, "fake");
+	return G_SOURCE_REMOVE;
+}
+
 static void post_text(enum sb_event_type type, int64_t a0, int64_t a1, const char *str,
 		      const char *text)
 {
@@ -106,7 +125,8 @@ static void setup(void)
 	cr_assert(F.bus && F.lc && F.srv);
 	for (int t = SB_EV_WS_CALL_DIAL; t <= SB_EV_WS_ICE_CANDIDATE; t++)
 		sb_bus_subscribe(F.bus, (enum sb_event_type)t, engine_cb, NULL);
-	sb_lifecycle_add(F.lc, &sb_signal_component_ops, F.srv);
+	cr_assert_eq(sb_lifecycle_add(F.lc, &sb_signal_component_ops, F.srv), 0);
+	cr_assert_eq(sb_lifecycle_add(F.lc, &fake_ops, NULL), 0);
 	cr_assert_eq(sb_lifecycle_start(F.lc, &failed), 0);
 	pthread_create(&F.thread, NULL, loop_thread, NULL);
 }
@@ -200,4 +220,23 @@ Test(engine, max_calls_follows_the_engine)
 	cr_assert_eq(F.dials, 3);
 	json_decref(res);
 	ws_close(ws);
+}
+
+Test(engine, readyz_follows_the_lifecycle)
+{
+	char *body = NULL;
+
+	cr_assert_eq(http_get("127.0.0.1", F.port, false, "GET", "/readyz", NULL, &body, NULL),
+		     503);
+	cr_assert_str_eq(body, "not ready: fake\n");
+	free(body);
+	cr_assert_eq(http_get("127.0.0.1", F.port, false, "GET", "/livez", NULL, &body, NULL), 200);
+	free(body);
+	g_idle_add(fake_ready_cb, NULL);
+	g_main_context_wakeup(NULL);
+	usleep(100000);
+	cr_assert_eq(http_get("127.0.0.1", F.port, false, "GET", "/readyz", NULL, &body, NULL),
+		     200);
+	cr_assert_str_eq(body, "ready\n");
+	free(body);
 }
