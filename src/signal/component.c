@@ -21,7 +21,7 @@ void sb__signal_on_reply(struct sb_signal_server *srv, uint64_t conn, uint64_t s
 void sb__signal_on_event(struct sb_signal_server *srv, const char *session, const char *text);
 
 static const struct lws_protocols protocols[] = {
-	{"http", sb__signal_http_cb, sizeof(void *) * 4, 0, 0, NULL, 0},
+	{"http", sb__signal_http_cb, sizeof(struct sb__http_pss), 0, 0, NULL, 0},
 	{SB_SIGNAL_PROTOCOL, sb__signal_ws_cb, sizeof(void *), 4096, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -47,6 +47,7 @@ struct sb_signal_server *sb_signal_server_new(struct sb_config *cfg, GMainLoop *
 	srv->metrics = sb_metrics_new();
 	srv->conns = g_hash_table_new(g_int64_hash, g_int64_equal);
 	srv->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, session_destroy);
+	srv->keep = g_ptr_array_new_with_free_func(g_free);
 	srv->start_us = sb_clock_mono_us();
 	srv->start_real_us = sb_clock_real_us();
 	if (!srv->metrics)
@@ -64,6 +65,8 @@ struct sb_signal_server *sb_signal_server_free(struct sb_signal_server *srv)
 		g_source_remove(srv->timer);
 	g_hash_table_destroy(srv->conns);
 	g_hash_table_destroy(srv->sessions);
+	g_ptr_array_free(srv->keep, TRUE);
+	sb_config_unref(srv->start_cfg);
 	sb_signal_auth_free(srv->auth);
 	sb_metrics_free(srv->metrics);
 	sb_config_unref(srv->cfg);
@@ -212,7 +215,11 @@ static int parse_listen(const char *spec, bool *ret_tls, char *host, size_t host
 
 static int create_vhosts(struct sb_signal_server *srv)
 {
-	const struct sb_config_http *h = &srv->cfg->http;
+	const struct sb_config_http *h;
+
+	/* The certificate paths stay valid across reloads: keep this snapshot. */
+	srv->start_cfg = sb_config_ref(srv->cfg);
+	h = &srv->start_cfg->http;
 
 	for (size_t i = 0; h->listen && h->listen[i]; i++) {
 		struct lws_context_creation_info vi = {0};
@@ -231,9 +238,12 @@ static int create_vhosts(struct sb_signal_server *srv)
 			return -EINVAL;
 		}
 		snprintf(name, sizeof(name), "listen%zu", i);
-		vi.vhost_name = name;
+		/* lws keeps these pointers for the vhost's life. */
+		vi.vhost_name = g_strdup(name);
+		vi.iface = g_strdup(host);
+		g_ptr_array_add(srv->keep, (char *)vi.vhost_name);
+		g_ptr_array_add(srv->keep, (char *)vi.iface);
 		vi.port = port;
-		vi.iface = host;
 		vi.protocols = protocols;
 		vi.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 		if (tls) {

@@ -16,14 +16,7 @@
 #include "log/log.h"
 #include "signal/server.h"
 
-/* Per HTTP connection: the body being written. */
-struct http_pss {
-	char *body;
-	size_t len, sent;
-	bool head; /* HEAD: headers only */
-};
-
-static int send_response(struct lws *wsi, struct http_pss *p, unsigned code, const char *ctype,
+static int send_response(struct lws *wsi, struct sb__http_pss *p, unsigned code, const char *ctype,
 			 char *body, const char *extra_name, const char *extra_value)
 {
 	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *pos = start,
@@ -46,12 +39,12 @@ static int send_response(struct lws *wsi, struct http_pss *p, unsigned code, con
 	return 0;
 }
 
-static int send_text(struct lws *wsi, struct http_pss *p, unsigned code, const char *text)
+static int send_text(struct lws *wsi, struct sb__http_pss *p, unsigned code, const char *text)
 {
 	return send_response(wsi, p, code, "text/plain; charset=utf-8", strdup(text), NULL, NULL);
 }
 
-static int send_json_error(struct lws *wsi, struct http_pss *p, unsigned code, const char *name,
+static int send_json_error(struct lws *wsi, struct sb__http_pss *p, unsigned code, const char *name,
 			   const char *message)
 {
 	json_t *j = json_pack("{s:{s:i, s:s, s:s}}", "error", "code", (int)code, "name", name,
@@ -63,7 +56,7 @@ static int send_json_error(struct lws *wsi, struct http_pss *p, unsigned code, c
 			     code == 401 ? "www-authenticate:" : NULL, "Bearer");
 }
 
-static int write_body(struct lws *wsi, struct http_pss *p)
+static int write_body(struct lws *wsi, struct sb__http_pss *p)
 {
 	size_t chunk = p->len - p->sent > 4096 ? 4096 : p->len - p->sent;
 	unsigned char buf[LWS_PRE + 4096];
@@ -90,7 +83,7 @@ static int write_body(struct lws *wsi, struct http_pss *p)
 
 /* ---- resources ---- */
 
-static int do_readyz(struct sb_signal_server *srv, struct lws *wsi, struct http_pss *p)
+static int do_readyz(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p)
 {
 	const char *names[SB_LIFECYCLE_MAX];
 	size_t n = srv->lc ? sb_lifecycle_not_ready(srv->lc, names, SB_LIFECYCLE_MAX) : 1;
@@ -107,7 +100,7 @@ static int do_readyz(struct sb_signal_server *srv, struct lws *wsi, struct http_
 			     NULL);
 }
 
-static int do_metrics(struct sb_signal_server *srv, struct lws *wsi, struct http_pss *p)
+static int do_metrics(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p)
 {
 	struct sb_strbuf b;
 
@@ -179,7 +172,7 @@ static bool token_equal(const char *a, const char *b)
 	return diff == 0;
 }
 
-static int do_api(struct sb_signal_server *srv, struct lws *wsi, struct http_pss *p,
+static int do_api(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
 		  const char *path)
 {
 	const char *want = srv->cfg->http.admin_token;
@@ -245,7 +238,7 @@ static bool path_safe(const char *path)
 	return true;
 }
 
-static int do_static(struct sb_signal_server *srv, struct lws *wsi, struct http_pss *p,
+static int do_static(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
 		     const char *path)
 {
 	char file[1024];
@@ -264,7 +257,7 @@ static int do_static(struct sb_signal_server *srv, struct lws *wsi, struct http_
 	return 0;
 }
 
-static int on_http(struct sb_signal_server *srv, struct lws *wsi, struct http_pss *p,
+static int on_http(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
 		   const char *path)
 {
 	bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
@@ -348,7 +341,7 @@ int sb__signal_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *
 {
 	struct lws_context *ctx = lws_get_context(wsi);
 	struct sb_signal_server *srv = ctx ? lws_context_user(ctx) : NULL;
-	struct http_pss *p = user;
+	struct sb__http_pss *p = user;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:

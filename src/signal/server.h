@@ -81,7 +81,16 @@ struct sb_signal_server {
 	bool engine_ready;
 	uint64_t next_seq;
 	uint64_t start_us, start_real_us;
-	unsigned n_ws; /* WebSocket connections */
+	unsigned n_ws;		     /* WebSocket connections */
+	GPtrArray *keep;	     /* strings lws keeps pointers to (vhost names, hosts) */
+	struct sb_config *start_cfg; /* the snapshot the listeners were made from */
+};
+
+/* Per HTTP connection (protocols[0]): the body being written. */
+struct sb__http_pss {
+	char *body;
+	size_t len, sent;
+	bool head; /* HEAD: headers only */
 };
 
 /* server.c */

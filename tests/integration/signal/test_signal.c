@@ -198,6 +198,36 @@ Test(signal, unsafe_text)
 	still_serves();
 }
 
+Test(signal, large_message_reassembled)
+{
+	struct ws *ws = ws_open("127.0.0.1", S.port, false, NULL);
+	size_t n = 40000;
+	char *sdp = malloc(n + 1), *req = malloc(n + 200);
+	json_t *r;
+
+	/* 40 kB: lws hands it over in several pieces, all kept (max_frame 64 kB) */
+	for (size_t i = 0; i < n; i++)
+		sdp[i] = "a=x\r\n"[i % 5];
+	sdp[n] = '\0';
+	json_decref(hello_ok(ws, NULL));
+	snprintf(req, n + 200,
+		 "{\"type\":\"request\",\"id\":\"big\",\"method\":\"call.dial\",\"params\":"
+		 "{\"to\":\"bob\",\"sdp\":\"%s\"}}",
+		 sdp);
+	/* raw CR and LF are not valid inside JSON strings: make them spaces */
+	for (char *p = strstr(req, "a=x"); *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	cr_assert(ws_send_text(ws, req) == 0);
+	r = next_msg(ws, 3000, NULL);
+	expect_error(r, 3000, "not_available");
+	cr_assert_str_eq(json_string_value(json_object_get(r, "id")), "big");
+	json_decref(r);
+	free(sdp);
+	free(req);
+	ws_close(ws);
+}
+
 Test(signal, bye_closes_without_resume)
 {
 	struct ws *ws = ws_open("127.0.0.1", S.port, false, NULL);
