@@ -240,3 +240,19 @@ Test(engine, readyz_follows_the_lifecycle)
 	cr_assert_str_eq(body, "ready\n");
 	free(body);
 }
+
+Test(engine, metrics_samples_from_other_components)
+{
+	struct sb_event ev = {.type = SB_EV_METRICS_SAMPLE, .arg = {42}};
+	char *body = NULL;
+
+	snprintf(ev.str, sizeof(ev.str), "switchboard_media_sessions");
+	cr_assert_gt(sb_bus_post(F.bus, &ev), 0);
+	snprintf(ev.str, sizeof(ev.str), "Not A Name");
+	cr_assert_gt(sb_bus_post(F.bus, &ev), 0);
+	usleep(100000);
+	cr_assert_eq(http_get("127.0.0.1", F.port, false, "GET", "/metrics", NULL, &body, NULL), 200);
+	cr_assert(strstr(body, "\nswitchboard_media_sessions 42\n"), "%s", body);
+	cr_assert_null(strstr(body, "Not A Name"));
+	free(body);
+}
