@@ -523,6 +523,8 @@ static const input_fn inputs[_SB_EV_MAX] = {
 static void on_event_cb(const struct sb_event *ev, void *ud)
 {
 	struct sb_engine *eng = ud;
+	struct sb_call *call = sb__call_find(eng, ev->call);
+	SB_LOG_SCOPE(call ? call->wire_id : NULL, NULL, ev_name(ev));
 
 	inputs[ev->type](eng, ev);
 }
