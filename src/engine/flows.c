@@ -153,11 +153,9 @@ void sb__h_call_end(struct sb_engine *eng, void *obj, int from, const void *arg)
 		sb__admit_release(&eng->admit, call->out_trunk);
 		call->counted = false;
 	}
-	if (call->answer_us)
-		;
-	else if (strcmp(call->disposition, "cancelled") == 0)
+	if (call->answer_us == 0 && strcmp(call->disposition, "cancelled") == 0)
 		eng->m.calls_cancelled++;
-	else if (strcmp(call->disposition, "refused") != 0)
+	else if (call->answer_us == 0 && strcmp(call->disposition, "refused") != 0)
 		eng->m.calls_failed++;
 	sb_info("call ended: %s (%s, status %d)", call->disposition, call->end_cause,
 		call->end_status);
@@ -334,7 +332,7 @@ void sb__h_leg_progress(struct sb_engine *eng, void *obj, int from, const void *
 	/* Early media: the caller hears this callee. */
 	if (status == 183)
 		bridge(eng, leg->call, leg);
-	call_apply(eng, leg->call, SB_CI_RING, a && a->cause ? a->cause : "progress",
+	call_apply(eng, leg->call, SB_CI_RING, "callee_progress",
 		   &(struct sb_leg_arg){.status = status});
 }
 
@@ -345,6 +343,9 @@ void sb__h_call_ring(struct sb_engine *eng, void *obj, int from, const void *arg
 	struct sb_call *call = obj;
 	struct sb_leg *caller = sb__call_caller(call);
 
+	/* The caller hears ringing once; again only for early media. */
+	if (from == SB_CALL_RINGING && (!a || a->status != 183))
+		return;
 	if (caller && caller->state != SB_LEG_ENDED)
 		leg_apply(eng, caller, SB_LI_PROGRESS, "callee_ringing",
 			  &(struct sb_leg_arg){.status = a ? a->status : 180});
@@ -473,37 +474,56 @@ static struct sb_leg *add_callee(struct sb_engine *eng, struct sb_call *call,
 	return leg;
 }
 
-static int place_user(struct sb_engine *eng, struct sb_call *call, const char *user)
+static gint session_cmp(gconstpointer a, gconstpointer b)
 {
-	const struct sb_leg *caller = sb__call_caller(call);
-	const char *uris[MAX_CONTACTS];
+	return strcmp((*(struct sb_session *const *)a)->id, (*(struct sb_session *const *)b)->id);
+}
+
+/* The user's attached browser sessions, in session id order (so that a
+ * fork is reproducible), without the caller's own. */
+static GPtrArray *user_sessions(struct sb_engine *eng, const char *user, const struct sb_leg *caller)
+{
+	GPtrArray *out = g_ptr_array_new();
 	GHashTableIter it;
 	gpointer v;
-	size_t n = 0;
-	int placed = 0;
 
 	g_hash_table_iter_init(&it, eng->sessions);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		struct sb_session *s = v;
-		struct sb_leg *leg;
 
-		if (s->state != SB_SESSION_ATTACHED || strcmp(s->user, user) != 0 ||
-		    (caller->kind == SB_LEG_CLIENT && strcmp(caller->session, s->id) == 0))
-			continue;
-		leg = add_callee(eng, call, SB_LEG_CLIENT, user);
+		if (s->state == SB_SESSION_ATTACHED && strcmp(s->user, user) == 0 &&
+		    !(caller->kind == SB_LEG_CLIENT && strcmp(caller->session, s->id) == 0))
+			g_ptr_array_add(out, s);
+	}
+	g_ptr_array_sort(out, session_cmp);
+	return out;
+}
+
+/* Forks to every device of user: browsers first, then registered phones. */
+static int place_user(struct sb_engine *eng, struct sb_call *call, const char *user)
+{
+	GPtrArray *sessions = user_sessions(eng, user, sb__call_caller(call));
+	const char *uris[MAX_CONTACTS];
+	size_t n = 0;
+	int placed = 0;
+
+	for (guint i = 0; i < sessions->len; i++) {
+		struct sb_session *s = sessions->pdata[i];
+		struct sb_leg *leg = add_callee(eng, call, SB_LEG_CLIENT, user);
+
 		if (!leg)
 			break;
 		sb__set_str(leg->session, sizeof(leg->session), s->id);
 		leg->conn = s->conn;
 		placed++;
 	}
+	g_ptr_array_free(sessions, TRUE);
 	if (eng->ops.sip && eng->ops.sip->contacts)
 		n = eng->ops.sip->contacts(eng->ops.sip_ud, user, uris, MAX_CONTACTS);
-	for (size_t i = 0; i < n && i < MAX_CONTACTS; i++) {
-		/* uris are valid only until the next op: copy each first. */
+	/* uris stay valid until the next op: add_callee copies each. */
+	for (size_t i = 0; i < n && i < MAX_CONTACTS; i++)
 		if (add_callee(eng, call, SB_LEG_SIP, uris[i]))
 			placed++;
-	}
 	return placed;
 }
 

@@ -128,6 +128,8 @@ static bool do_in(struct run *r, json_t *line)
 		json_decref(l);
 		return fail(r, "unknown event type");
 	}
+	if (r->dump)
+		r->cmd_next = json_array_size(r->h->cmds);
 	if (r->cmd_next < json_array_size(r->h->cmds)) {
 		char *s = json_dumps(json_array_get(r->h->cmds, r->cmd_next), JSON_COMPACT);
 		bool ok = fail(r, "unexpected command before this input: %s", s);
@@ -152,6 +154,8 @@ static bool do_in(struct run *r, json_t *line)
 	json_decref(l);
 	harness_post(r->h, &ev);
 	if (r->dump) {
+		fprintf(stderr, "line %d in %s\n", r->line,
+			json_string_value(json_object_get(line, "in")));
 		for (size_t k = r->cmd_next; k < json_array_size(r->h->cmds); k++) {
 			char *s = json_dumps(json_array_get(r->h->cmds, k), JSON_COMPACT);
 			fprintf(stderr, "  out %s\n", s);
