@@ -317,7 +317,8 @@ void sb__engine_error(int code, struct sb_engine_error *ret);
 struct sb_leg_arg {
 	int status;
 	const char *sdp;
-	const char *cause;
+	const char *cause;      /* why the leg ended */
+	const char *call_cause; /* why the call ends, when this leg ends it */
 };
 
 /* inputs.c: bus event handlers */

@@ -153,6 +153,8 @@ void sb__h_call_end(struct sb_engine *eng, void *obj, int from, const void *arg)
 		sb__admit_release(&eng->admit, call->out_trunk);
 		call->counted = false;
 	}
+	if (strcmp(call->end_cause, "resume_timeout") == 0)
+		eng->m.calls_resume_timeout++;
 	if (call->answer_us == 0 && strcmp(call->disposition, "cancelled") == 0)
 		eng->m.calls_cancelled++;
 	else if (call->answer_us == 0 && strcmp(call->disposition, "refused") != 0)
@@ -212,17 +214,20 @@ void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg)
 	if (!leg->outbound) {
 		call->ender = leg->id;
 		if (from == SB_LEG_UP)
-			sb__call_end(eng, call, 0, "caller_hangup", "answered");
+			sb__call_end(eng, call, 0, a && a->call_cause ? a->call_cause : "caller_hangup",
+				     "answered");
 		else if (a && a->status == 487)
 			sb__call_end(eng, call, 487, "caller_cancel", "cancelled");
 		else
-			sb__call_end(eng, call, a ? a->status : 500, a ? a->cause : "failed",
+			sb__call_end(eng, call, a ? a->status : 500,
+				     a && a->call_cause ? a->call_cause : a ? a->cause : "failed",
 				     "failed");
 		return;
 	}
 	if (call->bridge.b == leg->id && call->state == SB_CALL_ANSWERED) {
 		call->ender = leg->id;
-		sb__call_end(eng, call, 0, "callee_hangup", "answered");
+		sb__call_end(eng, call, 0, a && a->call_cause ? a->call_cause : "callee_hangup",
+			     "answered");
 		return;
 	}
 	if (call->state != SB_CALL_ANSWERED && call->state != SB_CALL_ENDED)
@@ -231,8 +236,6 @@ void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg)
 
 static const char *client_end_reason(const struct sb_call *call, const struct sb_leg *leg)
 {
-	if (strcmp(call->end_cause, "resume_timeout") == 0)
-		return "timeout";
 	if (call->answer_us && (call->bridge.a == leg->id || call->bridge.b == leg->id))
 		return "remote_hangup";
 	if (call->answer_us || strcmp(call->disposition, "cancelled") == 0)

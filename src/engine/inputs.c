@@ -626,15 +626,10 @@ void sb__h_session_close(struct sb_engine *eng, void *obj, int from, const void 
 
 		if (!leg || call->state == SB_CALL_ENDED)
 			continue;
-		if (leg->outbound && leg->state != SB_LEG_UP) {
-			leg_apply(eng, leg, SB_LI_FAIL, cause,
-				  &(struct sb_leg_arg){.status = 480, .cause = cause});
-			continue;
-		}
-		if (strcmp(cause, "resume_timeout") == 0)
-			eng->m.calls_resume_timeout++;
-		sb__call_end(eng, call, call->answer_us ? 0 : 480, cause,
-			     call->answer_us ? "answered" : "failed");
+		/* The browser is gone: its leg ends as if it had hung up (or
+		 * left the fork), and nothing more is sent to it. */
+		leg_apply(eng, leg, leg->state == SB_LEG_UP ? SB_LI_HANGUP : SB_LI_FAIL, cause,
+			  &(struct sb_leg_arg){.status = 480, .cause = cause, .call_cause = cause});
 	}
 	g_ptr_array_foreach(calls, unref_cb, NULL);
 	g_ptr_array_free(calls, TRUE);
