@@ -385,14 +385,23 @@ void sb__h_call_answer(struct sb_engine *eng, void *obj, int from, const void *a
 	answer_caller(eng, call);
 }
 
+/* arg: a struct sb_leg_arg with the callee's answer, or NULL. */
 void sb__h_leg_answer(struct sb_engine *eng, void *obj, int from, const void *arg)
 {
+	const struct sb_leg_arg *a = arg;
 	struct sb_leg *leg = obj;
 	struct sb_call *call = leg->call;
 	json_t *data;
 
 	leg->answer_us = sb_clock_now(eng->clock);
 	if (leg->outbound) {
+		/* The callee's answer goes to its media session first. */
+		if (a && a->sdp && *a->sdp) {
+			free(leg->remote_sdp);
+			leg->remote_sdp = strdup(a->sdp);
+			if (eng->ops.media && eng->ops.media->update)
+				eng->ops.media->update(eng->ops.media_ud, leg->media, a->sdp);
+		}
 		call_apply(eng, call, SB_CI_ANSWER, "callee_answered", leg);
 		return;
 	}
@@ -408,10 +417,17 @@ void sb__h_leg_answer(struct sb_engine *eng, void *obj, int from, const void *ar
 
 /* ---- media ready and placing callee legs ---- */
 
+/* arg: a struct sb_leg_arg with the session's local description. */
 void sb__h_leg_ready(struct sb_engine *eng, void *obj, int from, const void *arg)
 {
+	const struct sb_leg_arg *a = arg;
 	struct sb_leg *leg = obj;
 	struct sb_call *call = leg->call;
+
+	if (a && a->sdp) {
+		free(leg->local_sdp);
+		leg->local_sdp = strdup(a->sdp);
+	}
 
 	if (from == SB_LEG_UP) {
 		if (leg->kind == SB_LEG_CLIENT && leg->resume_sdp) {

@@ -217,12 +217,9 @@ static void on_ws_call_answer(struct sb_engine *eng, const struct sb_event *ev)
 		leg = NULL;
 	}
 	if (leg) {
-		free(leg->remote_sdp);
-		leg->remote_sdp = strdup(jstr(o, "sdp"));
-		if (eng->ops.media && eng->ops.media->update)
-			eng->ops.media->update(eng->ops.media_ud, leg->media, leg->remote_sdp);
 		reply_ok(eng, ev);
-		leg_apply(eng, leg, SB_LI_ANSWER, "ws.call_answer", NULL);
+		leg_apply(eng, leg, SB_LI_ANSWER, "ws.call_answer",
+			  &(struct sb_leg_arg){.sdp = jstr(o, "sdp")});
 	}
 	json_decref(o);
 }
@@ -356,13 +353,7 @@ static void on_sip_answered(struct sb_engine *eng, const struct sb_event *ev)
 			eng->ops.sip->bye(eng->ops.sip_ud, ev->call, ev->leg);
 		return;
 	}
-	if (ev->text && *ev->text) {
-		free(leg->remote_sdp);
-		leg->remote_sdp = strdup(ev->text);
-		if (eng->ops.media && eng->ops.media->update)
-			eng->ops.media->update(eng->ops.media_ud, leg->media, ev->text);
-	}
-	leg_apply(eng, leg, SB_LI_ANSWER, "sip.answered", NULL);
+	leg_apply(eng, leg, SB_LI_ANSWER, "sip.answered", &(struct sb_leg_arg){.sdp = ev->text});
 }
 
 static void on_sip_failed(struct sb_engine *eng, const struct sb_event *ev)
@@ -420,11 +411,9 @@ static void on_media_ready(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_leg *leg = media_leg(eng, ev);
 
-	if (!leg)
-		return;
-	free(leg->local_sdp);
-	leg->local_sdp = strdup(ev->text ? ev->text : "");
-	leg_apply(eng, leg, SB_LI_MEDIA_READY, "media.ready", NULL);
+	if (leg)
+		leg_apply(eng, leg, SB_LI_MEDIA_READY, "media.ready",
+			  &(struct sb_leg_arg){.sdp = ev->text ? ev->text : ""});
 }
 
 static void on_media_connected(struct sb_engine *eng, const struct sb_event *ev)
