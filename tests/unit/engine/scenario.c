@@ -24,6 +24,7 @@ struct run {
 	size_t err_size;
 	int line;
 	bool dump;
+	const char *unbound; /* first variable used before it was bound */
 };
 
 static bool fail(struct run *r, const char *fmt, ...)
@@ -95,6 +96,8 @@ static json_t *subst(struct run *r, json_t *v)
 {
 	if (is_var(v)) {
 		json_t *b = json_object_get(r->vars, json_string_value(v));
+		if (!b && !r->unbound)
+			r->unbound = json_string_value(v);
 		return b ? json_incref(b) : json_incref(v);
 	}
 	if (json_is_object(v)) {
@@ -124,9 +127,11 @@ static bool do_in(struct run *r, json_t *line)
 	size_t i;
 	json_t *a;
 
-	if (t < 0) {
+	if (t < 0 || r->unbound) {
+		bool ok = fail(r, t < 0 ? "unknown event type" : "variable %s used unbound",
+			       r->unbound);
 		json_decref(l);
-		return fail(r, "unknown event type");
+		return ok;
 	}
 	if (r->dump)
 		r->cmd_next = json_array_size(r->h->cmds);
