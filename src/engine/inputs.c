@@ -118,7 +118,9 @@ static void on_ws_connected(struct sb_engine *eng, const struct sb_event *ev)
 	}
 	sb__set_str(s->user, sizeof(s->user), ev->text);
 	s->conn = (uint64_t)ev->arg[0];
-	s->state = SB_SESSION_ATTACHED;
+	/* A detached session that signalling reports connected again. */
+	if (s->state == SB_SESSION_DETACHED)
+		session_apply(eng, s, SB_SI_RESUME, "ws.connected", NULL);
 }
 
 static void on_ws_disconnected(struct sb_engine *eng, const struct sb_event *ev)
@@ -312,12 +314,8 @@ static void on_sip_invite(struct sb_engine *eng, const struct sb_event *ev)
 	    eng->ops.sip->bind(eng->ops.sip_ud, (uint64_t)ev->arg[0], call->id, leg->id) < 0) {
 		/* Nothing can answer it: SIP times the INVITE out. */
 		sb_error("incoming INVITE dropped: cannot bind it");
-		if (call) {
-			sb__set_str(call->end_cause, sizeof(call->end_cause), "internal_error");
-			sb__set_str(call->disposition, sizeof(call->disposition), "failed");
-			call->state = SB_CALL_ENDED;
-			sb__call_close(eng, call);
-		}
+		if (call)
+			sb__call_end(eng, call, 500, "bind_failed", "failed");
 		json_decref(o);
 		return;
 	}
