@@ -202,10 +202,10 @@ static void component_reload(void *ud, struct sb_config *cfg)
 }
 
 const struct sb_component_ops sb_engine_component = {
-	.name = "engine",
-	.start = component_start,
-	.drain = component_drain,
-	.active = component_active,
-	.stop = component_stop,
-	.reload = component_reload,
+    .name = "engine",
+    .start = component_start,
+    .drain = component_drain,
+    .active = component_active,
+    .stop = component_stop,
+    .reload = component_reload,
 };

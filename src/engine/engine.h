@@ -29,11 +29,11 @@ struct sb_component_ops;
 
 /* A typed error for a browser client (docs/protocol.md section 5). */
 struct sb_engine_error {
-	int code;           /* 3001, 3002, 3004, 5000, 5001, or 10000 + SIP status */
-	char name[48];      /* stable name: "overloaded", "sip_486_busy_here" */
-	char message[96];   /* English text for people */
-	int sip_status;     /* the SIP status this stands for (0: none) */
-	int retry_after_s;  /* > 0 when the client may retry after that long */
+	int code;	   /* 3001, 3002, 3004, 5000, 5001, or 10000 + SIP status */
+	char name[48];	   /* stable name: "overloaded", "sip_486_busy_here" */
+	char message[96];  /* English text for people */
+	int sip_status;	   /* the SIP status this stands for (0: none) */
+	int retry_after_s; /* > 0 when the client may retry after that long */
 };
 
 /* Fills ret with the protocol error for a SIP status (400-699). Any thread. */
@@ -45,9 +45,9 @@ const char *sb_engine_sip_reason(int status);
 
 /* Where an outgoing SIP leg goes. Strings are valid during the call only. */
 struct sb_engine_sip_target {
-	const char *trunk;        /* trunk name, or NULL for a registered contact */
-	const char *uri;          /* contact URI (phones) or the destination (trunks) */
-	const char *from_user;    /* caller's user or number */
+	const char *trunk;	  /* trunk name, or NULL for a registered contact */
+	const char *uri;	  /* contact URI (phones) or the destination (trunks) */
+	const char *from_user;	  /* caller's user or number */
 	const char *from_display; /* caller's display name, may be "" */
 };
 
@@ -75,9 +75,9 @@ struct sb_engine_sip_ops {
 };
 
 enum sb_engine_media_kind {
-	SB_MEDIA_WEBRTC, /* ICE + DTLS-SRTP toward a browser */
-	SB_MEDIA_RTP,    /* RTP/SRTP toward a SIP endpoint */
-	SB_MEDIA_ECHO,   /* WebRTC toward a browser, returning its own audio */
+	SB_MEDIA_WEBRTC,   /* ICE + DTLS-SRTP toward a browser */
+	SB_MEDIA_RTP,	   /* RTP/SRTP toward a SIP endpoint */
+	SB_MEDIA_ECHO,	   /* WebRTC toward a browser, returning its own audio */
 	SB_MEDIA_RTP_ECHO, /* RTP toward a SIP endpoint, returning its own audio */
 	_SB_MEDIA_KIND_MAX,
 	_SB_MEDIA_KIND_INVALID = -22,
@@ -140,14 +140,14 @@ struct sb_engine_ops {
 
 struct sb_cdr_leg {
 	uint32_t leg;
-	char kind[8];      /* "client" or "sip" */
-	char direction[4]; /* "in" (the caller) or "out" */
-	char party[128];   /* user, number or contact URI */
-	char trunk[64];    /* trunk name or "" */
-	char codec[32];    /* negotiated codec or "" */
+	char kind[8];			      /* "client" or "sip" */
+	char direction[4];		      /* "in" (the caller) or "out" */
+	char party[128];		      /* user, number or contact URI */
+	char trunk[64];			      /* trunk name or "" */
+	char codec[32];			      /* negotiated codec or "" */
 	uint64_t start_us, answer_us, end_us; /* wall clock, 0: never */
-	int status;        /* final SIP status of the leg, 0: none */
-	char cause[48];    /* why the leg ended */
+	int status;			      /* final SIP status of the leg, 0: none */
+	char cause[48];			      /* why the leg ended */
 	bool has_quality;
 	int64_t packets_lost;
 	int64_t jitter_us;
@@ -156,17 +156,17 @@ struct sb_cdr_leg {
 };
 
 struct sb_cdr {
-	char call_id[24];  /* wire id */
+	char call_id[24]; /* wire id */
 	uint64_t call;
 	char caller[128];
-	char callee[128];  /* the dialled destination */
-	char route[64];    /* route name or "" */
-	char action[8];    /* trunk, user, echo, reject or "" */
+	char callee[128]; /* the dialled destination */
+	char route[64];	  /* route name or "" */
+	char action[8];	  /* trunk, user, echo, reject or "" */
 	char target[128];
 	uint64_t start_us, answer_us, end_us; /* wall clock, answer 0: never */
 	char disposition[16]; /* answered, no_answer, busy, failed, cancelled, refused */
 	char cause[48];
-	int status;        /* final SIP status for a call that failed, 0 otherwise */
+	int status; /* final SIP status for a call that failed, 0 otherwise */
 	size_t n_legs;
 	struct sb_cdr_leg legs[SB_CDR_MAX_LEGS];
 };
@@ -177,19 +177,19 @@ char *sb_cdr_to_json(const struct sb_cdr *cdr);
 /* ---- Metrics ---- */
 
 struct sb_engine_metrics {
-	uint64_t calls_total;          /* calls created */
-	uint64_t calls_active;         /* live now */
+	uint64_t calls_total;  /* calls created */
+	uint64_t calls_active; /* live now */
 	uint64_t calls_answered;
 	uint64_t calls_failed;
 	uint64_t calls_cancelled;
-	uint64_t calls_refused_limit;  /* max_calls / max_cps, in all or per trunk */
+	uint64_t calls_refused_limit;	 /* max_calls / max_cps, in all or per trunk */
 	uint64_t calls_refused_overload; /* bus overloaded or draining */
 	uint64_t calls_no_route;
-	uint64_t calls_not_allowed;    /* may_dial refused */
+	uint64_t calls_not_allowed; /* may_dial refused */
 	uint64_t calls_resume_timeout;
 	uint64_t transitions;
 	uint64_t illegal_transitions;
-	uint64_t unknown_events;       /* events naming no live call or leg */
+	uint64_t unknown_events; /* events naming no live call or leg */
 	uint64_t cdrs;
 	uint64_t sessions_attached;
 	uint64_t sessions_detached;

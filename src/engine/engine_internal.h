@@ -14,9 +14,9 @@ struct sb_config;
 struct sb_config_route;
 
 #define SB_CALL_MAX_LEGS  SB_CDR_MAX_LEGS
-#define SB_PARTY_MAX      128
-#define SB_NAME_MAX       64
-#define SB_CAUSE_MAX      48
+#define SB_PARTY_MAX	  128
+#define SB_NAME_MAX	  64
+#define SB_CAUSE_MAX	  48
 #define SB_SESSION_ID_MAX 64
 
 /* ---- State machines ---- */
@@ -33,19 +33,19 @@ enum sb_call_state {
 };
 
 enum sb_call_input {
-	SB_CI_SETUP,   /* a new call arrived */
-	SB_CI_ROUTED,  /* admitted and routed: legs are being placed */
-	SB_CI_REFUSE,  /* not admitted, not allowed, no route, or rejected by route */
-	SB_CI_RING,    /* a callee leg rings */
-	SB_CI_ANSWER,  /* a callee leg (or the echo) answered */
-	SB_CI_END,     /* hang-up, cancel, failure or timeout */
+	SB_CI_SETUP,  /* a new call arrived */
+	SB_CI_ROUTED, /* admitted and routed: legs are being placed */
+	SB_CI_REFUSE, /* not admitted, not allowed, no route, or rejected by route */
+	SB_CI_RING,   /* a callee leg rings */
+	SB_CI_ANSWER, /* a callee leg (or the echo) answered */
+	SB_CI_END,    /* hang-up, cancel, failure or timeout */
 	_SB_CI_MAX,
 	_SB_CI_INVALID = -22,
 };
 
 enum sb_leg_state {
-	SB_LEG_NEW,     /* media session being made */
-	SB_LEG_READY,   /* media ready, not yet signalled */
+	SB_LEG_NEW,	/* media session being made */
+	SB_LEG_READY,	/* media ready, not yet signalled */
 	SB_LEG_CALLING, /* INVITE sent / call.incoming sent / caller waiting */
 	SB_LEG_RINGING, /* far end rings (callee) or ringing relayed (caller) */
 	SB_LEG_UP,
@@ -56,13 +56,13 @@ enum sb_leg_state {
 
 enum sb_leg_input {
 	SB_LI_MEDIA_READY, /* local description ready */
-	SB_LI_PLACE,       /* signalled toward the party */
-	SB_LI_PROGRESS,    /* 180/183 */
-	SB_LI_ANSWER,      /* 200 OK / call.answer / caller answered */
-	SB_LI_HANGUP,      /* the party ended an established leg */
-	SB_LI_FAIL,        /* the party refused, or its signalling or media failed */
-	SB_LI_CANCEL,      /* the party cancelled before answer */
-	SB_LI_CLOSE,       /* the engine ends the leg (call over, fork lost) */
+	SB_LI_PLACE,	   /* signalled toward the party */
+	SB_LI_PROGRESS,	   /* 180/183 */
+	SB_LI_ANSWER,	   /* 200 OK / call.answer / caller answered */
+	SB_LI_HANGUP,	   /* the party ended an established leg */
+	SB_LI_FAIL,	   /* the party refused, or its signalling or media failed */
+	SB_LI_CANCEL,	   /* the party cancelled before answer */
+	SB_LI_CLOSE,	   /* the engine ends the leg (call over, fork lost) */
 	_SB_LI_MAX,
 	_SB_LI_INVALID = -22,
 };
@@ -158,9 +158,9 @@ struct sb_leg {
 	char party[SB_PARTY_MAX];
 	char trunk[SB_NAME_MAX];
 	char session[SB_SESSION_ID_MAX]; /* client legs */
-	uint64_t conn;                   /* client legs: connection of the pending request */
-	int64_t request;                 /* pending call.dial request, -1: none */
-	uint64_t media;                  /* media session id, 0: none (owned) */
+	uint64_t conn;			 /* client legs: connection of the pending request */
+	int64_t request;		 /* pending call.dial request, -1: none */
+	uint64_t media;			 /* media session id, 0: none (owned) */
 	enum sb_engine_media_kind media_kind;
 	char *remote_sdp; /* the party's description */
 	char *local_sdp;  /* ours toward the party */
@@ -198,13 +198,13 @@ struct sb_call {
 	char action[8];
 	char target[SB_PARTY_MAX];
 	uint64_t start_us, answer_us, end_us;
-	int end_status;   /* SIP status when the call failed */
+	int end_status; /* SIP status when the call failed */
 	char end_cause[SB_CAUSE_MAX];
 	char disposition[16];
-	uint32_t ender;   /* leg that ended the call, 0: the engine */
+	uint32_t ender; /* leg that ended the call, 0: the engine */
 	int retry_after_s;
-	int client_code;  /* protocol error for a browser caller, 0: from end_status */
-	bool counted;     /* counted in the admission totals */
+	int client_code; /* protocol error for a browser caller, 0: from end_status */
+	bool counted;	 /* counted in the admission totals */
 	struct sb_call *grave_next;
 };
 
@@ -243,7 +243,7 @@ struct sb_admit {
 enum sb_admit_verdict {
 	SB_ADMIT_OK,
 	SB_ADMIT_CALLS, /* too many concurrent calls */
-	SB_ADMIT_CPS,   /* too many calls in the last second */
+	SB_ADMIT_CPS,	/* too many calls in the last second */
 	_SB_ADMIT_MAX,
 	_SB_ADMIT_INVALID = -22,
 };
@@ -274,9 +274,9 @@ struct sb_engine {
 	struct sb_bus *bus;
 	const struct sb_clock *clock;
 	struct sb_engine_ops ops;
-	GHashTable *calls;    /* uint64 id -> call (a reference) */
-	GHashTable *by_wire;  /* wire id -> call (borrowed) */
-	GHashTable *sessions; /* session id -> session (owned) */
+	GHashTable *calls;     /* uint64 id -> call (a reference) */
+	GHashTable *by_wire;   /* wire id -> call (borrowed) */
+	GHashTable *sessions;  /* session id -> session (owned) */
 	struct sb_call *grave; /* closed, freed at the next reap */
 	struct sb_admit admit;
 	struct sb_engine_metrics m;
@@ -307,8 +307,7 @@ void sb__call_setup(struct sb_engine *eng, struct sb_call *call, const char *cau
 void sb__call_end(struct sb_engine *eng, struct sb_call *call, int status, const char *cause,
 		  const char *disposition);
 void sb__leg_release(struct sb_engine *eng, struct sb_leg *leg);
-void sb__client_event(struct sb_engine *eng, const char *session, const char *name,
-		      json_t *data);
+void sb__client_event(struct sb_engine *eng, const char *session, const char *name, json_t *data);
 void sb__client_reply(struct sb_engine *eng, uint64_t conn, int64_t request, json_t *result,
 		      const struct sb_engine_error *err);
 void sb__engine_error(int code, struct sb_engine_error *ret);
@@ -317,7 +316,7 @@ void sb__engine_error(int code, struct sb_engine_error *ret);
 struct sb_leg_arg {
 	int status;
 	const char *sdp;
-	const char *cause;      /* why the leg ended */
+	const char *cause;	/* why the leg ended */
 	const char *call_cause; /* why the call ends, when this leg ends it */
 };
 

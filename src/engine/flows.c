@@ -39,14 +39,12 @@ void sb__client_reply(struct sb_engine *eng, uint64_t conn, int64_t request, jso
 	if (result)
 		text = json_dumps(result, JSON_COMPACT);
 	if (eng->ops.client && eng->ops.client->reply)
-		eng->ops.client->reply(eng->ops.client_ud, conn, request, text ? text : "{}",
-				       err);
+		eng->ops.client->reply(eng->ops.client_ud, conn, request, text ? text : "{}", err);
 	free(text);
 	json_decref(result);
 }
 
-void sb__client_event(struct sb_engine *eng, const char *session, const char *name,
-		      json_t *data)
+void sb__client_event(struct sb_engine *eng, const char *session, const char *name, json_t *data)
 {
 	char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
 
@@ -214,13 +212,16 @@ void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg)
 	if (!leg->outbound) {
 		call->ender = leg->id;
 		if (from == SB_LEG_UP)
-			sb__call_end(eng, call, 0, a && a->call_cause ? a->call_cause : "caller_hangup",
+			sb__call_end(eng, call, 0,
+				     a && a->call_cause ? a->call_cause : "caller_hangup",
 				     "answered");
 		else if (a && a->status == 487)
 			sb__call_end(eng, call, 487, "caller_cancel", "cancelled");
 		else
 			sb__call_end(eng, call, a ? a->status : 500,
-				     a && a->call_cause ? a->call_cause : a ? a->cause : "failed",
+				     a && a->call_cause ? a->call_cause
+				     : a		? a->cause
+							: "failed",
 				     "failed");
 		return;
 	}
@@ -433,8 +434,8 @@ void sb__h_leg_ready(struct sb_engine *eng, void *obj, int from, const void *arg
 		if (leg->kind == SB_LEG_CLIENT && leg->resume_sdp) {
 			leg->resume_sdp = false;
 			sb__client_event(eng, leg->session, "call.resumed",
-					 json_pack("{s:s,s:s,s:s}", "call", call->wire_id,
-						   "state", "answered", "sdp", leg->local_sdp));
+					 json_pack("{s:s,s:s,s:s}", "call", call->wire_id, "state",
+						   "answered", "sdp", leg->local_sdp));
 		}
 		return;
 	}
@@ -456,10 +457,10 @@ void sb__h_leg_place(struct sb_engine *eng, void *obj, int from, const void *arg
 
 	if (leg->kind == SB_LEG_SIP) {
 		struct sb_engine_sip_target t = {
-			.trunk = leg->trunk[0] ? leg->trunk : NULL,
-			.uri = leg->party,
-			.from_user = call->caller,
-			.from_display = call->caller_display,
+		    .trunk = leg->trunk[0] ? leg->trunk : NULL,
+		    .uri = leg->party,
+		    .from_user = call->caller,
+		    .from_display = call->caller_display,
 		};
 		if (eng->ops.sip && eng->ops.sip->invite)
 			r = eng->ops.sip->invite(eng->ops.sip_ud, call->id, leg->id, &t,
@@ -470,8 +471,8 @@ void sb__h_leg_place(struct sb_engine *eng, void *obj, int from, const void *arg
 		return;
 	}
 	sb__client_event(eng, leg->session, "call.incoming",
-			 json_pack("{s:s,s:s,s:s,s:s}", "call", call->wire_id, "from",
-				   call->caller, "display_name", call->caller_display, "sdp",
+			 json_pack("{s:s,s:s,s:s,s:s}", "call", call->wire_id, "from", call->caller,
+				   "display_name", call->caller_display, "sdp",
 				   leg->local_sdp ? leg->local_sdp : ""));
 	/* A browser rings as soon as it is told (the protocol has no ringing
 	 * message): the caller hears ringing now. */
@@ -479,8 +480,8 @@ void sb__h_leg_place(struct sb_engine *eng, void *obj, int from, const void *arg
 		  &(struct sb_leg_arg){.status = 180, .cause = "client_alerted"});
 }
 
-static struct sb_leg *add_callee(struct sb_engine *eng, struct sb_call *call,
-				 enum sb_leg_kind kind, const char *party)
+static struct sb_leg *add_callee(struct sb_engine *eng, struct sb_call *call, enum sb_leg_kind kind,
+				 const char *party)
 {
 	struct sb_leg *leg = sb__leg_add(call, kind, true);
 
@@ -500,7 +501,8 @@ static gint session_cmp(gconstpointer a, gconstpointer b)
 
 /* The user's attached browser sessions, in session id order (so that a
  * fork is reproducible), without the caller's own. */
-static GPtrArray *user_sessions(struct sb_engine *eng, const char *user, const struct sb_leg *caller)
+static GPtrArray *user_sessions(struct sb_engine *eng, const char *user,
+				const struct sb_leg *caller)
 {
 	GPtrArray *out = g_ptr_array_new();
 	GHashTableIter it;
@@ -552,7 +554,8 @@ static void start_callees(struct sb_engine *eng, struct sb_call *call)
 {
 	for (unsigned i = 1; i < call->n_legs; i++) {
 		struct sb_leg *leg = call->legs[i];
-		enum sb_engine_media_kind k = leg->kind == SB_LEG_SIP ? SB_MEDIA_RTP : SB_MEDIA_WEBRTC;
+		enum sb_engine_media_kind k =
+		    leg->kind == SB_LEG_SIP ? SB_MEDIA_RTP : SB_MEDIA_WEBRTC;
 
 		if (leg->state == SB_LEG_NEW && media_create(eng, leg, k, NULL) < 0)
 			leg_apply(eng, leg, SB_LI_FAIL, "media_error",
@@ -672,8 +675,8 @@ void sb__call_setup(struct sb_engine *eng, struct sb_call *call, const char *cau
 	sb__admit_take(&eng->admit, call->in_trunk, now, true);
 	sb__admit_take(&eng->admit, call->out_trunk, now, true);
 	call_apply(eng, call, SB_CI_ROUTED, call->route, NULL);
-	sb_info("call from %s to %s: route %s, %s %s", call->caller, call->destination,
-		call->route, call->action, call->target);
+	sb_info("call from %s to %s: route %s, %s %s", call->caller, call->destination, call->route,
+		call->action, call->target);
 	if (caller->kind == SB_LEG_CLIENT && caller->request >= 0) {
 		sb__client_reply(eng, caller->conn, caller->request,
 				 json_pack("{s:s}", "call", call->wire_id), NULL);

@@ -213,8 +213,8 @@ static void on_ws_call_answer(struct sb_engine *eng, const struct sb_event *ev)
 	json_t *o = ev_json(ev);
 	struct sb_leg *leg = session_leg(eng, ev, o);
 
-	if (leg && (!leg->outbound ||
-		    (leg->state != SB_LEG_CALLING && leg->state != SB_LEG_RINGING))) {
+	if (leg &&
+	    (!leg->outbound || (leg->state != SB_LEG_CALLING && leg->state != SB_LEG_RINGING))) {
 		reply_error(eng, ev, 3001);
 		leg = NULL;
 	}
@@ -251,7 +251,7 @@ static void on_ws_call_hangup(struct sb_engine *eng, const struct sb_event *ev)
 static struct sb_leg *peer(struct sb_leg *leg)
 {
 	struct sb_call *call = leg->call;
-	uint32_t other = call->bridge.a == leg->id ? call->bridge.b
+	uint32_t other = call->bridge.a == leg->id   ? call->bridge.b
 			 : call->bridge.b == leg->id ? call->bridge.a
 						     : 0;
 	struct sb_leg *p = sb__leg_find(call, other);
@@ -480,31 +480,31 @@ static void on_sys_drain(struct sb_engine *eng, const struct sb_event *ev)
 }
 
 static const input_fn inputs[_SB_EV_MAX] = {
-	[SB_EV_WS_CONNECTED] = on_ws_connected,
-	[SB_EV_WS_DISCONNECTED] = on_ws_disconnected,
-	[SB_EV_WS_RESUMED] = on_ws_resumed,
-	[SB_EV_WS_SESSION_ENDED] = on_ws_session_ended,
-	[SB_EV_WS_CALL_DIAL] = on_ws_call_dial,
-	[SB_EV_WS_CALL_ANSWER] = on_ws_call_answer,
-	[SB_EV_WS_CALL_HANGUP] = on_ws_call_hangup,
-	[SB_EV_WS_CALL_DTMF] = on_ws_call_dtmf,
-	[SB_EV_WS_CALL_HOLD] = on_ws_call_hold,
-	[SB_EV_WS_ICE_CANDIDATE] = on_ws_ice_candidate,
-	[SB_EV_SIP_INVITE] = on_sip_invite,
-	[SB_EV_SIP_PROGRESS] = on_sip_progress,
-	[SB_EV_SIP_ANSWERED] = on_sip_answered,
-	[SB_EV_SIP_FAILED] = on_sip_failed,
-	[SB_EV_SIP_BYE] = on_sip_bye,
-	[SB_EV_SIP_CANCEL] = on_sip_cancel,
-	[SB_EV_SIP_DTMF] = on_sip_dtmf,
-	[SB_EV_MEDIA_READY] = on_media_ready,
-	[SB_EV_MEDIA_CONNECTED] = on_media_connected,
-	[SB_EV_MEDIA_FAILED] = on_media_failed,
-	[SB_EV_MEDIA_CANDIDATE] = on_media_candidate,
-	[SB_EV_MEDIA_DTMF] = on_media_dtmf,
-	[SB_EV_MEDIA_STATS] = on_media_stats,
-	[SB_EV_SYS_TICK] = on_sys_tick,
-	[SB_EV_SYS_DRAIN] = on_sys_drain,
+    [SB_EV_WS_CONNECTED] = on_ws_connected,
+    [SB_EV_WS_DISCONNECTED] = on_ws_disconnected,
+    [SB_EV_WS_RESUMED] = on_ws_resumed,
+    [SB_EV_WS_SESSION_ENDED] = on_ws_session_ended,
+    [SB_EV_WS_CALL_DIAL] = on_ws_call_dial,
+    [SB_EV_WS_CALL_ANSWER] = on_ws_call_answer,
+    [SB_EV_WS_CALL_HANGUP] = on_ws_call_hangup,
+    [SB_EV_WS_CALL_DTMF] = on_ws_call_dtmf,
+    [SB_EV_WS_CALL_HOLD] = on_ws_call_hold,
+    [SB_EV_WS_ICE_CANDIDATE] = on_ws_ice_candidate,
+    [SB_EV_SIP_INVITE] = on_sip_invite,
+    [SB_EV_SIP_PROGRESS] = on_sip_progress,
+    [SB_EV_SIP_ANSWERED] = on_sip_answered,
+    [SB_EV_SIP_FAILED] = on_sip_failed,
+    [SB_EV_SIP_BYE] = on_sip_bye,
+    [SB_EV_SIP_CANCEL] = on_sip_cancel,
+    [SB_EV_SIP_DTMF] = on_sip_dtmf,
+    [SB_EV_MEDIA_READY] = on_media_ready,
+    [SB_EV_MEDIA_CONNECTED] = on_media_connected,
+    [SB_EV_MEDIA_FAILED] = on_media_failed,
+    [SB_EV_MEDIA_CANDIDATE] = on_media_candidate,
+    [SB_EV_MEDIA_DTMF] = on_media_dtmf,
+    [SB_EV_MEDIA_STATS] = on_media_stats,
+    [SB_EV_SYS_TICK] = on_sys_tick,
+    [SB_EV_SYS_DRAIN] = on_sys_drain,
 };
 
 static void on_event_cb(const struct sb_event *ev, void *ud)
@@ -555,8 +555,7 @@ static GPtrArray *session_calls(struct sb_engine *eng, const struct sb_session *
 static struct sb_leg *session_leg_of(struct sb_call *call, const struct sb_session *s)
 {
 	for (unsigned i = 0; i < call->n_legs; i++)
-		if (call->legs[i]->kind == SB_LEG_CLIENT &&
-		    call->legs[i]->state != SB_LEG_ENDED &&
+		if (call->legs[i]->kind == SB_LEG_CLIENT && call->legs[i]->state != SB_LEG_ENDED &&
 		    strcmp(call->legs[i]->session, s->id) == 0)
 			return call->legs[i];
 	return NULL;
@@ -636,7 +635,6 @@ void sb__session_expire_due(struct sb_engine *eng, uint64_t now)
 			g_ptr_array_add(due, s);
 	}
 	for (guint i = 0; i < due->len; i++)
-		session_apply(eng, due->pdata[i], SB_SI_EXPIRE, "resume_timeout",
-			      "resume_timeout");
+		session_apply(eng, due->pdata[i], SB_SI_EXPIRE, "resume_timeout", "resume_timeout");
 	g_ptr_array_free(due, TRUE);
 }

@@ -77,7 +77,8 @@ static int sip_cancel(void *ud, uint64_t call, uint32_t leg)
 
 static int sip_bye(void *ud, uint64_t call, uint32_t leg)
 {
-	return record(ud, "sip.bye", json_pack("{s:I,s:i}", "call", (json_int_t)call, "leg", (int)leg));
+	return record(ud, "sip.bye",
+		      json_pack("{s:I,s:i}", "call", (json_int_t)call, "leg", (int)leg));
 }
 
 static size_t sip_contacts(void *ud, const char *user, const char **ret, size_t max)
@@ -94,14 +95,14 @@ static size_t sip_contacts(void *ud, const char *user, const char **ret, size_t 
 }
 
 static const struct sb_engine_sip_ops fake_sip = {
-	.bind = sip_bind,
-	.invite = sip_invite,
-	.progress = sip_progress,
-	.answer = sip_answer,
-	.reject = sip_reject,
-	.cancel = sip_cancel,
-	.bye = sip_bye,
-	.contacts = sip_contacts,
+    .bind = sip_bind,
+    .invite = sip_invite,
+    .progress = sip_progress,
+    .answer = sip_answer,
+    .reject = sip_reject,
+    .cancel = sip_cancel,
+    .bye = sip_bye,
+    .contacts = sip_contacts,
 };
 
 /* ---- fake media ---- */
@@ -113,8 +114,8 @@ static int media_create(void *ud, uint64_t id, uint64_t call, uint32_t leg,
 {
 	return record(ud, "media.create",
 		      json_pack("{s:I,s:I,s:i,s:s,s:o}", "id", (json_int_t)id, "call",
-				(json_int_t)call, "leg", (int)leg, "kind", kinds[kind], "remote_sdp",
-				str_or_null(remote_sdp)));
+				(json_int_t)call, "leg", (int)leg, "kind", kinds[kind],
+				"remote_sdp", str_or_null(remote_sdp)));
 }
 
 static int media_update(void *ud, uint64_t id, const char *sdp)
@@ -141,9 +142,9 @@ static int media_candidate(void *ud, uint64_t id, const char *c)
 
 static int media_dtmf(void *ud, uint64_t id, const char *digits, int ms)
 {
-	return record(ud, "media.dtmf",
-		      json_pack("{s:I,s:s,s:i}", "id", (json_int_t)id, "digits", digits,
-				"duration_ms", ms));
+	return record(
+	    ud, "media.dtmf",
+	    json_pack("{s:I,s:s,s:i}", "id", (json_int_t)id, "digits", digits, "duration_ms", ms));
 }
 
 static int media_destroy(void *ud, uint64_t id)
@@ -152,13 +153,13 @@ static int media_destroy(void *ud, uint64_t id)
 }
 
 static const struct sb_engine_media_ops fake_media = {
-	.create = media_create,
-	.update = media_update,
-	.bridge = media_bridge,
-	.ice_restart = media_ice_restart,
-	.candidate = media_candidate,
-	.dtmf = media_dtmf,
-	.destroy = media_destroy,
+    .create = media_create,
+    .update = media_update,
+    .bridge = media_bridge,
+    .ice_restart = media_ice_restart,
+    .candidate = media_candidate,
+    .dtmf = media_dtmf,
+    .destroy = media_destroy,
 };
 
 /* ---- fake client (signalling) and store ---- */
@@ -166,7 +167,8 @@ static const struct sb_engine_media_ops fake_media = {
 static int client_reply(void *ud, uint64_t conn, int64_t request, const char *result,
 			const struct sb_engine_error *err)
 {
-	json_t *o = json_pack("{s:I,s:I}", "conn", (json_int_t)conn, "request", (json_int_t)request);
+	json_t *o =
+	    json_pack("{s:I,s:I}", "conn", (json_int_t)conn, "request", (json_int_t)request);
 
 	if (err) {
 		json_t *e = json_pack("{s:i,s:s,s:i}", "code", err->code, "name", err->name,
@@ -188,8 +190,8 @@ static int client_event(void *ud, const char *session, const char *name, const c
 }
 
 static const struct sb_engine_client_ops fake_client = {
-	.reply = client_reply,
-	.event = client_event,
+    .reply = client_reply,
+    .event = client_event,
 };
 
 static int store_cdr(void *ud, const struct sb_cdr *cdr, const char *json)
@@ -228,10 +230,10 @@ struct harness *harness_new(const char *config_text)
 	struct harness *h = calloc(1, sizeof(*h));
 	struct sb_config_errors errs = {0};
 	struct sb_engine_ops ops = {
-		.sip = &fake_sip,
-		.media = &fake_media,
-		.client = &fake_client,
-		.store = &fake_store,
+	    .sip = &fake_sip,
+	    .media = &fake_media,
+	    .client = &fake_client,
+	    .store = &fake_store,
 	};
 
 	if (!getenv("SB_TEST_LOG"))

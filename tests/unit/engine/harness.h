@@ -17,8 +17,8 @@ struct harness {
 	struct sb_engine *eng;
 	struct sb_clock clock;
 	uint64_t now_us;
-	json_t *cmds;     /* commands received, in order */
-	json_t *states;   /* CALL_STATE transitions, in order */
+	json_t *cmds;	  /* commands received, in order */
+	json_t *states;	  /* CALL_STATE transitions, in order */
 	json_t *contacts; /* user -> [uri, ...] for sip.contacts */
 	json_t *fail_ops; /* op names whose fake returns -EIO */
 	const char *uris[8];

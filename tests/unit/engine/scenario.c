@@ -128,8 +128,8 @@ static bool do_in(struct run *r, json_t *line)
 	json_t *a;
 
 	if (t < 0 || r->unbound) {
-		bool ok = fail(r, t < 0 ? "unknown event type" : "variable %s used unbound",
-			       r->unbound);
+		bool ok =
+		    fail(r, t < 0 ? "unknown event type" : "variable %s used unbound", r->unbound);
 		json_decref(l);
 		return ok;
 	}
@@ -215,17 +215,16 @@ static json_t *metrics_json(struct run *r)
 	struct sb_engine_metrics m;
 
 	sb_engine_metrics(r->h->eng, &m);
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "active",
-			 (json_int_t)sb_engine_active(r->h->eng), "calls_total",
-			 (json_int_t)m.calls_total, "answered", (json_int_t)m.calls_answered,
-			 "failed", (json_int_t)m.calls_failed, "cancelled",
-			 (json_int_t)m.calls_cancelled, "refused_limit",
-			 (json_int_t)m.calls_refused_limit, "refused_overload",
-			 (json_int_t)m.calls_refused_overload, "no_route",
-			 (json_int_t)m.calls_no_route, "not_allowed",
-			 (json_int_t)m.calls_not_allowed, "resume_timeout",
-			 (json_int_t)m.calls_resume_timeout, "illegal",
-			 (json_int_t)m.illegal_transitions, "cdrs", (json_int_t)m.cdrs);
+	return json_pack(
+	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "active",
+	    (json_int_t)sb_engine_active(r->h->eng), "calls_total", (json_int_t)m.calls_total,
+	    "answered", (json_int_t)m.calls_answered, "failed", (json_int_t)m.calls_failed,
+	    "cancelled", (json_int_t)m.calls_cancelled, "refused_limit",
+	    (json_int_t)m.calls_refused_limit, "refused_overload",
+	    (json_int_t)m.calls_refused_overload, "no_route", (json_int_t)m.calls_no_route,
+	    "not_allowed", (json_int_t)m.calls_not_allowed, "resume_timeout",
+	    (json_int_t)m.calls_resume_timeout, "illegal", (json_int_t)m.illegal_transitions,
+	    "cdrs", (json_int_t)m.cdrs);
 }
 
 static bool do_check(struct run *r, json_t *exp)
@@ -326,7 +325,8 @@ static bool run_lines(struct run *r, FILE *f)
 			r->h = harness_new(cfg);
 			free(cfg);
 			if (!r->h)
-				ok = fail(r, "the first line must be a valid {\"config\": [lines]}");
+				ok =
+				    fail(r, "the first line must be a valid {\"config\": [lines]}");
 		} else {
 			ok = do_line(r, o);
 		}

@@ -12,11 +12,12 @@
 #include "engine/engine_internal.h"
 #include "harness.h"
 
-static const char *base_cfg = "[limits]\nmax_calls = 0\nmax_cps = 0\n"
-			      "[user alice]\n[user bob]\n[trunk carrier]\nhost = 127.0.0.1\n"
-			      "[route echo]\ndestination = echo\naction = echo\n"
-			      "[route users]\ndestination = alice|bob\naction = user\n"
-			      "[route out]\ndestination = [0-9]*\naction = trunk\ntarget = carrier\n";
+static const char *base_cfg =
+    "[limits]\nmax_calls = 0\nmax_cps = 0\n"
+    "[user alice]\n[user bob]\n[trunk carrier]\nhost = 127.0.0.1\n"
+    "[route echo]\ndestination = echo\naction = echo\n"
+    "[route users]\ndestination = alice|bob\naction = user\n"
+    "[route out]\ndestination = [0-9]*\naction = trunk\ntarget = carrier\n";
 
 /* ---- patterns and routes ---- */
 
@@ -58,9 +59,10 @@ Test(route, first_match_in_file_order_and_may_dial)
 {
 	struct sb_config *cfg = NULL;
 	struct sb_config_errors errs = {0};
-	const char *text = "[user alice]\nmay_dial = 1*|echo\n"
-			   "[route a]\ndestination = 1*\ncaller = alice\naction = reject\nstatus = 403\n"
-			   "[route b]\ndestination = 1*\naction = echo\n";
+	const char *text =
+	    "[user alice]\nmay_dial = 1*|echo\n"
+	    "[route a]\ndestination = 1*\ncaller = alice\naction = reject\nstatus = 403\n"
+	    "[route b]\ndestination = 1*\naction = echo\n";
 	const struct sb_config_route *r;
 
 	cr_assert_eq(sb_config_load_string("t", text, NULL, &cfg, &errs), 0);
@@ -199,14 +201,14 @@ Test(fsm, illegal_input_is_refused_counted_and_not_emitted)
 
 	cr_assert_not_null(h);
 	before = json_array_size(h->states);
-	cr_assert_eq(sb__fsm_apply(h->eng, &sb__call_fsm, NULL, &state, SB_CI_RING, 7, 0, "test",
-				   NULL),
-		     -EPERM);
+	cr_assert_eq(
+	    sb__fsm_apply(h->eng, &sb__call_fsm, NULL, &state, SB_CI_RING, 7, 0, "test", NULL),
+	    -EPERM);
 	cr_assert_eq(state, SB_CALL_ANSWERED);
 	state = SB_LEG_ENDED;
-	cr_assert_eq(sb__fsm_apply(h->eng, &sb__leg_fsm, NULL, &state, SB_LI_ANSWER, 7, 2, "test",
-				   NULL),
-		     -EPERM);
+	cr_assert_eq(
+	    sb__fsm_apply(h->eng, &sb__leg_fsm, NULL, &state, SB_LI_ANSWER, 7, 2, "test", NULL),
+	    -EPERM);
 	cr_assert_eq(sb__fsm_apply(h->eng, &sb__leg_fsm, NULL, &state, 999, 7, 2, "test", NULL),
 		     -EPERM, "an input out of range is refused too");
 	harness_settle(h);
@@ -280,11 +282,11 @@ Test(flow, bus_overload_refuses_new_calls)
 	harness_ws(h, SB_EV_WS_CALL_DIAL, 1, 7, "s1", dial("echo"));
 	reply = harness_cmd(h, "client.reply", 0);
 	cr_assert_not_null(reply);
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(reply, "error"), "name")),
-			 "overloaded");
-	cr_assert_eq(json_integer_value(
-			     json_object_get(json_object_get(reply, "error"), "retry_after")),
-		     5);
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(reply, "error"), "name")),
+	    "overloaded");
+	cr_assert_eq(
+	    json_integer_value(json_object_get(json_object_get(reply, "error"), "retry_after")), 5);
 	cr_assert_eq(harness_count(h, "media.create"), 0);
 	cr_assert_eq(sb_engine_active(h->eng), 0);
 	harness_free(h);
@@ -328,8 +330,9 @@ Test(flow, reload_keeps_live_calls_counted)
 	sb_config_unref(next);
 	harness_ws(h, SB_EV_WS_CALL_DIAL, 1, 8, "s1", dial("5559999"));
 	reply = harness_cmd(h, "client.reply", 1);
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(reply, "error"), "name")),
-			 "overloaded", "the call from before the reload still counts");
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(reply, "error"), "name")),
+	    "overloaded", "the call from before the reload still counts");
 	cr_assert_eq(sb_engine_active(h->eng), 1, "and it is still live");
 	harness_free(h);
 }
@@ -353,7 +356,7 @@ Test(flow, op_failure_fails_the_leg)
 	cr_assert_not_null(ev);
 	cr_assert_str_eq(json_string_value(json_object_get(ev, "event")), "call.ended");
 	cr_assert_str_eq(json_string_value(json_object_get(
-				 json_object_get(json_object_get(ev, "data"), "error"), "name")),
+			     json_object_get(json_object_get(ev, "data"), "error"), "name")),
 			 "sip_500_server_internal_error");
 	cr_assert_eq(sb_engine_active(h->eng), 0);
 	harness_free(h);
@@ -437,13 +440,18 @@ Test(replay, journal_replays_into_a_fresh_engine)
 	harness_ws(a, SB_EV_WS_CALL_DIAL, 1, 7, "s1", dial("5551234"));
 	inv = harness_cmd(a, "media.create", 1);
 	call = (uint64_t)json_integer_value(json_object_get(inv, "call"));
-	harness_post(a, &(struct sb_event){.type = SB_EV_MEDIA_READY, .call = call, .leg = 2,
-					    .arg = {json_integer_value(json_object_get(inv, "id"))},
-					    .text = strdup("v=0 b")});
-	harness_post(a, &(struct sb_event){.type = SB_EV_SIP_PROGRESS, .call = call, .leg = 2,
-					    .arg = {180}});
-	harness_post(a, &(struct sb_event){.type = SB_EV_SIP_FAILED, .call = call, .leg = 2,
-					    .arg = {486}, .str = "Busy Here"});
+	harness_post(a, &(struct sb_event){.type = SB_EV_MEDIA_READY,
+					   .call = call,
+					   .leg = 2,
+					   .arg = {json_integer_value(json_object_get(inv, "id"))},
+					   .text = strdup("v=0 b")});
+	harness_post(a, &(struct sb_event){
+			    .type = SB_EV_SIP_PROGRESS, .call = call, .leg = 2, .arg = {180}});
+	harness_post(a, &(struct sb_event){.type = SB_EV_SIP_FAILED,
+					   .call = call,
+					   .leg = 2,
+					   .arg = {486},
+					   .str = "Busy Here"});
 	cr_assert_eq(sb_engine_active(a->eng), 0);
 	cr_assert_gt(sb_bus_journal_write(a->bus, f, 0), 0);
 	fclose(f);
@@ -505,9 +513,9 @@ Test(cdr, json_form_has_every_field)
 	cr_assert_eq(json_integer_value(json_object_get(o, "answer_ms")), 1002000);
 	leg = json_array_get(json_object_get(o, "legs"), 0);
 	cr_assert_str_eq(json_string_value(json_object_get(leg, "codec")), "opus");
-	cr_assert_eq(json_integer_value(
-			     json_object_get(json_object_get(leg, "quality"), "packets_lost")),
-		     3);
+	cr_assert_eq(
+	    json_integer_value(json_object_get(json_object_get(leg, "quality"), "packets_lost")),
+	    3);
 	cr_assert_float_eq(json_real_value(json_object_get(json_object_get(leg, "quality"), "mos")),
 			   4.25, 1e-9);
 	cr_assert(json_is_null(json_object_get(leg, "answer_ms")));
@@ -524,9 +532,56 @@ Test(metrics, prometheus_text)
 	harness_ws(h, SB_EV_WS_CALL_DIAL, 1, 7, "s1", dial("nobody"));
 	sb_strbuf_init(&b);
 	sb_engine_metrics_write(h->eng, &b);
-	cr_assert_not_null(strstr(sb_strbuf_cstr(&b), "switchboard_engine_calls_no_route_total 1\n"),
-			   "%s", sb_strbuf_cstr(&b));
-	cr_assert_not_null(strstr(sb_strbuf_cstr(&b), "# TYPE switchboard_engine_calls_active gauge"));
+	cr_assert_not_null(
+	    strstr(sb_strbuf_cstr(&b), "switchboard_engine_calls_no_route_total 1\n"), "%s",
+	    sb_strbuf_cstr(&b));
+	cr_assert_not_null(
+	    strstr(sb_strbuf_cstr(&b), "# TYPE switchboard_engine_calls_active gauge"));
 	sb_strbuf_fini(&b);
 	harness_free(h);
+}
+
+/* ---- the documented tables are the real ones ---- */
+
+static size_t doc_rows(const char *doc, const char *machine)
+{
+	char prefix[32];
+	size_t n = 0;
+
+	snprintf(prefix, sizeof(prefix), "\n| %s | ", machine);
+	for (const char *p = strstr(doc, prefix); p; p = strstr(p + 1, prefix))
+		n++;
+	return n;
+}
+
+static void check_doc(const char *doc, const struct sb_fsm_def *def)
+{
+	for (size_t i = 0; i < def->n_rows; i++) {
+		const struct sb_fsm_row *r = &def->rows[i];
+		char row[160];
+
+		snprintf(row, sizeof(row), "\n| %s | %s | %s | %s |", def->name,
+			 sb__fsm_state_name(def, r->state), sb__fsm_input_name(def, r->input),
+			 sb__fsm_state_name(def, r->next));
+		cr_assert_not_null(strstr(doc, row), "docs/engine.md lacks%s", row);
+	}
+	cr_assert_eq(doc_rows(doc, def->name), def->n_rows,
+		     "docs/engine.md lists another number of %s transitions", def->name);
+}
+
+Test(docs, state_tables_match)
+{
+	FILE *f = fopen(DOCS_FILE, "r");
+	char *doc = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	cr_assert_not_null(f, "%s", DOCS_FILE);
+	n = getdelim(&doc, &cap, '\0', f);
+	fclose(f);
+	cr_assert_gt(n, 0);
+	check_doc(doc, &sb__call_fsm);
+	check_doc(doc, &sb__leg_fsm);
+	check_doc(doc, &sb__session_fsm);
+	free(doc);
 }
