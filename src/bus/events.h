@@ -70,7 +70,7 @@ enum sb_prio {
 	/* engine */                                                                               \
 	X(CALL_STATE, "call.state", CRITICAL,                                                       \
 	  "arg0=from arg1=to arg2=machine arg3=input str=cause text=json")                       \
-	X(CALL_ENDED, "call.ended", CRITICAL, "arg0=status str=cause")                             \
+	X(CALL_ENDED, "call.ended", CRITICAL, "arg0=status str=cause text=disposition")            \
 	X(STORE_CDR, "store.cdr", NORMAL, "text=json")                                             \
 	X(METRICS_SAMPLE, "metrics.sample", LOW, "str=name arg0=value")
 

@@ -109,6 +109,37 @@ struct sb_leg *sb__call_caller(struct sb_call *call)
 	return call->n_legs ? call->legs[0] : NULL;
 }
 
+static gint call_cmp(gconstpointer a, gconstpointer b)
+{
+	uint64_t x = (*(struct sb_call *const *)a)->id, y = (*(struct sb_call *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+GPtrArray *sb__calls_sorted(struct sb_engine *eng)
+{
+	GPtrArray *out = g_ptr_array_new();
+	GHashTableIter it;
+	gpointer v;
+
+	g_hash_table_iter_init(&it, eng->calls);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		g_ptr_array_add(out, sb__call_ref(v));
+	g_ptr_array_sort(out, call_cmp);
+	return out;
+}
+
+static void unref_cb(gpointer call, gpointer ud)
+{
+	sb__call_unref(call);
+}
+
+void sb__calls_release(GPtrArray *calls)
+{
+	g_ptr_array_foreach(calls, unref_cb, NULL);
+	g_ptr_array_free(calls, TRUE);
+}
+
 void sb__call_close(struct sb_engine *eng, struct sb_call *call)
 {
 	/* The tables' reference moves to the free list. */

@@ -137,14 +137,12 @@ static json_t *live_leg_json(const struct sb_engine *eng, const struct sb_leg *l
 
 char *sb_engine_calls_json(struct sb_engine *eng)
 {
+	GPtrArray *calls = sb__calls_sorted(eng);
 	json_t *arr = json_array();
-	GHashTableIter it;
-	gpointer v;
 	char *out;
 
-	g_hash_table_iter_init(&it, eng->calls);
-	while (arr && g_hash_table_iter_next(&it, NULL, &v)) {
-		const struct sb_call *call = v;
+	for (guint k = 0; arr && k < calls->len; k++) {
+		const struct sb_call *call = calls->pdata[k];
 		json_t *legs = json_array();
 
 		for (unsigned i = 0; legs && i < call->n_legs; i++)
@@ -157,6 +155,7 @@ char *sb_engine_calls_json(struct sb_engine *eng)
 				   time_json(sb__engine_wall(eng, call->start_us)), "answer_ms",
 				   time_json(sb__engine_wall(eng, call->answer_us)), "legs", legs));
 	}
+	sb__calls_release(calls);
 	out = arr ? json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(arr);
 	return out;

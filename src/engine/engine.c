@@ -43,20 +43,14 @@ struct sb_engine *sb_engine_new(struct sb_config *cfg, struct sb_bus *bus,
 
 static void end_all(struct sb_engine *eng, const char *cause)
 {
-	GPtrArray *all = g_ptr_array_new();
-	GHashTableIter it;
-	gpointer v;
+	GPtrArray *all = sb__calls_sorted(eng);
 
-	g_hash_table_iter_init(&it, eng->calls);
-	while (g_hash_table_iter_next(&it, NULL, &v))
-		g_ptr_array_add(all, sb__call_ref(v));
 	for (guint i = 0; i < all->len; i++) {
 		struct sb_call *call = all->pdata[i];
 		sb__call_end(eng, call, call->answer_us ? 0 : 503, cause,
 			     call->answer_us ? "answered" : "failed");
-		sb__call_unref(call);
 	}
-	g_ptr_array_free(all, TRUE);
+	sb__calls_release(all);
 }
 
 struct sb_engine *sb_engine_free(struct sb_engine *eng)

@@ -296,6 +296,10 @@ struct sb_call *sb__call_find_wire(struct sb_engine *eng, const char *wire);
 struct sb_leg *sb__leg_add(struct sb_call *call, enum sb_leg_kind kind, bool outbound);
 struct sb_leg *sb__leg_find(struct sb_call *call, uint32_t id);
 struct sb_leg *sb__call_caller(struct sb_call *call);
+/* The live calls, oldest first, each with a reference; release with
+ * sb__calls_release. */
+GPtrArray *sb__calls_sorted(struct sb_engine *eng);
+void sb__calls_release(GPtrArray *calls);
 /* Marks the call closed: out of the tables, onto the free list. */
 void sb__call_close(struct sb_engine *eng, struct sb_call *call);
 void sb__engine_schedule_reap(struct sb_engine *eng);

@@ -137,6 +137,17 @@ static void refuse(struct sb_engine *eng, struct sb_call *call, int status, int 
 	call_apply(eng, call, SB_CI_REFUSE, cause, NULL);
 }
 
+/* CALL_ENDED for whoever follows calls on the bus (metrics, admin). */
+static void post_ended(struct sb_engine *eng, const struct sb_call *call)
+{
+	struct sb_event ev = {.type = SB_EV_CALL_ENDED, .call = call->id};
+
+	ev.arg[0] = call->end_status;
+	sb__set_str(ev.str, sizeof(ev.str), call->end_cause);
+	ev.text = strdup(call->disposition);
+	sb_bus_post(eng->bus, &ev);
+}
+
 void sb__h_call_end(struct sb_engine *eng, void *obj, int from, const void *arg)
 {
 	struct sb_call *call = obj;
@@ -160,6 +171,7 @@ void sb__h_call_end(struct sb_engine *eng, void *obj, int from, const void *arg)
 	sb_info("call ended: %s (%s, status %d)", call->disposition, call->end_cause,
 		call->end_status);
 	sb__cdr_emit(eng, call);
+	post_ended(eng, call);
 	sb__call_close(eng, call);
 }
 

@@ -171,6 +171,8 @@ static void on_ws_call_dial(struct sb_engine *eng, const struct sb_event *ev)
 	call = sb__call_new(eng);
 	leg = call ? sb__leg_add(call, SB_LEG_CLIENT, false) : NULL;
 	if (!leg) {
+		if (call)
+			sb__call_end(eng, call, 500, "internal_error", "failed");
 		json_decref(o);
 		return reply_error(eng, ev, 5000);
 	}
@@ -525,21 +527,13 @@ void sb__inputs_subscribe(struct sb_engine *eng)
 
 /* ---- session transitions ---- */
 
-static void unref_cb(gpointer call, gpointer ud)
-{
-	sb__call_unref(call);
-}
-
-/* Calls with a live leg of session s, each with a reference. */
+/* Calls with a live leg of session s, oldest first, each with a reference. */
 static GPtrArray *session_calls(struct sb_engine *eng, const struct sb_session *s)
 {
-	GPtrArray *out = g_ptr_array_new();
-	GHashTableIter it;
-	gpointer v;
+	GPtrArray *all = sb__calls_sorted(eng), *out = g_ptr_array_new();
 
-	g_hash_table_iter_init(&it, eng->calls);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		struct sb_call *call = v;
+	for (guint k = 0; k < all->len; k++) {
+		struct sb_call *call = all->pdata[k];
 		for (unsigned i = 0; i < call->n_legs; i++) {
 			struct sb_leg *leg = call->legs[i];
 			if (leg->kind == SB_LEG_CLIENT && leg->state != SB_LEG_ENDED &&
@@ -549,6 +543,7 @@ static GPtrArray *session_calls(struct sb_engine *eng, const struct sb_session *
 			}
 		}
 	}
+	sb__calls_release(all);
 	return out;
 }
 
@@ -576,6 +571,7 @@ void sb__h_session_resume(struct sb_engine *eng, void *obj, int from, const void
 	const bool *changed = arg;
 	struct sb_session *s = obj;
 	GPtrArray *calls = session_calls(eng, s);
+	json_t *data;
 
 	for (guint i = 0; i < calls->len; i++) {
 		struct sb_call *call = calls->pdata[i];
@@ -590,12 +586,14 @@ void sb__h_session_resume(struct sb_engine *eng, void *obj, int from, const void
 			leg->resume_sdp = true; /* call.resumed follows MEDIA_READY */
 			continue;
 		}
-		sb__client_event(eng, s->id, "call.resumed",
-				 json_pack("{s:s,s:s}", "call", call->wire_id, "state",
-					   sb__fsm_state_name(&sb__call_fsm, call->state)));
+		data = json_pack("{s:s,s:s}", "call", call->wire_id, "state",
+				 sb__fsm_state_name(&sb__call_fsm, call->state));
+		/* A device that was ringing gets the offer again to answer. */
+		if (data && leg->outbound && leg->state != SB_LEG_UP && leg->local_sdp)
+			json_object_set_new(data, "sdp", json_string(leg->local_sdp));
+		sb__client_event(eng, s->id, "call.resumed", data);
 	}
-	g_ptr_array_foreach(calls, unref_cb, NULL);
-	g_ptr_array_free(calls, TRUE);
+	sb__calls_release(calls);
 }
 
 /* arg: the cause ("resume_timeout", "session_ended"). Ends the calls the
@@ -617,8 +615,7 @@ void sb__h_session_close(struct sb_engine *eng, void *obj, int from, const void 
 		leg_apply(eng, leg, leg->state == SB_LEG_UP ? SB_LI_HANGUP : SB_LI_FAIL, cause,
 			  &(struct sb_leg_arg){.status = 480, .cause = cause, .call_cause = cause});
 	}
-	g_ptr_array_foreach(calls, unref_cb, NULL);
-	g_ptr_array_free(calls, TRUE);
+	sb__calls_release(calls);
 }
 
 void sb__session_expire_due(struct sb_engine *eng, uint64_t now)
