@@ -30,20 +30,25 @@ enum sb_prio {
 	X(TEST_NORMAL, "test.normal", NORMAL, "arg0=producer arg1=sequence arg2=time us")          \
 	X(TEST_LOW, "test.low", LOW, "arg0=producer arg1=sequence arg2=time us")                   \
 	/* signaling (browser side) */                                                             \
-	X(WS_CONNECTED, "ws.connected", NORMAL, "arg0=connection id str=session text=user")       \
-	X(WS_DISCONNECTED, "ws.disconnected", CRITICAL, "arg0=connection id arg1=resumable str=session") \
-	X(WS_RESUMED, "ws.resumed", CRITICAL, "arg0=connection id str=session text=user")         \
-	X(WS_SESSION_ENDED, "ws.session_ended", CRITICAL, "str=session")                          \
+	X(WS_CONNECTED, "ws.connected", NORMAL, "arg0=connection id str=session text=user")        \
+	X(WS_DISCONNECTED, "ws.disconnected", CRITICAL,                                            \
+	  "arg0=connection id arg1=resumable str=session")                                         \
+	X(WS_RESUMED, "ws.resumed", CRITICAL, "arg0=connection id str=session text=user")          \
+	X(WS_SESSION_ENDED, "ws.session_ended", CRITICAL, "str=session")                           \
 	X(WS_CALL_DIAL, "ws.call_dial", CRITICAL, "arg0=conn arg1=request str=session text=json")  \
-	X(WS_CALL_ANSWER, "ws.call_answer", CRITICAL, "arg0=conn arg1=request str=session text=json") \
-	X(WS_CALL_HANGUP, "ws.call_hangup", CRITICAL, "arg0=conn arg1=request str=session text=json") \
+	X(WS_CALL_ANSWER, "ws.call_answer", CRITICAL,                                              \
+	  "arg0=conn arg1=request str=session text=json")                                          \
+	X(WS_CALL_HANGUP, "ws.call_hangup", CRITICAL,                                              \
+	  "arg0=conn arg1=request str=session text=json")                                          \
 	X(WS_CALL_DTMF, "ws.call_dtmf", HIGH, "arg0=conn arg1=request str=session text=json")      \
 	X(WS_CALL_HOLD, "ws.call_hold", HIGH, "arg0=conn arg1=request str=session text=json")      \
-	X(WS_ICE_CANDIDATE, "ws.ice_candidate", HIGH, "arg0=conn arg1=request str=session text=json") \
-	X(WS_REPLY, "ws.reply", CRITICAL, "arg0=conn arg1=request text=result or error json")    \
+	X(WS_ICE_CANDIDATE, "ws.ice_candidate", HIGH,                                              \
+	  "arg0=conn arg1=request str=session text=json")                                          \
+	X(WS_REPLY, "ws.reply", CRITICAL, "arg0=conn arg1=request text=result or error json")      \
 	X(WS_EVENT, "ws.event", CRITICAL, "str=session text=event json {event, data}")             \
 	/* SIP */                                                                                  \
-	X(SIP_INVITE, "sip.invite", CRITICAL, "str=request uri text=sdp")                          \
+	X(SIP_INVITE, "sip.invite", CRITICAL,                                                      \
+	  "arg0=handle str=destination text=json {from, user, trunk, display_name, sdp}")          \
 	X(SIP_PROGRESS, "sip.progress", NORMAL, "arg0=status text=early sdp")                      \
 	X(SIP_ANSWERED, "sip.answered", CRITICAL, "arg0=status text=sdp")                          \
 	X(SIP_FAILED, "sip.failed", CRITICAL, "arg0=status str=reason")                            \
@@ -57,7 +62,7 @@ enum sb_prio {
 	X(SIP_MESSAGE, "sip.message", NORMAL, "str=from text=body")                                \
 	/* media */                                                                                \
 	X(MEDIA_READY, "media.ready", CRITICAL, "arg0=session id text=local sdp")                  \
-	X(MEDIA_CONNECTED, "media.connected", CRITICAL, "arg0=session id")                         \
+	X(MEDIA_CONNECTED, "media.connected", CRITICAL, "arg0=session id str=codec")               \
 	X(MEDIA_FAILED, "media.failed", CRITICAL, "arg0=session id arg1=error str=reason")         \
 	X(MEDIA_CANDIDATE, "media.candidate", HIGH, "arg0=session id text=candidate")              \
 	X(MEDIA_DTMF, "media.dtmf", HIGH, "arg0=session id str=digit arg1=duration ms")            \
@@ -67,8 +72,9 @@ enum sb_prio {
 	X(MEDIA_CMD_UPDATE, "media.cmd_update", HIGH, "arg0=session id text=sdp")                  \
 	X(MEDIA_CMD_DESTROY, "media.cmd_destroy", CRITICAL, "arg0=session id")                     \
 	/* engine */                                                                               \
-	X(CALL_STATE, "call.state", CRITICAL, "arg0=from state arg1=to state str=cause")           \
-	X(CALL_ENDED, "call.ended", CRITICAL, "arg0=status str=cause")                             \
+	X(CALL_STATE, "call.state", CRITICAL,                                                      \
+	  "arg0=from arg1=to arg2=machine arg3=input str=cause text=json")                         \
+	X(CALL_ENDED, "call.ended", CRITICAL, "arg0=status str=cause text=disposition")            \
 	X(STORE_CDR, "store.cdr", NORMAL, "text=json")                                             \
 	X(METRICS_SAMPLE, "metrics.sample", LOW, "str=name arg0=value")
 
@@ -77,7 +83,7 @@ enum sb_event_type {
 #define SB_X(id, name, prio, payload) SB_EV_##id,
 	SB_EVENT_CATALOGUE(SB_X)
 #undef SB_X
-	    _SB_EV_MAX,
+		_SB_EV_MAX,
 	_SB_EV_INVALID = -22,
 };
 

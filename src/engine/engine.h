@@ -1,0 +1,240 @@
+/* The call engine: calls, legs, bridges, routing, admission, CDRs.
+ *
+ * Threads: everything here runs on the control thread (the thread that
+ * dispatches the control bus), except sb_engine_error_for_status(), which is
+ * pure and may be called from any thread.
+ *
+ * The engine talks to the other components only through the ops structs
+ * below (commands out) and the bus (events in: WS_*, SIP_*, MEDIA_*,
+ * SYS_TICK). An op never calls back into the engine synchronously; its
+ * outcome comes back later as a bus event. Ops return 0 or a negative errno
+ * code; a failed op is treated as a failure of the leg it was for.
+ *
+ * Identifiers: a call has a numeric id (struct sb_event.call) and a wire id
+ * "c-" + 16 hex digits (the protocol's call id). Legs are numbered 1, 2, ...
+ * within their call (struct sb_event.leg); leg 1 is the caller. Media
+ * sessions are numbered by the engine (arg0 of MEDIA_* events). See
+ * docs/engine.md for the event payloads the engine reads. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sb_bus;
+struct sb_clock;
+struct sb_config;
+struct sb_strbuf;
+struct sb_component_ops;
+
+/* A typed error for a browser client (docs/protocol.md section 5). */
+struct sb_engine_error {
+	int code;	   /* 3001, 3002, 3004, 5000, 5001, or 10000 + SIP status */
+	char name[48];	   /* stable name: "overloaded", "sip_486_busy_here" */
+	char message[96];  /* English text for people */
+	int sip_status;	   /* the SIP status this stands for (0: none) */
+	int retry_after_s; /* > 0 when the client may retry after that long */
+};
+
+/* Fills ret with the protocol error for a SIP status (400-699). Any thread. */
+void sb_engine_error_for_status(int status, struct sb_engine_error *ret);
+/* The RFC 3261 section 21 reason phrase of status, or NULL. Any thread. */
+const char *sb_engine_sip_reason(int status);
+
+/* ---- Component interfaces (commands out of the engine) ---- */
+
+/* Where an outgoing SIP leg goes. Strings are valid during the call only. */
+struct sb_engine_sip_target {
+	const char *trunk;	  /* trunk name, or NULL for a registered contact */
+	const char *uri;	  /* contact URI (phones) or the destination (trunks) */
+	const char *from_user;	  /* caller's user or number */
+	const char *from_display; /* caller's display name, may be "" */
+};
+
+struct sb_engine_sip_ops {
+	/* Names an incoming INVITE (SIP_INVITE arg0) by (call, leg): every later
+	 * SIP_* event of that dialog carries them. */
+	int (*bind)(void *ud, uint64_t handle, uint64_t call, uint32_t leg);
+	/* Sends an INVITE with sdp (the offer). */
+	int (*invite)(void *ud, uint64_t call, uint32_t leg, const struct sb_engine_sip_target *t,
+		      const char *sdp);
+	/* Provisional answer (180, 183) to an incoming INVITE; sdp may be NULL. */
+	int (*progress)(void *ud, uint64_t call, uint32_t leg, int status, const char *sdp);
+	/* 200 OK with sdp to an incoming INVITE. */
+	int (*answer)(void *ud, uint64_t call, uint32_t leg, const char *sdp);
+	/* Final error response to an incoming INVITE; retry_after_s > 0 adds
+	 * Retry-After (RFC 3261 section 20.33). */
+	int (*reject)(void *ud, uint64_t call, uint32_t leg, int status, int retry_after_s);
+	/* CANCEL of an outgoing INVITE not yet answered. */
+	int (*cancel)(void *ud, uint64_t call, uint32_t leg);
+	/* BYE of an established dialog. */
+	int (*bye)(void *ud, uint64_t call, uint32_t leg);
+	/* Registered contacts of user: fills up to max URIs (valid until the
+	 * next call of any op) and returns how many. May be NULL: no phones. */
+	size_t (*contacts)(void *ud, const char *user, const char **ret_uris, size_t max);
+};
+
+enum sb_engine_media_kind {
+	SB_MEDIA_WEBRTC,   /* ICE + DTLS-SRTP toward a browser */
+	SB_MEDIA_RTP,	   /* RTP/SRTP toward a SIP endpoint */
+	SB_MEDIA_ECHO,	   /* WebRTC toward a browser, returning its own audio */
+	SB_MEDIA_RTP_ECHO, /* RTP toward a SIP endpoint, returning its own audio */
+	_SB_MEDIA_KIND_MAX,
+	_SB_MEDIA_KIND_INVALID = -22,
+};
+
+struct sb_engine_media_ops {
+	/* Creates session id for (call, leg). remote_sdp is the peer's offer
+	 * (the session answers) or NULL (the session offers). MEDIA_READY
+	 * (arg0 = id, text = local sdp) or MEDIA_FAILED follows. */
+	int (*create)(void *ud, uint64_t id, uint64_t call, uint32_t leg,
+		      enum sb_engine_media_kind kind, const char *remote_sdp);
+	/* Gives a session the peer's answer (or a new remote description). */
+	int (*update)(void *ud, uint64_t id, const char *remote_sdp);
+	/* Relays media between two sessions (both legs of a bridge). */
+	int (*bridge)(void *ud, uint64_t a, uint64_t b);
+	/* Restarts ICE (RFC 8445 section 9) after the browser's address changed;
+	 * MEDIA_READY follows with the new local description. */
+	int (*ice_restart)(void *ud, uint64_t id);
+	/* A remote ICE candidate ("" for end of candidates). */
+	int (*candidate)(void *ud, uint64_t id, const char *candidate);
+	/* Sends DTMF digits (RFC 4733) on the session. */
+	int (*dtmf)(void *ud, uint64_t id, const char *digits, int duration_ms);
+	/* Ends a session; no event follows. */
+	int (*destroy)(void *ud, uint64_t id);
+};
+
+struct sb_engine_client_ops {
+	/* Answers request `request` of connection conn: result_json (an object)
+	 * on success, or err. */
+	int (*reply)(void *ud, uint64_t conn, int64_t request, const char *result_json,
+		     const struct sb_engine_error *err);
+	/* Sends event `name` (call.incoming, call.progress, call.answered,
+	 * call.ice, call.dtmf, call.ended, call.resumed) with data_json to a
+	 * session, whichever connection it has. */
+	int (*event)(void *ud, const char *session, const char *name, const char *data_json);
+};
+
+struct sb_cdr;
+
+struct sb_engine_store_ops {
+	/* Stores one CDR; json is its JSON form (sb_cdr_to_json). Both are
+	 * valid during the call only: copy what you keep. */
+	int (*cdr)(void *ud, const struct sb_cdr *cdr, const char *json);
+};
+
+struct sb_engine_ops {
+	const struct sb_engine_sip_ops *sip;
+	void *sip_ud;
+	const struct sb_engine_media_ops *media;
+	void *media_ud;
+	const struct sb_engine_client_ops *client;
+	void *client_ud;
+	const struct sb_engine_store_ops *store;
+	void *store_ud;
+};
+
+/* ---- CDR ---- */
+
+#define SB_CDR_MAX_LEGS 16
+
+struct sb_cdr_leg {
+	uint32_t leg;
+	char kind[8];			      /* "client" or "sip" */
+	char direction[4];		      /* "in" (the caller) or "out" */
+	char party[128];		      /* user, number or contact URI */
+	char trunk[64];			      /* trunk name or "" */
+	char codec[32];			      /* negotiated codec or "" */
+	uint64_t start_us, answer_us, end_us; /* wall clock, 0: never */
+	int status;			      /* final SIP status of the leg, 0: none */
+	char cause[48];			      /* why the leg ended */
+	bool has_quality;
+	int64_t packets_lost;
+	int64_t jitter_us;
+	int64_t rtt_us;
+	double mos;
+};
+
+struct sb_cdr {
+	char call_id[24]; /* wire id */
+	uint64_t call;
+	char caller[128];
+	char callee[128]; /* the dialled destination */
+	char route[64];	  /* route name or "" */
+	char action[8];	  /* trunk, user, echo, reject or "" */
+	char target[128];
+	uint64_t start_us, answer_us, end_us; /* wall clock, answer 0: never */
+	char disposition[16]; /* answered, no_answer, busy, failed, cancelled, refused */
+	char cause[48];
+	int status; /* final SIP status for a call that failed, 0 otherwise */
+	size_t n_legs;
+	struct sb_cdr_leg legs[SB_CDR_MAX_LEGS];
+};
+
+/* JSON form of a CDR (one object, no newline), malloc'd; NULL on ENOMEM. */
+char *sb_cdr_to_json(const struct sb_cdr *cdr);
+
+/* ---- Metrics ---- */
+
+struct sb_engine_metrics {
+	uint64_t calls_total;  /* calls created */
+	uint64_t calls_active; /* live now */
+	uint64_t calls_answered;
+	uint64_t calls_failed;
+	uint64_t calls_cancelled;
+	uint64_t calls_refused_limit;	 /* max_calls / max_cps, in all or per trunk */
+	uint64_t calls_refused_overload; /* bus overloaded or draining */
+	uint64_t calls_no_route;
+	uint64_t calls_not_allowed; /* may_dial refused */
+	uint64_t calls_resume_timeout;
+	uint64_t transitions;
+	uint64_t illegal_transitions;
+	uint64_t unknown_events; /* events naming no live call or leg */
+	uint64_t cdrs;
+	uint64_t sessions_attached;
+	uint64_t sessions_detached;
+};
+
+/* ---- The engine ---- */
+
+struct sb_engine;
+
+/* Creates an engine on the control bus: takes a reference on cfg, keeps bus,
+ * clock and the ops (copied; their ud pointers must outlive the engine) and
+ * subscribes to the events it handles. ops fields may be NULL (the engine
+ * then refuses what needs them). Returns NULL when out of memory. The bus
+ * must not dispatch after sb_engine_free(). */
+struct sb_engine *sb_engine_new(struct sb_config *cfg, struct sb_bus *bus,
+				const struct sb_clock *clock, const struct sb_engine_ops *ops);
+/* Ends every live call (cause "shutdown", CDRs written), frees everything.
+ * Accepts NULL; returns NULL. */
+struct sb_engine *sb_engine_free(struct sb_engine *eng);
+
+/* Uses a GLib main context to run the deferred frees (an idle source) and a
+ * 1 s timer tick. Without it, the owner calls sb_engine_reap() after each
+ * dispatch round and sb_engine_tick() regularly (tests do). */
+void sb_engine_attach(struct sb_engine *eng, void *glib_main_context);
+
+/* Frees calls closed since the last reap. Never call from inside a bus
+ * handler or an engine op. */
+void sb_engine_reap(struct sb_engine *eng);
+/* Runs timers due by the engine's clock (resume windows). Also runs on each
+ * SYS_TICK event. */
+void sb_engine_tick(struct sb_engine *eng);
+
+/* Stops taking new calls (SIP 503, browser error "draining"). */
+void sb_engine_drain(struct sb_engine *eng);
+/* Swaps in a new config snapshot: routes and limits change for new calls;
+ * live calls keep what they were routed with. */
+void sb_engine_reload(struct sb_engine *eng, struct sb_config *cfg);
+
+/* Live calls now. */
+size_t sb_engine_active(const struct sb_engine *eng);
+/* The live calls as a JSON array for GET /api/v1/calls, malloc'd. */
+char *sb_engine_calls_json(struct sb_engine *eng);
+void sb_engine_metrics(const struct sb_engine *eng, struct sb_engine_metrics *ret);
+/* Appends the metrics in the Prometheus text format. */
+void sb_engine_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out);
+
+/* The engine as a lifecycle component (ud: the engine). */
+extern const struct sb_component_ops sb_engine_component;

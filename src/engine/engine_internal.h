@@ -1,0 +1,346 @@
+/* Engine internals shared by the files of src/engine. Control thread only. */
+#pragma once
+
+#include <glib.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus/bus.h"
+#include "core/refcount.h"
+#include "engine/engine.h"
+
+struct sb_config;
+struct sb_config_route;
+
+#define SB_CALL_MAX_LEGS  SB_CDR_MAX_LEGS
+#define SB_PARTY_MAX	  128
+#define SB_NAME_MAX	  64
+#define SB_CAUSE_MAX	  48
+#define SB_SESSION_ID_MAX 64
+
+/* ---- State machines ---- */
+
+enum sb_call_state {
+	SB_CALL_INIT,
+	SB_CALL_ROUTING,
+	SB_CALL_PROCEEDING,
+	SB_CALL_RINGING,
+	SB_CALL_ANSWERED,
+	SB_CALL_ENDED,
+	_SB_CALL_STATE_MAX,
+	_SB_CALL_STATE_INVALID = -22,
+};
+
+enum sb_call_input {
+	SB_CI_SETUP,  /* a new call arrived */
+	SB_CI_ROUTED, /* admitted and routed: legs are being placed */
+	SB_CI_REFUSE, /* not admitted, not allowed, no route, or rejected by route */
+	SB_CI_RING,   /* a callee leg rings */
+	SB_CI_ANSWER, /* a callee leg (or the echo) answered */
+	SB_CI_END,    /* hang-up, cancel, failure or timeout */
+	_SB_CI_MAX,
+	_SB_CI_INVALID = -22,
+};
+
+enum sb_leg_state {
+	SB_LEG_NEW,	/* media session being made */
+	SB_LEG_READY,	/* media ready, not yet signalled */
+	SB_LEG_CALLING, /* INVITE sent / call.incoming sent / caller waiting */
+	SB_LEG_RINGING, /* far end rings (callee) or ringing relayed (caller) */
+	SB_LEG_UP,
+	SB_LEG_ENDED,
+	_SB_LEG_STATE_MAX,
+	_SB_LEG_STATE_INVALID = -22,
+};
+
+enum sb_leg_input {
+	SB_LI_MEDIA_READY, /* local description ready */
+	SB_LI_PLACE,	   /* signalled toward the party */
+	SB_LI_PROGRESS,	   /* 180/183 */
+	SB_LI_ANSWER,	   /* 200 OK / call.answer / caller answered */
+	SB_LI_HANGUP,	   /* the party ended an established leg */
+	SB_LI_FAIL,	   /* the party refused, or its signalling or media failed */
+	SB_LI_CANCEL,	   /* the party cancelled before answer */
+	SB_LI_CLOSE,	   /* the engine ends the leg (call over, fork lost) */
+	_SB_LI_MAX,
+	_SB_LI_INVALID = -22,
+};
+
+enum sb_session_state {
+	SB_SESSION_ATTACHED,
+	SB_SESSION_DETACHED, /* socket dropped, inside the resume window */
+	SB_SESSION_CLOSED,
+	_SB_SESSION_STATE_MAX,
+	_SB_SESSION_STATE_INVALID = -22,
+};
+
+enum sb_session_input {
+	SB_SI_DISCONNECT,
+	SB_SI_RESUME,
+	SB_SI_EXPIRE, /* the resume window passed */
+	SB_SI_END,    /* bye, or signalling forgot the session */
+	_SB_SI_MAX,
+	_SB_SI_INVALID = -22,
+};
+
+enum sb_fsm_machine {
+	SB_FSM_CALL,
+	SB_FSM_LEG,
+	SB_FSM_SESSION,
+	_SB_FSM_MAX,
+	_SB_FSM_INVALID = -22,
+};
+
+struct sb_engine;
+
+/* A transition's side effects. obj is the call, leg or session; from is the
+ * state before; arg is what the caller of apply passed. Runs after the state
+ * changed, so it may apply further inputs. */
+typedef void (*sb_fsm_handler_fn)(struct sb_engine *eng, void *obj, int from, const void *arg);
+
+struct sb_fsm_row {
+	int state;
+	int input;
+	sb_fsm_handler_fn handler; /* may be NULL */
+	int next;
+};
+
+struct sb_fsm_def {
+	enum sb_fsm_machine machine;
+	const char *name;
+	const char *const *states;
+	int n_states;
+	const char *const *inputs;
+	int n_inputs;
+	const struct sb_fsm_row *rows;
+	size_t n_rows;
+};
+
+extern const struct sb_fsm_def sb__call_fsm;
+extern const struct sb_fsm_def sb__leg_fsm;
+extern const struct sb_fsm_def sb__session_fsm;
+
+/* The one apply function: looks (state, input) up in def's table; if there
+ * is no row, the input is refused, logged and counted and -EPERM returned.
+ * Otherwise the state changes, a CALL_STATE event is posted (cause: the text
+ * given, the bus adds the causing event), the row's handler runs, and 0 is
+ * returned. call/leg name the object in the event. */
+int sb__fsm_apply(struct sb_engine *eng, const struct sb_fsm_def *def, void *obj, int *state,
+		  int input, uint64_t call, uint32_t leg, const char *cause, const void *arg);
+const char *sb__fsm_state_name(const struct sb_fsm_def *def, int state);
+const char *sb__fsm_input_name(const struct sb_fsm_def *def, int input);
+
+/* ---- Objects ---- */
+
+enum sb_leg_kind {
+	SB_LEG_CLIENT, /* a browser session */
+	SB_LEG_SIP,
+	_SB_LEG_KIND_MAX,
+	_SB_LEG_KIND_INVALID = -22,
+};
+
+struct sb_call;
+
+struct sb_quality {
+	bool has;
+	int64_t packets_lost, jitter_us, rtt_us;
+	double mos;
+};
+
+/* A leg: one party of a call. Owned by its call; not refcounted. */
+struct sb_leg {
+	struct sb_call *call; /* owner */
+	uint32_t id;
+	int state; /* enum sb_leg_state */
+	enum sb_leg_kind kind;
+	bool outbound; /* false: the caller */
+	char party[SB_PARTY_MAX];
+	char trunk[SB_NAME_MAX];
+	char session[SB_SESSION_ID_MAX]; /* client legs */
+	uint64_t conn;			 /* client legs: connection of the pending request */
+	int64_t request;		 /* pending call.dial request, -1: none */
+	uint64_t media;			 /* media session id, 0: none (owned) */
+	enum sb_engine_media_kind media_kind;
+	char *remote_sdp; /* the party's description */
+	char *local_sdp;  /* ours toward the party */
+	bool resume_sdp;  /* send call.resumed with the next local description */
+	uint64_t start_us, answer_us, end_us; /* engine clock */
+	int status;
+	char cause[SB_CAUSE_MAX];
+	char codec[32];
+	struct sb_quality quality;
+};
+
+/* The bridge joining the caller to the callee that answered. Owned by the
+ * call. */
+struct sb_bridge {
+	uint32_t a, b; /* leg ids, 0: not bridged */
+};
+
+/* A call: reachable by id from outside (bus events, the API), so it is
+ * refcounted; the engine's tables hold one reference while it is live. */
+struct sb_call {
+	struct sb_refcount ref;
+	uint64_t id;
+	char wire_id[24];
+	int state; /* enum sb_call_state */
+	struct sb_leg *legs[SB_CALL_MAX_LEGS];
+	unsigned n_legs;
+	struct sb_bridge bridge;
+	char caller[SB_PARTY_MAX];
+	char caller_display[SB_PARTY_MAX];
+	char caller_user[SB_NAME_MAX]; /* a configured user, or "" */
+	char destination[SB_PARTY_MAX];
+	char in_trunk[SB_NAME_MAX];  /* counted against this trunk's limits */
+	char out_trunk[SB_NAME_MAX]; /* idem */
+	char route[SB_NAME_MAX];
+	char action[8];
+	char target[SB_PARTY_MAX];
+	uint64_t start_us, answer_us, end_us;
+	int end_status; /* SIP status when the call failed */
+	char end_cause[SB_CAUSE_MAX];
+	char disposition[16];
+	uint32_t ender; /* leg that ended the call, 0: the engine */
+	int retry_after_s;
+	int client_code; /* protocol error for a browser caller, 0: from end_status */
+	bool counted;	 /* counted in the admission totals */
+	struct sb_call *grave_next;
+};
+
+/* A browser session as signalling names it. Owned by the engine. */
+struct sb_session {
+	char id[SB_SESSION_ID_MAX];
+	char user[SB_NAME_MAX];
+	uint64_t conn;
+	int state; /* enum sb_session_state */
+	uint64_t detached_at;
+};
+
+/* ---- Admission ---- */
+
+/* The admission times of the last `cap` admitted calls: a call is admitted
+ * when fewer than cap were admitted in the last second. */
+struct sb_rate {
+	uint64_t *ring;
+	size_t cap, next, count;
+};
+
+struct sb_admit_trunk {
+	char name[SB_NAME_MAX];
+	int64_t max_calls, active;
+	struct sb_rate rate;
+};
+
+struct sb_admit {
+	int64_t max_calls, active;
+	struct sb_rate rate;
+	struct sb_admit_trunk *trunks;
+	size_t n_trunks;
+	int retry_after_s;
+};
+
+enum sb_admit_verdict {
+	SB_ADMIT_OK,
+	SB_ADMIT_CALLS, /* too many concurrent calls */
+	SB_ADMIT_CPS,	/* too many calls in the last second */
+	_SB_ADMIT_MAX,
+	_SB_ADMIT_INVALID = -22,
+};
+
+int sb__admit_init(struct sb_admit *a, const struct sb_config *cfg);
+void sb__admit_fini(struct sb_admit *a);
+/* Checks the limits in all (trunk NULL) or of one trunk, without counting. */
+enum sb_admit_verdict sb__admit_check(struct sb_admit *a, const char *trunk, uint64_t now);
+/* Counts an admitted call (in all and for the trunk, when named). */
+void sb__admit_take(struct sb_admit *a, const char *trunk, uint64_t now, bool rate);
+void sb__admit_release(struct sb_admit *a, const char *trunk);
+
+/* ---- Routing ---- */
+
+/* Matches s against a pattern of docs/engine.md (glob with *, ?, [..], and
+ * | between alternatives). */
+bool sb__pattern_match(const char *pattern, const char *s);
+/* The first route whose destination and caller patterns match, or NULL. */
+const struct sb_config_route *sb__route_find(const struct sb_config *cfg, const char *destination,
+					     const char *caller);
+/* True when user (a configured user) may dial destination. */
+bool sb__may_dial(const struct sb_config *cfg, const char *user, const char *destination);
+
+/* ---- The engine ---- */
+
+struct sb_engine {
+	struct sb_config *cfg;
+	struct sb_bus *bus;
+	const struct sb_clock *clock;
+	struct sb_engine_ops ops;
+	GHashTable *calls;     /* uint64 id -> call (a reference) */
+	GHashTable *by_wire;   /* wire id -> call (borrowed) */
+	GHashTable *sessions;  /* session id -> session (owned) */
+	struct sb_call *grave; /* closed, freed at the next reap */
+	struct sb_admit admit;
+	struct sb_engine_metrics m;
+	uint64_t next_media;
+	uint64_t wall0, mono0;
+	bool draining;
+	GMainContext *ctx;
+	GSource *idle, *timer;
+};
+
+/* call.c */
+struct sb_call *sb__call_new(struct sb_engine *eng);
+struct sb_call *sb__call_ref(struct sb_call *call);
+struct sb_call *sb__call_unref(struct sb_call *call);
+struct sb_call *sb__call_find(struct sb_engine *eng, uint64_t id);
+struct sb_call *sb__call_find_wire(struct sb_engine *eng, const char *wire);
+struct sb_leg *sb__leg_add(struct sb_call *call, enum sb_leg_kind kind, bool outbound);
+struct sb_leg *sb__leg_find(struct sb_call *call, uint32_t id);
+struct sb_leg *sb__call_caller(struct sb_call *call);
+/* The live calls, oldest first, each with a reference; release with
+ * sb__calls_release. */
+GPtrArray *sb__calls_sorted(struct sb_engine *eng);
+void sb__calls_release(GPtrArray *calls);
+/* Marks the call closed: out of the tables, onto the free list. */
+void sb__call_close(struct sb_engine *eng, struct sb_call *call);
+void sb__engine_schedule_reap(struct sb_engine *eng);
+uint64_t sb__engine_wall(const struct sb_engine *eng, uint64_t mono);
+void sb__set_str(char *dst, size_t size, const char *src);
+
+/* flows.c: call setup, transition handlers */
+void sb__call_setup(struct sb_engine *eng, struct sb_call *call, const char *cause);
+void sb__call_end(struct sb_engine *eng, struct sb_call *call, int status, const char *cause,
+		  const char *disposition);
+void sb__leg_release(struct sb_engine *eng, struct sb_leg *leg);
+void sb__client_event(struct sb_engine *eng, const char *session, const char *name, json_t *data);
+void sb__client_reply(struct sb_engine *eng, uint64_t conn, int64_t request, json_t *result,
+		      const struct sb_engine_error *err);
+void sb__engine_error(int code, struct sb_engine_error *ret);
+
+/* Arguments of leg inputs. */
+struct sb_leg_arg {
+	int status;
+	const char *sdp;
+	const char *cause;	/* why the leg ended */
+	const char *call_cause; /* why the call ends, when this leg ends it */
+};
+
+/* inputs.c: bus event handlers */
+void sb__inputs_subscribe(struct sb_engine *eng);
+struct sb_session *sb__session_find(struct sb_engine *eng, const char *id);
+void sb__session_expire_due(struct sb_engine *eng, uint64_t now);
+
+void sb__h_call_ring(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_call_answer(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_call_end(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_ready(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_place(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_progress(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_answer(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_close(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_session_detach(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_session_resume(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_session_close(struct sb_engine *eng, void *obj, int from, const void *arg);
+
+/* cdr.c */
+void sb__cdr_emit(struct sb_engine *eng, struct sb_call *call);
