@@ -5,6 +5,7 @@ export { Phone } from './phone.js';
 export { Call } from './call.js';
 export { Connection, SUBPROTOCOL, PROTOCOL_VERSION, backoffDelay } from './connection.js';
 export { SwitchboardError, ErrorCode, errorCategory } from './errors.js';
+export { Emitter } from './emitter.js';
 
 /** The SDK version. */
 export const VERSION = '0.1.0';
