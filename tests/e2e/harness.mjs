@@ -110,6 +110,9 @@ export async function startProxy(targetPort) {
     const pair = { client, up };
     pairs.add(pair);
     const end = () => {
+      // A black hole passes nothing on, not even a close: the page's side
+      // stays open until drop().
+      if (proxy.blackhole) return;
       client.destroy();
       up.destroy();
       pairs.delete(pair);

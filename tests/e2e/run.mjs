@@ -12,8 +12,8 @@ if (!existsSync(path.join(here, 'node_modules', 'playwright-core'))) {
   process.exit(1);
 }
 const files = process.argv.slice(2);
-if (files.length === 0) files.push(path.join(here, 'types.test.mjs'), path.join(here, 'sdk.test.mjs'));
-const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: ['ignore', 'pipe', 'inherit'], cwd: here });
+if (files.length === 0) files.push(path.join(here, 'types.test.mjs'), path.join(here, 'sdk.test.mjs'), path.join(here, 'calls.test.mjs'));
+const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: ['ignore', 'pipe', 'inherit'], cwd: here });
 let out = '';
 child.stdout.on('data', (d) => {
   out += d;
