@@ -25,14 +25,20 @@ watchdog.unref();
 before(async () => {
   assert.ok(process.env.SB_BINARY, 'SB_BINARY must name the switchboard binary');
   server = await startServer(process.env.SB_BINARY);
-  cleanups.push(() => server.stop());
+  cleanups.push(async () => {
+    await server.stop();
+    // SIGTERM must stop it cleanly (exit 0; under ASan also without leaks).
+    assert.deepEqual(server.exit, { code: 0, signal: null }, server.log().slice(-3000));
+  });
   browser = await launchChromium();
   cleanups.push(() => browser.close());
 });
 
 after(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn().catch((e) => console.error(e));
+  const errors = [];
+  for (const fn of cleanups.splice(0).reverse()) await fn().catch((e) => errors.push(e));
   clearTimeout(watchdog);
+  if (errors.length) throw errors[0];
 });
 
 /* The scripted gateway, evaluated in the page: window.gw records every request

@@ -53,6 +53,8 @@ export async function startServer(binary, { http = '' } = {}) {
   const logPath = path.join(dir, 'sb.log');
   const proc = spawn(binary, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = [];
+  let spawnError = null;
+  proc.on('error', (err) => { spawnError = err; });
   proc.stdout.on('data', (d) => log.push(d));
   proc.stderr.on('data', (d) => log.push(d));
   const base = `http://127.0.0.1:${port}`;
@@ -70,14 +72,19 @@ export async function startServer(binary, { http = '' } = {}) {
           new Promise((r) => proc.once('exit', () => r(true))),
           new Promise((r) => setTimeout(() => r(false), 5000)),
         ]);
-        if (!done) proc.kill('SIGKILL');
+        if (!done) {
+          proc.kill('SIGKILL');
+          await new Promise((r) => proc.once('exit', r));
+        }
       }
+      srv.exit = { code: proc.exitCode, signal: proc.signalCode };
       writeFileSync(logPath, srv.log());
       if (!process.env.SB_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
     },
   };
   const deadline = Date.now() + 10000;
   for (;;) {
+    if (spawnError) throw new Error(`cannot start ${binary}: ${spawnError.message}`);
     if (proc.exitCode !== null) throw new Error(`switchboard exited ${proc.exitCode}: ${srv.log()}`);
     try {
       const r = await fetch(`${base}/livez`);

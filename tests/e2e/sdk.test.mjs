@@ -21,25 +21,32 @@ const cleanups = [];
 // A last resort if a hook hangs: never outlive the meson timeout.
 const watchdog = setTimeout(async () => {
   console.error('e2e: watchdog fired, stopping everything');
-  await cleanupAll();
+  await cleanupAll().catch(() => {});
   process.exit(1);
 }, 150000);
 watchdog.unref();
 
+/* Runs every cleanup, then throws the first failure (so that `after` fails). */
 async function cleanupAll() {
+  const errors = [];
   for (const fn of cleanups.splice(0).reverse()) {
     try {
       await fn();
     } catch (err) {
-      console.error('e2e: cleanup failed', err);
+      errors.push(err);
     }
   }
+  if (errors.length) throw errors[0];
 }
 
 before(async () => {
   assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
   server = await startServer(BINARY, { http: 'ping_interval = 1s\nidle_timeout = 2s\nresume_window = 30s' });
-  cleanups.push(() => server.stop());
+  cleanups.push(async () => {
+    await server.stop();
+    // SIGTERM must stop it cleanly (exit 0; under ASan also without leaks).
+    assert.deepEqual(server.exit, { code: 0, signal: null }, server.log().slice(-3000));
+  });
   proxy = await startProxy(server.port);
   cleanups.push(() => proxy.close());
   browser = await launchChromium();
@@ -254,7 +261,10 @@ describe('dropped sockets', () => {
 
   test('past the resume window a new session starts', T, async () => {
     const short = await startServer(BINARY, { http: 'resume_window = 300ms' });
-    cleanups.push(() => short.stop());
+    cleanups.push(async () => {
+      await short.stop();
+      assert.deepEqual(short.exit, { code: 0, signal: null }, short.log().slice(-3000));
+    });
     const p2 = await startProxy(short.port);
     cleanups.push(() => p2.close());
     const { page, ctx } = await openPhone(short, { wsPort: p2.port, options: { reconnect: { initialDelay: 1000, jitter: 0 } } });

@@ -540,8 +540,7 @@ export class Connection extends Emitter {
     const prev = this.state;
     this.state = state;
     this._emit('statechange', state, prev);
-    if (state === 'connecting' || state === 'reconnecting') {
-      if (state === 'connecting') this._emit('connecting');
-    }
+    // 'connected', 'reconnecting' and 'disconnected' are emitted with their details by the callers.
+    if (state === 'connecting') this._emit('connecting');
   }
 }
