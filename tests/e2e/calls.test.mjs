@@ -44,7 +44,7 @@ after(async () => {
 /* The scripted gateway, evaluated in the page: window.gw records every request
  * and lets the test push events. */
 function installGateway() {
-  const gw = { requests: [], far: null, ws: null, farTracks: 0, answer: true };
+  const gw = { requests: [], hellos: [], far: null, ws: null, farTracks: 0, answer: true, resumeFails: false };
   window.gw = gw;
   const CALL = 'c-00112233445566aa';
   const send = (m) => gw.ws.onmessage({ data: JSON.stringify(m) });
@@ -61,10 +61,15 @@ function installGateway() {
     return far;
   };
   const handlers = {
-    hello: () => ({ session: 's-0123456789abcdef', resume_token: 'ab'.repeat(32), resumed: false,
+    hello: (p) => {
+      gw.hellos.push(p);
+      if (p.resume && gw.resumeFails) throw { code: 2010, name: 'resume_failed', message: 'unknown resume token' };
+      if (!p.resume) gw.session = gw.hellos.length === 1 ? 's-0123456789abcdef' : `s-${gw.hellos.length.toString(16).padStart(16, '0')}`;
+      return { session: gw.session, resume_token: String(gw.hellos.length % 10).repeat(64), resumed: !!p.resume,
       ping_interval_ms: 20000, idle_timeout_ms: 60000, resume_window_ms: 60000,
       identity: { user: 'alice', display_name: 'Alice', may_dial: ['*'] },
-      limits: { max_frame: 65536, max_msgs_per_sec: 50, max_pending: 32, max_calls: 4 } }),
+      limits: { max_frame: 65536, max_msgs_per_sec: 50, max_pending: 32, max_calls: 4 } };
+    },
     'call.dial': async (p) => {
       const far = await newFar();
       await far.setRemoteDescription({ type: 'offer', sdp: p.sdp });
@@ -110,12 +115,17 @@ function installGateway() {
     send(text) {
       const req = JSON.parse(text);
       gw.requests.push(req);
-      Promise.resolve(handlers[req.method](req.params)).then(
+      Promise.resolve().then(() => handlers[req.method](req.params)).then(
         (result) => send({ type: 'response', id: req.id, result }),
-        (e) => send({ type: 'response', id: req.id, error: { code: 5000, name: 'internal_error', message: String(e) } }));
+        (e) => send({ type: 'response', id: req.id, error: e && e.code ? e : { code: 5000, name: 'internal_error', message: String(e) } }));
     }
     close() {
       this.readyState = 3;
+    }
+    /* The network drops this socket: only the page notices. */
+    drop() {
+      this.readyState = 3;
+      this.onclose && this.onclose({ code: 1006, reason: '' });
     }
   }
   gw.GatewaySocket = GatewaySocket;
@@ -126,11 +136,13 @@ async function openPage() {
   cleanups.push(() => ctx.close().catch(() => {}));
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error('page error:', e));
+  if (process.env.SB_E2E_VERBOSE) page.on('console', (m) => console.log('page:', m.text()));
   await page.goto(`${server.base}/sdk/test.html`);
   await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
   await page.evaluate(installGateway);
   await page.evaluate(async () => {
-    window.phone = new window.Switchboard.Phone({ url: 'ws://gateway.invalid/ws', token: 'x', WebSocket: window.gw.GatewaySocket });
+    window.phone = new window.Switchboard.Phone({ url: 'ws://gateway.invalid/ws', token: 'x', WebSocket: window.gw.GatewaySocket,
+      reconnect: { initialDelay: 50, jitter: 0 } });
     await window.phone.connect();
   });
   return { page, ctx };
@@ -259,6 +271,40 @@ describe('calls against a scripted gateway', () => {
     assert.equal(r.reject, 'rejected');
     assert.deepEqual(r.hangups.at(-1), { call: 'c-00112233445566aa', reason: 'rejected' });
     assert.equal(r.notActive, 'invalid_state');
+    await ctx.close();
+  });
+
+  test('a call survives a resumed session and ends when the session is lost', T, async () => {
+    const { page, ctx } = await openPage();
+    const r = await page.evaluate(async (waitConnected) => {
+      const call = window.phone.call('bob');
+      window.call = call;
+      await new Promise((res) => call.once('answered', res));
+      await (0, eval)(`(${waitConnected})`)();
+      const session = window.phone.session;
+      // Drop 1: resumed, the call goes on and still takes requests.
+      const back = new Promise((res) => window.phone.once('connected', res));
+      window.gw.ws.drop();
+      const info = await back;
+      const afterResume = { resumed: info.resumed, same: info.session === session, state: call.state, media: call.peerConnection.connectionState, resumeSent: window.gw.hellos.at(-1).resume === '1'.repeat(64) };
+      await call.sendDigits('9');
+      // Drop 2: the gateway no longer knows the token; the call ends with resume_failed.
+      window.gw.resumeFails = true;
+      const ended = new Promise((res) => call.once('ended', res));
+      const lost = new Promise((res) => window.phone.once('sessionlost', res));
+      window.gw.ws.drop();
+      const end = await ended;
+      const l = await lost;
+      await new Promise((res) => window.phone.state === 'connected' ? res() : window.phone.once('connected', res));
+      return { afterResume, end: { reason: end.reason, error: end.error.name }, lost: { session: l.session === session, error: l.error.name },
+        newSession: window.phone.session !== session, calls: window.phone.calls.length, dtmf: window.gw.requests.filter((q) => q.method === 'call.dtmf').length };
+    }, connected.toString());
+    assert.deepEqual(r.afterResume, { resumed: true, same: true, state: 'active', media: 'connected', resumeSent: true });
+    assert.equal(r.dtmf, 1);
+    assert.deepEqual(r.end, { reason: 'failed', error: 'resume_failed' });
+    assert.deepEqual(r.lost, { session: true, error: 'resume_failed' });
+    assert.equal(r.newSession, true);
+    assert.equal(r.calls, 0);
     await ctx.close();
   });
 });
