@@ -58,6 +58,15 @@ npm_deps() {
   fi
 }
 
+# The closing line: "N passed, N failed, N skipped" from meson's JSON log.
+summary() {
+  awk '
+    /"result": *"OK"/ || /"result": *"EXPECTEDFAIL"/ { p++ }
+    /"result": *"(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"/ { f++ }
+    /"result": *"SKIP"/ { s++ }
+    END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$1"
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
@@ -74,9 +83,12 @@ case "$cmd" in
     npm_deps
     dev_cert
     build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+    rc=0
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
       UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      meson test -C build-asan --print-errorlogs "$@"
+      meson test -C build-asan --print-errorlogs "$@" || rc=$?
+    summary build-asan/meson-logs/testlog.json
+    exit $rc
     ;;
   *)
     sed -n '2,10p' "$0" >&2

@@ -38,7 +38,7 @@ struct app {
 static void apply_log_config(const struct sb_config *cfg)
 {
 	sb_log_set_level_all(sb_log_level_from_name(cfg->log.level));
-	sb_log_set_format(strcmp(cfg->log.format, "json") == 0   ? SB_LOG_FORMAT_JSON
+	sb_log_set_format(strcmp(cfg->log.format, "json") == 0	 ? SB_LOG_FORMAT_JSON
 			  : strcmp(cfg->log.format, "text") == 0 ? SB_LOG_FORMAT_TEXT
 								 : SB_LOG_FORMAT_AUTO);
 	for (size_t i = 0; cfg->log.components && cfg->log.components[i]; i++) {
@@ -115,9 +115,9 @@ static void bus_stop(void *ud)
 }
 
 static const struct sb_component_ops bus_ops = {
-	.name = "bus",
-	.start = bus_start,
-	.stop = bus_stop,
+    .name = "bus",
+    .start = bus_start,
+    .stop = bus_stop,
 };
 
 static void finish(struct app *app, const char *why)
@@ -164,7 +164,7 @@ static gboolean sigterm_cb(gpointer ud)
 	sb_lifecycle_drain(app->lc);
 	sb_bus_post_simple(app->bus, SB_EV_SYS_DRAIN, 0, 0);
 	app->drain_deadline_us =
-		(uint64_t)g_get_monotonic_time() + (uint64_t)app->cfg->general.drain_timeout_ms * 1000;
+	    (uint64_t)g_get_monotonic_time() + (uint64_t)app->cfg->general.drain_timeout_ms * 1000;
 	drain_tick_cb(app);
 	if (g_main_loop_is_running(app->loop) && sb_lifecycle_state(app->lc) != SB_LC_STOPPED)
 		app->drain_timer = g_timeout_add(50, drain_tick_cb, app);
@@ -214,11 +214,11 @@ static void usage(FILE *out)
 static int parse_args(int argc, char **argv, struct app *app, bool *ret_check)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'k'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 'k'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	int c;
 

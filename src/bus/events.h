@@ -10,9 +10,9 @@
 
 enum sb_prio {
 	SB_PRIO_CRITICAL, /* setup, teardown, failure recovery, auth: never dropped */
-	SB_PRIO_HIGH,     /* mid-call changes: hold, transfer, media updates, DTMF */
-	SB_PRIO_NORMAL,   /* progress, registration, messages */
-	SB_PRIO_LOW,      /* statistics, metrics, health: coalesced or dropped first */
+	SB_PRIO_HIGH,	  /* mid-call changes: hold, transfer, media updates, DTMF */
+	SB_PRIO_NORMAL,	  /* progress, registration, messages */
+	SB_PRIO_LOW,	  /* statistics, metrics, health: coalesced or dropped first */
 	_SB_PRIO_MAX,
 	_SB_PRIO_INVALID = -22,
 };
@@ -20,7 +20,7 @@ enum sb_prio {
 /* X(ID, "name", PRIORITY, "payload") */
 #define SB_EVENT_CATALOGUE(X)                                                                      \
 	/* lifecycle and tests */                                                                  \
-	X(SYS_COMPONENT_READY, "sys.component_ready", CRITICAL, "str=component")                  \
+	X(SYS_COMPONENT_READY, "sys.component_ready", CRITICAL, "str=component")                   \
 	X(SYS_DRAIN, "sys.drain", CRITICAL, "arg0=deadline ms")                                    \
 	X(SYS_SHUTDOWN, "sys.shutdown", CRITICAL, "")                                              \
 	X(SYS_CONFIG_RELOADED, "sys.config_reloaded", CRITICAL, "")                                \
@@ -52,13 +52,13 @@ enum sb_prio {
 	X(SIP_REINVITE, "sip.reinvite", HIGH, "text=sdp")                                          \
 	X(SIP_DTMF, "sip.dtmf", HIGH, "str=digits")                                                \
 	X(SIP_REGISTERED, "sip.registered", NORMAL, "arg0=expires s str=aor text=contact")         \
-	X(SIP_UNREGISTERED, "sip.unregistered", NORMAL, "str=aor text=contact")                   \
+	X(SIP_UNREGISTERED, "sip.unregistered", NORMAL, "str=aor text=contact")                    \
 	X(SIP_TRUNK_STATE, "sip.trunk_state", NORMAL, "arg0=up str=trunk")                         \
 	X(SIP_MESSAGE, "sip.message", NORMAL, "str=from text=body")                                \
 	/* media */                                                                                \
 	X(MEDIA_READY, "media.ready", CRITICAL, "arg0=session id text=local sdp")                  \
 	X(MEDIA_CONNECTED, "media.connected", CRITICAL, "arg0=session id")                         \
-	X(MEDIA_FAILED, "media.failed", CRITICAL, "arg0=session id arg1=error str=reason")        \
+	X(MEDIA_FAILED, "media.failed", CRITICAL, "arg0=session id arg1=error str=reason")         \
 	X(MEDIA_CANDIDATE, "media.candidate", HIGH, "arg0=session id text=candidate")              \
 	X(MEDIA_DTMF, "media.dtmf", HIGH, "arg0=session id str=digit arg1=duration ms")            \
 	X(MEDIA_STATS, "media.stats", LOW,                                                         \
@@ -77,7 +77,7 @@ enum sb_event_type {
 #define SB_X(id, name, prio, payload) SB_EV_##id,
 	SB_EVENT_CATALOGUE(SB_X)
 #undef SB_X
-		_SB_EV_MAX,
+	    _SB_EV_MAX,
 	_SB_EV_INVALID = -22,
 };
 

@@ -71,3 +71,22 @@ size_t sb__lane_depth(struct sb_lane *l)
 
 	return h > t ? h - t : 0;
 }
+
+struct sb_event *sb__lane_peek(struct sb_lane *l)
+{
+	size_t pos = atomic_load_explicit(&l->tail, memory_order_relaxed);
+	struct sb_lane_cell *c = &l->cells[pos & l->mask];
+
+	if (atomic_load_explicit(&c->seq, memory_order_acquire) != pos + 1)
+		return NULL;
+	return &c->ev;
+}
+
+void sb__lane_release(struct sb_lane *l)
+{
+	size_t pos = atomic_load_explicit(&l->tail, memory_order_relaxed);
+	struct sb_lane_cell *c = &l->cells[pos & l->mask];
+
+	atomic_store_explicit(&c->seq, pos + l->mask + 1, memory_order_release);
+	atomic_store_explicit(&l->tail, pos + 1, memory_order_relaxed);
+}

@@ -133,8 +133,8 @@ struct sb_config_trunk {
 struct sb_config_route {
 	char *name;
 	char *destination; /* pattern */
-	char *caller;      /* pattern */
-	char *action;      /* trunk | user | echo | reject */
+	char *caller;	   /* pattern */
+	char *action;	   /* trunk | user | echo | reject */
 	char *target;
 	int64_t status;
 };

@@ -7,9 +7,20 @@
 
 static atomic_uint_fast64_t id_counter = 0;
 
+#define ID_BLOCK 1024
+
+/* Each thread takes ids from a block it reserved, so that posting threads do
+ * not contend on one counter. */
+static _Thread_local uint64_t tls_next, tls_end;
+
 uint64_t sb_id_next(void)
 {
-	return atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed) + 1;
+	if (tls_next == tls_end) {
+		tls_next =
+		    atomic_fetch_add_explicit(&id_counter, ID_BLOCK, memory_order_relaxed) + 1;
+		tls_end = tls_next + ID_BLOCK;
+	}
+	return tls_next++;
 }
 
 int sb_id_random_hex(char *out, size_t out_size, size_t nbytes)

@@ -221,10 +221,11 @@ static int check_alg(const struct sb_signal_auth *a, json_t *hdr, unsigned *ret_
 static int check_signature(const struct sb_signal_auth *a, const char *token, unsigned bit,
 			   struct sb_signal_error *err)
 {
-	static const jwt_alg_t want[] = {
-	    [ALG_HS256] = JWT_ALG_HS256, [ALG_ES256] = JWT_ALG_ES256, [ALG_RS256] = JWT_ALG_RS256};
+	static const jwt_alg_t want[] = {[ALG_HS256] = JWT_ALG_HS256,
+					 [ALG_ES256] = JWT_ALG_ES256,
+					 [ALG_RS256] = JWT_ALG_RS256};
 	const unsigned char *key =
-	    bit == ALG_HS256 ? (const unsigned char *)a->secret : (const unsigned char *)a->pem;
+		bit == ALG_HS256 ? (const unsigned char *)a->secret : (const unsigned char *)a->pem;
 	int key_len = (int)(bit == ALG_HS256 ? a->secret_len : a->pem_len);
 	jwt_t *jwt = NULL;
 	int r = jwt_decode(&jwt, token, key, key_len);

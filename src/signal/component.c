@@ -21,9 +21,9 @@ void sb__signal_on_reply(struct sb_signal_server *srv, uint64_t conn, uint64_t s
 void sb__signal_on_event(struct sb_signal_server *srv, const char *session, const char *text);
 
 static const struct lws_protocols protocols[] = {
-    {"http", sb__signal_http_cb, sizeof(void *) * 4, 0, 0, NULL, 0},
-    {SB_SIGNAL_PROTOCOL, sb__signal_ws_cb, sizeof(void *), 4096, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
+	{"http", sb__signal_http_cb, sizeof(struct sb__http_pss), 0, 0, NULL, 0},
+	{SB_SIGNAL_PROTOCOL, sb__signal_ws_cb, sizeof(void *), 4096, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 static void session_destroy(gpointer p)
@@ -47,6 +47,7 @@ struct sb_signal_server *sb_signal_server_new(struct sb_config *cfg, GMainLoop *
 	srv->metrics = sb_metrics_new();
 	srv->conns = g_hash_table_new(g_int64_hash, g_int64_equal);
 	srv->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, session_destroy);
+	srv->keep = g_ptr_array_new_with_free_func(g_free);
 	srv->start_us = sb_clock_mono_us();
 	srv->start_real_us = sb_clock_real_us();
 	if (!srv->metrics)
@@ -64,6 +65,8 @@ struct sb_signal_server *sb_signal_server_free(struct sb_signal_server *srv)
 		g_source_remove(srv->timer);
 	g_hash_table_destroy(srv->conns);
 	g_hash_table_destroy(srv->sessions);
+	g_ptr_array_free(srv->keep, TRUE);
+	sb_config_unref(srv->start_cfg);
 	sb_signal_auth_free(srv->auth);
 	sb_metrics_free(srv->metrics);
 	sb_config_unref(srv->cfg);
@@ -116,13 +119,13 @@ static void sessions_collect(struct sb_strbuf *out, void *ud)
 void sb__signal_bus_stats_collect(struct sb_strbuf *out, void *ud)
 {
 	static const char *const fams[][2] = {
-	    {"depth", "Events waiting in the control bus lane."},
-	    {"posted_total", "Events posted to the control bus lane."},
-	    {"dispatched_total", "Events dispatched from the control bus lane."},
-	    {"dropped_total", "Low-priority events dropped because the lane was full."},
-	    {"refused_total", "Posts refused because the lane was full."},
-	    {"coalesced_total", "Low-priority events merged into a pending one."},
-	    {"spilled_total", "Critical events that went through the overflow list."},
+		{"depth", "Events waiting in the control bus lane."},
+		{"posted_total", "Events posted to the control bus lane."},
+		{"dispatched_total", "Events dispatched from the control bus lane."},
+		{"dropped_total", "Low-priority events dropped because the lane was full."},
+		{"refused_total", "Posts refused because the lane was full."},
+		{"coalesced_total", "Low-priority events merged into a pending one."},
+		{"spilled_total", "Critical events that went through the overflow list."},
 	};
 	struct sb_signal_server *srv = ud;
 	struct sb_bus_stats st;
@@ -202,7 +205,7 @@ static int parse_listen(const char *spec, bool *ret_tls, char *host, size_t host
 	if (!colon || (size_t)(colon - rest) >= hostsz || colon == rest)
 		return -EINVAL;
 	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535)
+	if (*end || end == colon + 1 || port < 0 || port > 65535)
 		return -EINVAL;
 	memcpy(host, rest, (size_t)(colon - rest));
 	host[colon - rest] = '\0';
@@ -212,10 +215,15 @@ static int parse_listen(const char *spec, bool *ret_tls, char *host, size_t host
 
 static int create_vhosts(struct sb_signal_server *srv)
 {
-	const struct sb_config_http *h = &srv->cfg->http;
+	const struct sb_config_http *h;
+
+	/* The certificate paths stay valid across reloads: keep this snapshot. */
+	srv->start_cfg = sb_config_ref(srv->cfg);
+	h = &srv->start_cfg->http;
 
 	for (size_t i = 0; h->listen && h->listen[i]; i++) {
 		struct lws_context_creation_info vi = {0};
+		struct lws_vhost *vh;
 		char host[128], name[32];
 		bool tls;
 		int port;
@@ -230,20 +238,26 @@ static int create_vhosts(struct sb_signal_server *srv)
 			return -EINVAL;
 		}
 		snprintf(name, sizeof(name), "listen%zu", i);
-		vi.vhost_name = name;
+		/* lws keeps these pointers for the vhost's life. */
+		vi.vhost_name = g_strdup(name);
+		vi.iface = g_strdup(host);
+		g_ptr_array_add(srv->keep, (char *)vi.vhost_name);
+		g_ptr_array_add(srv->keep, (char *)vi.iface);
 		vi.port = port;
-		vi.iface = host;
 		vi.protocols = protocols;
 		vi.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 		if (tls) {
 			vi.ssl_cert_filepath = h->tls_cert;
 			vi.ssl_private_key_filepath = h->tls_key;
 		}
-		if (!lws_create_vhost(srv->ctx, &vi)) {
+		vh = lws_create_vhost(srv->ctx, &vi);
+		if (!vh) {
 			sb_error("cannot listen on %s", h->listen[i]);
 			return -EADDRINUSE;
 		}
-		sb_info("listening on %s", h->listen[i]);
+		/* Port 0: the kernel picked one; the log line names it. */
+		sb_info("listening on %s://%s:%d", tls ? "wss" : "ws", host,
+			lws_get_vhost_listen_port(vh));
 	}
 	return 0;
 }
@@ -317,7 +331,15 @@ static void signal_stop(void *ud)
 		srv->timer = 0;
 	}
 	if (srv->ctx) {
-		/* Closes every socket (CLOSED callbacks free the connections). */
+		/* Tell clients we are going away (protocol.md 3.1), giving the
+		 * loop up to 200 ms to write the close frames; then destroying
+		 * the context drops what is left (CLOSED frees each). */
+		uint64_t until = sb_clock_mono_us() + 200000;
+
+		sb__signal_close_all(srv, 1001, "going_away");
+		lws_cancel_service(srv->ctx);
+		while (srv->n_ws > 0 && sb_clock_mono_us() < until)
+			g_main_context_iteration(g_main_loop_get_context(srv->loop), FALSE);
 		lws_context_destroy(srv->ctx);
 		srv->ctx = NULL;
 	}
@@ -343,9 +365,9 @@ static void signal_reload(void *ud, struct sb_config *cfg)
 }
 
 const struct sb_component_ops sb_signal_component_ops = {
-    .name = "signal",
-    .start = signal_start,
-    .drain = signal_drain,
-    .stop = signal_stop,
-    .reload = signal_reload,
+	.name = "signal",
+	.start = signal_start,
+	.drain = signal_drain,
+	.stop = signal_stop,
+	.reload = signal_reload,
 };

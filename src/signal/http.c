@@ -16,13 +16,7 @@
 #include "log/log.h"
 #include "signal/server.h"
 
-/* Per HTTP connection: the body being written. */
-struct http_pss {
-	char *body;
-	size_t len, sent;
-};
-
-static int send_response(struct lws *wsi, struct http_pss *p, unsigned code, const char *ctype,
+static int send_response(struct lws *wsi, struct sb__http_pss *p, unsigned code, const char *ctype,
 			 char *body, const char *extra_name, const char *extra_value)
 {
 	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *pos = start,
@@ -45,12 +39,12 @@ static int send_response(struct lws *wsi, struct http_pss *p, unsigned code, con
 	return 0;
 }
 
-static int send_text(struct lws *wsi, struct http_pss *p, unsigned code, const char *text)
+static int send_text(struct lws *wsi, struct sb__http_pss *p, unsigned code, const char *text)
 {
 	return send_response(wsi, p, code, "text/plain; charset=utf-8", strdup(text), NULL, NULL);
 }
 
-static int send_json_error(struct lws *wsi, struct http_pss *p, unsigned code, const char *name,
+static int send_json_error(struct lws *wsi, struct sb__http_pss *p, unsigned code, const char *name,
 			   const char *message)
 {
 	json_t *j = json_pack("{s:{s:i, s:s, s:s}}", "error", "code", (int)code, "name", name,
@@ -62,14 +56,17 @@ static int send_json_error(struct lws *wsi, struct http_pss *p, unsigned code, c
 			     code == 401 ? "www-authenticate:" : NULL, "Bearer");
 }
 
-static int write_body(struct lws *wsi, struct http_pss *p)
+static int write_body(struct lws *wsi, struct sb__http_pss *p)
 {
 	size_t chunk = p->len - p->sent > 4096 ? 4096 : p->len - p->sent;
 	unsigned char buf[LWS_PRE + 4096];
 	bool last = p->sent + chunk == p->len;
 
-	if (!p->body)
+	if (!p->body || p->head) {
+		free(p->body);
+		p->body = NULL;
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
 	memcpy(buf + LWS_PRE, p->body + p->sent, chunk);
 	if (lws_write(wsi, buf + LWS_PRE, chunk, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
 	    (int)chunk)
@@ -86,7 +83,7 @@ static int write_body(struct lws *wsi, struct http_pss *p)
 
 /* ---- resources ---- */
 
-static int do_readyz(struct sb_signal_server *srv, struct lws *wsi, struct http_pss *p)
+static int do_readyz(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p)
 {
 	const char *names[SB_LIFECYCLE_MAX];
 	size_t n = srv->lc ? sb_lifecycle_not_ready(srv->lc, names, SB_LIFECYCLE_MAX) : 1;
@@ -103,7 +100,7 @@ static int do_readyz(struct sb_signal_server *srv, struct lws *wsi, struct http_
 			     NULL);
 }
 
-static int do_metrics(struct sb_signal_server *srv, struct lws *wsi, struct http_pss *p)
+static int do_metrics(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p)
 {
 	struct sb_strbuf b;
 
@@ -142,13 +139,13 @@ static json_t *conn_json(const struct sb__conn *c, uint64_t now)
 	const struct sb__session *s = c->session;
 
 	return json_pack(
-	    "{s:I, s:s, s:s, s:b, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "id", (json_int_t)c->id,
-	    "remote", c->remote, "origin", c->origin, "tls", c->tls, "authenticated", s != NULL,
-	    "session", s ? json_string(s->id) : json_null(), "user",
-	    s ? json_string(s->ident.user) : json_null(), "connected_s",
-	    (json_int_t)((now - c->connected_us) / 1000000), "messages_in", (json_int_t)c->msgs_in,
-	    "messages_out", (json_int_t)c->msgs_out, "violations", (json_int_t)c->violations,
-	    "calls", (json_int_t)(s ? s->calls : 0));
+		"{s:I, s:s, s:s, s:b, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:I}", "id",
+		(json_int_t)c->id, "remote", c->remote, "origin", c->origin, "tls", c->tls,
+		"authenticated", s != NULL, "session", s ? json_string(s->id) : json_null(), "user",
+		s ? json_string(s->ident.user) : json_null(), "connected_s",
+		(json_int_t)((now - c->connected_us) / 1000000), "messages_in",
+		(json_int_t)c->msgs_in, "messages_out", (json_int_t)c->msgs_out, "violations",
+		(json_int_t)c->violations, "calls", (json_int_t)(s ? s->calls : 0));
 }
 
 static json_t *api_connections(struct sb_signal_server *srv)
@@ -175,7 +172,7 @@ static bool token_equal(const char *a, const char *b)
 	return diff == 0;
 }
 
-static int do_api(struct sb_signal_server *srv, struct lws *wsi, struct http_pss *p,
+static int do_api(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
 		  const char *path)
 {
 	const char *want = srv->cfg->http.admin_token;
@@ -205,17 +202,17 @@ static const char *content_type(const char *path)
 	static const struct {
 		const char *ext, *type;
 	} types[] = {
-	    {".d.ts", "application/typescript"},
-	    {".html", "text/html; charset=utf-8"},
-	    {".mjs", "text/javascript"},
-	    {".js", "text/javascript"},
-	    {".css", "text/css"},
-	    {".json", "application/json"},
-	    {".map", "application/json"},
-	    {".svg", "image/svg+xml"},
-	    {".png", "image/png"},
-	    {".ico", "image/x-icon"},
-	    {".txt", "text/plain; charset=utf-8"},
+		{".d.ts", "application/typescript"},
+		{".html", "text/html; charset=utf-8"},
+		{".mjs", "text/javascript"},
+		{".js", "text/javascript"},
+		{".css", "text/css"},
+		{".json", "application/json"},
+		{".map", "application/json"},
+		{".svg", "image/svg+xml"},
+		{".png", "image/png"},
+		{".ico", "image/x-icon"},
+		{".txt", "text/plain; charset=utf-8"},
 	};
 	size_t n = strlen(path);
 
@@ -241,7 +238,7 @@ static bool path_safe(const char *path)
 	return true;
 }
 
-static int do_static(struct sb_signal_server *srv, struct lws *wsi, struct http_pss *p,
+static int do_static(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
 		     const char *path)
 {
 	char file[1024];
@@ -260,13 +257,14 @@ static int do_static(struct sb_signal_server *srv, struct lws *wsi, struct http_
 	return 0;
 }
 
-static int on_http(struct sb_signal_server *srv, struct lws *wsi, struct http_pss *p,
+static int on_http(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
 		   const char *path)
 {
 	bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
 	bool head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
 
 	sb_metrics_add(srv->metrics, "switchboard_http_requests_total", NULL, 1);
+	p->head = head;
 	if (!get && !head)
 		return send_text(wsi, p, 405, "method not allowed\n");
 	if (strcmp(path, "/livez") == 0)
@@ -343,7 +341,7 @@ int sb__signal_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *
 {
 	struct lws_context *ctx = lws_get_context(wsi);
 	struct sb_signal_server *srv = ctx ? lws_context_user(ctx) : NULL;
-	struct http_pss *p = user;
+	struct sb__http_pss *p = user;
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:

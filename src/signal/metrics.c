@@ -223,7 +223,7 @@ void sb_metrics_process_collect(struct sb_strbuf *out, void *ud)
 			 "# TYPE switchboard_process_cpu_seconds_total counter\n"
 			 "switchboard_process_cpu_seconds_total %.6f\n",
 			 (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-			     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+				 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
 	sb_strbuf_printf(out,
 			 "# HELP switchboard_process_resident_memory_bytes Resident set size.\n"
 			 "# TYPE switchboard_process_resident_memory_bytes gauge\n"

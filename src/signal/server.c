@@ -28,6 +28,14 @@ void sb__signal_count_error(struct sb_signal_server *srv, int code)
 	sb_metrics_add(srv->metrics, "switchboard_ws_errors_total", labels, 1);
 }
 
+static void outmsg_free(gpointer p)
+{
+	struct sb__outmsg *m = p;
+
+	free(m->text);
+	free(m);
+}
+
 /* Queues text (taking it) for the socket; NULL text (out of memory) is
  * dropped but still counts as an answer. */
 static void conn_send(struct sb__conn *c, char *text, bool response)
@@ -44,6 +52,14 @@ static void conn_send(struct sb__conn *c, char *text, bool response)
 	m->len = strlen(text);
 	m->response = response;
 	g_queue_push_tail(&c->out, m);
+	if (c->out.length > SB__OUT_MAX && !c->close_code) {
+		/* A client that does not read: drop what waits and close. */
+		sb_info("connection %llu: %u messages unread, closing", (unsigned long long)c->id,
+			c->out.length);
+		g_queue_clear_full(&c->out, outmsg_free);
+		c->close_code = 4002;
+		snprintf(c->close_name, sizeof(c->close_name), "slow_consumer");
+	}
 	lws_callback_on_writable(c->wsi);
 }
 
@@ -130,14 +146,14 @@ static json_t *hello_result(struct sb__conn *c, bool resumed)
 	for (size_t i = 0; i < s->ident.n_may_dial; i++)
 		json_array_append_new(may, json_string(s->ident.may_dial[i]));
 	return json_pack(
-	    "{s:s, s:s, s:b, s:I, s:I, s:I, s:{s:s, s:s, s:o}, s:{s:I, s:I, s:I, s:I}}", "session",
-	    s->id, "resume_token", s->resume, "resumed", resumed, "ping_interval_ms",
-	    (json_int_t)h->ping_interval_ms, "idle_timeout_ms", (json_int_t)h->idle_timeout_ms,
-	    "resume_window_ms", (json_int_t)h->resume_window_ms, "identity", "user", s->ident.user,
-	    "display_name", s->ident.display_name, "may_dial", may, "limits", "max_frame",
-	    (json_int_t)h->max_frame, "max_msgs_per_sec", (json_int_t)h->max_msgs_per_sec,
-	    "max_pending", (json_int_t)h->max_pending, "max_calls",
-	    (json_int_t)h->max_calls_per_conn);
+		"{s:s, s:s, s:b, s:I, s:I, s:I, s:{s:s, s:s, s:o}, s:{s:I, s:I, s:I, s:I}}",
+		"session", s->id, "resume_token", s->resume, "resumed", resumed, "ping_interval_ms",
+		(json_int_t)h->ping_interval_ms, "idle_timeout_ms", (json_int_t)h->idle_timeout_ms,
+		"resume_window_ms", (json_int_t)h->resume_window_ms, "identity", "user",
+		s->ident.user, "display_name", s->ident.display_name, "may_dial", may, "limits",
+		"max_frame", (json_int_t)h->max_frame, "max_msgs_per_sec",
+		(json_int_t)h->max_msgs_per_sec, "max_pending", (json_int_t)h->max_pending,
+		"max_calls", (json_int_t)h->max_calls_per_conn);
 }
 
 static int hello_resume(struct sb__conn *c, const char *token, struct sb_signal_identity *id)
@@ -244,12 +260,12 @@ static void do_bye(struct sb__conn *c, struct sb_signal_request *req)
 }
 
 static const enum sb_event_type call_events[_SB_SIGNAL_M_MAX] = {
-    [SB_SIGNAL_M_CALL_DIAL] = SB_EV_WS_CALL_DIAL,
-    [SB_SIGNAL_M_CALL_ANSWER] = SB_EV_WS_CALL_ANSWER,
-    [SB_SIGNAL_M_CALL_HANGUP] = SB_EV_WS_CALL_HANGUP,
-    [SB_SIGNAL_M_CALL_DTMF] = SB_EV_WS_CALL_DTMF,
-    [SB_SIGNAL_M_CALL_HOLD] = SB_EV_WS_CALL_HOLD,
-    [SB_SIGNAL_M_CALL_ICE] = SB_EV_WS_ICE_CANDIDATE,
+	[SB_SIGNAL_M_CALL_DIAL] = SB_EV_WS_CALL_DIAL,
+	[SB_SIGNAL_M_CALL_ANSWER] = SB_EV_WS_CALL_ANSWER,
+	[SB_SIGNAL_M_CALL_HANGUP] = SB_EV_WS_CALL_HANGUP,
+	[SB_SIGNAL_M_CALL_DTMF] = SB_EV_WS_CALL_DTMF,
+	[SB_SIGNAL_M_CALL_HOLD] = SB_EV_WS_CALL_HOLD,
+	[SB_SIGNAL_M_CALL_ICE] = SB_EV_WS_ICE_CANDIDATE,
 };
 
 /* Call methods go to the engine as bus events; its WS_REPLY answers them. */
@@ -286,6 +302,7 @@ static void do_call(struct sb__conn *c, struct sb_signal_request *req)
 		return reply_error(c, req->id, SB_SIGNAL_E_INTERNAL, "out of memory");
 	}
 	f->seq = ++srv->next_seq;
+	f->method = req->method;
 	memcpy(f->id, req->id, sizeof(f->id));
 	g_queue_push_tail(&c->inflight, f);
 	post(srv, call_events[req->method], c->id, (int64_t)f->seq, s->id,
@@ -352,6 +369,24 @@ static void handle_message(struct sb__conn *c)
 	sb_signal_request_clear(&req);
 }
 
+/* Grows the reassembly buffer geometrically: idle connections hold little. */
+static int rx_reserve(struct sb__conn *c, size_t need)
+{
+	size_t cap = c->rx_cap ? c->rx_cap : 1024;
+	char *n;
+
+	if (need <= c->rx_cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	n = realloc(c->rx, cap);
+	if (!n)
+		return -ENOMEM;
+	c->rx = n;
+	c->rx_cap = cap;
+	return 0;
+}
+
 /* Reassembles fragments; keeps at most max_frame bytes (protocol.md 1). */
 static void on_receive(struct sb__conn *c, const void *in, size_t len)
 {
@@ -364,15 +399,11 @@ static void on_receive(struct sb__conn *c, const void *in, size_t len)
 		c->rx_binary = lws_frame_is_binary(c->wsi);
 	}
 	if (!c->rx_oversize && !c->rx_binary) {
-		if (c->rx_len + len > max) {
+		if (c->rx_len + len > max || rx_reserve(c, c->rx_len + len) < 0) {
 			c->rx_oversize = true;
 		} else {
-			if (!c->rx && !(c->rx = malloc(max + 1)))
-				c->rx_oversize = true;
-			else {
-				memcpy(c->rx + c->rx_len, in, len);
-				c->rx_len += len;
-			}
+			memcpy(c->rx + c->rx_len, in, len);
+			c->rx_len += len;
 		}
 	}
 	if (lws_is_final_fragment(c->wsi) && !lws_remaining_packet_payload(c->wsi)) {
@@ -439,14 +470,6 @@ static struct sb__conn *conn_new(struct sb_signal_server *srv, struct lws *wsi)
 	g_hash_table_insert(srv->conns, &c->id, c);
 	srv->n_ws++;
 	return c;
-}
-
-static void outmsg_free(gpointer p)
-{
-	struct sb__outmsg *m = p;
-
-	free(m->text);
-	free(m);
 }
 
 static void conn_closed(struct sb__conn *c)
@@ -591,8 +614,12 @@ void sb__signal_on_reply(struct sb_signal_server *srv, uint64_t conn, uint64_t s
 		if ((e = json_object_get(j, "error")) != NULL)
 			reply_error(c, f->id, (int)json_integer_value(json_object_get(e, "code")),
 				    json_string_value(json_object_get(e, "message")));
-		else
+		else {
+			/* A dialled call now counts against max_calls_per_conn. */
+			if (f->method == SB_SIGNAL_M_CALL_DIAL && c->session)
+				c->session->calls++;
 			reply_result(c, f->id, json_incref(json_object_get(j, "result")));
+		}
 		free(f);
 		break;
 	}
@@ -608,6 +635,11 @@ void sb__signal_on_event(struct sb_signal_server *srv, const char *session, cons
 	json_t *j = text ? json_loads(text, 0, NULL) : NULL;
 	const char *ev = json_string_value(json_object_get(j, "event"));
 
+	/* The session's call count follows the engine's call events. */
+	if (s && ev && strcmp(ev, "call.incoming") == 0)
+		s->calls++;
+	else if (s && ev && strcmp(ev, "call.ended") == 0 && s->calls > 0)
+		s->calls--;
 	if (s && s->conn && ev)
 		conn_send(s->conn, sb_signal_msg_event(ev, json_object_get(j, "data")), false);
 	json_decref(j);

@@ -33,8 +33,12 @@ struct sb__outmsg {
 
 struct sb__inflight {
 	uint64_t seq; /* request number handed to the engine */
+	enum sb_signal_method method;
 	char id[SB_SIGNAL_ID_MAX + 1];
 };
+
+/* Messages that may wait for a client that does not read its socket. */
+#define SB__OUT_MAX 1024
 
 struct sb__conn {
 	uint64_t id;
@@ -46,7 +50,7 @@ struct sb__conn {
 	bool tls;
 	uint64_t connected_us, last_rx_us, last_ping_us;
 	char *rx; /* the message being reassembled */
-	size_t rx_len;
+	size_t rx_len, rx_cap;
 	bool rx_oversize, rx_binary;
 	uint64_t win_start_us;
 	unsigned win_count;
@@ -77,7 +81,16 @@ struct sb_signal_server {
 	bool engine_ready;
 	uint64_t next_seq;
 	uint64_t start_us, start_real_us;
-	unsigned n_ws; /* WebSocket connections */
+	unsigned n_ws;		     /* WebSocket connections */
+	GPtrArray *keep;	     /* strings lws keeps pointers to (vhost names, hosts) */
+	struct sb_config *start_cfg; /* the snapshot the listeners were made from */
+};
+
+/* Per HTTP connection (protocols[0]): the body being written. */
+struct sb__http_pss {
+	char *body;
+	size_t len, sent;
+	bool head; /* HEAD: headers only */
 };
 
 /* server.c */

@@ -266,9 +266,20 @@ json_t *rpc(struct ws *ws, const char *id, const char *method, const char *param
 	char req[16384], why[256];
 	json_t *m;
 
-	snprintf(req, sizeof(req), "{\"type\":\"request\",\"id\":\"%s\",\"method\":\"%s\"%s%s}",
-		 id, method, params_json ? ",\"params\":" : "", params_json ? params_json : "");
+	snprintf(req, sizeof(req), "{\"type\":\"request\",\"id\":\"%s\",\"method\":\"%s\"%s%s}", id,
+		 method, params_json ? ",\"params\":" : "", params_json ? params_json : "");
 	cr_assert(ws_send_text(ws, req) == 0);
+	{
+		/* every request envelope the tests send is valid per request.json */
+		json_t *q = json_loads(req, JSON_ALLOW_NUL, NULL);
+
+		if (q &&
+		    (!json_object_get(q, "params") || json_is_object(json_object_get(q, "params"))))
+			cr_assert(schema_validate_file(schema_dir(), "request", q, why,
+						       sizeof(why)) == 0,
+				  "%s: %s", why, req);
+		json_decref(q);
+	}
 	while ((m = next_msg(ws, 3000, NULL))) {
 		char *text;
 
@@ -305,6 +316,16 @@ json_t *hello_ok(struct ws *ws, const char *secret)
 
 	snprintf(params, sizeof(params), "{\"version\":1,\"token\":\"%s\"}", tok);
 	free(tok);
+	{
+		/* the request we send is checked against its schema too */
+		json_t *p = json_loads(params, 0, NULL);
+		char why[256];
+
+		cr_assert(schema_validate_file(schema_dir(), "hello.params", p, why, sizeof(why)) ==
+				  0,
+			  "%s", why);
+		json_decref(p);
+	}
 	r = rpc(ws, "h1", "hello", params);
 	cr_assert(r && json_object_get(r, "result"), "hello failed: %s",
 		  r ? json_dumps(r, 0) : "(closed)");

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const known[] = {"$schema", "title", "type", "properties", "required",
-				    "additionalProperties", "const", "enum", "minLength",
-				    "maxLength", "pattern", "minimum", "maximum", "items",
-				    "maxItems", "oneOf", NULL};
+static const char *const known[] = {
+	"$schema", "title", "type",	 "properties", "required", "additionalProperties",
+	"const",   "enum",  "minLength", "maxLength",  "pattern",  "minimum",
+	"maximum", "items", "maxItems",	 "oneOf",      NULL};
 
 static int bad(char *why, size_t n, const char *path, const char *what)
 {
@@ -59,25 +59,24 @@ static int check_type(const json_t *s, const json_t *v, const char *path, char *
 		return 0;
 	if (json_is_string(t))
 		return type_is(v, json_string_value(t)) ? 0 : bad(why, n, path, "wrong type");
-	json_array_foreach(t, i, x)
-		if (type_is(v, json_string_value(x)))
-			return 0;
+	json_array_foreach(t, i, x) if (type_is(v, json_string_value(x))) return 0;
 	return bad(why, n, path, "wrong type");
 }
 
 static int check_object(const json_t *s, const json_t *v, const char *path, char *why, size_t n)
 {
-	const json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required");
+	const json_t *props = json_object_get(s, "properties"),
+		     *req = json_object_get(s, "required");
 	const json_t *addl = json_object_get(s, "additionalProperties"), *x;
 	const char *k;
 	char sub[256];
 	size_t i;
 
-	json_array_foreach(req, i, x)
-		if (!json_object_get(v, json_string_value(x))) {
-			snprintf(sub, sizeof(sub), "%s.%s", path, json_string_value(x));
-			return bad(why, n, sub, "required but missing");
-		}
+	json_array_foreach(req, i, x) if (!json_object_get(v, json_string_value(x)))
+	{
+		snprintf(sub, sizeof(sub), "%s.%s", path, json_string_value(x));
+		return bad(why, n, sub, "required but missing");
+	}
 	json_object_foreach((json_t *)v, k, x)
 	{
 		const json_t *ps = json_object_get(props, k);
@@ -160,8 +159,8 @@ static int check(const json_t *s, const json_t *v, const char *path, char *why, 
 	if (one) {
 		json_array_foreach(one, i, x) matches += check(x, v, path, tmp, sizeof(tmp)) == 0;
 		if (matches != 1) {
-			snprintf(why, n, "%s: matches %zu of oneOf (last: %s)", path[0] ? path : "(root)",
-				 matches, tmp);
+			snprintf(why, n, "%s: matches %zu of oneOf (last: %s)",
+				 path[0] ? path : "(root)", matches, tmp);
 			return -1;
 		}
 	}

@@ -46,8 +46,9 @@ Test(signal, hello_and_ping)
 
 	cr_assert(ws);
 	res = hello_ok(ws, NULL);
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(res, "identity"), "user")),
-			 "alice");
+	cr_assert_str_eq(
+		json_string_value(json_object_get(json_object_get(res, "identity"), "user")),
+		"alice");
 	cr_assert_str_eq(json_string_value(
 				 json_object_get(json_object_get(res, "identity"), "display_name")),
 			 "Alice Example");
@@ -180,7 +181,8 @@ Test(signal, unsafe_text)
 		json_decref(r);
 	}
 	/* SDP may carry CRLF; then the engine is missing: not_available. */
-	r = rpc(ws, "ok", "call.dial", "{\"to\":\"bob\",\"sdp\":\"v=0\\r\\no=- 1 1 IN IP4 0.0.0.0\\r\\n\"}");
+	r = rpc(ws, "ok", "call.dial",
+		"{\"to\":\"bob\",\"sdp\":\"v=0\\r\\no=- 1 1 IN IP4 0.0.0.0\\r\\n\"}");
 	expect_error(r, 3000, "not_available");
 	json_decref(r);
 	r = rpc(ws, "na", "call.dial", "{\"to\":\"carol\",\"sdp\":\"v=0\"}");
@@ -194,6 +196,36 @@ Test(signal, unsafe_text)
 	json_decref(r);
 	ws_close(ws);
 	still_serves();
+}
+
+Test(signal, large_message_reassembled)
+{
+	struct ws *ws = ws_open("127.0.0.1", S.port, false, NULL);
+	size_t n = 40000;
+	char *sdp = malloc(n + 1), *req = malloc(n + 200);
+	json_t *r;
+
+	/* 40 kB: lws hands it over in several pieces, all kept (max_frame 64 kB) */
+	for (size_t i = 0; i < n; i++)
+		sdp[i] = "a=x\r\n"[i % 5];
+	sdp[n] = '\0';
+	json_decref(hello_ok(ws, NULL));
+	snprintf(req, n + 200,
+		 "{\"type\":\"request\",\"id\":\"big\",\"method\":\"call.dial\",\"params\":"
+		 "{\"to\":\"bob\",\"sdp\":\"%s\"}}",
+		 sdp);
+	/* raw CR and LF are not valid inside JSON strings: make them spaces */
+	for (char *p = strstr(req, "a=x"); *p; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	cr_assert(ws_send_text(ws, req) == 0);
+	r = next_msg(ws, 3000, NULL);
+	expect_error(r, 3000, "not_available");
+	cr_assert_str_eq(json_string_value(json_object_get(r, "id")), "big");
+	json_decref(r);
+	free(sdp);
+	free(req);
+	ws_close(ws);
 }
 
 Test(signal, bye_closes_without_resume)
@@ -230,8 +262,9 @@ Test(signal, session_takeover)
 		 json_string_value(json_object_get(res, "resume_token")));
 	r = rpc(b, "h", "hello", params);
 	cr_assert(json_is_true(json_object_get(json_object_get(r, "result"), "resumed")));
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"), "session")),
-			 json_string_value(json_object_get(res, "session")));
+	cr_assert_str_eq(
+		json_string_value(json_object_get(json_object_get(r, "result"), "session")),
+		json_string_value(json_object_get(res, "session")));
 	ev = next_msg(a, 3000, &close);
 	cr_assert(ev, "no session.closing event");
 	cr_assert_str_eq(json_string_value(json_object_get(ev, "event")), "session.closing");
@@ -313,9 +346,11 @@ Test(signal, metrics_count_errors)
 	json_decref(r);
 	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/metrics", NULL, &body, NULL),
 		     200);
-	cr_assert(strstr(body, "switchboard_ws_errors_total{code=\"1000\",name=\"parse_error\"} 1\n"),
-		  "%s", body);
-	cr_assert(strstr(body, "switchboard_ws_errors_total{code=\"1002\",name=\"unknown_method\"} 1\n"));
+	cr_assert(
+		strstr(body, "switchboard_ws_errors_total{code=\"1000\",name=\"parse_error\"} 1\n"),
+		"%s", body);
+	cr_assert(strstr(body,
+			 "switchboard_ws_errors_total{code=\"1002\",name=\"unknown_method\"} 1\n"));
 	cr_assert(strstr(body, "switchboard_ws_connections 1\n"), "%s", body);
 	cr_assert(strstr(body, "switchboard_ws_sessions{state=\"attached\"} 1\n"));
 	cr_assert(strstr(body, "switchboard_bus_depth{lane=\"critical\"}"));
@@ -335,7 +370,8 @@ Test(signal, http_resources)
 	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/livez", NULL, &body, NULL), 200);
 	cr_assert_str_eq(body, "ok\n");
 	free(body);
-	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/readyz", NULL, &body, NULL), 200);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/readyz", NULL, &body, NULL),
+		     200);
 	cr_assert_str_eq(body, "ready\n");
 	free(body);
 	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/", NULL, &body, &hdrs), 200);
@@ -343,45 +379,69 @@ Test(signal, http_resources)
 	cr_assert(strstr(hdrs, "text/html"));
 	free(body);
 	free(hdrs);
-	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/sdk.js", NULL, &body, &hdrs), 200);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/sdk.js", NULL, &body, &hdrs),
+		     200);
 	cr_assert(strstr(hdrs, "text/javascript"));
 	free(body);
 	free(hdrs);
-	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/missing.js", NULL, &body, NULL), 404);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/missing.js", NULL, &body, NULL),
+		     404);
 	free(body);
-	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/../sb.conf", NULL, &body, NULL), 404);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/../sb.conf", NULL, &body, NULL),
+		     404);
 	free(body);
-	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/%2e%2e/sb.conf", NULL, &body, NULL), 404);
+	cr_assert_eq(
+		http_get("127.0.0.1", S.port, false, "GET", "/%2e%2e/sb.conf", NULL, &body, NULL),
+		404);
 	free(body);
 	/* admin API */
-	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/api/v1/status", NULL, &body, &hdrs), 401);
+	cr_assert_eq(
+		http_get("127.0.0.1", S.port, false, "GET", "/api/v1/status", NULL, &body, &hdrs),
+		401);
 	cr_assert(strcasestr(hdrs, "www-authenticate: Bearer"));
 	j = json_loads(body, 0, NULL);
-	cr_assert(schema_validate_file(getenv("SB_SCHEMA_DIR"), "api.error", j, why, sizeof(why)) == 0, "%s", why);
+	cr_assert(schema_validate_file(getenv("SB_SCHEMA_DIR"), "api.error", j, why, sizeof(why)) ==
+			  0,
+		  "%s", why);
 	json_decref(j);
 	free(body);
 	free(hdrs);
-	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/api/v1/status", "Bearer wrong", &body, NULL), 401);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/api/v1/status", "Bearer wrong",
+			      &body, NULL),
+		     401);
 	free(body);
-	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/api/v1/status", "Bearer admintoken123", &body, NULL), 200);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/api/v1/status",
+			      "Bearer admintoken123", &body, NULL),
+		     200);
 	j = json_loads(body, 0, NULL);
-	cr_assert(schema_validate_file(getenv("SB_SCHEMA_DIR"), "api.status", j, why, sizeof(why)) == 0, "%s: %s", why, body);
+	cr_assert(schema_validate_file(getenv("SB_SCHEMA_DIR"), "api.status", j, why,
+				       sizeof(why)) == 0,
+		  "%s: %s", why, body);
 	cr_assert(json_is_true(json_object_get(j, "ready")));
 	cr_assert_str_eq(json_string_value(json_object_get(j, "node")), "sbtest");
 	json_decref(j);
 	free(body);
 	ws = ws_open("127.0.0.1", S.port, false, NULL);
 	json_decref(hello_ok(ws, NULL));
-	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/api/v1/connections", "Bearer admintoken123", &body, NULL), 200);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/api/v1/connections",
+			      "Bearer admintoken123", &body, NULL),
+		     200);
 	j = json_loads(body, 0, NULL);
-	cr_assert(schema_validate_file(getenv("SB_SCHEMA_DIR"), "api.connections", j, why, sizeof(why)) == 0, "%s: %s", why, body);
+	cr_assert(schema_validate_file(getenv("SB_SCHEMA_DIR"), "api.connections", j, why,
+				       sizeof(why)) == 0,
+		  "%s: %s", why, body);
 	cr_assert_eq(json_array_size(json_object_get(j, "connections")), 1);
-	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "connections"), 0), "user")), "alice");
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_array_get(json_object_get(j, "connections"), 0), "user")),
+			 "alice");
 	json_decref(j);
 	free(body);
-	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/api/v1/nothing", "Bearer admintoken123", &body, NULL), 404);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET", "/api/v1/nothing",
+			      "Bearer admintoken123", &body, NULL),
+		     404);
 	free(body);
-	cr_assert_eq(http_get("127.0.0.1", S.port, false, "POST", "/livez", NULL, &body, NULL), 405);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "POST", "/livez", NULL, &body, NULL),
+		     405);
 	free(body);
 	ws_close(ws);
 }
@@ -457,7 +517,8 @@ Test(limits, rate_limited, .init = NULL, .fini = stop, .timeout = 30)
 	json_decref(hello_ok(ws, NULL));
 	sleep(1); /* a fresh one-second window */
 	for (int i = 0; i < 10; i++) {
-		static const char ping[] = "{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
+		static const char ping[] =
+			"{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
 
 		n += ws_build_frame(burst + n, 1, ping, sizeof(ping) - 1, true);
 	}
@@ -487,7 +548,8 @@ Test(limits, rate_flood_closes, .init = NULL, .fini = stop, .timeout = 30)
 	ws = ws_open("127.0.0.1", S.port, false, NULL);
 	json_decref(hello_ok(ws, NULL));
 	for (int i = 0; i < 40; i++) {
-		static const char ping[] = "{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
+		static const char ping[] =
+			"{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
 
 		n += ws_build_frame(burst + n, 1, ping, sizeof(ping) - 1, true);
 	}
@@ -509,7 +571,8 @@ Test(limits, too_many_pending, .init = NULL, .fini = stop, .timeout = 30)
 	ws = ws_open("127.0.0.1", S.port, false, NULL);
 	json_decref(hello_ok(ws, NULL));
 	for (int i = 0; i < 12; i++) {
-		static const char ping[] = "{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
+		static const char ping[] =
+			"{\"type\":\"request\",\"id\":\"p\",\"method\":\"ping\"}";
 
 		n += ws_build_frame(burst + n, 1, ping, sizeof(ping) - 1, true);
 	}
@@ -527,6 +590,21 @@ Test(limits, too_many_pending, .init = NULL, .fini = stop, .timeout = 30)
 	cr_assert(pending > 0, "no too_many_pending among 12 pings sent at once");
 	cr_assert(ok >= 2);
 	ws_close(ws);
+	still_serves();
+}
+
+Test(limits, max_connections, .init = NULL, .fini = stop, .timeout = 30)
+{
+	struct ws *a, *b;
+
+	srv_start(&S, "max_connections = 1\n", NULL, false);
+	a = ws_open("127.0.0.1", S.port, false, NULL);
+	cr_assert(a);
+	b = ws_connect_raw("127.0.0.1", S.port, false);
+	cr_assert_eq(ws_upgrade(b, "/ws", "switchboard.v1", NULL), 503);
+	ws_close(b);
+	ws_close(a);
+	usleep(200000);
 	still_serves();
 }
 
@@ -565,7 +643,8 @@ Test(limits, hello_timeout_and_idle, .init = NULL, .fini = stop, .timeout = 30)
 	ws = ws_open("127.0.0.1", S.port, false, NULL);
 	json_decref(hello_ok(ws, NULL));
 	m = next_msg(ws, 4000, &close);
-	cr_assert_null(m, "unexpected message: %s (pings %u)", m ? json_dumps(m, 0) : "", ws_pings_seen(ws));
+	cr_assert_null(m, "unexpected message: %s (pings %u)", m ? json_dumps(m, 0) : "",
+		       ws_pings_seen(ws));
 	cr_assert_eq(close, 0, "closed (%d) though pongs were sent", close);
 	cr_assert(ws_pings_seen(ws) >= 2, "pings seen: %u", ws_pings_seen(ws));
 	/* not answering: closed for idleness with a session.closing event */
@@ -589,30 +668,40 @@ Test(limits, resume_within_and_past_window, .init = NULL, .fini = stop, .timeout
 	srv_start(&S, "resume_window = 1500ms\n", NULL, false);
 	ws = ws_open("127.0.0.1", S.port, false, NULL);
 	res = hello_ok(ws, NULL);
-	snprintf(resume, sizeof(resume), "%s", json_string_value(json_object_get(res, "resume_token")));
-	snprintf(session, sizeof(session), "%s", json_string_value(json_object_get(res, "session")));
+	snprintf(resume, sizeof(resume), "%s",
+		 json_string_value(json_object_get(res, "resume_token")));
+	snprintf(session, sizeof(session), "%s",
+		 json_string_value(json_object_get(res, "session")));
 	json_decref(res);
 	ws_close(ws); /* dropped, not bye */
 	usleep(200000);
 	/* another user cannot take it */
 	ws = ws_open("127.0.0.1", S.port, false, NULL);
-	snprintf(params, sizeof(params), "{\"version\":1,\"token\":\"%s\",\"resume\":\"%s\"}", bob, resume);
+	snprintf(params, sizeof(params), "{\"version\":1,\"token\":\"%s\",\"resume\":\"%s\"}", bob,
+		 resume);
 	r = rpc(ws, "h", "hello", params);
 	expect_error(r, 2010, "resume_failed");
 	json_decref(r);
 	/* the socket stays open: the same user resumes on it */
-	snprintf(params, sizeof(params), "{\"version\":1,\"token\":\"%s\",\"resume\":\"%s\"}", tok, resume);
+	snprintf(params, sizeof(params), "{\"version\":1,\"token\":\"%s\",\"resume\":\"%s\"}", tok,
+		 resume);
 	r = rpc(ws, "h2", "hello", params);
 	cr_assert(json_is_true(json_object_get(json_object_get(r, "result"), "resumed")));
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"), "session")), session);
-	cr_assert_str_neq(json_string_value(json_object_get(json_object_get(r, "result"), "resume_token")), resume);
-	snprintf(resume, sizeof(resume), "%s", json_string_value(json_object_get(json_object_get(r, "result"), "resume_token")));
+	cr_assert_str_eq(
+		json_string_value(json_object_get(json_object_get(r, "result"), "session")),
+		session);
+	cr_assert_str_neq(
+		json_string_value(json_object_get(json_object_get(r, "result"), "resume_token")),
+		resume);
+	snprintf(resume, sizeof(resume), "%s",
+		 json_string_value(json_object_get(json_object_get(r, "result"), "resume_token")));
 	json_decref(r);
 	ws_close(ws);
 	/* past the window */
 	usleep(2200000);
 	ws = ws_open("127.0.0.1", S.port, false, NULL);
-	snprintf(params, sizeof(params), "{\"version\":1,\"token\":\"%s\",\"resume\":\"%s\"}", tok, resume);
+	snprintf(params, sizeof(params), "{\"version\":1,\"token\":\"%s\",\"resume\":\"%s\"}", tok,
+		 resume);
 	r = rpc(ws, "h3", "hello", params);
 	expect_error(r, 2010, "resume_failed");
 	json_decref(r);
@@ -641,10 +730,11 @@ Test(auth, es256_and_rs256_keys, .init = NULL, .fini = stop, .timeout = 60)
 	char auth[800], keyfile[400], *t;
 
 	srv_mkdir(&S);
-	srv_sh(&S, "openssl ecparam -name prime256v1 -genkey -noout -out ec.key && "
-		   "openssl ec -in ec.key -pubout -out ec.pub && "
-		   "openssl ecparam -name prime256v1 -genkey -noout -out other.key && "
-		   "openssl genrsa -out rsa.key 2048 && openssl rsa -in rsa.key -pubout -out rsa.pub");
+	srv_sh(&S,
+	       "openssl ecparam -name prime256v1 -genkey -noout -out ec.key && "
+	       "openssl ec -in ec.key -pubout -out ec.pub && "
+	       "openssl ecparam -name prime256v1 -genkey -noout -out other.key && "
+	       "openssl genrsa -out rsa.key 2048 && openssl rsa -in rsa.key -pubout -out rsa.pub");
 	snprintf(auth, sizeof(auth), "algorithms = ES256, HS256\npublic_key = %s/ec.pub\n", S.dir);
 	srv_start(&S, NULL, auth, false);
 	snprintf(keyfile, sizeof(keyfile), "%s/ec.key", S.dir);
@@ -695,7 +785,8 @@ Test(auth, issuer_checked, .init = NULL, .fini = stop, .timeout = 30)
 	t = make_token("HS256", "test-secret", "{\"iss\":\"https://other.example\"}");
 	expect_auth_error(t, 2004, "auth_bad_issuer");
 	free(t);
-	t = make_token("HS256", "test-secret", "{\"iss\":\"https://idp.example\",\"aud\":[\"x\",\"switchboard\"]}");
+	t = make_token("HS256", "test-secret",
+		       "{\"iss\":\"https://idp.example\",\"aud\":[\"x\",\"switchboard\"]}");
 	hello_with(t);
 	free(t);
 }
@@ -715,11 +806,29 @@ Test(tls, wss_and_https, .init = NULL, .fini = stop, .timeout = 30)
 	r = rpc(ws, "p", "ping", NULL);
 	cr_assert(json_object_get(r, "result"));
 	json_decref(r);
-	cr_assert_eq(http_get("127.0.0.1", S.port, true, "GET", "/api/v1/connections", "Bearer admintoken123", &body, NULL), 200);
+	cr_assert_eq(http_get("127.0.0.1", S.port, true, "GET", "/api/v1/connections",
+			      "Bearer admintoken123", &body, NULL),
+		     200);
 	cr_assert(strstr(body, "\"tls\":true"), "%s", body);
 	free(body);
 	ws_close(ws);
 	/* plain HTTP on the TLS port does not get an answer */
-	cr_assert_neq(http_get("127.0.0.1", S.port, false, "GET", "/livez", NULL, &body, NULL), 200);
+	cr_assert_neq(http_get("127.0.0.1", S.port, false, "GET", "/livez", NULL, &body, NULL),
+		      200);
+	free(body);
+}
+
+Test(lifecycle, shutdown_says_going_away, .init = NULL, .fini = stop, .timeout = 30)
+{
+	struct ws *ws;
+	char *body = NULL;
+
+	srv_start(&S, NULL, NULL, false);
+	ws = ws_open("127.0.0.1", S.port, false, NULL);
+	json_decref(hello_ok(ws, NULL));
+	srv_halt(&S); /* SIGTERM: drain, stop; asserts a clean exit */
+	expect_close(ws, 1001, 3000);
+	ws_close(ws);
+	cr_assert_lt(http_get("127.0.0.1", S.port, false, "GET", "/livez", NULL, &body, NULL), 0);
 	free(body);
 }

@@ -293,8 +293,9 @@ int http_get(const char *host, int port, bool tls, const char *method, const cha
 		return -1;
 	if (auth)
 		snprintf(authh, sizeof(authh), "Authorization: %s\r\n", auth);
-	snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: localhost\r\n%sConnection: close\r\n\r\n",
-		 method, path, authh);
+	snprintf(req, sizeof(req),
+		 "%s %s HTTP/1.1\r\nHost: localhost\r\n%sConnection: close\r\n\r\n", method, path,
+		 authh);
 	if (ws_send_raw(c, req, strlen(req)) < 0 || (head = read_head(c, 3000)) < 0 ||
 	    sscanf((char *)c->buf, "HTTP/1.%*d %d", &status) != 1)
 		goto out;

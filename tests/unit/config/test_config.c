@@ -1,0 +1,242 @@
+/* Unit tests for config loading: defaults, every kind of error with its
+ * file, line and key, environment overrides, and the commented default file
+ * documenting every schema key. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "config/schema.h"
+
+static struct sb_config_errors errs;
+
+static void reset(void)
+{
+	sb_config_errors_clear(&errs);
+}
+
+TestSuite(config, .fini = reset);
+
+static int load(const char *text, char *const *env, struct sb_config **cfg)
+{
+	sb_config_errors_clear(&errs);
+	return sb_config_load_string("test.conf", text, env, cfg, &errs);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	struct sb_config *cfg = NULL;
+
+	cr_assert_eq(load(text, NULL, &cfg), -EINVAL, "accepted: %s", text);
+	cr_assert_null(cfg);
+	cr_assert_geq(errs.n, 1);
+	cr_assert_not_null(strstr(errs.msgs[0], needle), "'%s' not in '%s'", needle, errs.msgs[0]);
+}
+
+Test(config, defaults)
+{
+	struct sb_config *cfg = NULL;
+
+	cr_assert_eq(load("", NULL, &cfg), 0);
+	cr_assert_eq(cfg->bus.max_concurrent_dispatches, 25000);
+	cr_assert_eq(cfg->bus.broadcast_capacity, 16384);
+	cr_assert_eq(cfg->bus.priority, true);
+	cr_assert_eq(cfg->bus.batch_size, 50);
+	cr_assert_eq(cfg->bus.shard_count, 32);
+	cr_assert_eq(cfg->general.drain_timeout_ms, 30000);
+	cr_assert_str_eq(cfg->sip.domain, "localhost");
+	cr_assert_eq(sb_config_strv_len(cfg->sip.listen), 2);
+	cr_assert_eq(cfg->n_routes, 0);
+	sb_config_unref(cfg);
+}
+
+Test(config, values_of_every_type)
+{
+	struct sb_config *cfg = NULL;
+	const char *text = "# comment\n"
+			   "; another\n"
+			   "[general]\n"
+			   "drain_timeout = 250ms\n"
+			   "[bus]\n"
+			   "priority = off\n"
+			   "batch_size=7\n"
+			   "[log]\n"
+			   "format = json\n"
+			   "[sip]\n"
+			   "listen = udp:127.0.0.1:5070 , tcp:[::1]:5071\n"
+			   "user_agent = \"  spaced  \"\n"
+			   "[trunk carrier]\n"
+			   "host = 192.0.2.1\n"
+			   "[route out]\n"
+			   "destination = 9*\n"
+			   "action = trunk\n"
+			   "target = carrier\n"
+			   "[route echo]\n"
+			   "destination = echo\n"
+			   "action = echo\n";
+
+	cr_assert_eq(load(text, NULL, &cfg), 0, "%s", errs.n ? errs.msgs[0] : "");
+	cr_assert_eq(cfg->general.drain_timeout_ms, 250);
+	cr_assert_eq(cfg->bus.priority, false);
+	cr_assert_eq(cfg->bus.batch_size, 7);
+	cr_assert_str_eq(cfg->log.format, "json");
+	cr_assert_str_eq(cfg->sip.listen[1], "tcp:[::1]:5071");
+	cr_assert_str_eq(cfg->sip.user_agent, "  spaced  ");
+	cr_assert_eq(cfg->n_trunks, 1);
+	cr_assert_eq(cfg->trunks[0].port, 5060, "repeatable sections get defaults");
+	cr_assert_eq(cfg->n_routes, 2);
+	cr_assert_str_eq(cfg->routes[0].name, "out", "routes keep file order");
+	cr_assert_str_eq(cfg->routes[1].name, "echo");
+	cr_assert_not_null(sb_config_find_trunk(cfg, "carrier"));
+	sb_config_unref(cfg);
+}
+
+Test(config, unknown_key_names_file_line_key)
+{
+	expect_error("[sip]\n\nbogus = 1\n", "test.conf:3: unknown key 'bogus' in [sip]");
+}
+
+Test(config, unknown_section)
+{
+	expect_error("[nope]\n", "test.conf:1: unknown section [nope]");
+}
+
+Test(config, wrong_type)
+{
+	expect_error("[bus]\nbatch_size = ten\n",
+		     "test.conf:2: key 'batch_size' in [bus]: expected an integer, got 'ten'");
+	expect_error("[bus]\npriority = maybe\n",
+		     "key 'priority' in [bus]: expected true or false");
+	expect_error("[general]\ndrain_timeout = 3 weeks\n", "key 'drain_timeout' in [general]");
+	expect_error("[log]\nlevel = loud\n", "'loud' is not one of: error, warn, info");
+}
+
+Test(config, out_of_range)
+{
+	expect_error("[media]\nrtp_port_min = 80\n",
+		     "test.conf:2: key 'rtp_port_min' in [media]: 80 is out of range 1024..65535");
+	expect_error("[bus]\nbatch_size = 99999999999999999999\n", "key 'batch_size'");
+}
+
+Test(config, cross_key_checks)
+{
+	expect_error("[media]\nrtp_port_min = 30000\nrtp_port_max = 20000\n",
+		     "rtp_port_min (30000) is above rtp_port_max (20000)");
+	expect_error("[bus]\nbroadcast_capacity = 1000\n", "must be a power of two");
+	expect_error("[route r]\naction = trunk\ntarget = nowhere\n",
+		     "[route r] key 'target': no [trunk nowhere]");
+	expect_error("[route r]\ndestination = x\n", "[route r] needs key 'action'");
+	expect_error("[trunk t]\nport = 5060\n", "[trunk t] needs key 'host'");
+}
+
+Test(config, structural_errors)
+{
+	expect_error("[sip\n", "test.conf:1: malformed section header");
+	expect_error("key = value\n", "test.conf:1: key 'key' outside a known section");
+	expect_error("[sip]\njust words\n", "test.conf:2: expected 'key = value'");
+	expect_error("[sip]\ndomain = a\ndomain = b\n",
+		     "test.conf:3: key 'domain' in [sip] is set twice");
+	expect_error("[trunk]\n", "section [trunk] needs a name");
+	expect_error("[sip extra]\n", "section [sip] takes no name");
+	expect_error("[trunk a]\nhost=x\n[trunk a]\nhost=y\n",
+		     "test.conf:3: [trunk a] is defined twice");
+	expect_error("[trunk a b]\n", "a name may use letters, digits");
+}
+
+Test(config, every_error_is_reported)
+{
+	struct sb_config *cfg = NULL;
+
+	cr_assert_eq(load("[sip]\nx = 1\ny = 2\n[bus]\nbatch_size = -1\n", NULL, &cfg), -EINVAL);
+	cr_assert_eq(errs.n, 3);
+	cr_assert_not_null(strstr(errs.msgs[2], "test.conf:5:"));
+}
+
+Test(config, missing_file)
+{
+	struct sb_config *cfg = NULL;
+
+	sb_config_errors_clear(&errs);
+	cr_assert_eq(sb_config_load("/nonexistent/switchboard.conf", NULL, &cfg, &errs), -ENOENT);
+	cr_assert_eq(errs.n, 1);
+	cr_assert_not_null(strstr(errs.msgs[0], "/nonexistent/switchboard.conf: cannot open"));
+}
+
+Test(config, environment_overrides)
+{
+	struct sb_config *cfg = NULL;
+	char *env[] = {"PATH=/bin", "SWITCHBOARD_SIP_DOMAIN=pbx.example.com",
+		       "SWITCHBOARD_BUS_BATCH_SIZE=99", "SWITCHBOARD_HTTP_LISTEN=ws://0.0.0.0:9000",
+		       NULL};
+
+	cr_assert_eq(load("[sip]\ndomain = file.example\n", env, &cfg), 0);
+	cr_assert_str_eq(cfg->sip.domain, "pbx.example.com", "environment wins over the file");
+	cr_assert_eq(cfg->bus.batch_size, 99);
+	cr_assert_str_eq(cfg->http.listen[0], "ws://0.0.0.0:9000");
+	sb_config_unref(cfg);
+}
+
+Test(config, environment_errors)
+{
+	struct sb_config *cfg = NULL;
+	char *bad_value[] = {"SWITCHBOARD_BUS_BATCH_SIZE=lots", NULL};
+	char *bad_key[] = {"SWITCHBOARD_SIP_NOPE=1", NULL};
+
+	cr_assert_eq(load("", bad_value, &cfg), -EINVAL);
+	cr_assert_not_null(strstr(errs.msgs[0], "environment SWITCHBOARD_BUS_BATCH_SIZE (key "
+						"'batch_size' in [bus]): expected an integer"));
+	cr_assert_eq(load("", bad_key, &cfg), -EINVAL);
+	cr_assert_not_null(strstr(errs.msgs[0], "SWITCHBOARD_SIP_NOPE: no such config key"));
+}
+
+Test(config, refcount)
+{
+	struct sb_config *cfg = sb_config_new_default();
+
+	cr_assert_eq(sb_config_ref(cfg), cfg);
+	cr_assert_null(sb_config_unref(cfg));
+	cr_assert_null(sb_config_unref(cfg));
+	cr_assert_null(sb_config_unref(NULL));
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	cr_assert_not_null(f, "cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+/* The shipped file loads, and documents every key of every section. */
+Test(config, default_file_documents_every_key)
+{
+	char *text = read_file(SB_SOURCE_DIR "/conf/switchboard.conf");
+	struct sb_config *cfg = NULL;
+
+	cr_assert_eq(load(text, NULL, &cfg), 0, "%s", errs.n ? errs.msgs[0] : "");
+	sb_config_unref(cfg);
+	for (const struct sb_config_section *s = sb__config_sections; s->name; s++) {
+		char header[64];
+		snprintf(header, sizeof(header), s->repeat ? "[%s " : "[%s]", s->name);
+		cr_assert_not_null(strstr(text, header), "section %s undocumented", s->name);
+		for (const struct sb_config_key *k = s->keys; k->name; k++) {
+			char line[96], commented[96];
+			snprintf(line, sizeof(line), "\n%s =", k->name);
+			snprintf(commented, sizeof(commented), "\n# %s =", k->name);
+			cr_assert(strstr(text, line) || strstr(text, commented),
+				  "key '%s' of [%s] is not in conf/switchboard.conf", k->name,
+				  s->name);
+		}
+	}
+	free(text);
+}
