@@ -41,7 +41,7 @@ async function cleanupAll() {
 
 before(async () => {
   assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
-  server = await startServer(BINARY, { http: 'ping_interval = 1s\nidle_timeout = 2s\nresume_window = 30s' });
+  server = await startServer(BINARY, { http: 'ping_interval = 1s\nidle_timeout = 2s\nresume_window = 30s\nmax_msgs_per_sec = 20\nmax_pending = 8' });
   cleanups.push(async () => {
     await server.stop();
     // SIGTERM must stop it cleanly (exit 0; under ASan also without leaks).
@@ -184,6 +184,27 @@ describe('requests and calls', () => {
     assert.deepEqual(r.carol, { reason: 'failed', code: 3002, name: 'not_allowed', state: 'ended' });
     assert.equal(r.unsafe, 'invalid_argument');
     assert.equal(r.calls, 0);
+    await page.evaluate(() => window.phone.disconnect());
+    await ctx.close();
+  });
+});
+
+describe('limits', () => {
+  test('a burst of requests is paced within the server limits', T, async () => {
+    const { page, ctx } = await openPhone(server);
+    const info = await page.evaluate(() => window.phone.connect());
+    assert.deepEqual(info.limits, { max_frame: 65536, max_msgs_per_sec: 20, max_pending: 8, max_calls: 4 });
+    const r = await page.evaluate(async () => {
+      const t0 = Date.now();
+      const res = await Promise.allSettled(Array.from({ length: 60 }, () => window.phone.request('ping', {}, { timeout: 20000 })));
+      return { ok: res.filter((x) => x.status === 'fulfilled').length, errors: res.filter((x) => x.status === 'rejected').map((x) => x.reason.name), ms: Date.now() - t0 };
+    });
+    assert.deepEqual(r.errors, []);
+    assert.equal(r.ok, 60);
+    assert.ok(r.ms >= 2000, `60 requests at under 20 a second take over 2 s (took ${r.ms} ms)`);
+    const mine = (await server.api('/api/v1/connections')).connections.find((c) => c.session === info.session);
+    assert.equal(mine.violations, 0);
+    assert.equal(await page.evaluate(() => window.events.filter((e) => e.name === 'error').length), 0);
     await page.evaluate(() => window.phone.disconnect());
     await ctx.close();
   });

@@ -4,7 +4,7 @@
 // backoff and jitter that resumes the session with its resume token.
 
 import { Emitter } from './emitter.js';
-import { ErrorCode, SwitchboardError } from './errors.js';
+import { ErrorCode, SwitchboardError, codeOfName } from './errors.js';
 
 /** The WebSocket subprotocol of protocol version 1. */
 export const SUBPROTOCOL = 'switchboard.v1';
@@ -91,7 +91,9 @@ export class Connection extends Emitter {
     this._nextId = 1;
     this._pending = new Map();
     this._queue = [];
-    this._timers = { reconnect: null, keepalive: null };
+    this._outbox = [];
+    this._sent = [];
+    this._timers = { reconnect: null, keepalive: null, pump: null };
     this._lastRx = 0;
     this._closing = null;
     this._droppedAt = 0;
@@ -166,12 +168,7 @@ export class Connection extends Emitter {
     if (this.state === 'reconnecting' || this.state === 'connecting') {
       return new Promise((resolve, reject) => {
         const timeout = options.timeout ?? this.requestTimeout;
-        const entry = { method, params, options, resolve, reject, timer: null };
-        entry.timer = setTimeout(() => {
-          this._queue = this._queue.filter((e) => e !== entry);
-          reject(new SwitchboardError(ErrorCode.TIMEOUT, null, `${method}: no connection within ${timeout} ms`, { method }));
-        }, timeout);
-        this._queue.push(entry);
+        this._enqueueWaiting({ method, params, resolve, reject, deadline: Date.now() + timeout });
       });
     }
     return Promise.reject(new SwitchboardError(ErrorCode.NOT_CONNECTED, null, `${method}: not connected`, { method }));
@@ -323,14 +320,16 @@ export class Connection extends Emitter {
     this._stopKeepalive();
     const closing = this._closing;
     this._closing = null;
-    this._failPending(ws, new SwitchboardError(ErrorCode.CONNECTION_LOST, null, `connection lost (close ${code})`));
-    if (this.state !== 'connected') return; // an attempt in progress rejects by itself
     const final = FINAL_CLOSES[code];
+    const willRetry = this.state === 'connected' && !final && this.reconnectEnabled;
+    this._failPending(ws, new SwitchboardError(ErrorCode.CONNECTION_LOST, null, `connection lost (close ${code})`), willRetry);
+    if (this.state !== 'connected') return; // an attempt in progress rejects by itself
     if (final) {
-      const name = (closing && closing.name) || reason || undefined;
+      // The close reason names the cause (section 3.1): an auth error name after 4001.
+      const name = (closing && closing.name) || reason || '';
       const err = code === 4001 && name
-        ? new SwitchboardError(ErrorCode.AUTH_INVALID_TOKEN, name, `authentication failed: ${name}`)
-        : new SwitchboardError(final[0], null, final[1]);
+        ? new SwitchboardError(codeOfName(name) ?? ErrorCode.AUTH_INVALID_TOKEN, name, `authentication failed: ${name}`)
+        : new SwitchboardError(final[0], null, `${final[1]}${name ? ` (${name})` : ''}`);
       this._finish(err, code, reason);
       return;
     }
@@ -376,6 +375,7 @@ export class Connection extends Emitter {
   _finish(error, code, reason) {
     this._gen++;
     this._clearTimer('reconnect');
+    this._clearTimer('pump');
     this._stopKeepalive();
     const ws = this._ws;
     this._ws = null;
@@ -460,6 +460,11 @@ export class Connection extends Emitter {
 
   // --- messages ----------------------------------------------------------------
 
+  /* Requests go through an outbox that keeps within the server's limits from
+   * `hello` (section 8): at most max_pending - 2 unanswered (room for the
+   * keepalive) and max_msgs_per_sec - 2 sent in any second, so that a burst
+   * from the application waits here instead of being refused with an error
+   * that carries no id. */
   _request(method, params, options = {}) {
     const ws = options.ws || this._ws;
     return new Promise((resolve, reject) => {
@@ -467,38 +472,93 @@ export class Connection extends Emitter {
         reject(new SwitchboardError(ErrorCode.NOT_CONNECTED, null, `${method}: not connected`, { method }));
         return;
       }
-      const id = String(this._nextId++);
       const timeout = options.timeout ?? this.requestTimeout;
-      const entry = { ws, method, resolve, reject, timer: null };
+      const entry = { ws, method, params, resolve, reject, id: null, deadline: Date.now() + timeout, attempt: !!options.ws, timer: null };
       entry.timer = setTimeout(() => {
-        this._pending.delete(id);
-        reject(new SwitchboardError(ErrorCode.TIMEOUT, null, `${method}: no answer within ${timeout} ms`, { method, requestId: id }));
+        if (entry.id) this._pending.delete(entry.id);
+        else this._outbox = this._outbox.filter((e) => e !== entry);
+        reject(new SwitchboardError(ErrorCode.TIMEOUT, null, `${method}: no answer within ${timeout} ms`, { method, requestId: entry.id || undefined }));
+        this._pump();
       }, timeout);
-      this._pending.set(id, entry);
-      try {
-        ws.send(JSON.stringify({ type: 'request', id, method, params }));
-      } catch (cause) {
-        clearTimeout(entry.timer);
-        this._pending.delete(id);
-        reject(new SwitchboardError(ErrorCode.CONNECTION_LOST, null, `${method}: send failed`, { method, requestId: id, cause }));
-      }
+      this._outbox.push(entry);
+      this._pump();
     });
+  }
+
+  _pump() {
+    this._clearTimer('pump');
+    while (this._outbox.length) {
+      const wait = this._paceDelay();
+      if (wait === Infinity) return; // a response will call _pump again
+      if (wait > 0) {
+        this._timers.pump = setTimeout(() => this._pump(), wait);
+        return;
+      }
+      this._transmit(this._outbox.shift());
+    }
+  }
+
+  _paceDelay() {
+    const lim = this.limits;
+    if (!lim) return 0;
+    if (this._pending.size >= Math.max(1, lim.max_pending - 2)) return Infinity;
+    const now = Date.now();
+    while (this._sent.length && now - this._sent[0] >= 1000) this._sent.shift();
+    if (this._sent.length < Math.max(1, lim.max_msgs_per_sec - 2)) return 0;
+    return this._sent[0] + 1000 - now + 1;
+  }
+
+  _transmit(entry) {
+    const id = String(this._nextId++);
+    entry.id = id;
+    this._pending.set(id, entry);
+    this._sent.push(Date.now());
+    try {
+      entry.ws.send(JSON.stringify({ type: 'request', id, method: entry.method, params: entry.params }));
+    } catch (cause) {
+      clearTimeout(entry.timer);
+      this._pending.delete(id);
+      entry.reject(new SwitchboardError(ErrorCode.CONNECTION_LOST, null, `${entry.method}: send failed`, { method: entry.method, requestId: id, cause }));
+    }
+  }
+
+  _enqueueWaiting(e) {
+    const left = e.deadline - Date.now();
+    e.timer = setTimeout(() => {
+      this._queue = this._queue.filter((x) => x !== e);
+      e.reject(new SwitchboardError(ErrorCode.TIMEOUT, null, `${e.method}: no connection in time`, { method: e.method }));
+    }, Math.max(0, left));
+    this._queue.push(e);
   }
 
   _flushQueue() {
     for (const e of this._queue.splice(0)) {
       clearTimeout(e.timer);
-      this._request(e.method, e.params, e.options).then(e.resolve, e.reject);
+      this._request(e.method, e.params, { timeout: Math.max(1, e.deadline - Date.now()) }).then(e.resolve, e.reject);
     }
   }
 
-  _failPending(ws, error) {
+  /* The socket is gone: requests sent on it fail (they may have run, so they
+   * are never sent twice); requests not yet sent wait for the next connection
+   * when `requeue` is true. */
+  _failPending(ws, error, requeue = false) {
     for (const [id, e] of this._pending) {
       if (ws && e.ws !== ws) continue;
       clearTimeout(e.timer);
       this._pending.delete(id);
       e.reject(new SwitchboardError(error.code, error.name, `${e.method}: ${error.message}`, { method: e.method, requestId: id }));
     }
+    const keep = [];
+    for (const e of this._outbox) {
+      if (ws && e.ws !== ws) {
+        keep.push(e);
+        continue;
+      }
+      clearTimeout(e.timer);
+      if (requeue && !e.attempt) this._enqueueWaiting(e);
+      else e.reject(new SwitchboardError(error.code, error.name, `${e.method}: ${error.message}`, { method: e.method }));
+    }
+    this._outbox = keep;
   }
 
   _onMessage(ws, ev) {
@@ -520,14 +580,32 @@ export class Connection extends Emitter {
   _onResponse(msg) {
     const entry = msg.id != null ? this._pending.get(msg.id) : undefined;
     if (!entry) {
-      // id null: the server could not read one of our messages (section 2.2).
-      if (msg.error) this._emit('error', SwitchboardError.fromServer(msg.error));
+      if (msg.id === null && msg.error) this._onUnmatchedError(SwitchboardError.fromServer(msg.error));
       return;
     }
     clearTimeout(entry.timer);
     this._pending.delete(msg.id);
     if (msg.error) entry.reject(SwitchboardError.fromServer(msg.error, { method: entry.method, requestId: msg.id }));
     else entry.resolve(msg.result || {});
+    this._pump();
+  }
+
+  /* An error with id null (section 2.2): the server refused one of our
+   * messages unread. Session methods are answered in order, so when such an
+   * error arrives every session request sent before the refused one has its
+   * answer: the refused request is the oldest unanswered one that is not a
+   * call method (call methods wait for the engine and may be older). A
+   * refused call method cannot be told apart; it runs into its timeout. */
+  _onUnmatchedError(err) {
+    for (const [id, e] of this._pending) {
+      if (e.method.startsWith('call.')) continue;
+      clearTimeout(e.timer);
+      this._pending.delete(id);
+      e.reject(new SwitchboardError(err.code, err.name, err.message, { method: e.method, requestId: id }));
+      this._pump();
+      return;
+    }
+    this._emit('error', err);
   }
 
   _onEvent(name, data) {

@@ -64,6 +64,20 @@ const CLIENT_NAMES = {
   9010: 'closed_by_server',
 };
 
+const CODE_OF_NAME = new Map(Object.entries(ErrorCode).map(([k, v]) => [k.toLowerCase(), v]));
+
+/**
+ * The code of a stable error name (`auth_expired` → 2001, `sip_486_busy_here`
+ * → 10486), or undefined for a name the SDK does not know.
+ * @param {string} name
+ * @returns {number|undefined}
+ */
+export function codeOfName(name) {
+  const sip = /^sip_([4-6][0-9][0-9])(_|$)/.exec(name);
+  if (sip) return 10000 + Number(sip[1]);
+  return CODE_OF_NAME.get(name);
+}
+
 /**
  * The category of a code, by the ranges of docs/protocol.md section 5.
  * @param {number} code

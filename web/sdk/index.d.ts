@@ -23,6 +23,8 @@ export declare const ErrorCode: Readonly<{
 
 export type ErrorCategory = 'protocol' | 'auth' | 'call' | 'server' | 'sip' | 'client' | 'unknown';
 export declare function errorCategory(code: number): ErrorCategory;
+/** The code of a stable error name (`auth_expired` → 2001), or undefined. */
+export declare function codeOfName(name: string): number | undefined;
 
 /** An error from Switchboard or the SDK. Branch on `code` or `name`, never on `message`. */
 export declare class SwitchboardError extends Error {

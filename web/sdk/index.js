@@ -4,7 +4,7 @@
 export { Phone } from './phone.js';
 export { Call } from './call.js';
 export { Connection, SUBPROTOCOL, PROTOCOL_VERSION, backoffDelay } from './connection.js';
-export { SwitchboardError, ErrorCode, errorCategory } from './errors.js';
+export { SwitchboardError, ErrorCode, errorCategory, codeOfName } from './errors.js';
 export { Emitter } from './emitter.js';
 
 /** The SDK version. */
