@@ -329,13 +329,18 @@ static int admit(struct sb__conn *c)
 {
 	const struct sb_config_http *h = http_cfg(c->srv);
 	uint64_t now = sb_clock_mono_us();
+	double rate = (double)h->max_msgs_per_sec;
 
-	if (now - c->win_start_us >= 1000000) {
-		c->win_start_us = now;
-		c->win_count = 0;
-	}
-	if (++c->win_count > (unsigned)h->max_msgs_per_sec)
+	/* A token bucket (rate and burst max_msgs_per_sec): messages that a
+	 * slow network delivers in a bunch are not punished, because the bucket
+	 * filled while they were on the way. */
+	c->rate_tokens += (double)(now - c->rate_last_us) * rate / 1e6;
+	if (c->rate_tokens > rate)
+		c->rate_tokens = rate;
+	c->rate_last_us = now;
+	if (c->rate_tokens < 1.0)
 		return SB_SIGNAL_E_RATE_LIMITED;
+	c->rate_tokens -= 1.0;
 	if (c->pending > (unsigned)h->max_pending)
 		return SB_SIGNAL_E_TOO_MANY_PENDING;
 	return 0;
@@ -460,7 +465,8 @@ static struct sb__conn *conn_new(struct sb_signal_server *srv, struct lws *wsi)
 	c->id = sb_id_next();
 	c->wsi = wsi;
 	c->srv = srv;
-	c->connected_us = c->last_rx_us = c->last_ping_us = c->win_start_us = sb_clock_mono_us();
+	c->connected_us = c->last_rx_us = c->last_ping_us = c->rate_last_us = sb_clock_mono_us();
+	c->rate_tokens = (double)http_cfg(srv)->max_msgs_per_sec;
 	c->tls = lws_is_ssl(wsi);
 	lws_get_peer_simple(wsi, c->remote, sizeof(c->remote));
 	if (lws_hdr_copy(wsi, c->origin, sizeof(c->origin), WSI_TOKEN_ORIGIN) < 0)

@@ -52,8 +52,8 @@ struct sb__conn {
 	char *rx; /* the message being reassembled */
 	size_t rx_len, rx_cap;
 	bool rx_oversize, rx_binary;
-	uint64_t win_start_us;
-	unsigned win_count;
+	uint64_t rate_last_us; /* token bucket for max_msgs_per_sec */
+	double rate_tokens;
 	unsigned pending;
 	unsigned violations;
 	GQueue out;	 /* struct sb__outmsg */
