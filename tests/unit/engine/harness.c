@@ -10,6 +10,10 @@
 #include "config/config.h"
 #include "log/log.h"
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
 static uint64_t fake_now(void *ud)
 {
 	return ((struct harness *)ud)->now_us;
@@ -271,6 +275,17 @@ void harness_free(struct harness *h)
 	json_decref(h->contacts);
 	json_decref(h->fail_ops);
 	free(h);
+}
+
+bool harness_leaks(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	/* Criterion's test processes exit without LeakSanitizer's report:
+	 * check explicitly. */
+	return __lsan_do_recoverable_leak_check() != 0;
+#else
+	return false;
+#endif
 }
 
 void harness_settle(struct harness *h)

@@ -585,3 +585,16 @@ Test(docs, state_tables_match)
 	check_doc(doc, &sb__session_fsm);
 	free(doc);
 }
+
+/* ---- nothing leaks ---- */
+
+Test(leaks, a_full_scenario_frees_everything)
+{
+	char err[2048] = "";
+
+	cr_assert(scenario_run(SCENARIO_DIR "/trunk_to_browser_fork.jsonl", err, sizeof(err)), "%s",
+		  err);
+	cr_assert(scenario_run(SCENARIO_DIR "/resume_past_window.jsonl", err, sizeof(err)), "%s",
+		  err);
+	cr_assert_not(harness_leaks(), "LeakSanitizer found leaks (see above)");
+}
