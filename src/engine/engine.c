@@ -118,9 +118,31 @@ void sb__engine_schedule_reap(struct sb_engine *eng)
 	g_source_attach(eng->idle, eng->ctx);
 }
 
+/* Calls placed longer than [limits] ring_timeout ago and still not
+ * answered fail with 408 Request Timeout. */
+static void ring_timeouts(struct sb_engine *eng, uint64_t now)
+{
+	uint64_t limit = (uint64_t)eng->cfg->limits.ring_timeout_ms * 1000;
+	GPtrArray *all;
+
+	if (!limit)
+		return;
+	all = sb__calls_sorted(eng);
+	for (guint i = 0; i < all->len; i++) {
+		struct sb_call *call = all->pdata[i];
+		if ((call->state == SB_CALL_PROCEEDING || call->state == SB_CALL_RINGING) &&
+		    now - call->start_us >= limit)
+			sb__call_end(eng, call, 408, "ring_timeout", "no_answer");
+	}
+	sb__calls_release(all);
+}
+
 void sb_engine_tick(struct sb_engine *eng)
 {
-	sb__session_expire_due(eng, sb_clock_now(eng->clock));
+	uint64_t now = sb_clock_now(eng->clock);
+
+	sb__session_expire_due(eng, now);
+	ring_timeouts(eng, now);
 }
 
 void sb_engine_drain(struct sb_engine *eng)

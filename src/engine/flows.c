@@ -249,6 +249,8 @@ void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg)
 
 static const char *client_end_reason(const struct sb_call *call, const struct sb_leg *leg)
 {
+	if (strcmp(call->end_cause, "ring_timeout") == 0)
+		return "timeout";
 	if (call->answer_us && (call->bridge.a == leg->id || call->bridge.b == leg->id))
 		return "remote_hangup";
 	if (call->answer_us || strcmp(call->disposition, "cancelled") == 0)
@@ -273,7 +275,8 @@ static void close_client(struct sb_engine *eng, struct sb_leg *leg, int from)
 	if (leg->outbound && from == SB_LEG_NEW)
 		return; /* the browser never heard of this call */
 	data = json_pack("{s:s,s:s}", "call", call->wire_id, "reason", reason);
-	if (data && strcmp(reason, "failed") == 0)
+	if (data &&
+	    (strcmp(reason, "failed") == 0 || (!leg->outbound && strcmp(reason, "timeout") == 0)))
 		json_object_set_new(data, "error", error_json(&err));
 	if (data && leg->outbound && call->answer_us && strcmp(reason, "cancelled") == 0)
 		json_object_set_new(data, "answered_elsewhere", json_true());
