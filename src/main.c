@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/lifecycle.h"
 #include "log/log.h"
+#include "signal/signal.h"
 
 extern char **environ;
 
@@ -27,6 +28,7 @@ struct app {
 	struct sb_config *cfg;
 	struct sb_lifecycle *lc;
 	struct sb_bus *bus; /* the control thread's bus */
+	struct sb_signal_server *signal;
 	guint drain_timer;
 	uint64_t drain_deadline_us;
 	int exit_code;
@@ -36,7 +38,7 @@ struct app {
 static void apply_log_config(const struct sb_config *cfg)
 {
 	sb_log_set_level_all(sb_log_level_from_name(cfg->log.level));
-	sb_log_set_format(strcmp(cfg->log.format, "json") == 0   ? SB_LOG_FORMAT_JSON
+	sb_log_set_format(strcmp(cfg->log.format, "json") == 0	 ? SB_LOG_FORMAT_JSON
 			  : strcmp(cfg->log.format, "text") == 0 ? SB_LOG_FORMAT_TEXT
 								 : SB_LOG_FORMAT_AUTO);
 	for (size_t i = 0; cfg->log.components && cfg->log.components[i]; i++) {
@@ -113,9 +115,9 @@ static void bus_stop(void *ud)
 }
 
 static const struct sb_component_ops bus_ops = {
-	.name = "bus",
-	.start = bus_start,
-	.stop = bus_stop,
+    .name = "bus",
+    .start = bus_start,
+    .stop = bus_stop,
 };
 
 static void finish(struct app *app, const char *why)
@@ -162,7 +164,7 @@ static gboolean sigterm_cb(gpointer ud)
 	sb_lifecycle_drain(app->lc);
 	sb_bus_post_simple(app->bus, SB_EV_SYS_DRAIN, 0, 0);
 	app->drain_deadline_us =
-		(uint64_t)g_get_monotonic_time() + (uint64_t)app->cfg->general.drain_timeout_ms * 1000;
+	    (uint64_t)g_get_monotonic_time() + (uint64_t)app->cfg->general.drain_timeout_ms * 1000;
 	drain_tick_cb(app);
 	if (g_main_loop_is_running(app->loop) && sb_lifecycle_state(app->lc) != SB_LC_STOPPED)
 		app->drain_timer = g_timeout_add(50, drain_tick_cb, app);
@@ -212,11 +214,11 @@ static void usage(FILE *out)
 static int parse_args(int argc, char **argv, struct app *app, bool *ret_check)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'k'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 'k'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	int c;
 
@@ -250,9 +252,11 @@ static int run(struct app *app)
 	app->loop = g_main_loop_new(NULL, FALSE);
 	app->bus = sb_bus_new(&app->cfg->bus, g_main_context_default());
 	app->lc = sb_lifecycle_new();
-	if (!app->bus || !app->lc)
+	app->signal = sb_signal_server_new(app->cfg, app->loop, app->bus);
+	if (!app->bus || !app->lc || !app->signal)
 		return -ENOMEM;
 	sb_lifecycle_add(app->lc, &bus_ops, app);
+	sb_lifecycle_add(app->lc, &sb_signal_component_ops, app->signal);
 	r = sb_lifecycle_start(app->lc, &failed);
 	if (r < 0) {
 		sb_error("component %s failed to start: %s", failed, strerror(-r));
@@ -293,6 +297,7 @@ int main(int argc, char **argv)
 	if (app.lc)
 		sb_lifecycle_stop(app.lc);
 	app.lc = sb_lifecycle_free(app.lc);
+	app.signal = sb_signal_server_free(app.signal);
 	app.bus = sb_bus_free(app.bus);
 	if (app.loop)
 		g_main_loop_unref(app.loop);

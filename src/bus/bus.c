@@ -53,9 +53,9 @@ static gboolean source_dispatch(GSource *src, GSourceFunc cb, gpointer ud)
 }
 
 static GSourceFuncs source_funcs = {
-	.prepare = source_prepare,
-	.check = source_check,
-	.dispatch = source_dispatch,
+    .prepare = source_prepare,
+    .check = source_check,
+    .dispatch = source_dispatch,
 };
 
 static int init_shards(struct sb_bus *bus, size_t n_shards, size_t low_capacity)
@@ -311,8 +311,8 @@ int64_t sb_bus_post(struct sb_bus *bus, const struct sb_event *in)
 		r = post_coalesce(bus, &ev);
 	else
 		r = sb__lane_push(&bus->lane[ev.prio], &ev) ? 0
-		    : ev.prio == SB_PRIO_LOW		   ? -ENOBUFS
-							   : -EAGAIN;
+		    : ev.prio == SB_PRIO_LOW		    ? -ENOBUFS
+							    : -EAGAIN;
 	if (r < 0) {
 		free(ev.text);
 		if (r == -ENOBUFS)
@@ -325,8 +325,7 @@ int64_t sb_bus_post(struct sb_bus *bus, const struct sb_event *in)
 	return (int64_t)ev.id;
 }
 
-int64_t sb_bus_post_simple(struct sb_bus *bus, enum sb_event_type type, uint64_t call,
-			   uint32_t leg)
+int64_t sb_bus_post_simple(struct sb_bus *bus, enum sb_event_type type, uint64_t call, uint32_t leg)
 {
 	struct sb_event ev = {.type = (uint16_t)type, .call = call, .leg = leg};
 
@@ -382,8 +381,7 @@ static void deliver(struct sb_bus *bus, struct sb_event *ev)
 }
 
 /* Takes the coalesced event a low-lane marker names. */
-static bool take_coalesced(struct sb_bus *bus, const struct sb_event *marker,
-			   struct sb_event *ret)
+static bool take_coalesced(struct sb_bus *bus, const struct sb_event *marker, struct sb_event *ret)
 {
 	struct sb_coalesce_shard *sh = &bus->shards[marker->arg[0]];
 	struct sb_coalesce_entry *e = &sh->entries[marker->arg[1]];
@@ -449,10 +447,10 @@ static unsigned drain_lane(struct sb_bus *bus, int prio, unsigned budget)
 		done++;
 	}
 	if (done)
-		atomic_store_explicit(&bus->dispatched[prio],
-				      atomic_load_explicit(&bus->dispatched[prio],
-							   memory_order_relaxed) + done,
-				      memory_order_relaxed);
+		atomic_store_explicit(
+		    &bus->dispatched[prio],
+		    atomic_load_explicit(&bus->dispatched[prio], memory_order_relaxed) + done,
+		    memory_order_relaxed);
 	return done;
 }
 

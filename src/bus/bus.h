@@ -33,9 +33,9 @@ enum {
 #define SB_EVENT_STR_MAX 64
 
 struct sb_event {
-	uint64_t id;    /* set by the bus when posted */
+	uint64_t id;	/* set by the bus when posted */
 	uint64_t cause; /* id of the event that caused it; 0 for an outside stimulus */
-	uint64_t call;  /* correlation id: the call, 0 for none */
+	uint64_t call;	/* correlation id: the call, 0 for none */
 	uint64_t ts_us; /* monotonic time of posting, set by the bus */
 	uint32_t leg;
 	uint16_t type; /* enum sb_event_type */
@@ -62,7 +62,7 @@ struct sb_bus_lane_stats {
 	uint64_t refused;   /* high or normal lane full */
 	uint64_t coalesced; /* low events merged into a pending one */
 	uint64_t spilled;   /* critical events that went through the overflow list */
-	uint64_t depth;     /* waiting now */
+	uint64_t depth;	    /* waiting now */
 };
 
 struct sb_bus_stats {

@@ -35,7 +35,7 @@ struct sb_bus {
 	sb_bus_wake_cb wake_cb;
 	void *wake_ud;
 	GMainContext *ctx; /* RO after new */
-	void *source;      /* GSource *, owner thread */
+	void *source;	   /* GSource *, owner thread */
 
 	/* Critical overflow: keeps order, never drops. */
 	pthread_mutex_t overflow_lock;

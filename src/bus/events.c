@@ -3,10 +3,9 @@
 
 #include <string.h>
 
-static const struct sb_event_desc catalogue[_SB_EV_MAX] = {
-	[SB_EV_NONE] = {"none", SB_PRIO_LOW, ""},
+static const struct sb_event_desc catalogue[_SB_EV_MAX] = {[SB_EV_NONE] = {"none", SB_PRIO_LOW, ""},
 #define SB_X(id, nm, pr, pl) [SB_EV_##id] = {.name = nm, .prio = SB_PRIO_##pr, .payload = pl},
-	SB_EVENT_CATALOGUE(SB_X)
+							   SB_EVENT_CATALOGUE(SB_X)
 #undef SB_X
 };
 

@@ -10,9 +10,9 @@
 
 enum sb_prio {
 	SB_PRIO_CRITICAL, /* setup, teardown, failure recovery, auth: never dropped */
-	SB_PRIO_HIGH,     /* mid-call changes: hold, transfer, media updates, DTMF */
-	SB_PRIO_NORMAL,   /* progress, registration, messages */
-	SB_PRIO_LOW,      /* statistics, metrics, health: coalesced or dropped first */
+	SB_PRIO_HIGH,	  /* mid-call changes: hold, transfer, media updates, DTMF */
+	SB_PRIO_NORMAL,	  /* progress, registration, messages */
+	SB_PRIO_LOW,	  /* statistics, metrics, health: coalesced or dropped first */
 	_SB_PRIO_MAX,
 	_SB_PRIO_INVALID = -22,
 };
@@ -20,7 +20,7 @@ enum sb_prio {
 /* X(ID, "name", PRIORITY, "payload") */
 #define SB_EVENT_CATALOGUE(X)                                                                      \
 	/* lifecycle and tests */                                                                  \
-	X(SYS_COMPONENT_READY, "sys.component_ready", CRITICAL, "str=component")                  \
+	X(SYS_COMPONENT_READY, "sys.component_ready", CRITICAL, "str=component")                   \
 	X(SYS_DRAIN, "sys.drain", CRITICAL, "arg0=deadline ms")                                    \
 	X(SYS_SHUTDOWN, "sys.shutdown", CRITICAL, "")                                              \
 	X(SYS_CONFIG_RELOADED, "sys.config_reloaded", CRITICAL, "")                                \
@@ -30,21 +30,25 @@ enum sb_prio {
 	X(TEST_NORMAL, "test.normal", NORMAL, "arg0=producer arg1=sequence arg2=time us")          \
 	X(TEST_LOW, "test.low", LOW, "arg0=producer arg1=sequence arg2=time us")                   \
 	/* signaling (browser side) */                                                             \
-	X(WS_CONNECTED, "ws.connected", NORMAL, "arg0=connection id str=session text=user")       \
-	X(WS_DISCONNECTED, "ws.disconnected", CRITICAL, "arg0=connection id arg1=resumable str=session") \
-	X(WS_RESUMED, "ws.resumed", CRITICAL, "arg0=connection id str=session text=user")         \
-	X(WS_SESSION_ENDED, "ws.session_ended", CRITICAL, "str=session")                          \
+	X(WS_CONNECTED, "ws.connected", NORMAL, "arg0=connection id str=session text=user")        \
+	X(WS_DISCONNECTED, "ws.disconnected", CRITICAL,                                            \
+	  "arg0=connection id arg1=resumable str=session")                                         \
+	X(WS_RESUMED, "ws.resumed", CRITICAL, "arg0=connection id str=session text=user")          \
+	X(WS_SESSION_ENDED, "ws.session_ended", CRITICAL, "str=session")                           \
 	X(WS_CALL_DIAL, "ws.call_dial", CRITICAL, "arg0=conn arg1=request str=session text=json")  \
-	X(WS_CALL_ANSWER, "ws.call_answer", CRITICAL, "arg0=conn arg1=request str=session text=json") \
-	X(WS_CALL_HANGUP, "ws.call_hangup", CRITICAL, "arg0=conn arg1=request str=session text=json") \
+	X(WS_CALL_ANSWER, "ws.call_answer", CRITICAL,                                              \
+	  "arg0=conn arg1=request str=session text=json")                                          \
+	X(WS_CALL_HANGUP, "ws.call_hangup", CRITICAL,                                              \
+	  "arg0=conn arg1=request str=session text=json")                                          \
 	X(WS_CALL_DTMF, "ws.call_dtmf", HIGH, "arg0=conn arg1=request str=session text=json")      \
 	X(WS_CALL_HOLD, "ws.call_hold", HIGH, "arg0=conn arg1=request str=session text=json")      \
-	X(WS_ICE_CANDIDATE, "ws.ice_candidate", HIGH, "arg0=conn arg1=request str=session text=json") \
-	X(WS_REPLY, "ws.reply", CRITICAL, "arg0=conn arg1=request text=result or error json")    \
+	X(WS_ICE_CANDIDATE, "ws.ice_candidate", HIGH,                                              \
+	  "arg0=conn arg1=request str=session text=json")                                          \
+	X(WS_REPLY, "ws.reply", CRITICAL, "arg0=conn arg1=request text=result or error json")      \
 	X(WS_EVENT, "ws.event", CRITICAL, "str=session text=event json {event, data}")             \
 	/* SIP */                                                                                  \
-	X(SIP_INVITE, "sip.invite", CRITICAL,                                                       \
-	  "arg0=handle str=destination text=json {from, user, trunk, display_name, sdp}")        \
+	X(SIP_INVITE, "sip.invite", CRITICAL,                                                      \
+	  "arg0=handle str=destination text=json {from, user, trunk, display_name, sdp}")          \
 	X(SIP_PROGRESS, "sip.progress", NORMAL, "arg0=status text=early sdp")                      \
 	X(SIP_ANSWERED, "sip.answered", CRITICAL, "arg0=status text=sdp")                          \
 	X(SIP_FAILED, "sip.failed", CRITICAL, "arg0=status str=reason")                            \
@@ -53,13 +57,13 @@ enum sb_prio {
 	X(SIP_REINVITE, "sip.reinvite", HIGH, "text=sdp")                                          \
 	X(SIP_DTMF, "sip.dtmf", HIGH, "str=digits")                                                \
 	X(SIP_REGISTERED, "sip.registered", NORMAL, "arg0=expires s str=aor text=contact")         \
-	X(SIP_UNREGISTERED, "sip.unregistered", NORMAL, "str=aor text=contact")                   \
+	X(SIP_UNREGISTERED, "sip.unregistered", NORMAL, "str=aor text=contact")                    \
 	X(SIP_TRUNK_STATE, "sip.trunk_state", NORMAL, "arg0=up str=trunk")                         \
 	X(SIP_MESSAGE, "sip.message", NORMAL, "str=from text=body")                                \
 	/* media */                                                                                \
 	X(MEDIA_READY, "media.ready", CRITICAL, "arg0=session id text=local sdp")                  \
-	X(MEDIA_CONNECTED, "media.connected", CRITICAL, "arg0=session id str=codec")              \
-	X(MEDIA_FAILED, "media.failed", CRITICAL, "arg0=session id arg1=error str=reason")        \
+	X(MEDIA_CONNECTED, "media.connected", CRITICAL, "arg0=session id str=codec")               \
+	X(MEDIA_FAILED, "media.failed", CRITICAL, "arg0=session id arg1=error str=reason")         \
 	X(MEDIA_CANDIDATE, "media.candidate", HIGH, "arg0=session id text=candidate")              \
 	X(MEDIA_DTMF, "media.dtmf", HIGH, "arg0=session id str=digit arg1=duration ms")            \
 	X(MEDIA_STATS, "media.stats", LOW,                                                         \
@@ -68,8 +72,8 @@ enum sb_prio {
 	X(MEDIA_CMD_UPDATE, "media.cmd_update", HIGH, "arg0=session id text=sdp")                  \
 	X(MEDIA_CMD_DESTROY, "media.cmd_destroy", CRITICAL, "arg0=session id")                     \
 	/* engine */                                                                               \
-	X(CALL_STATE, "call.state", CRITICAL,                                                       \
-	  "arg0=from arg1=to arg2=machine arg3=input str=cause text=json")                       \
+	X(CALL_STATE, "call.state", CRITICAL,                                                      \
+	  "arg0=from arg1=to arg2=machine arg3=input str=cause text=json")                         \
 	X(CALL_ENDED, "call.ended", CRITICAL, "arg0=status str=cause text=disposition")            \
 	X(STORE_CDR, "store.cdr", NORMAL, "text=json")                                             \
 	X(METRICS_SAMPLE, "metrics.sample", LOW, "str=name arg0=value")

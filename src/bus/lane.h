@@ -12,7 +12,7 @@
 #include "core/macros.h"
 
 struct sb_lane_cell {
-	atomic_size_t seq;
+	_Alignas(SB_CACHELINE) atomic_size_t seq;
 	struct sb_event ev;
 };
 

@@ -23,8 +23,8 @@ struct parse {
 	struct sb_config_errors *errs;
 	const char *name;
 	const struct sb_config_section *sect; /* current, or NULL */
-	void *obj;                            /* current section struct */
-	unsigned char seen[64];               /* keys set in the current section */
+	void *obj;			      /* current section struct */
+	unsigned char seen[64];		      /* keys set in the current section */
 };
 
 static void add_error(struct sb_config_errors *errs, const char *fmt, ...) SB_PRINTF(2, 3);
@@ -204,8 +204,8 @@ static int set_value(const struct sb_config_key *k, void *obj, const char *value
 		return 0;
 	case SB_CT_DURATION:
 		if (parse_duration(value, &iv) < 0) {
-			sb_strbuf_printf(why, "expected a duration such as 500ms, 30s, 5m, got '%s'",
-					 value);
+			sb_strbuf_printf(
+			    why, "expected a duration such as 500ms, 30s, 5m, got '%s'", value);
 			return -EINVAL;
 		}
 		if (iv < k->min || iv > k->max) {
@@ -231,7 +231,7 @@ static int set_value(const struct sb_config_key *k, void *obj, const char *value
 		describe_choices(why, k->choices);
 		return -EINVAL;
 	case SB_CT_STR:
-	set_string: {
+	set_string : {
 		char *s = strdup(value);
 		if (!s)
 			return -ENOMEM;
@@ -412,8 +412,10 @@ static void parse_header(struct parse *p, char *line, unsigned lineno)
 	p->obj = NULL;
 	memset(p->seen, 0, sizeof(p->seen));
 	if (!end || *trim(end + 1) != '\0') {
-		add_error(p->errs, "%s:%u: malformed section header (expected [section] or "
-				   "[section name])", p->name, lineno);
+		add_error(p->errs,
+			  "%s:%u: malformed section header (expected [section] or "
+			  "[section name])",
+			  p->name, lineno);
 		return;
 	}
 	*end = '\0';
@@ -429,8 +431,9 @@ static void parse_header(struct parse *p, char *line, unsigned lineno)
 		return;
 	}
 	if (s->repeat != (*label != '\0')) {
-		add_error(p->errs, s->repeat ? "%s:%u: section [%s] needs a name: [%s NAME]"
-					     : "%s:%u: section [%s] takes no name%s",
+		add_error(p->errs,
+			  s->repeat ? "%s:%u: section [%s] needs a name: [%s NAME]"
+				    : "%s:%u: section [%s] takes no name%s",
 			  p->name, lineno, name, s->repeat ? name : "");
 		return;
 	}
@@ -472,8 +475,7 @@ static void parse_keyval(struct parse *p, char *line, unsigned lineno)
 		value++;
 	}
 	if (!p->sect) {
-		add_error(p->errs, "%s:%u: key '%s' outside a known section", p->name, lineno,
-			  key);
+		add_error(p->errs, "%s:%u: key '%s' outside a known section", p->name, lineno, key);
 		return;
 	}
 	k = find_key(p->sect, key, &idx);
@@ -558,14 +560,14 @@ static void apply_env(struct parse *p, char *const *envp)
 				matched = true;
 				sb_strbuf_init(&why);
 				if (set_value(k, (char *)p->cfg + s->offset, eq + 1, &why) < 0)
-					add_error(p->errs,
-						  "environment %s (key '%s' in [%s]): %s", want,
-						  k->name, s->name, sb_strbuf_cstr(&why));
+					add_error(p->errs, "environment %s (key '%s' in [%s]): %s",
+						  want, k->name, s->name, sb_strbuf_cstr(&why));
 				sb_strbuf_fini(&why);
 			}
 		}
 		if (!matched)
-			add_error(p->errs, "environment %.*s: no such config key", (int)(eq - e), e);
+			add_error(p->errs, "environment %.*s: no such config key", (int)(eq - e),
+				  e);
 	}
 }
 
@@ -662,9 +664,9 @@ int sb_config_load(const char *path, char *const *envp, struct sb_config **ret_c
 		sb_strbuf_fini(&text);
 		return -EINVAL;
 	}
-	r = sb_strbuf_failed(&text) ? -ENOMEM
-				    : sb_config_load_string(path, sb_strbuf_cstr(&text), envp,
-							    ret_cfg, errs);
+	r = sb_strbuf_failed(&text)
+		? -ENOMEM
+		: sb_config_load_string(path, sb_strbuf_cstr(&text), envp, ret_cfg, errs);
 	sb_strbuf_fini(&text);
 	return r;
 }

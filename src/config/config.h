@@ -50,6 +50,8 @@ struct sb_config_http {
 	int64_t max_pending;
 	int64_t max_calls_per_conn;
 	int64_t max_connections;
+	int64_t hello_timeout_ms;
+	int64_t max_violations;
 };
 
 struct sb_config_auth {
@@ -132,8 +134,8 @@ struct sb_config_trunk {
 struct sb_config_route {
 	char *name;
 	char *destination; /* pattern */
-	char *caller;      /* pattern */
-	char *action;      /* trunk | user | echo | reject */
+	char *caller;	   /* pattern */
+	char *action;	   /* trunk | user | echo | reject */
 	char *target;
 	int64_t status;
 };

@@ -8,12 +8,19 @@
 #include "config/config.h"
 
 #define K(sect, field, nm, ty, dflt, lo, hi)                                                       \
-	{.name = nm, .type = ty, .offset = offsetof(struct sect, field), .def = dflt, .min = lo,   \
-	 .max = hi}
+	{                                                                                          \
+		.name = nm, .type = ty, .offset = offsetof(struct sect, field), .def = dflt,       \
+		.min = lo, .max = hi                                                               \
+	}
 #define KE(sect, field, nm, dflt, ch)                                                              \
-	{.name = nm, .type = SB_CT_ENUM, .offset = offsetof(struct sect, field), .def = dflt,      \
-	 .choices = ch}
-#define END {.name = NULL}
+	{                                                                                          \
+		.name = nm, .type = SB_CT_ENUM, .offset = offsetof(struct sect, field),            \
+		.def = dflt, .choices = ch                                                         \
+	}
+#define END                                                                                        \
+	{                                                                                          \
+		.name = NULL                                                                       \
+	}
 #define DUR_MAX (INT64_C(86400000) * 365)
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", "trace", NULL};
@@ -36,16 +43,14 @@ static const struct sb_config_key log_keys[] = {
 };
 
 static const struct sb_config_key bus_keys[] = {
-	K(sb_config_bus, max_concurrent_dispatches, "max_concurrent_dispatches", SB_CT_INT,
-	  "25000", 16, 10000000),
-	K(sb_config_bus, broadcast_capacity, "broadcast_capacity", SB_CT_INT, "16384", 16,
-	  1 << 24),
+	K(sb_config_bus, max_concurrent_dispatches, "max_concurrent_dispatches", SB_CT_INT, "25000",
+	  16, 10000000),
+	K(sb_config_bus, broadcast_capacity, "broadcast_capacity", SB_CT_INT, "16384", 16, 1 << 24),
 	K(sb_config_bus, priority, "priority", SB_CT_BOOL, "true", 0, 0),
 	K(sb_config_bus, batch_size, "batch_size", SB_CT_INT, "50", 1, 100000),
 	K(sb_config_bus, shard_count, "shard_count", SB_CT_INT, "32", 1, 4096),
 	K(sb_config_bus, journal_size, "journal_size", SB_CT_INT, "4096", 0, 1 << 24),
-	K(sb_config_bus, critical_capacity, "critical_capacity", SB_CT_INT, "4096", 16,
-	  1 << 24),
+	K(sb_config_bus, critical_capacity, "critical_capacity", SB_CT_INT, "4096", 16, 1 << 24),
 	END,
 };
 
@@ -56,16 +61,16 @@ static const struct sb_config_key http_keys[] = {
 	K(sb_config_http, web_root, "web_root", SB_CT_STR, "web", 0, 0),
 	K(sb_config_http, origins, "origins", SB_CT_LIST, "", 0, 0),
 	K(sb_config_http, admin_token, "admin_token", SB_CT_STR, "", 0, 0),
-	K(sb_config_http, ping_interval_ms, "ping_interval", SB_CT_DURATION, "20s", 1000,
-	  3600000),
-	K(sb_config_http, idle_timeout_ms, "idle_timeout", SB_CT_DURATION, "60s", 1000,
-	  3600000),
+	K(sb_config_http, ping_interval_ms, "ping_interval", SB_CT_DURATION, "20s", 1000, 3600000),
+	K(sb_config_http, idle_timeout_ms, "idle_timeout", SB_CT_DURATION, "60s", 1000, 3600000),
 	K(sb_config_http, resume_window_ms, "resume_window", SB_CT_DURATION, "60s", 0, 3600000),
 	K(sb_config_http, max_frame, "max_frame", SB_CT_INT, "65536", 256, 16777216),
 	K(sb_config_http, max_msgs_per_sec, "max_msgs_per_sec", SB_CT_INT, "50", 1, 100000),
 	K(sb_config_http, max_pending, "max_pending", SB_CT_INT, "32", 1, 10000),
 	K(sb_config_http, max_calls_per_conn, "max_calls_per_conn", SB_CT_INT, "4", 1, 1000),
 	K(sb_config_http, max_connections, "max_connections", SB_CT_INT, "10000", 1, 1000000),
+	K(sb_config_http, hello_timeout_ms, "hello_timeout", SB_CT_DURATION, "10s", 100, 600000),
+	K(sb_config_http, max_violations, "max_violations", SB_CT_INT, "10", 1, 10000),
 	END,
 };
 
@@ -90,8 +95,7 @@ static const struct sb_config_key sip_keys[] = {
 	K(sb_config_sip, session_expires_s, "session_expires", SB_CT_INT, "1800", 90, 86400),
 	K(sb_config_sip, min_se_s, "min_se", SB_CT_INT, "90", 90, 86400),
 	K(sb_config_sip, max_redirects, "max_redirects", SB_CT_INT, "3", 0, 20),
-	K(sb_config_sip, register_min_expires_s, "register_min_expires", SB_CT_INT, "60", 1,
-	  86400),
+	K(sb_config_sip, register_min_expires_s, "register_min_expires", SB_CT_INT, "60", 1, 86400),
 	K(sb_config_sip, register_max_expires_s, "register_max_expires", SB_CT_INT, "3600", 1,
 	  604800),
 	K(sb_config_sip, max_message_size, "max_message_size", SB_CT_INT, "65536", 1024, 1048576),
@@ -120,8 +124,7 @@ static const struct sb_config_key media_keys[] = {
 static const struct sb_config_key store_keys[] = {
 	K(sb_config_store, path, "path", SB_CT_STR, "switchboard.db", 0, 0),
 	K(sb_config_store, batch_size, "batch_size", SB_CT_INT, "256", 1, 100000),
-	K(sb_config_store, flush_interval_ms, "flush_interval", SB_CT_DURATION, "200ms", 1,
-	  60000),
+	K(sb_config_store, flush_interval_ms, "flush_interval", SB_CT_DURATION, "200ms", 1, 60000),
 	END,
 };
 
@@ -167,14 +170,15 @@ static const struct sb_config_key route_keys[] = {
 };
 
 #define SINGLE(nm, field, keys_)                                                                   \
-	{.name = nm, .offset = offsetof(struct sb_config, field), .keys = keys_}
+	{                                                                                          \
+		.name = nm, .offset = offsetof(struct sb_config, field), .keys = keys_             \
+	}
 #define REPEAT(nm, arr, cnt, type, keys_)                                                          \
-	{.name = nm,                                                                               \
-	 .repeat = true,                                                                           \
-	 .offset = offsetof(struct sb_config, arr),                                                \
-	 .count_offset = offsetof(struct sb_config, cnt),                                          \
-	 .elem_size = sizeof(struct type),                                                         \
-	 .keys = keys_}
+	{                                                                                          \
+		.name = nm, .repeat = true, .offset = offsetof(struct sb_config, arr),             \
+		.count_offset = offsetof(struct sb_config, cnt), .elem_size = sizeof(struct type), \
+		.keys = keys_                                                                      \
+	}
 
 const struct sb_config_section sb__config_sections[] = {
 	SINGLE("general", general, general_keys),

@@ -16,7 +16,8 @@ static _Thread_local uint64_t tls_next, tls_end;
 uint64_t sb_id_next(void)
 {
 	if (tls_next == tls_end) {
-		tls_next = atomic_fetch_add_explicit(&id_counter, ID_BLOCK, memory_order_relaxed) + 1;
+		tls_next =
+		    atomic_fetch_add_explicit(&id_counter, ID_BLOCK, memory_order_relaxed) + 1;
 		tls_end = tls_next + ID_BLOCK;
 	}
 	return tls_next++;

@@ -23,7 +23,7 @@ void sb_strbuf_reset(struct sb_strbuf *b);
 void sb_strbuf_append(struct sb_strbuf *b, const char *s, size_t n);
 void sb_strbuf_puts(struct sb_strbuf *b, const char *s);
 void sb_strbuf_printf(struct sb_strbuf *b, const char *fmt, ...) SB_PRINTF(2, 3);
-void sb_strbuf_vprintf(struct sb_strbuf *b, const char *fmt, va_list ap);
+void sb_strbuf_vprintf(struct sb_strbuf *b, const char *fmt, va_list ap) SB_PRINTF(2, 0);
 /* Appends s as the inside of a JSON string (quotes not included). */
 void sb_strbuf_json_escape(struct sb_strbuf *b, const char *s);
 /* Returns the NUL-terminated text ("" when empty). */

@@ -42,7 +42,7 @@ enum sb_log_comp {
 #define SB_X(id, name) SB_COMP_##id,
 	SB_LOG_COMPONENTS(SB_X)
 #undef SB_X
-		_SB_COMP_MAX,
+	    _SB_COMP_MAX,
 	_SB_COMP_INVALID = -22,
 };
 
@@ -57,8 +57,8 @@ enum sb_log_format {
 /* The context every line inherits. Strings are borrowed: they must outlive
  * the scope that set them. */
 struct sb_log_ctx {
-	const char *call; /* call id, or NULL */
-	const char *leg;  /* leg name or id, or NULL */
+	const char *call;   /* call id, or NULL */
+	const char *leg;    /* leg name or id, or NULL */
 	const char *action; /* what is being done, e.g. "DTLS handshaking" */
 };
 
@@ -107,8 +107,8 @@ void sb__log_write(enum sb_log_comp comp, enum sb_log_level level, const char *f
 
 /* Sets call/leg/action for the rest of the enclosing block. */
 #define SB_LOG_SCOPE(call, leg, action)                                                            \
-	struct sb_log_ctx sb__log_saved_ctx                                                        \
-		__attribute__((cleanup(sb_log_ctx_restore))) = sb_log_ctx_push(call, leg, action)
+	struct sb_log_ctx sb__log_saved_ctx __attribute__((unused))                                \
+	__attribute__((cleanup(sb_log_ctx_restore))) = sb_log_ctx_push(call, leg, action)
 
 #define sb_log_at(comp, level, ...)                                                                \
 	do {                                                                                       \

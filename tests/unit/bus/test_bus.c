@@ -172,7 +172,8 @@ Test(bus, full_lanes_refuse_or_drop_and_count)
 	cr_assert_eq(st.lane[SB_PRIO_LOW].dropped, 1);
 	cr_assert_eq(st.lane[SB_PRIO_CRITICAL].spilled, 24);
 	cr_assert_eq(st.lane[SB_PRIO_CRITICAL].depth, 40);
-	cr_assert_eq(sb_bus_admit(bus), -EBUSY, "a three-quarters full normal lane refuses new work");
+	cr_assert_eq(sb_bus_admit(bus), -EBUSY,
+		     "a three-quarters full normal lane refuses new work");
 	drain_all(bus);
 	sb_bus_stats(bus, &st);
 	cr_assert_eq(st.lane[SB_PRIO_CRITICAL].dispatched, 40);
@@ -210,8 +211,11 @@ Test(bus, low_events_coalesce_per_key)
 	r.n = 0;
 	sb_bus_subscribe(bus, SB_EV_MEDIA_STATS, record_cb, &r);
 	for (int i = 0; i < 10; i++) {
-		struct sb_event ev = {.type = SB_EV_MEDIA_STATS, .call = 7, .leg = 1,
-				      .flags = SB_EVF_COALESCE, .arg = {0, i}};
+		struct sb_event ev = {.type = SB_EV_MEDIA_STATS,
+				      .call = 7,
+				      .leg = 1,
+				      .flags = SB_EVF_COALESCE,
+				      .arg = {0, i}};
 		struct sb_event other = ev;
 		other.leg = 2;
 		cr_assert_gt(sb_bus_post(bus, &ev), 0);
@@ -278,7 +282,8 @@ Test(bus, causation_chain_and_journal)
 	f = open_memstream(&buf, &len);
 	cr_assert_eq(sb_bus_journal_chain(bus, no->id, f), 3);
 	fclose(f);
-	cr_assert(strstr(buf, "\"type\":\"test.critical\"") < strstr(buf, "\"type\":\"test.high\""));
+	cr_assert(strstr(buf, "\"type\":\"test.critical\"") <
+		  strstr(buf, "\"type\":\"test.high\""));
 	cr_assert(strstr(buf, "\"type\":\"test.high\"") < strstr(buf, "\"type\":\"test.normal\""));
 	cr_assert_null(strstr(buf, "test.low"));
 	free(buf);
@@ -343,7 +348,7 @@ Test(bus, unknown_type_refused_and_text_freed)
 /* Several threads flood low and normal lanes while one thread posts
  * critical events: no critical event is lost or reordered, and every post
  * is either dispatched or counted as dropped or refused. */
-#define CRIT_N  20000
+#define CRIT_N	20000
 #define FLOOD_N 200000
 
 struct flood {
@@ -357,8 +362,8 @@ static void *flood_thread(void *ud)
 	struct flood *f = ud;
 
 	for (int i = 0; i < FLOOD_N; i++) {
-		int64_t r = post(f->bus, f->kind == 0 ? SB_EV_TEST_LOW : SB_EV_TEST_NORMAL,
-				 f->kind, i);
+		int64_t r =
+		    post(f->bus, f->kind == 0 ? SB_EV_TEST_LOW : SB_EV_TEST_NORMAL, f->kind, i);
 		if (r > 0)
 			atomic_fetch_add(&f->ok, 1);
 		else

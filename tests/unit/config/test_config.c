@@ -107,7 +107,8 @@ Test(config, wrong_type)
 {
 	expect_error("[bus]\nbatch_size = ten\n",
 		     "test.conf:2: key 'batch_size' in [bus]: expected an integer, got 'ten'");
-	expect_error("[bus]\npriority = maybe\n", "key 'priority' in [bus]: expected true or false");
+	expect_error("[bus]\npriority = maybe\n",
+		     "key 'priority' in [bus]: expected true or false");
 	expect_error("[general]\ndrain_timeout = 3 weeks\n", "key 'drain_timeout' in [general]");
 	expect_error("[log]\nlevel = loud\n", "'loud' is not one of: error, warn, info");
 }
@@ -124,7 +125,8 @@ Test(config, cross_key_checks)
 	expect_error("[media]\nrtp_port_min = 30000\nrtp_port_max = 20000\n",
 		     "rtp_port_min (30000) is above rtp_port_max (20000)");
 	expect_error("[bus]\nbroadcast_capacity = 1000\n", "must be a power of two");
-	expect_error("[route r]\naction = trunk\ntarget = nowhere\n", "[route r] key 'target': no [trunk nowhere]");
+	expect_error("[route r]\naction = trunk\ntarget = nowhere\n",
+		     "[route r] key 'target': no [trunk nowhere]");
 	expect_error("[route r]\ndestination = x\n", "[route r] needs key 'action'");
 	expect_error("[trunk t]\nport = 5060\n", "[trunk t] needs key 'host'");
 }
@@ -134,10 +136,12 @@ Test(config, structural_errors)
 	expect_error("[sip\n", "test.conf:1: malformed section header");
 	expect_error("key = value\n", "test.conf:1: key 'key' outside a known section");
 	expect_error("[sip]\njust words\n", "test.conf:2: expected 'key = value'");
-	expect_error("[sip]\ndomain = a\ndomain = b\n", "test.conf:3: key 'domain' in [sip] is set twice");
+	expect_error("[sip]\ndomain = a\ndomain = b\n",
+		     "test.conf:3: key 'domain' in [sip] is set twice");
 	expect_error("[trunk]\n", "section [trunk] needs a name");
 	expect_error("[sip extra]\n", "section [sip] takes no name");
-	expect_error("[trunk a]\nhost=x\n[trunk a]\nhost=y\n", "test.conf:3: [trunk a] is defined twice");
+	expect_error("[trunk a]\nhost=x\n[trunk a]\nhost=y\n",
+		     "test.conf:3: [trunk a] is defined twice");
 	expect_error("[trunk a b]\n", "a name may use letters, digits");
 }
 
