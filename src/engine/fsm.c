@@ -66,6 +66,9 @@ static const struct sb_fsm_row leg_rows[] = {
 	L(READY, PROGRESS, sb__h_leg_progress, RINGING),
 	L(CALLING, PROGRESS, sb__h_leg_progress, RINGING),
 	L(RINGING, PROGRESS, sb__h_leg_progress, RINGING),
+	/* A provisional response can be dispatched after the 200 OK (it
+	 * travels in a lower bus lane): stale, ignored. */
+	L(UP, PROGRESS, NULL, UP),
 	/* The caller's media may become ready after it heard ringing. */
 	L(RINGING, MEDIA_READY, sb__h_leg_ready, RINGING),
 	/* A new local description of a live leg (ICE restart). */
