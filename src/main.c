@@ -14,8 +14,11 @@
 
 #include "bus/bus.h"
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/lifecycle.h"
 #include "log/log.h"
+#include "adapters.h"
+#include "engine/engine.h"
 #include "signal/signal.h"
 
 extern char **environ;
@@ -29,6 +32,8 @@ struct app {
 	struct sb_lifecycle *lc;
 	struct sb_bus *bus; /* the control thread's bus */
 	struct sb_signal_server *signal;
+	struct sb_engine *engine;
+	struct sb_engine_ops engine_ops;
 	guint drain_timer;
 	uint64_t drain_deadline_us;
 	int exit_code;
@@ -115,10 +120,21 @@ static void bus_stop(void *ud)
 }
 
 static const struct sb_component_ops bus_ops = {
-    .name = "bus",
-    .start = bus_start,
-    .stop = bus_stop,
+	.name = "bus",
+	.start = bus_start,
+	.stop = bus_stop,
 };
+
+/* Tells every component on the control bus that another one is ready (the
+ * signal server starts passing calls on once the engine is). */
+static void component_ready_cb(const char *name, void *ud)
+{
+	struct app *app = ud;
+	struct sb_event ev = {.type = SB_EV_SYS_COMPONENT_READY};
+
+	snprintf(ev.str, sizeof(ev.str), "%s", name);
+	sb_bus_post(app->bus, &ev);
+}
 
 static void finish(struct app *app, const char *why)
 {
@@ -163,8 +179,8 @@ static gboolean sigterm_cb(gpointer ud)
 		(long long)app->cfg->general.drain_timeout_ms, sb_lifecycle_active(app->lc));
 	sb_lifecycle_drain(app->lc);
 	sb_bus_post_simple(app->bus, SB_EV_SYS_DRAIN, 0, 0);
-	app->drain_deadline_us =
-	    (uint64_t)g_get_monotonic_time() + (uint64_t)app->cfg->general.drain_timeout_ms * 1000;
+	app->drain_deadline_us = (uint64_t)g_get_monotonic_time() +
+				 (uint64_t)app->cfg->general.drain_timeout_ms * 1000;
 	drain_tick_cb(app);
 	if (g_main_loop_is_running(app->loop) && sb_lifecycle_state(app->lc) != SB_LC_STOPPED)
 		app->drain_timer = g_timeout_add(50, drain_tick_cb, app);
@@ -214,11 +230,11 @@ static void usage(FILE *out)
 static int parse_args(int argc, char **argv, struct app *app, bool *ret_check)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check-config", no_argument, NULL, 'k'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'k'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	int c;
 
@@ -255,7 +271,16 @@ static int run(struct app *app)
 	app->signal = sb_signal_server_new(app->cfg, app->loop, app->bus);
 	if (!app->bus || !app->lc || !app->signal)
 		return -ENOMEM;
+	app->engine_ops = (struct sb_engine_ops){
+		.client = &sb_adapter_client_ops,
+		.client_ud = app->bus,
+	};
+	app->engine = sb_engine_new(app->cfg, app->bus, sb_clock_system(), &app->engine_ops);
+	if (!app->engine)
+		return -ENOMEM;
+	sb_lifecycle_set_ready_cb(app->lc, component_ready_cb, app);
 	sb_lifecycle_add(app->lc, &bus_ops, app);
+	sb_lifecycle_add(app->lc, &sb_engine_component, app->engine);
 	sb_lifecycle_add(app->lc, &sb_signal_component_ops, app->signal);
 	r = sb_lifecycle_start(app->lc, &failed);
 	if (r < 0) {
@@ -298,6 +323,7 @@ int main(int argc, char **argv)
 		sb_lifecycle_stop(app.lc);
 	app.lc = sb_lifecycle_free(app.lc);
 	app.signal = sb_signal_server_free(app.signal);
+	app.engine = sb_engine_free(app.engine);
 	app.bus = sb_bus_free(app.bus);
 	if (app.loop)
 		g_main_loop_unref(app.loop);

@@ -17,7 +17,15 @@ struct sb_lifecycle {
 	struct entry comps[SB_LIFECYCLE_MAX];
 	size_t n;
 	enum sb_lifecycle_state state;
+	sb_lifecycle_ready_cb ready_cb;
+	void *ready_ud;
 };
+
+void sb_lifecycle_set_ready_cb(struct sb_lifecycle *lc, sb_lifecycle_ready_cb cb, void *ud)
+{
+	lc->ready_cb = cb;
+	lc->ready_ud = ud;
+}
 
 struct sb_lifecycle *sb_lifecycle_new(void)
 {
@@ -65,9 +73,13 @@ bool sb_lifecycle_ready(struct sb_lifecycle *lc, const char *name)
 {
 	bool was = sb_lifecycle_all_ready(lc);
 
-	for (size_t i = 0; i < lc->n; i++)
-		if (strcmp(lc->comps[i].ops->name, name) == 0)
-			lc->comps[i].ready = true;
+	for (size_t i = 0; i < lc->n; i++) {
+		if (strcmp(lc->comps[i].ops->name, name) != 0 || lc->comps[i].ready)
+			continue;
+		lc->comps[i].ready = true;
+		if (lc->ready_cb)
+			lc->ready_cb(name, lc->ready_ud);
+	}
 	if (!was && sb_lifecycle_all_ready(lc)) {
 		if (lc->state == SB_LC_STARTING)
 			lc->state = SB_LC_READY;

@@ -43,6 +43,9 @@ struct sb_lifecycle *sb_lifecycle_free(struct sb_lifecycle *lc);
 /* Adds a component; components start in the order they are added. Returns
  * 0, -ENOSPC or -EINVAL. */
 int sb_lifecycle_add(struct sb_lifecycle *lc, const struct sb_component_ops *ops, void *ud);
+/* Called each time a component reports ready. */
+typedef void (*sb_lifecycle_ready_cb)(const char *name, void *ud);
+void sb_lifecycle_set_ready_cb(struct sb_lifecycle *lc, sb_lifecycle_ready_cb cb, void *ud);
 /* Starts every component in order. On a failure, stops those already
  * started (reverse order) and returns the error; ret_failed names the one. */
 int sb_lifecycle_start(struct sb_lifecycle *lc, const char **ret_failed);

@@ -61,13 +61,23 @@ static struct sb_leg *media_leg(struct sb_engine *eng, const struct sb_event *ev
 	return leg;
 }
 
+/* The request's params. The signal server hands over the whole request
+ * ({id, method, user, params}); a bare params object is accepted too. */
 static json_t *ev_json(const struct sb_event *ev)
 {
 	json_error_t jerr;
+	json_t *o, *params;
 
 	if (!ev->text || strlen(ev->text) > MAX_TEXT)
 		return NULL;
-	return json_loads(ev->text, JSON_REJECT_DUPLICATES, &jerr);
+	o = json_loads(ev->text, JSON_REJECT_DUPLICATES, &jerr);
+	params = json_object_get(o, "params");
+	if (json_is_object(params)) {
+		json_incref(params);
+		json_decref(o);
+		return params;
+	}
+	return o;
 }
 
 /* The params of a browser request: signalling hands the request as

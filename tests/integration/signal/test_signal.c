@@ -180,19 +180,20 @@ Test(signal, unsafe_text)
 		expect_error(r, 1004, "unsafe_text");
 		json_decref(r);
 	}
-	/* SDP may carry CRLF; then the engine is missing: not_available. */
+	/* SDP may carry CRLF: the request passes the boundary and reaches the
+	 * engine, which finds no route for bob in the test config. */
 	r = rpc(ws, "ok", "call.dial",
 		"{\"to\":\"bob\",\"sdp\":\"v=0\\r\\no=- 1 1 IN IP4 0.0.0.0\\r\\n\"}");
-	expect_error(r, 3000, "not_available");
+	expect_error(r, 10404, "sip_404_not_found");
 	json_decref(r);
 	r = rpc(ws, "na", "call.dial", "{\"to\":\"carol\",\"sdp\":\"v=0\"}");
 	expect_error(r, 3002, "not_allowed");
 	json_decref(r);
 	r = rpc(ws, "na2", "call.dial", "{\"to\":\"15551234\",\"sdp\":\"v=0\"}");
-	expect_error(r, 3000, "not_available");
+	expect_error(r, 10404, "sip_404_not_found");
 	json_decref(r);
 	r = rpc(ws, "dt", "call.dtmf", "{\"call\":\"c-0123456789abcdef\",\"digits\":\"12#\"}");
-	expect_error(r, 3000, "not_available");
+	expect_error(r, 3001, "call_not_found");
 	json_decref(r);
 	ws_close(ws);
 	still_serves();
@@ -220,7 +221,7 @@ Test(signal, large_message_reassembled)
 			*p = ' ';
 	cr_assert(ws_send_text(ws, req) == 0);
 	r = next_msg(ws, 3000, NULL);
-	expect_error(r, 3000, "not_available");
+	expect_error(r, 10404, "sip_404_not_found"); /* reached the engine whole */
 	cr_assert_str_eq(json_string_value(json_object_get(r, "id")), "big");
 	json_decref(r);
 	free(sdp);

@@ -1,0 +1,171 @@
+// Helpers of the browser tests: start the real switchboard binary on a free
+// port with a temporary config, mint HS256 JWTs, a TCP proxy that can drop,
+// refuse or black-hole the page's WebSocket, and Chromium through
+// playwright-core (Debian's /usr/bin/chromium, never a downloaded browser).
+
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const WEB_ROOT = process.env.SB_WEB_ROOT || path.resolve(here, '../../web');
+export const SECRET = 'e2e-test-secret-0123456789';
+export const ADMIN = 'e2e-admin-token';
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const b64url = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
+
+/** Mints a compact JWS. `alg` HS256 (default) or none; `secret` overrides. */
+export function mintJwt(claims, { alg = 'HS256', secret = SECRET } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  const body = { aud: 'switchboard', iat: now, exp: now + 600, ...claims };
+  const head = `${b64url({ alg, typ: 'JWT' })}.${b64url(body)}`;
+  if (alg === 'none') return `${head}.`;
+  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+}
+
+/** Starts switchboard; resolves once /livez answers. */
+export async function startServer(binary, { http = '' } = {}) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sb-e2e-'));
+  const port = await freePort();
+  const conf = path.join(dir, 'sb.conf');
+  writeFileSync(conf, [
+    '[general]', 'node_name = e2e', `data_dir = ${dir}/var`,
+    '[log]', 'level = info', 'format = json',
+    '[http]', `listen = ws://127.0.0.1:${port}`, `web_root = ${WEB_ROOT}`, `admin_token = ${ADMIN}`, http,
+    '[auth]', 'algorithms = HS256', `hs256_secret = ${SECRET}`, 'audience = switchboard', 'leeway = 0s',
+    '',
+  ].join('\n'));
+  const logPath = path.join(dir, 'sb.log');
+  const proc = spawn(binary, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = [];
+  let spawnError = null;
+  proc.on('error', (err) => { spawnError = err; });
+  proc.stdout.on('data', (d) => log.push(d));
+  proc.stderr.on('data', (d) => log.push(d));
+  const base = `http://127.0.0.1:${port}`;
+  const srv = {
+    port, base, proc, dir,
+    log: () => Buffer.concat(log).toString(),
+    async api(p) {
+      const r = await fetch(base + p, { headers: { authorization: `Bearer ${ADMIN}` } });
+      return r.json();
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const done = await Promise.race([
+          new Promise((r) => proc.once('exit', () => r(true))),
+          new Promise((r) => setTimeout(() => r(false), 5000)),
+        ]);
+        if (!done) {
+          proc.kill('SIGKILL');
+          await new Promise((r) => proc.once('exit', r));
+        }
+      }
+      srv.exit = { code: proc.exitCode, signal: proc.signalCode };
+      writeFileSync(logPath, srv.log());
+      if (!process.env.SB_E2E_KEEP) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (spawnError) throw new Error(`cannot start ${binary}: ${spawnError.message}`);
+    if (proc.exitCode !== null) throw new Error(`switchboard exited ${proc.exitCode}: ${srv.log()}`);
+    try {
+      const r = await fetch(`${base}/livez`);
+      if (r.status === 200) return srv;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) {
+      await srv.stop();
+      throw new Error(`switchboard did not come up: ${srv.log()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A TCP proxy in front of the server: `drop()` closes every connection (both
+ * sides, as a broken network would), `refuse` closes new connections at once,
+ * `blackhole` keeps sockets open but forwards nothing.
+ */
+export async function startProxy(targetPort) {
+  const pairs = new Set();
+  const proxy = { refuse: false, blackhole: false, accepted: 0, refused: 0 };
+  const server = net.createServer((client) => {
+    if (proxy.refuse) {
+      proxy.refused++;
+      client.destroy();
+      return;
+    }
+    proxy.accepted++;
+    const up = net.connect(targetPort, '127.0.0.1');
+    const pair = { client, up };
+    pairs.add(pair);
+    const end = () => {
+      // A black hole passes nothing on, not even a close: the page's side
+      // stays open until drop().
+      if (proxy.blackhole) return;
+      client.destroy();
+      up.destroy();
+      pairs.delete(pair);
+    };
+    client.on('data', (d) => { if (!proxy.blackhole) up.write(d); });
+    up.on('data', (d) => { if (!proxy.blackhole) client.write(d); });
+    client.on('close', end);
+    up.on('close', end);
+    client.on('error', end);
+    up.on('error', end);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  proxy.port = server.address().port;
+  proxy.connections = () => pairs.size;
+  proxy.drop = () => {
+    for (const { client, up } of pairs) {
+      client.resetAndDestroy();
+      up.resetAndDestroy();
+    }
+    pairs.clear();
+  };
+  proxy.close = () => new Promise((r) => {
+    proxy.drop();
+    server.close(() => r());
+  });
+  return proxy;
+}
+
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--disable-dev-shm-usage',
+  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+];
+
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: process.env.SB_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 30000,
+  });
+}
+
+export function readJson(p) {
+  return JSON.parse(readFileSync(p, 'utf8'));
+}

@@ -1,0 +1,25 @@
+// Compiled (never run) by types.test.mjs: the declarations of web/sdk/index.d.ts
+// must type-check typical use under --strict.
+import { Phone, Call, SwitchboardError, ErrorCode } from '../../../web/sdk/index.js';
+const phone = new Phone({ url: 'wss://x/ws', getToken: async () => 'tok', reconnect: { initialDelay: 100 } });
+phone.on('incoming', (call: Call) => { call.on('ended', ({ reason, error }) => console.log(reason, error?.sipStatus)); void call.accept({ audio: true }); });
+phone.on('reconnecting', ({ attempt, delay }) => console.log(attempt + delay));
+async function main() {
+  try {
+    const info = await phone.connect();
+    console.log(info.identity.user, info.session);
+    const c = phone.call('bob', { video: false });
+    c.on('ringing', ({ status }) => status + 1);
+    await c.sendDigits('123');
+    c.mute(true);
+  } catch (e) {
+    if (e instanceof SwitchboardError && e.code === ErrorCode.AUTH_EXPIRED) console.log(e.name);
+  }
+}
+void main();
+phone.on('statechange', (state, previous) => console.log(state.length + previous.length));
+phone.on('sessionlost', ({ session, error }) => console.log(session, error.code));
+// @ts-expect-error: an unknown event name is refused
+phone.on('no-such-event', () => {});
+// @ts-expect-error: options need a token or getToken of the right type
+new Phone({ url: 'ws://x/ws', token: 42 });
