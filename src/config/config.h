@@ -104,6 +104,7 @@ struct sb_config_limits {
 	int64_t max_calls;
 	int64_t max_cps;
 	int64_t retry_after_s;
+	int64_t ring_timeout_ms;
 };
 
 struct sb_config_user {

@@ -132,6 +132,7 @@ static const struct sb_config_key limits_keys[] = {
 	K(sb_config_limits, max_calls, "max_calls", SB_CT_INT, "1000", 0, 10000000),
 	K(sb_config_limits, max_cps, "max_cps", SB_CT_INT, "100", 0, 1000000),
 	K(sb_config_limits, retry_after_s, "retry_after", SB_CT_INT, "5", 1, 3600),
+	K(sb_config_limits, ring_timeout_ms, "ring_timeout", SB_CT_DURATION, "60s", 0, 3600000),
 	END,
 };
 

@@ -65,10 +65,10 @@ static json_t *time_json(uint64_t us)
 static json_t *leg_json(const struct sb_cdr_leg *l)
 {
 	json_t *o = json_pack(
-	    "{s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:i,s:s}", "leg", (int)l->leg, "kind", l->kind,
-	    "direction", l->direction, "party", l->party, "trunk", l->trunk, "codec", l->codec,
-	    "start_ms", time_json(l->start_us), "answer_ms", time_json(l->answer_us), "end_ms",
-	    time_json(l->end_us), "status", l->status, "cause", l->cause);
+		"{s:i,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:i,s:s}", "leg", (int)l->leg, "kind",
+		l->kind, "direction", l->direction, "party", l->party, "trunk", l->trunk, "codec",
+		l->codec, "start_ms", time_json(l->start_us), "answer_ms", time_json(l->answer_us),
+		"end_ms", time_json(l->end_us), "status", l->status, "cause", l->cause);
 
 	if (o && l->has_quality)
 		json_object_set_new(o, "quality",
@@ -148,12 +148,13 @@ char *sb_engine_calls_json(struct sb_engine *eng)
 		for (unsigned i = 0; legs && i < call->n_legs; i++)
 			json_array_append_new(legs, live_leg_json(eng, call->legs[i]));
 		json_array_append_new(
-		    arr, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "call", call->wire_id,
-				   "state", sb__fsm_state_name(&sb__call_fsm, call->state),
-				   "caller", call->caller, "callee", call->destination, "route",
-				   call->route, "action", call->action, "start_ms",
-				   time_json(sb__engine_wall(eng, call->start_us)), "answer_ms",
-				   time_json(sb__engine_wall(eng, call->answer_us)), "legs", legs));
+			arr,
+			json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "call", call->wire_id,
+				  "state", sb__fsm_state_name(&sb__call_fsm, call->state), "caller",
+				  call->caller, "callee", call->destination, "route", call->route,
+				  "action", call->action, "start_ms",
+				  time_json(sb__engine_wall(eng, call->start_us)), "answer_ms",
+				  time_json(sb__engine_wall(eng, call->answer_us)), "legs", legs));
 	}
 	sb__calls_release(calls);
 	out = arr ? json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -173,27 +174,28 @@ void sb_engine_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out)
 		const char *name, *type, *help;
 		uint64_t v;
 	} rows[] = {
-	    {"calls_total", "counter", "Calls created", m->calls_total},
-	    {"calls_active", "gauge", "Live calls", m->calls_active},
-	    {"calls_answered_total", "counter", "Calls answered", m->calls_answered},
-	    {"calls_failed_total", "counter", "Calls that failed", m->calls_failed},
-	    {"calls_cancelled_total", "counter", "Calls cancelled by the caller",
-	     m->calls_cancelled},
-	    {"calls_refused_limit_total", "counter", "Calls refused by max_calls or max_cps",
-	     m->calls_refused_limit},
-	    {"calls_refused_overload_total", "counter", "Calls refused: overload or draining",
-	     m->calls_refused_overload},
-	    {"calls_no_route_total", "counter", "Calls with no matching route", m->calls_no_route},
-	    {"calls_not_allowed_total", "counter", "Calls refused by may_dial",
-	     m->calls_not_allowed},
-	    {"calls_resume_timeout_total", "counter", "Calls ended past the resume window",
-	     m->calls_resume_timeout},
-	    {"transitions_total", "counter", "State machine transitions", m->transitions},
-	    {"illegal_transitions_total", "counter", "Transitions refused as illegal",
-	     m->illegal_transitions},
-	    {"unknown_events_total", "counter", "Events for no live call or leg",
-	     m->unknown_events},
-	    {"cdrs_total", "counter", "CDRs handed to the store", m->cdrs},
+		{"calls_total", "counter", "Calls created", m->calls_total},
+		{"calls_active", "gauge", "Live calls", m->calls_active},
+		{"calls_answered_total", "counter", "Calls answered", m->calls_answered},
+		{"calls_failed_total", "counter", "Calls that failed", m->calls_failed},
+		{"calls_cancelled_total", "counter", "Calls cancelled by the caller",
+		 m->calls_cancelled},
+		{"calls_refused_limit_total", "counter", "Calls refused by max_calls or max_cps",
+		 m->calls_refused_limit},
+		{"calls_refused_overload_total", "counter", "Calls refused: overload or draining",
+		 m->calls_refused_overload},
+		{"calls_no_route_total", "counter", "Calls with no matching route",
+		 m->calls_no_route},
+		{"calls_not_allowed_total", "counter", "Calls refused by may_dial",
+		 m->calls_not_allowed},
+		{"calls_resume_timeout_total", "counter", "Calls ended past the resume window",
+		 m->calls_resume_timeout},
+		{"transitions_total", "counter", "State machine transitions", m->transitions},
+		{"illegal_transitions_total", "counter", "Transitions refused as illegal",
+		 m->illegal_transitions},
+		{"unknown_events_total", "counter", "Events for no live call or leg",
+		 m->unknown_events},
+		{"cdrs_total", "counter", "CDRs handed to the store", m->cdrs},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)

@@ -32,7 +32,7 @@ struct sb_engine *sb_engine_new(struct sb_config *cfg, struct sb_bus *bus,
 		eng->ops = *ops;
 	eng->calls = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, call_drop_cb);
 	eng->by_wire = g_hash_table_new(g_str_hash, g_str_equal);
-	eng->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, free);
+	eng->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sb__session_free);
 	eng->mono0 = sb_clock_now(eng->clock);
 	eng->wall0 = sb_clock_real_us();
 	if (sb__admit_init(&eng->admit, cfg) < 0)
@@ -118,9 +118,31 @@ void sb__engine_schedule_reap(struct sb_engine *eng)
 	g_source_attach(eng->idle, eng->ctx);
 }
 
+/* Calls placed longer than [limits] ring_timeout ago and still not
+ * answered fail with 408 Request Timeout. */
+static void ring_timeouts(struct sb_engine *eng, uint64_t now)
+{
+	uint64_t limit = (uint64_t)eng->cfg->limits.ring_timeout_ms * 1000;
+	GPtrArray *all;
+
+	if (!limit)
+		return;
+	all = sb__calls_sorted(eng);
+	for (guint i = 0; i < all->len; i++) {
+		struct sb_call *call = all->pdata[i];
+		if ((call->state == SB_CALL_PROCEEDING || call->state == SB_CALL_RINGING) &&
+		    now - call->start_us >= limit)
+			sb__call_end(eng, call, 408, "ring_timeout", "no_answer");
+	}
+	sb__calls_release(all);
+}
+
 void sb_engine_tick(struct sb_engine *eng)
 {
-	sb__session_expire_due(eng, sb_clock_now(eng->clock));
+	uint64_t now = sb_clock_now(eng->clock);
+
+	sb__session_expire_due(eng, now);
+	ring_timeouts(eng, now);
 }
 
 void sb_engine_drain(struct sb_engine *eng)
@@ -166,8 +188,12 @@ static int component_start(void *ud, struct sb_lifecycle *lc)
 {
 	struct sb_engine *eng = ud;
 
+	struct sb_event ev = {.type = SB_EV_SYS_COMPONENT_READY, .str = "engine"};
+
 	if (!eng->ctx)
 		sb_engine_attach(eng, g_main_context_default());
+	/* Signalling sends call methods to the engine from now on. */
+	sb_bus_post(eng->bus, &ev);
 	sb_lifecycle_ready(lc, "engine");
 	return 0;
 }
@@ -196,10 +222,10 @@ static void component_reload(void *ud, struct sb_config *cfg)
 }
 
 const struct sb_component_ops sb_engine_component = {
-    .name = "engine",
-    .start = component_start,
-    .drain = component_drain,
-    .active = component_active,
-    .stop = component_stop,
-    .reload = component_reload,
+	.name = "engine",
+	.start = component_start,
+	.drain = component_drain,
+	.active = component_active,
+	.stop = component_stop,
+	.reload = component_reload,
 };

@@ -115,6 +115,11 @@ struct sb_engine_client_ops {
 	int (*event)(void *ud, const char *session, const char *name, const char *data_json);
 };
 
+/* Client ops that post WS_REPLY (text {"result": ...} or {"error": {code,
+ * name, message, retry_after}}) and WS_EVENT (str session, text {"event",
+ * "data"}) on the bus given as client_ud, for signalling to deliver. */
+extern const struct sb_engine_client_ops sb_engine_client_bus_ops;
+
 struct sb_cdr;
 
 struct sb_engine_store_ops {

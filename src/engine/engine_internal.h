@@ -215,7 +215,13 @@ struct sb_session {
 	uint64_t conn;
 	int state; /* enum sb_session_state */
 	uint64_t detached_at;
+	/* call.ended events of calls that ended while detached (json_t *),
+	 * sent when the session resumes: signalling drops events meanwhile and
+	 * counts the session's calls by them. */
+	GPtrArray *ended;
 };
+
+#define SB_SESSION_MAX_ENDED 32
 
 /* ---- Admission ---- */
 
@@ -322,11 +328,13 @@ struct sb_leg_arg {
 	const char *sdp;
 	const char *cause;	/* why the leg ended */
 	const char *call_cause; /* why the call ends, when this leg ends it */
+	bool tell;		/* a browser that hung up gets call.ended "hangup" */
 };
 
 /* inputs.c: bus event handlers */
 void sb__inputs_subscribe(struct sb_engine *eng);
 struct sb_session *sb__session_find(struct sb_engine *eng, const char *id);
+void sb__session_free(gpointer session);
 void sb__session_expire_due(struct sb_engine *eng, uint64_t now);
 
 void sb__h_call_ring(struct sb_engine *eng, void *obj, int from, const void *arg);

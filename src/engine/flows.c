@@ -74,6 +74,22 @@ static void call_error(const struct sb_call *call, struct sb_engine_error *ret)
 		ret->retry_after_s = call->retry_after_s;
 }
 
+/* call.ended for a browser leg; kept for later when its session is
+ * detached (see struct sb_session). */
+static void send_ended(struct sb_engine *eng, const struct sb_leg *leg, json_t *data)
+{
+	struct sb_session *s = sb__session_find(eng, leg->session);
+
+	if (s && s->state == SB_SESSION_DETACHED && data) {
+		if (s->ended->len < SB_SESSION_MAX_ENDED)
+			g_ptr_array_add(s->ended, data);
+		else
+			json_decref(data);
+		return;
+	}
+	sb__client_event(eng, leg->session, "call.ended", data);
+}
+
 /* ---- media ---- */
 
 static int media_create(struct sb_engine *eng, struct sb_leg *leg, enum sb_engine_media_kind kind,
@@ -220,6 +236,9 @@ void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg)
 		leg->status = a->status;
 		sb__set_str(leg->cause, sizeof(leg->cause), a->cause);
 	}
+	if (a && a->tell && leg->kind == SB_LEG_CLIENT)
+		send_ended(eng, leg,
+			   json_pack("{s:s,s:s}", "call", call->wire_id, "reason", "hangup"));
 	sb__leg_release(eng, leg);
 	if (!leg->outbound) {
 		call->ender = leg->id;
@@ -249,6 +268,8 @@ void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg)
 
 static const char *client_end_reason(const struct sb_call *call, const struct sb_leg *leg)
 {
+	if (strcmp(call->end_cause, "ring_timeout") == 0)
+		return "timeout";
 	if (call->answer_us && (call->bridge.a == leg->id || call->bridge.b == leg->id))
 		return "remote_hangup";
 	if (call->answer_us || strcmp(call->disposition, "cancelled") == 0)
@@ -273,11 +294,12 @@ static void close_client(struct sb_engine *eng, struct sb_leg *leg, int from)
 	if (leg->outbound && from == SB_LEG_NEW)
 		return; /* the browser never heard of this call */
 	data = json_pack("{s:s,s:s}", "call", call->wire_id, "reason", reason);
-	if (data && strcmp(reason, "failed") == 0)
+	if (data &&
+	    (strcmp(reason, "failed") == 0 || (!leg->outbound && strcmp(reason, "timeout") == 0)))
 		json_object_set_new(data, "error", error_json(&err));
 	if (data && leg->outbound && call->answer_us && strcmp(reason, "cancelled") == 0)
 		json_object_set_new(data, "answered_elsewhere", json_true());
-	sb__client_event(eng, leg->session, "call.ended", data);
+	send_ended(eng, leg, data);
 }
 
 static void close_sip(struct sb_engine *eng, struct sb_leg *leg, int from)
@@ -469,10 +491,10 @@ void sb__h_leg_place(struct sb_engine *eng, void *obj, int from, const void *arg
 
 	if (leg->kind == SB_LEG_SIP) {
 		struct sb_engine_sip_target t = {
-		    .trunk = leg->trunk[0] ? leg->trunk : NULL,
-		    .uri = leg->party,
-		    .from_user = call->caller,
-		    .from_display = call->caller_display,
+			.trunk = leg->trunk[0] ? leg->trunk : NULL,
+			.uri = leg->party,
+			.from_user = call->caller,
+			.from_display = call->caller_display,
 		};
 		if (eng->ops.sip && eng->ops.sip->invite)
 			r = eng->ops.sip->invite(eng->ops.sip_ud, call->id, leg->id, &t,
@@ -567,7 +589,7 @@ static void start_callees(struct sb_engine *eng, struct sb_call *call)
 	for (unsigned i = 1; i < call->n_legs; i++) {
 		struct sb_leg *leg = call->legs[i];
 		enum sb_engine_media_kind k =
-		    leg->kind == SB_LEG_SIP ? SB_MEDIA_RTP : SB_MEDIA_WEBRTC;
+			leg->kind == SB_LEG_SIP ? SB_MEDIA_RTP : SB_MEDIA_WEBRTC;
 
 		if (leg->state == SB_LEG_NEW && media_create(eng, leg, k, NULL) < 0)
 			leg_apply(eng, leg, SB_LI_FAIL, "media_error",

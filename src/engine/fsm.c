@@ -22,30 +22,30 @@ static const char *const call_inputs[] = {"setup", "routed", "refuse", "ring", "
 		SB_CALL_##s, SB_CI_##i, h, SB_CALL_##n                                             \
 	}
 static const struct sb_fsm_row call_rows[] = {
-    C(INIT, SETUP, NULL, ROUTING),
-    C(INIT, END, sb__h_call_end, ENDED),
-    C(ROUTING, ROUTED, NULL, PROCEEDING),
-    C(ROUTING, REFUSE, sb__h_call_end, ENDED),
-    C(ROUTING, END, sb__h_call_end, ENDED),
-    C(PROCEEDING, RING, sb__h_call_ring, RINGING),
-    C(PROCEEDING, ANSWER, sb__h_call_answer, ANSWERED),
-    C(PROCEEDING, END, sb__h_call_end, ENDED),
-    C(RINGING, RING, sb__h_call_ring, RINGING),
-    C(RINGING, ANSWER, sb__h_call_answer, ANSWERED),
-    C(RINGING, END, sb__h_call_end, ENDED),
-    C(ANSWERED, END, sb__h_call_end, ENDED),
+	C(INIT, SETUP, NULL, ROUTING),
+	C(INIT, END, sb__h_call_end, ENDED),
+	C(ROUTING, ROUTED, NULL, PROCEEDING),
+	C(ROUTING, REFUSE, sb__h_call_end, ENDED),
+	C(ROUTING, END, sb__h_call_end, ENDED),
+	C(PROCEEDING, RING, sb__h_call_ring, RINGING),
+	C(PROCEEDING, ANSWER, sb__h_call_answer, ANSWERED),
+	C(PROCEEDING, END, sb__h_call_end, ENDED),
+	C(RINGING, RING, sb__h_call_ring, RINGING),
+	C(RINGING, ANSWER, sb__h_call_answer, ANSWERED),
+	C(RINGING, END, sb__h_call_end, ENDED),
+	C(ANSWERED, END, sb__h_call_end, ENDED),
 };
 #undef C
 
 const struct sb_fsm_def sb__call_fsm = {
-    .machine = SB_FSM_CALL,
-    .name = "call",
-    .states = call_states,
-    .n_states = _SB_CALL_STATE_MAX,
-    .inputs = call_inputs,
-    .n_inputs = _SB_CI_MAX,
-    .rows = call_rows,
-    .n_rows = SB_ARRAY_SIZE(call_rows),
+	.machine = SB_FSM_CALL,
+	.name = "call",
+	.states = call_states,
+	.n_states = _SB_CALL_STATE_MAX,
+	.inputs = call_inputs,
+	.n_inputs = _SB_CI_MAX,
+	.rows = call_rows,
+	.n_rows = SB_ARRAY_SIZE(call_rows),
 };
 
 /* ---- leg: media, signalled, ringing, up, ended ---- */
@@ -59,47 +59,50 @@ static const char *const leg_inputs[] = {"media_ready", "place", "progress", "an
 		SB_LEG_##s, SB_LI_##i, h, SB_LEG_##n                                               \
 	}
 static const struct sb_fsm_row leg_rows[] = {
-    L(NEW, MEDIA_READY, sb__h_leg_ready, READY),
-    L(READY, PLACE, sb__h_leg_place, CALLING),
-    /* The caller's leg relays ringing whether or not its media is ready. */
-    L(NEW, PROGRESS, sb__h_leg_progress, RINGING),
-    L(READY, PROGRESS, sb__h_leg_progress, RINGING),
-    L(CALLING, PROGRESS, sb__h_leg_progress, RINGING),
-    L(RINGING, PROGRESS, sb__h_leg_progress, RINGING),
-    /* The caller's media may become ready after it heard ringing. */
-    L(RINGING, MEDIA_READY, sb__h_leg_ready, RINGING),
-    /* A new local description of a live leg (ICE restart). */
-    L(UP, MEDIA_READY, sb__h_leg_ready, UP),
-    L(READY, ANSWER, sb__h_leg_answer, UP),
-    L(CALLING, ANSWER, sb__h_leg_answer, UP),
-    L(RINGING, ANSWER, sb__h_leg_answer, UP),
-    L(NEW, FAIL, sb__h_leg_gone, ENDED),
-    L(READY, FAIL, sb__h_leg_gone, ENDED),
-    L(CALLING, FAIL, sb__h_leg_gone, ENDED),
-    L(RINGING, FAIL, sb__h_leg_gone, ENDED),
-    L(UP, FAIL, sb__h_leg_gone, ENDED),
-    L(NEW, CANCEL, sb__h_leg_gone, ENDED),
-    L(READY, CANCEL, sb__h_leg_gone, ENDED),
-    L(CALLING, CANCEL, sb__h_leg_gone, ENDED),
-    L(RINGING, CANCEL, sb__h_leg_gone, ENDED),
-    L(UP, HANGUP, sb__h_leg_gone, ENDED),
-    L(NEW, CLOSE, sb__h_leg_close, ENDED),
-    L(READY, CLOSE, sb__h_leg_close, ENDED),
-    L(CALLING, CLOSE, sb__h_leg_close, ENDED),
-    L(RINGING, CLOSE, sb__h_leg_close, ENDED),
-    L(UP, CLOSE, sb__h_leg_close, ENDED),
+	L(NEW, MEDIA_READY, sb__h_leg_ready, READY),
+	L(READY, PLACE, sb__h_leg_place, CALLING),
+	/* The caller's leg relays ringing whether or not its media is ready. */
+	L(NEW, PROGRESS, sb__h_leg_progress, RINGING),
+	L(READY, PROGRESS, sb__h_leg_progress, RINGING),
+	L(CALLING, PROGRESS, sb__h_leg_progress, RINGING),
+	L(RINGING, PROGRESS, sb__h_leg_progress, RINGING),
+	/* A provisional response can be dispatched after the 200 OK (it
+	 * travels in a lower bus lane): stale, ignored. */
+	L(UP, PROGRESS, NULL, UP),
+	/* The caller's media may become ready after it heard ringing. */
+	L(RINGING, MEDIA_READY, sb__h_leg_ready, RINGING),
+	/* A new local description of a live leg (ICE restart). */
+	L(UP, MEDIA_READY, sb__h_leg_ready, UP),
+	L(READY, ANSWER, sb__h_leg_answer, UP),
+	L(CALLING, ANSWER, sb__h_leg_answer, UP),
+	L(RINGING, ANSWER, sb__h_leg_answer, UP),
+	L(NEW, FAIL, sb__h_leg_gone, ENDED),
+	L(READY, FAIL, sb__h_leg_gone, ENDED),
+	L(CALLING, FAIL, sb__h_leg_gone, ENDED),
+	L(RINGING, FAIL, sb__h_leg_gone, ENDED),
+	L(UP, FAIL, sb__h_leg_gone, ENDED),
+	L(NEW, CANCEL, sb__h_leg_gone, ENDED),
+	L(READY, CANCEL, sb__h_leg_gone, ENDED),
+	L(CALLING, CANCEL, sb__h_leg_gone, ENDED),
+	L(RINGING, CANCEL, sb__h_leg_gone, ENDED),
+	L(UP, HANGUP, sb__h_leg_gone, ENDED),
+	L(NEW, CLOSE, sb__h_leg_close, ENDED),
+	L(READY, CLOSE, sb__h_leg_close, ENDED),
+	L(CALLING, CLOSE, sb__h_leg_close, ENDED),
+	L(RINGING, CLOSE, sb__h_leg_close, ENDED),
+	L(UP, CLOSE, sb__h_leg_close, ENDED),
 };
 #undef L
 
 const struct sb_fsm_def sb__leg_fsm = {
-    .machine = SB_FSM_LEG,
-    .name = "leg",
-    .states = leg_states,
-    .n_states = _SB_LEG_STATE_MAX,
-    .inputs = leg_inputs,
-    .n_inputs = _SB_LI_MAX,
-    .rows = leg_rows,
-    .n_rows = SB_ARRAY_SIZE(leg_rows),
+	.machine = SB_FSM_LEG,
+	.name = "leg",
+	.states = leg_states,
+	.n_states = _SB_LEG_STATE_MAX,
+	.inputs = leg_inputs,
+	.n_inputs = _SB_LI_MAX,
+	.rows = leg_rows,
+	.n_rows = SB_ARRAY_SIZE(leg_rows),
 };
 
 /* ---- browser session: attached, detached within the resume window ---- */
@@ -112,25 +115,25 @@ static const char *const session_inputs[] = {"disconnect", "resume", "expire", "
 		SB_SESSION_##s, SB_SI_##i, h, SB_SESSION_##n                                       \
 	}
 static const struct sb_fsm_row session_rows[] = {
-    S(ATTACHED, DISCONNECT, sb__h_session_detach, DETACHED),
-    S(DETACHED, RESUME, sb__h_session_resume, ATTACHED),
-    /* Resumed before signalling noticed the old socket was gone. */
-    S(ATTACHED, RESUME, sb__h_session_resume, ATTACHED),
-    S(DETACHED, EXPIRE, sb__h_session_close, CLOSED),
-    S(ATTACHED, END, sb__h_session_close, CLOSED),
-    S(DETACHED, END, sb__h_session_close, CLOSED),
+	S(ATTACHED, DISCONNECT, sb__h_session_detach, DETACHED),
+	S(DETACHED, RESUME, sb__h_session_resume, ATTACHED),
+	/* Resumed before signalling noticed the old socket was gone. */
+	S(ATTACHED, RESUME, sb__h_session_resume, ATTACHED),
+	S(DETACHED, EXPIRE, sb__h_session_close, CLOSED),
+	S(ATTACHED, END, sb__h_session_close, CLOSED),
+	S(DETACHED, END, sb__h_session_close, CLOSED),
 };
 #undef S
 
 const struct sb_fsm_def sb__session_fsm = {
-    .machine = SB_FSM_SESSION,
-    .name = "session",
-    .states = session_states,
-    .n_states = _SB_SESSION_STATE_MAX,
-    .inputs = session_inputs,
-    .n_inputs = _SB_SI_MAX,
-    .rows = session_rows,
-    .n_rows = SB_ARRAY_SIZE(session_rows),
+	.machine = SB_FSM_SESSION,
+	.name = "session",
+	.states = session_states,
+	.n_states = _SB_SESSION_STATE_MAX,
+	.inputs = session_inputs,
+	.n_inputs = _SB_SI_MAX,
+	.rows = session_rows,
+	.n_rows = SB_ARRAY_SIZE(session_rows),
 };
 
 const char *sb__fsm_state_name(const struct sb_fsm_def *def, int state)

@@ -80,6 +80,20 @@ static json_t *ev_json(const struct sb_event *ev)
 	return o;
 }
 
+/* The params of a browser request: signalling hands the request as
+ * {"id", "method", "user", "params": {...}}; a bare params object is taken
+ * as it is. */
+static json_t *ws_params(const struct sb_event *ev)
+{
+	json_t *root = ev_json(ev), *p = json_object_get(root, "params");
+
+	if (!json_is_object(p))
+		return root;
+	json_incref(p);
+	json_decref(root);
+	return p;
+}
+
 static const char *jstr(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
@@ -96,6 +110,15 @@ static void reply_error(struct sb_engine *eng, const struct sb_event *ev, int co
 }
 
 /* ---- browser sessions ---- */
+
+void sb__session_free(gpointer session)
+{
+	struct sb_session *s = session;
+
+	if (s->ended)
+		g_ptr_array_free(s->ended, TRUE);
+	free(s);
+}
 
 struct sb_session *sb__session_find(struct sb_engine *eng, const char *id)
 {
@@ -122,6 +145,7 @@ static void on_ws_connected(struct sb_engine *eng, const struct sb_event *ev)
 		s = calloc(1, sizeof(*s));
 		if (!s)
 			return;
+		s->ended = g_ptr_array_new_with_free_func((GDestroyNotify)json_decref);
 		sb__set_str(s->id, sizeof(s->id), ev->str);
 		g_hash_table_insert(eng->sessions, s->id, s);
 		eng->m.sessions_attached++;
@@ -170,7 +194,7 @@ static void on_ws_session_ended(struct sb_engine *eng, const struct sb_event *ev
 static void on_ws_call_dial(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_session *s = sb__session_find(eng, ev->str);
-	json_t *o = ev_json(ev);
+	json_t *o = ws_params(ev);
 	struct sb_call *call;
 	struct sb_leg *leg;
 
@@ -222,7 +246,7 @@ static void reply_ok(struct sb_engine *eng, const struct sb_event *ev)
 
 static void on_ws_call_answer(struct sb_engine *eng, const struct sb_event *ev)
 {
-	json_t *o = ev_json(ev);
+	json_t *o = ws_params(ev);
 	struct sb_leg *leg = session_leg(eng, ev, o);
 
 	if (leg &&
@@ -240,7 +264,7 @@ static void on_ws_call_answer(struct sb_engine *eng, const struct sb_event *ev)
 
 static void on_ws_call_hangup(struct sb_engine *eng, const struct sb_event *ev)
 {
-	json_t *o = ev_json(ev);
+	json_t *o = ws_params(ev);
 	struct sb_leg *leg = session_leg(eng, ev, o);
 
 	json_decref(o);
@@ -249,14 +273,14 @@ static void on_ws_call_hangup(struct sb_engine *eng, const struct sb_event *ev)
 	reply_ok(eng, ev);
 	if (leg->state == SB_LEG_UP)
 		leg_apply(eng, leg, SB_LI_HANGUP, "ws.call_hangup",
-			  &(struct sb_leg_arg){.cause = "hangup"});
+			  &(struct sb_leg_arg){.cause = "hangup", .tell = true});
 	else if (!leg->outbound)
 		leg_apply(eng, leg, SB_LI_CANCEL, "ws.call_hangup",
-			  &(struct sb_leg_arg){.status = 487, .cause = "cancel"});
+			  &(struct sb_leg_arg){.status = 487, .cause = "cancel", .tell = true});
 	else
 		/* A ringing browser that hangs up declines (RFC 3261 21.6.2). */
 		leg_apply(eng, leg, SB_LI_FAIL, "ws.call_hangup",
-			  &(struct sb_leg_arg){.status = 603, .cause = "declined"});
+			  &(struct sb_leg_arg){.status = 603, .cause = "declined", .tell = true});
 }
 
 /* The other party of an answered call, or NULL. */
@@ -273,7 +297,7 @@ static struct sb_leg *peer(struct sb_leg *leg)
 
 static void on_ws_call_dtmf(struct sb_engine *eng, const struct sb_event *ev)
 {
-	json_t *o = ev_json(ev);
+	json_t *o = ws_params(ev);
 	struct sb_leg *leg = session_leg(eng, ev, o);
 	struct sb_leg *p = leg ? peer(leg) : NULL;
 	json_int_t ms = json_integer_value(json_object_get(o, "duration_ms"));
@@ -291,7 +315,7 @@ static void on_ws_call_dtmf(struct sb_engine *eng, const struct sb_event *ev)
 
 static void on_ws_call_hold(struct sb_engine *eng, const struct sb_event *ev)
 {
-	json_t *o = ev_json(ev);
+	json_t *o = ws_params(ev);
 	struct sb_leg *leg = session_leg(eng, ev, o);
 
 	json_decref(o);
@@ -301,7 +325,7 @@ static void on_ws_call_hold(struct sb_engine *eng, const struct sb_event *ev)
 
 static void on_ws_ice_candidate(struct sb_engine *eng, const struct sb_event *ev)
 {
-	json_t *o = ev_json(ev);
+	json_t *o = ws_params(ev);
 	struct sb_leg *leg = session_leg(eng, ev, o);
 
 	if (leg) {
@@ -492,31 +516,31 @@ static void on_sys_drain(struct sb_engine *eng, const struct sb_event *ev)
 }
 
 static const input_fn inputs[_SB_EV_MAX] = {
-    [SB_EV_WS_CONNECTED] = on_ws_connected,
-    [SB_EV_WS_DISCONNECTED] = on_ws_disconnected,
-    [SB_EV_WS_RESUMED] = on_ws_resumed,
-    [SB_EV_WS_SESSION_ENDED] = on_ws_session_ended,
-    [SB_EV_WS_CALL_DIAL] = on_ws_call_dial,
-    [SB_EV_WS_CALL_ANSWER] = on_ws_call_answer,
-    [SB_EV_WS_CALL_HANGUP] = on_ws_call_hangup,
-    [SB_EV_WS_CALL_DTMF] = on_ws_call_dtmf,
-    [SB_EV_WS_CALL_HOLD] = on_ws_call_hold,
-    [SB_EV_WS_ICE_CANDIDATE] = on_ws_ice_candidate,
-    [SB_EV_SIP_INVITE] = on_sip_invite,
-    [SB_EV_SIP_PROGRESS] = on_sip_progress,
-    [SB_EV_SIP_ANSWERED] = on_sip_answered,
-    [SB_EV_SIP_FAILED] = on_sip_failed,
-    [SB_EV_SIP_BYE] = on_sip_bye,
-    [SB_EV_SIP_CANCEL] = on_sip_cancel,
-    [SB_EV_SIP_DTMF] = on_sip_dtmf,
-    [SB_EV_MEDIA_READY] = on_media_ready,
-    [SB_EV_MEDIA_CONNECTED] = on_media_connected,
-    [SB_EV_MEDIA_FAILED] = on_media_failed,
-    [SB_EV_MEDIA_CANDIDATE] = on_media_candidate,
-    [SB_EV_MEDIA_DTMF] = on_media_dtmf,
-    [SB_EV_MEDIA_STATS] = on_media_stats,
-    [SB_EV_SYS_TICK] = on_sys_tick,
-    [SB_EV_SYS_DRAIN] = on_sys_drain,
+	[SB_EV_WS_CONNECTED] = on_ws_connected,
+	[SB_EV_WS_DISCONNECTED] = on_ws_disconnected,
+	[SB_EV_WS_RESUMED] = on_ws_resumed,
+	[SB_EV_WS_SESSION_ENDED] = on_ws_session_ended,
+	[SB_EV_WS_CALL_DIAL] = on_ws_call_dial,
+	[SB_EV_WS_CALL_ANSWER] = on_ws_call_answer,
+	[SB_EV_WS_CALL_HANGUP] = on_ws_call_hangup,
+	[SB_EV_WS_CALL_DTMF] = on_ws_call_dtmf,
+	[SB_EV_WS_CALL_HOLD] = on_ws_call_hold,
+	[SB_EV_WS_ICE_CANDIDATE] = on_ws_ice_candidate,
+	[SB_EV_SIP_INVITE] = on_sip_invite,
+	[SB_EV_SIP_PROGRESS] = on_sip_progress,
+	[SB_EV_SIP_ANSWERED] = on_sip_answered,
+	[SB_EV_SIP_FAILED] = on_sip_failed,
+	[SB_EV_SIP_BYE] = on_sip_bye,
+	[SB_EV_SIP_CANCEL] = on_sip_cancel,
+	[SB_EV_SIP_DTMF] = on_sip_dtmf,
+	[SB_EV_MEDIA_READY] = on_media_ready,
+	[SB_EV_MEDIA_CONNECTED] = on_media_connected,
+	[SB_EV_MEDIA_FAILED] = on_media_failed,
+	[SB_EV_MEDIA_CANDIDATE] = on_media_candidate,
+	[SB_EV_MEDIA_DTMF] = on_media_dtmf,
+	[SB_EV_MEDIA_STATS] = on_media_stats,
+	[SB_EV_SYS_TICK] = on_sys_tick,
+	[SB_EV_SYS_DRAIN] = on_sys_drain,
 };
 
 static void on_event_cb(const struct sb_event *ev, void *ud)
@@ -582,6 +606,10 @@ void sb__h_session_resume(struct sb_engine *eng, void *obj, int from, const void
 	struct sb_session *s = obj;
 	GPtrArray *calls = session_calls(eng, s);
 	json_t *data;
+
+	for (guint i = 0; i < s->ended->len; i++)
+		sb__client_event(eng, s->id, "call.ended", json_incref(s->ended->pdata[i]));
+	g_ptr_array_set_size(s->ended, 0);
 
 	for (guint i = 0; i < calls->len; i++) {
 		struct sb_call *call = calls->pdata[i];

@@ -10,6 +10,10 @@
 #include "config/config.h"
 #include "log/log.h"
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
 static uint64_t fake_now(void *ud)
 {
 	return ((struct harness *)ud)->now_us;
@@ -95,14 +99,14 @@ static size_t sip_contacts(void *ud, const char *user, const char **ret, size_t 
 }
 
 static const struct sb_engine_sip_ops fake_sip = {
-    .bind = sip_bind,
-    .invite = sip_invite,
-    .progress = sip_progress,
-    .answer = sip_answer,
-    .reject = sip_reject,
-    .cancel = sip_cancel,
-    .bye = sip_bye,
-    .contacts = sip_contacts,
+	.bind = sip_bind,
+	.invite = sip_invite,
+	.progress = sip_progress,
+	.answer = sip_answer,
+	.reject = sip_reject,
+	.cancel = sip_cancel,
+	.bye = sip_bye,
+	.contacts = sip_contacts,
 };
 
 /* ---- fake media ---- */
@@ -142,9 +146,9 @@ static int media_candidate(void *ud, uint64_t id, const char *c)
 
 static int media_dtmf(void *ud, uint64_t id, const char *digits, int ms)
 {
-	return record(
-	    ud, "media.dtmf",
-	    json_pack("{s:I,s:s,s:i}", "id", (json_int_t)id, "digits", digits, "duration_ms", ms));
+	return record(ud, "media.dtmf",
+		      json_pack("{s:I,s:s,s:i}", "id", (json_int_t)id, "digits", digits,
+				"duration_ms", ms));
 }
 
 static int media_destroy(void *ud, uint64_t id)
@@ -153,13 +157,13 @@ static int media_destroy(void *ud, uint64_t id)
 }
 
 static const struct sb_engine_media_ops fake_media = {
-    .create = media_create,
-    .update = media_update,
-    .bridge = media_bridge,
-    .ice_restart = media_ice_restart,
-    .candidate = media_candidate,
-    .dtmf = media_dtmf,
-    .destroy = media_destroy,
+	.create = media_create,
+	.update = media_update,
+	.bridge = media_bridge,
+	.ice_restart = media_ice_restart,
+	.candidate = media_candidate,
+	.dtmf = media_dtmf,
+	.destroy = media_destroy,
 };
 
 /* ---- fake client (signalling) and store ---- */
@@ -168,7 +172,7 @@ static int client_reply(void *ud, uint64_t conn, int64_t request, const char *re
 			const struct sb_engine_error *err)
 {
 	json_t *o =
-	    json_pack("{s:I,s:I}", "conn", (json_int_t)conn, "request", (json_int_t)request);
+		json_pack("{s:I,s:I}", "conn", (json_int_t)conn, "request", (json_int_t)request);
 
 	if (err) {
 		json_t *e = json_pack("{s:i,s:s,s:i}", "code", err->code, "name", err->name,
@@ -190,8 +194,8 @@ static int client_event(void *ud, const char *session, const char *name, const c
 }
 
 static const struct sb_engine_client_ops fake_client = {
-    .reply = client_reply,
-    .event = client_event,
+	.reply = client_reply,
+	.event = client_event,
 };
 
 static int store_cdr(void *ud, const struct sb_cdr *cdr, const char *json)
@@ -230,10 +234,10 @@ struct harness *harness_new(const char *config_text)
 	struct harness *h = calloc(1, sizeof(*h));
 	struct sb_config_errors errs = {0};
 	struct sb_engine_ops ops = {
-	    .sip = &fake_sip,
-	    .media = &fake_media,
-	    .client = &fake_client,
-	    .store = &fake_store,
+		.sip = &fake_sip,
+		.media = &fake_media,
+		.client = &fake_client,
+		.store = &fake_store,
 	};
 
 	if (!getenv("SB_TEST_LOG"))
@@ -271,6 +275,17 @@ void harness_free(struct harness *h)
 	json_decref(h->contacts);
 	json_decref(h->fail_ops);
 	free(h);
+}
+
+bool harness_leaks(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	/* Criterion's test processes exit without LeakSanitizer's report:
+	 * check explicitly. */
+	return __lsan_do_recoverable_leak_check() != 0;
+#else
+	return false;
+#endif
 }
 
 void harness_settle(struct harness *h)

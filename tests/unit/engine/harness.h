@@ -28,6 +28,8 @@ struct harness {
  * config. */
 struct harness *harness_new(const char *config_text);
 void harness_free(struct harness *h);
+/* True when LeakSanitizer finds leaked memory (ASan builds only). */
+bool harness_leaks(void);
 
 /* Posts an event and dispatches until the bus is empty, then reaps. */
 void harness_post(struct harness *h, const struct sb_event *ev);

@@ -12,6 +12,7 @@
 #include "harness.h"
 
 #include "core/strbuf.h"
+#include "engine/engine_internal.h"
 
 #define MAX_LINE (256 * 1024)
 
@@ -25,6 +26,7 @@ struct run {
 	int line;
 	bool dump;
 	const char *unbound; /* first variable used before it was bound */
+	json_t *conns;	     /* connection id -> session, from ws.connected/resumed */
 };
 
 static bool fail(struct run *r, const char *fmt, ...)
@@ -128,8 +130,8 @@ static bool do_in(struct run *r, json_t *line)
 	json_t *a;
 
 	if (t < 0 || r->unbound) {
-		bool ok =
-		    fail(r, t < 0 ? "unknown event type" : "variable %s used unbound", r->unbound);
+		bool ok = fail(r, t < 0 ? "unknown event type" : "variable %s used unbound",
+			       r->unbound);
 		json_decref(l);
 		return ok;
 	}
@@ -156,6 +158,11 @@ static bool do_in(struct run *r, json_t *line)
 		ev.text = strdup(json_string_value(text));
 	else if (text)
 		ev.text = json_dumps(text, JSON_COMPACT);
+	if ((t == SB_EV_WS_CONNECTED || t == SB_EV_WS_RESUMED) && ev.str[0]) {
+		char key[32];
+		snprintf(key, sizeof(key), "%lld", (long long)ev.arg[0]);
+		json_object_set_new(r->conns, key, json_string(ev.str));
+	}
 	json_decref(l);
 	harness_post(r->h, &ev);
 	if (r->dump) {
@@ -216,15 +223,15 @@ static json_t *metrics_json(struct run *r)
 
 	sb_engine_metrics(r->h->eng, &m);
 	return json_pack(
-	    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "active",
-	    (json_int_t)sb_engine_active(r->h->eng), "calls_total", (json_int_t)m.calls_total,
-	    "answered", (json_int_t)m.calls_answered, "failed", (json_int_t)m.calls_failed,
-	    "cancelled", (json_int_t)m.calls_cancelled, "refused_limit",
-	    (json_int_t)m.calls_refused_limit, "refused_overload",
-	    (json_int_t)m.calls_refused_overload, "no_route", (json_int_t)m.calls_no_route,
-	    "not_allowed", (json_int_t)m.calls_not_allowed, "resume_timeout",
-	    (json_int_t)m.calls_resume_timeout, "illegal", (json_int_t)m.illegal_transitions,
-	    "cdrs", (json_int_t)m.cdrs);
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "active",
+		(json_int_t)sb_engine_active(r->h->eng), "calls_total", (json_int_t)m.calls_total,
+		"answered", (json_int_t)m.calls_answered, "failed", (json_int_t)m.calls_failed,
+		"cancelled", (json_int_t)m.calls_cancelled, "refused_limit",
+		(json_int_t)m.calls_refused_limit, "refused_overload",
+		(json_int_t)m.calls_refused_overload, "no_route", (json_int_t)m.calls_no_route,
+		"not_allowed", (json_int_t)m.calls_not_allowed, "resume_timeout",
+		(json_int_t)m.calls_resume_timeout, "illegal", (json_int_t)m.illegal_transitions,
+		"cdrs", (json_int_t)m.cdrs);
 }
 
 static bool do_check(struct run *r, json_t *exp)
@@ -325,8 +332,8 @@ static bool run_lines(struct run *r, FILE *f)
 			r->h = harness_new(cfg);
 			free(cfg);
 			if (!r->h)
-				ok =
-				    fail(r, "the first line must be a valid {\"config\": [lines]}");
+				ok = fail(r,
+					  "the first line must be a valid {\"config\": [lines]}");
 		} else {
 			ok = do_line(r, o);
 		}
@@ -336,9 +343,56 @@ static bool run_lines(struct run *r, FILE *f)
 	return ok;
 }
 
+/* Signalling counts a session's calls by the engine's messages (+1 for a
+ * dial answered with a call, +1 for call.incoming, -1 for call.ended): for
+ * every session still attached at the end, they must balance. */
+static bool check_call_balance(struct run *r)
+{
+	json_t *bal = json_object(), *o, *v;
+	const char *k;
+	size_t i;
+	bool ok = true;
+
+	json_array_foreach(r->h->cmds, i, o)
+	{
+		const char *cmd = json_string_value(json_object_get(o, "cmd")), *sess = NULL;
+		int d = 0;
+
+		if (strcmp(cmd, "client.reply") == 0 &&
+		    json_object_get(json_object_get(o, "result"), "call")) {
+			char key[32];
+			snprintf(key, sizeof(key), "%lld",
+				 (long long)json_integer_value(json_object_get(o, "conn")));
+			sess = json_string_value(json_object_get(r->conns, key));
+			d = 1;
+		} else if (strcmp(cmd, "client.event") == 0) {
+			const char *ev = json_string_value(json_object_get(o, "event"));
+			sess = json_string_value(json_object_get(o, "session"));
+			d = strcmp(ev, "call.incoming") == 0 ? 1
+			    : strcmp(ev, "call.ended") == 0  ? -1
+							     : 0;
+		}
+		if (sess && d)
+			json_object_set_new(
+				bal, sess,
+				json_integer(json_integer_value(json_object_get(bal, sess)) + d));
+	}
+	json_object_foreach(bal, k, v)
+	{
+		struct sb_session *s = sb__session_find(r->h->eng, k);
+
+		if (ok && s && s->state == SB_SESSION_ATTACHED && json_integer_value(v) != 0)
+			ok = fail(r, "session %s: %lld calls announced and not ended", k,
+				  (long long)json_integer_value(v));
+	}
+	json_decref(bal);
+	return ok;
+}
+
 bool scenario_run(const char *path, char *err, size_t err_size)
 {
-	struct run r = {.vars = json_object(), .err = err, .err_size = err_size};
+	struct run r = {
+		.vars = json_object(), .conns = json_object(), .err = err, .err_size = err_size};
 	FILE *f = fopen(path, "r");
 	bool ok;
 
@@ -346,6 +400,7 @@ bool scenario_run(const char *path, char *err, size_t err_size)
 	if (!f) {
 		snprintf(err, err_size, "%s: %s", path, strerror(errno));
 		json_decref(r.vars);
+		json_decref(r.conns);
 		return false;
 	}
 	ok = run_lines(&r, f);
@@ -358,6 +413,9 @@ bool scenario_run(const char *path, char *err, size_t err_size)
 	}
 	if (ok && r.h && sb_engine_active(r.h->eng) != 0)
 		ok = fail(&r, "%zu calls still live at the end", sb_engine_active(r.h->eng));
+	if (ok && r.h)
+		ok = check_call_balance(&r);
+	json_decref(r.conns);
 	harness_free(r.h);
 	json_decref(r.vars);
 	return ok;

@@ -13,11 +13,11 @@
 #include "harness.h"
 
 static const char *base_cfg =
-    "[limits]\nmax_calls = 0\nmax_cps = 0\n"
-    "[user alice]\n[user bob]\n[trunk carrier]\nhost = 127.0.0.1\n"
-    "[route echo]\ndestination = echo\naction = echo\n"
-    "[route users]\ndestination = alice|bob\naction = user\n"
-    "[route out]\ndestination = [0-9]*\naction = trunk\ntarget = carrier\n";
+	"[limits]\nmax_calls = 0\nmax_cps = 0\n"
+	"[user alice]\n[user bob]\n[trunk carrier]\nhost = 127.0.0.1\n"
+	"[route echo]\ndestination = echo\naction = echo\n"
+	"[route users]\ndestination = alice|bob\naction = user\n"
+	"[route out]\ndestination = [0-9]*\naction = trunk\ntarget = carrier\n";
 
 /* ---- patterns and routes ---- */
 
@@ -60,9 +60,9 @@ Test(route, first_match_in_file_order_and_may_dial)
 	struct sb_config *cfg = NULL;
 	struct sb_config_errors errs = {0};
 	const char *text =
-	    "[user alice]\nmay_dial = 1*|echo\n"
-	    "[route a]\ndestination = 1*\ncaller = alice\naction = reject\nstatus = 403\n"
-	    "[route b]\ndestination = 1*\naction = echo\n";
+		"[user alice]\nmay_dial = 1*|echo\n"
+		"[route a]\ndestination = 1*\ncaller = alice\naction = reject\nstatus = 403\n"
+		"[route b]\ndestination = 1*\naction = echo\n";
 	const struct sb_config_route *r;
 
 	cr_assert_eq(sb_config_load_string("t", text, NULL, &cfg, &errs), 0);
@@ -202,13 +202,13 @@ Test(fsm, illegal_input_is_refused_counted_and_not_emitted)
 	cr_assert_not_null(h);
 	before = json_array_size(h->states);
 	cr_assert_eq(
-	    sb__fsm_apply(h->eng, &sb__call_fsm, NULL, &state, SB_CI_RING, 7, 0, "test", NULL),
-	    -EPERM);
+		sb__fsm_apply(h->eng, &sb__call_fsm, NULL, &state, SB_CI_RING, 7, 0, "test", NULL),
+		-EPERM);
 	cr_assert_eq(state, SB_CALL_ANSWERED);
 	state = SB_LEG_ENDED;
 	cr_assert_eq(
-	    sb__fsm_apply(h->eng, &sb__leg_fsm, NULL, &state, SB_LI_ANSWER, 7, 2, "test", NULL),
-	    -EPERM);
+		sb__fsm_apply(h->eng, &sb__leg_fsm, NULL, &state, SB_LI_ANSWER, 7, 2, "test", NULL),
+		-EPERM);
 	cr_assert_eq(sb__fsm_apply(h->eng, &sb__leg_fsm, NULL, &state, 999, 7, 2, "test", NULL),
 		     -EPERM, "an input out of range is refused too");
 	harness_settle(h);
@@ -283,10 +283,11 @@ Test(flow, bus_overload_refuses_new_calls)
 	reply = harness_cmd(h, "client.reply", 0);
 	cr_assert_not_null(reply);
 	cr_assert_str_eq(
-	    json_string_value(json_object_get(json_object_get(reply, "error"), "name")),
-	    "overloaded");
+		json_string_value(json_object_get(json_object_get(reply, "error"), "name")),
+		"overloaded");
 	cr_assert_eq(
-	    json_integer_value(json_object_get(json_object_get(reply, "error"), "retry_after")), 5);
+		json_integer_value(json_object_get(json_object_get(reply, "error"), "retry_after")),
+		5);
 	cr_assert_eq(harness_count(h, "media.create"), 0);
 	cr_assert_eq(sb_engine_active(h->eng), 0);
 	harness_free(h);
@@ -331,8 +332,8 @@ Test(flow, reload_keeps_live_calls_counted)
 	harness_ws(h, SB_EV_WS_CALL_DIAL, 1, 8, "s1", dial("5559999"));
 	reply = harness_cmd(h, "client.reply", 1);
 	cr_assert_str_eq(
-	    json_string_value(json_object_get(json_object_get(reply, "error"), "name")),
-	    "overloaded", "the call from before the reload still counts");
+		json_string_value(json_object_get(json_object_get(reply, "error"), "name")),
+		"overloaded", "the call from before the reload still counts");
 	cr_assert_eq(sb_engine_active(h->eng), 1, "and it is still live");
 	harness_free(h);
 }
@@ -356,7 +357,7 @@ Test(flow, op_failure_fails_the_leg)
 	cr_assert_not_null(ev);
 	cr_assert_str_eq(json_string_value(json_object_get(ev, "event")), "call.ended");
 	cr_assert_str_eq(json_string_value(json_object_get(
-			     json_object_get(json_object_get(ev, "data"), "error"), "name")),
+				 json_object_get(json_object_get(ev, "data"), "error"), "name")),
 			 "sip_500_server_internal_error");
 	cr_assert_eq(sb_engine_active(h->eng), 0);
 	harness_free(h);
@@ -446,7 +447,7 @@ Test(replay, journal_replays_into_a_fresh_engine)
 					   .arg = {json_integer_value(json_object_get(inv, "id"))},
 					   .text = strdup("v=0 b")});
 	harness_post(a, &(struct sb_event){
-			    .type = SB_EV_SIP_PROGRESS, .call = call, .leg = 2, .arg = {180}});
+				.type = SB_EV_SIP_PROGRESS, .call = call, .leg = 2, .arg = {180}});
 	harness_post(a, &(struct sb_event){.type = SB_EV_SIP_FAILED,
 					   .call = call,
 					   .leg = 2,
@@ -513,9 +514,9 @@ Test(cdr, json_form_has_every_field)
 	cr_assert_eq(json_integer_value(json_object_get(o, "answer_ms")), 1002000);
 	leg = json_array_get(json_object_get(o, "legs"), 0);
 	cr_assert_str_eq(json_string_value(json_object_get(leg, "codec")), "opus");
-	cr_assert_eq(
-	    json_integer_value(json_object_get(json_object_get(leg, "quality"), "packets_lost")),
-	    3);
+	cr_assert_eq(json_integer_value(
+			     json_object_get(json_object_get(leg, "quality"), "packets_lost")),
+		     3);
 	cr_assert_float_eq(json_real_value(json_object_get(json_object_get(leg, "quality"), "mos")),
 			   4.25, 1e-9);
 	cr_assert(json_is_null(json_object_get(leg, "answer_ms")));
@@ -533,10 +534,10 @@ Test(metrics, prometheus_text)
 	sb_strbuf_init(&b);
 	sb_engine_metrics_write(h->eng, &b);
 	cr_assert_not_null(
-	    strstr(sb_strbuf_cstr(&b), "switchboard_engine_calls_no_route_total 1\n"), "%s",
-	    sb_strbuf_cstr(&b));
+		strstr(sb_strbuf_cstr(&b), "switchboard_engine_calls_no_route_total 1\n"), "%s",
+		sb_strbuf_cstr(&b));
 	cr_assert_not_null(
-	    strstr(sb_strbuf_cstr(&b), "# TYPE switchboard_engine_calls_active gauge"));
+		strstr(sb_strbuf_cstr(&b), "# TYPE switchboard_engine_calls_active gauge"));
 	sb_strbuf_fini(&b);
 	harness_free(h);
 }
@@ -584,4 +585,73 @@ Test(docs, state_tables_match)
 	check_doc(doc, &sb__leg_fsm);
 	check_doc(doc, &sb__session_fsm);
 	free(doc);
+}
+
+/* ---- nothing leaks ---- */
+
+Test(leaks, a_full_scenario_frees_everything)
+{
+	char err[2048] = "";
+
+	cr_assert(scenario_run(SCENARIO_DIR "/trunk_to_browser_fork.jsonl", err, sizeof(err)), "%s",
+		  err);
+	cr_assert(scenario_run(SCENARIO_DIR "/resume_past_window.jsonl", err, sizeof(err)), "%s",
+		  err);
+	cr_assert_not(harness_leaks(), "LeakSanitizer found leaks (see above)");
+}
+
+/* ---- the client interface over the bus ---- */
+
+struct bus_rec {
+	json_t *evs;
+};
+
+static void bus_rec_cb(const struct sb_event *ev, void *ud)
+{
+	struct bus_rec *r = ud;
+	const char *name = sb_event_desc((enum sb_event_type)ev->type)->name;
+
+	json_array_append_new(r->evs,
+			      json_pack("{s:s,s:I,s:I,s:s,s:o}", "type", name, "arg0",
+					(json_int_t)ev->arg[0], "arg1", (json_int_t)ev->arg[1],
+					"str", ev->str, "body", json_loads(ev->text, 0, NULL)));
+}
+
+Test(client_bus, replies_and_events_become_ws_events)
+{
+	struct sb_bus *bus = sb_bus_new(NULL, NULL);
+	struct bus_rec r = {.evs = json_array()};
+	struct sb_engine_error err;
+	json_t *e;
+
+	sb_bus_subscribe(bus, SB_EV_WS_REPLY, bus_rec_cb, &r);
+	sb_bus_subscribe(bus, SB_EV_WS_EVENT, bus_rec_cb, &r);
+	cr_assert_eq(sb_engine_client_bus_ops.reply(bus, 4, 17, "{\"call\":\"c-1\"}", NULL), 0);
+	sb__engine_error(3004, &err);
+	err.retry_after_s = 5;
+	cr_assert_eq(sb_engine_client_bus_ops.reply(bus, 4, 18, "{}", &err), 0);
+	cr_assert_eq(sb_engine_client_bus_ops.event(bus, "sess-1", "call.ended",
+						    "{\"call\":\"c-1\",\"reason\":\"hangup\"}"),
+		     0);
+	while (sb_bus_pending(bus))
+		sb_bus_dispatch(bus);
+	cr_assert_eq(json_array_size(r.evs), 3);
+	e = json_array_get(r.evs, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(e, "type")), "ws.reply");
+	cr_assert_eq(json_integer_value(json_object_get(e, "arg0")), 4);
+	cr_assert_eq(json_integer_value(json_object_get(e, "arg1")), 17);
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_object_get(json_object_get(e, "body"), "result"), "call")),
+			 "c-1");
+	e = json_object_get(json_object_get(json_array_get(r.evs, 1), "body"), "error");
+	cr_assert_eq(json_integer_value(json_object_get(e, "code")), 3004);
+	cr_assert_str_eq(json_string_value(json_object_get(e, "name")), "overloaded");
+	cr_assert_eq(json_integer_value(json_object_get(e, "retry_after")), 5);
+	e = json_array_get(r.evs, 2);
+	cr_assert_str_eq(json_string_value(json_object_get(e, "type")), "ws.event");
+	cr_assert_str_eq(json_string_value(json_object_get(e, "str")), "sess-1");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(e, "body"), "event")),
+			 "call.ended");
+	json_decref(r.evs);
+	sb_bus_free(bus);
 }

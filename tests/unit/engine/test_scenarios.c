@@ -46,6 +46,7 @@ ParameterizedTest(char **name, scenario, file)
 
 	snprintf(path, sizeof(path), "%s/%s", SCENARIO_DIR, *name);
 	cr_assert(scenario_run(path, err, sizeof(err)), "%s: %s", *name, err);
+	cr_assert_not(harness_leaks(), "%s: LeakSanitizer found leaks (see above)", *name);
 }
 
 Test(scenario, directory_has_cases)
