@@ -490,10 +490,13 @@ void sb__h_leg_place(struct sb_engine *eng, void *obj, int from, const void *arg
 	int r = -ENOSYS;
 
 	if (leg->kind == SB_LEG_SIP) {
+		const struct sb_config_trunk *tr = sb_config_find_trunk(eng->cfg, leg->trunk);
 		struct sb_engine_sip_target t = {
 			.trunk = leg->trunk[0] ? leg->trunk : NULL,
 			.uri = leg->party,
-			.from_user = call->caller,
+			/* [trunk] caller_id replaces the caller's number. */
+			.from_user = tr && tr->caller_id && *tr->caller_id ? tr->caller_id
+									   : call->caller,
 			.from_display = call->caller_display,
 		};
 		if (eng->ops.sip && eng->ops.sip->invite)

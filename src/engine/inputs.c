@@ -186,7 +186,12 @@ static void on_ws_session_ended(struct sb_engine *eng, const struct sb_event *ev
 
 	if (!s)
 		return unknown(eng, ev);
-	session_apply(eng, s, SB_SI_END, "ws.session_ended", "session_ended");
+	/* Signalling forgets a detached session when its resume window has
+	 * passed (its sweep may run before our tick): that is the timeout. */
+	if (s->state == SB_SESSION_DETACHED)
+		session_apply(eng, s, SB_SI_EXPIRE, "ws.session_ended", "resume_timeout");
+	else
+		session_apply(eng, s, SB_SI_END, "ws.session_ended", "session_ended");
 }
 
 /* ---- browser call requests ---- */

@@ -655,3 +655,166 @@ Test(client_bus, replies_and_events_become_ws_events)
 	json_decref(r.evs);
 	sb_bus_free(bus);
 }
+
+/* ---- random event storms: never a crash, never a leaked media session ---- */
+
+struct storm {
+	struct harness *h;
+	unsigned seed;
+};
+
+static unsigned rnd(struct storm *s, unsigned n)
+{
+	s->seed = s->seed * 1103515245u + 12345u;
+	return (s->seed >> 8) % n;
+}
+
+/* A value the fakes have seen for key in command cmd (random pick), or 0. */
+static json_t *seen(struct storm *s, const char *cmd, const char *path1, const char *path2)
+{
+	size_t n = harness_count(s->h, cmd);
+	json_t *c, *v;
+
+	if (!n)
+		return NULL;
+	c = harness_cmd(s->h, cmd, rnd(s, (unsigned)n));
+	v = json_object_get(c, path1);
+	return path2 ? json_object_get(v, path2) : v;
+}
+
+static void storm_ws(struct storm *s, enum sb_event_type t, const char *sess)
+{
+	static const char *const to[] = {"echo", "bob", "alice", "15551234", "nobody"};
+	json_t *wire = seen(s, "client.event", "data", "call");
+	json_t *p;
+
+	if (t == SB_EV_WS_CALL_DIAL)
+		p = json_pack("{s:s,s:s}", "to", to[rnd(s, 5)], "sdp", "v=0");
+	else
+		p = json_pack("{s:s,s:s,s:s}", "call", wire ? json_string_value(wire) : "c-x",
+			      "sdp", "v=0", "candidate", "c");
+	harness_ws(s->h, t, 1 + rnd(s, 3), (int64_t)rnd(s, 1000), sess,
+		   json_pack("{s:o}", "params", p));
+}
+
+static void storm_step(struct storm *s)
+{
+	static const char *const sessions[] = {"s1", "s2", "s3"};
+	static const char *const users[] = {"alice", "bob", "alice"};
+	static const enum sb_event_type sip_evs[] = {SB_EV_SIP_PROGRESS, SB_EV_SIP_ANSWERED,
+						     SB_EV_SIP_FAILED,	 SB_EV_SIP_BYE,
+						     SB_EV_SIP_CANCEL,	 SB_EV_SIP_DTMF};
+	static const enum sb_event_type media_evs[] = {
+		SB_EV_MEDIA_READY,     SB_EV_MEDIA_READY, SB_EV_MEDIA_CONNECTED, SB_EV_MEDIA_FAILED,
+		SB_EV_MEDIA_CANDIDATE, SB_EV_MEDIA_DTMF,  SB_EV_MEDIA_STATS};
+	static const enum sb_event_type ws_calls[] = {SB_EV_WS_CALL_DIAL,   SB_EV_WS_CALL_DIAL,
+						      SB_EV_WS_CALL_ANSWER, SB_EV_WS_CALL_HANGUP,
+						      SB_EV_WS_CALL_DTMF,   SB_EV_WS_ICE_CANDIDATE};
+	unsigned k = rnd(s, 3), pick = rnd(s, 10);
+	struct sb_event ev = {0};
+
+	if (pick == 0) {
+		harness_connect(s->h, 1 + k, sessions[k], users[k]);
+		return;
+	}
+	if (pick == 1) {
+		ev.type = (uint16_t)(rnd(s, 2) ? SB_EV_WS_DISCONNECTED : SB_EV_WS_RESUMED);
+		ev.arg[0] = 1 + k;
+		ev.arg[1] = rnd(s, 2);
+		snprintf(ev.str, sizeof(ev.str), "%s", sessions[k]);
+		ev.text = strdup(users[k]);
+	} else if (pick == 2) {
+		storm_ws(s, ws_calls[rnd(s, 6)], sessions[k]);
+		return;
+	} else if (pick == 3) {
+		ev.type = SB_EV_SIP_INVITE;
+		ev.arg[0] = rnd(s, 100000);
+		snprintf(ev.str, sizeof(ev.str), "%s", rnd(s, 2) ? "alice" : "echo");
+		ev.text = strdup("{\"from\":\"+1555\",\"trunk\":\"carrier\",\"sdp\":\"v=0\"}");
+	} else if (pick <= 6) {
+		json_t *c = seen(s, "media.create", "call", NULL);
+		ev.type = (uint16_t)sip_evs[rnd(s, 6)];
+		ev.call = c ? (uint64_t)json_integer_value(c) : 1;
+		ev.leg = 1 + rnd(s, 4);
+		ev.arg[0] = rnd(s, 2) ? 180 : 486;
+		ev.text = rnd(s, 2) ? strdup("v=0 sip") : NULL;
+	} else if (pick <= 8) {
+		size_t n = harness_count(s->h, "media.create");
+		json_t *c = n ? harness_cmd(s->h, "media.create", rnd(s, (unsigned)n)) : NULL;
+		ev.type = (uint16_t)media_evs[rnd(s, 7)];
+		ev.call = (uint64_t)json_integer_value(json_object_get(c, "call"));
+		ev.leg = (uint32_t)json_integer_value(json_object_get(c, "leg"));
+		ev.arg[0] = json_integer_value(json_object_get(c, "id"));
+		ev.text = strdup("v=0 media");
+		snprintf(ev.str, sizeof(ev.str), "4.2");
+	} else {
+		harness_advance_ms(s->h, rnd(s, 40000));
+		sb_engine_tick(s->h->eng);
+		harness_settle(s->h);
+		return;
+	}
+	harness_post(s->h, &ev);
+}
+
+static void media_balance(struct harness *h)
+{
+	json_t *live = json_object();
+	size_t i;
+	json_t *c;
+	char key[32];
+
+	json_array_foreach(h->cmds, i, c)
+	{
+		const char *cmd = json_string_value(json_object_get(c, "cmd"));
+
+		snprintf(key, sizeof(key), "%lld",
+			 (long long)json_integer_value(json_object_get(c, "id")));
+		if (strcmp(cmd, "media.create") == 0) {
+			cr_assert_null(json_object_get(live, key), "session %s created twice", key);
+			json_object_set_new(live, key, json_true());
+		} else if (strcmp(cmd, "media.destroy") == 0) {
+			cr_assert_not_null(json_object_get(live, key),
+					   "session %s destroyed but not live", key);
+			json_object_del(live, key);
+		}
+	}
+	cr_assert_eq(json_object_size(live), 0, "%zu media sessions never destroyed",
+		     json_object_size(live));
+	json_decref(live);
+}
+
+Test(storm, random_events_never_crash_or_leak_sessions)
+{
+	const char *cfg = "[limits]\nmax_calls = 20\nmax_cps = 0\nring_timeout = 60s\n"
+			  "[http]\nresume_window = 30s\n"
+			  "[user alice]\n[user bob]\n[trunk carrier]\nhost = h\n"
+			  "[route echo]\ndestination = echo\naction = echo\n"
+			  "[route users]\ndestination = alice|bob\naction = user\n"
+			  "[route out]\ndestination = 1*\naction = trunk\ntarget = carrier\n";
+	struct sb_engine_metrics m, total = {0};
+
+	for (unsigned seed = 1; seed <= 20; seed++) {
+		struct storm s = {.h = harness_new(cfg), .seed = seed};
+
+		json_object_set_new(s.h->contacts, "bob", json_pack("[s]", "sip:bob@192.0.2.9"));
+		for (int i = 0; i < 400; i++)
+			storm_step(&s);
+		sb_engine_metrics(s.h->eng, &m);
+		total.calls_total += m.calls_total;
+		total.calls_answered += m.calls_answered;
+		total.illegal_transitions += m.illegal_transitions;
+		total.cdrs += m.cdrs;
+		s.h->eng = sb_engine_free(s.h->eng);
+		media_balance(s.h);
+		harness_free(s.h);
+	}
+	/* The storm reached real flows, not only refusals. */
+	cr_assert_gt(total.calls_total, 100);
+	cr_assert_gt(total.calls_answered, 10, "answered %llu",
+		     (unsigned long long)total.calls_answered);
+	cr_assert_gt(total.illegal_transitions, 10);
+	cr_log_info("storm: %llu calls, %llu answered, %llu illegal inputs refused",
+		    (unsigned long long)total.calls_total, (unsigned long long)total.calls_answered,
+		    (unsigned long long)total.illegal_transitions);
+	cr_assert_not(harness_leaks(), "LeakSanitizer found leaks (see above)");
+}
