@@ -17,7 +17,6 @@
 #include "core/clock.h"
 #include "core/lifecycle.h"
 #include "log/log.h"
-#include "adapters.h"
 #include "engine/engine.h"
 #include "signal/signal.h"
 
@@ -272,7 +271,7 @@ static int run(struct app *app)
 	if (!app->bus || !app->lc || !app->signal)
 		return -ENOMEM;
 	app->engine_ops = (struct sb_engine_ops){
-		.client = &sb_adapter_client_ops,
+		.client = &sb_engine_client_bus_ops,
 		.client_ud = app->bus,
 	};
 	app->engine = sb_engine_new(app->cfg, app->bus, sb_clock_system(), &app->engine_ops);
