@@ -15,6 +15,7 @@
 #include "bus/bus.h"
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/strbuf.h"
 #include "core/lifecycle.h"
 #include "log/log.h"
 #include "engine/engine.h"
@@ -123,6 +124,25 @@ static const struct sb_component_ops bus_ops = {
 	.start = bus_start,
 	.stop = bus_stop,
 };
+
+/* GET /api/v1/calls: the engine's live calls. */
+static char *calls_api_cb(const char *query, void *ud)
+{
+	char *calls = sb_engine_calls_json(ud);
+	struct sb_strbuf b;
+
+	if (!calls)
+		return NULL;
+	sb_strbuf_init(&b);
+	sb_strbuf_printf(&b, "{\"calls\":%s}", calls);
+	free(calls);
+	return sb_strbuf_steal(&b);
+}
+
+static void engine_metrics_cb(struct sb_strbuf *out, void *ud)
+{
+	sb_engine_metrics_write(ud, out);
+}
 
 /* Tells every component on the control bus that another one is ready (the
  * signal server starts passing calls on once the engine is). */
@@ -277,6 +297,8 @@ static int run(struct app *app)
 	app->engine = sb_engine_new(app->cfg, app->bus, sb_clock_system(), &app->engine_ops);
 	if (!app->engine)
 		return -ENOMEM;
+	sb_signal_api_add(app->signal, "/api/v1/calls", calls_api_cb, app->engine);
+	sb_signal_metrics_add(app->signal, engine_metrics_cb, app->engine);
 	sb_lifecycle_set_ready_cb(app->lc, component_ready_cb, app);
 	sb_lifecycle_add(app->lc, &bus_ops, app);
 	sb_lifecycle_add(app->lc, &sb_engine_component, app->engine);

@@ -371,3 +371,23 @@ const struct sb_component_ops sb_signal_component_ops = {
 	.stop = signal_stop,
 	.reload = signal_reload,
 };
+
+int sb_signal_api_add(struct sb_signal_server *srv, const char *path, sb_signal_api_cb cb, void *ud)
+{
+	struct sb__api_route *r;
+
+	if (!path || !cb || strlen(path) >= sizeof(r->path))
+		return -EINVAL;
+	if (srv->n_api >= SB_ARRAY_SIZE(srv->api))
+		return -ENOSPC;
+	r = &srv->api[srv->n_api++];
+	memcpy(r->path, path, strlen(path) + 1);
+	r->cb = cb;
+	r->ud = ud;
+	return 0;
+}
+
+int sb_signal_metrics_add(struct sb_signal_server *srv, sb_signal_metrics_cb cb, void *ud)
+{
+	return sb_metrics_collector_add(srv->metrics, cb, ud);
+}

@@ -172,6 +172,31 @@ static bool token_equal(const char *a, const char *b)
 	return diff == 0;
 }
 
+/* A resource another component serves (sb_signal_api_add). */
+static int do_api_route(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
+			const char *path)
+{
+	char query[256] = "";
+	char *body = NULL;
+
+	for (int i = 0; lws_hdr_copy_fragment(wsi, query + strlen(query),
+					      (int)(sizeof(query) - strlen(query) - 1),
+					      WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
+	     i++) {
+		if (strlen(query) + 2 >= sizeof(query))
+			break;
+		strncat(query, "&", sizeof(query) - strlen(query) - 1);
+	}
+	if (*query && query[strlen(query) - 1] == '&')
+		query[strlen(query) - 1] = '\0';
+	for (size_t i = 0; i < srv->n_api && !body; i++)
+		if (strcmp(srv->api[i].path, path) == 0)
+			body = srv->api[i].cb(query, srv->api[i].ud);
+	if (!body)
+		return send_json_error(wsi, p, 404, "not_found", "no such resource");
+	return send_response(wsi, p, 200, "application/json", body, NULL, NULL);
+}
+
 static int do_api(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
 		  const char *path)
 {
@@ -190,6 +215,8 @@ static int do_api(struct sb_signal_server *srv, struct lws *wsi, struct sb__http
 		j = api_status(srv);
 	else if (strcmp(path, "/api/v1/connections") == 0)
 		j = api_connections(srv);
+	else
+		return do_api_route(srv, wsi, p, path);
 	if (!j)
 		return send_json_error(wsi, p, 404, "not_found", "no such resource");
 	body = json_dumps(j, JSON_COMPACT);

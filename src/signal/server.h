@@ -84,6 +84,12 @@ struct sb_signal_server {
 	unsigned n_ws;		     /* WebSocket connections */
 	GPtrArray *keep;	     /* strings lws keeps pointers to (vhost names, hosts) */
 	struct sb_config *start_cfg; /* the snapshot the listeners were made from */
+	struct sb__api_route {
+		char path[64];
+		sb_signal_api_cb cb;
+		void *ud;
+	} api[8]; /* resources other components serve */
+	size_t n_api;
 };
 
 /* Per HTTP connection (protocols[0]): the body being written. */

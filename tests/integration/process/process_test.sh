@@ -47,9 +47,18 @@ wait_exit() {
 }
 
 # 1. Default config: ready, SIGTERM, exit 0.
-start conf/switchboard.conf
+SWITCHBOARD_HTTP_ADMIN_TOKEN=process-test start conf/switchboard.conf
 if wait_for "$tmp/err" "switchboard ready" 20; then ok "ready with the default config"
 else not_ok "never became ready"; cat "$tmp/err"; fi
+http=http://127.0.0.1:8080
+[ "$(curl -s -o /dev/null -w '%{http_code}' $http/readyz)" = 200 ] && ok "/readyz answers 200" \
+  || not_ok "/readyz"
+calls=$(curl -s -H 'Authorization: Bearer process-test' $http/api/v1/calls)
+[ "$calls" = '{"calls":[]}' ] && ok "/api/v1/calls lists no calls" || not_ok "/api/v1/calls: $calls"
+[ "$(curl -s -o /dev/null -w '%{http_code}' $http/api/v1/calls)" = 401 ] \
+  && ok "/api/v1/calls needs the admin token" || not_ok "/api/v1/calls without token"
+curl -s $http/metrics | grep -q '^switchboard_engine_calls_active 0$' \
+  && ok "/metrics carries the engine's figures" || not_ok "engine metrics"
 kill -TERM "$pid"
 if wait_exit 15 && [ "$rc" -eq 0 ]; then ok "SIGTERM drains and exits 0"
 else not_ok "SIGTERM exit (rc=${rc:-timeout})"; cat "$tmp/err"; fi
