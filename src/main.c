@@ -20,6 +20,7 @@
 #include "log/log.h"
 #include "engine/engine.h"
 #include "signal/signal.h"
+#include "store/store.h"
 
 extern char **environ;
 
@@ -32,6 +33,7 @@ struct app {
 	struct sb_lifecycle *lc;
 	struct sb_bus *bus; /* the control thread's bus */
 	struct sb_signal_server *signal;
+	struct sb_store *store;
 	struct sb_engine *engine;
 	struct sb_engine_ops engine_ops;
 	guint drain_timer;
@@ -138,6 +140,34 @@ static char *calls_api_cb(const char *query, void *ud)
 	free(calls);
 	return sb_strbuf_steal(&b);
 }
+
+/* Reads one integer parameter of a query string ("offset=20&limit=50"). */
+static int64_t query_int(const char *query, const char *key, int64_t def)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+		if (strncmp(p, key, n) == 0 && p[n] == '=') {
+			char *end;
+			long long v = strtoll(p + n + 1, &end, 10);
+			return (*end == '\0' || *end == '&') ? (int64_t)v : def;
+		}
+	}
+	return def;
+}
+
+/* GET /api/v1/cdrs?offset=N&limit=N: call history, newest first. */
+static char *cdrs_api_cb(const char *query, void *ud)
+{
+	return sb_store_cdrs_json(ud, query_int(query, "offset", 0), query_int(query, "limit", 50));
+}
+
+static int store_cdr_cb(void *ud, const struct sb_cdr *cdr, const char *json)
+{
+	return sb_store_cdr_add(ud, cdr->call_id, (int64_t)(cdr->start_us / 1000), json);
+}
+
+static const struct sb_engine_store_ops store_ops = {.cdr = store_cdr_cb};
 
 static void engine_metrics_cb(struct sb_strbuf *out, void *ud)
 {
@@ -290,17 +320,24 @@ static int run(struct app *app)
 	app->signal = sb_signal_server_new(app->cfg, app->loop, app->bus);
 	if (!app->bus || !app->lc || !app->signal)
 		return -ENOMEM;
+	app->store = sb_store_new(app->cfg);
+	if (!app->store)
+		return -ENOMEM;
 	app->engine_ops = (struct sb_engine_ops){
 		.client = &sb_engine_client_bus_ops,
 		.client_ud = app->bus,
+		.store = &store_ops,
+		.store_ud = app->store,
 	};
 	app->engine = sb_engine_new(app->cfg, app->bus, sb_clock_system(), &app->engine_ops);
 	if (!app->engine)
 		return -ENOMEM;
 	sb_signal_api_add(app->signal, "/api/v1/calls", calls_api_cb, app->engine);
+	sb_signal_api_add(app->signal, "/api/v1/cdrs", cdrs_api_cb, app->store);
 	sb_signal_metrics_add(app->signal, engine_metrics_cb, app->engine);
 	sb_lifecycle_set_ready_cb(app->lc, component_ready_cb, app);
 	sb_lifecycle_add(app->lc, &bus_ops, app);
+	sb_lifecycle_add(app->lc, &sb_store_component, app->store);
 	sb_lifecycle_add(app->lc, &sb_engine_component, app->engine);
 	sb_lifecycle_add(app->lc, &sb_signal_component_ops, app->signal);
 	r = sb_lifecycle_start(app->lc, &failed);
@@ -345,6 +382,7 @@ int main(int argc, char **argv)
 	app.lc = sb_lifecycle_free(app.lc);
 	app.signal = sb_signal_server_free(app.signal);
 	app.engine = sb_engine_free(app.engine);
+	app.store = sb_store_free(app.store);
 	app.bus = sb_bus_free(app.bus);
 	if (app.loop)
 		g_main_loop_unref(app.loop);

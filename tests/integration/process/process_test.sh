@@ -57,6 +57,8 @@ calls=$(curl -s -H 'Authorization: Bearer process-test' $http/api/v1/calls)
 [ "$calls" = '{"calls":[]}' ] && ok "/api/v1/calls lists no calls" || not_ok "/api/v1/calls: $calls"
 [ "$(curl -s -o /dev/null -w '%{http_code}' $http/api/v1/calls)" = 401 ] \
   && ok "/api/v1/calls needs the admin token" || not_ok "/api/v1/calls without token"
+cdrs=$(curl -s -H 'Authorization: Bearer process-test' "$http/api/v1/cdrs?limit=5")
+echo "$cdrs" | grep -q '"limit":5' && ok "/api/v1/cdrs answers from the store" || not_ok "/api/v1/cdrs: $cdrs"
 curl -s $http/metrics | grep -q '^switchboard_engine_calls_active 0$' \
   && ok "/metrics carries the engine's figures" || not_ok "engine metrics"
 kill -TERM "$pid"
