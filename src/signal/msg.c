@@ -454,6 +454,16 @@ char *sb_signal_msg_error(const char *id, int code, const char *message)
 			      sb_signal_error_json(code, message)));
 }
 
+char *sb_signal_msg_error_retry(const char *id, int code, const char *message, int retry_after)
+{
+	json_t *e = sb_signal_error_json(code, message);
+
+	if (e && retry_after > 0)
+		json_object_set_new(e, "retry_after", json_integer(retry_after));
+	return dump(
+		json_pack("{s:s, s:o, s:o}", "type", "response", "id", id_json(id), "error", e));
+}
+
 char *sb_signal_msg_event(const char *event, const json_t *data)
 {
 	json_t *d = data ? json_deep_copy(data) : json_object();

@@ -83,6 +83,9 @@ void sb_signal_request_clear(struct sb_signal_request *req);
  * "" encodes as null. result and data are borrowed (NULL: {}). */
 char *sb_signal_msg_result(const char *id, const json_t *result);
 char *sb_signal_msg_error(const char *id, int code, const char *message);
+/* The same, with retry_after (seconds, > 0) for errors the client may retry
+ * later (overloaded, limits). */
+char *sb_signal_msg_error_retry(const char *id, int code, const char *message, int retry_after);
 char *sb_signal_msg_event(const char *event, const json_t *data);
 /* The error object {code, name, message}; a new reference or NULL. */
 json_t *sb_signal_error_json(int code, const char *message);

@@ -617,10 +617,17 @@ void sb__signal_on_reply(struct sb_signal_server *srv, uint64_t conn, uint64_t s
 		if (f->seq != seq)
 			continue;
 		g_queue_delete_link(&c->inflight, l);
-		if ((e = json_object_get(j, "error")) != NULL)
-			reply_error(c, f->id, (int)json_integer_value(json_object_get(e, "code")),
-				    json_string_value(json_object_get(e, "message")));
-		else {
+		if ((e = json_object_get(j, "error")) != NULL) {
+			int code = (int)json_integer_value(json_object_get(e, "code"));
+			int retry = (int)json_integer_value(json_object_get(e, "retry_after"));
+
+			sb__signal_count_error(srv, code);
+			conn_send(c,
+				  sb_signal_msg_error_retry(
+					  f->id, code,
+					  json_string_value(json_object_get(e, "message")), retry),
+				  true);
+		} else {
 			/* A dialled call now counts against max_calls_per_conn. */
 			if (f->method == SB_SIGNAL_M_CALL_DIAL && c->session)
 				c->session->calls++;

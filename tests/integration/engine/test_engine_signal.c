@@ -190,6 +190,8 @@ static void setup(void)
 		 "[user alice]\n[user bob]\n[trunk carrier]\nhost = 127.0.0.1\n"
 		 "[route echo]\ndestination = 1999\naction = echo\n"
 		 "[route users]\ndestination = alice|bob\naction = user\n"
+		 "[trunk tight]\nhost = 127.0.0.1\nmax_calls = 1\n"
+		 "[route tight]\ndestination = 17*\naction = trunk\ntarget = tight\n"
 		 "[route out]\ndestination = 1*\naction = trunk\ntarget = carrier\n",
 		 F.port);
 	cr_assert_eq(sb_config_load_string("test", text, NULL, &F.cfg, &errs), 0);
@@ -418,4 +420,25 @@ Test(engine, browser_calls_browser)
 	g_free(call);
 	ws_close(a);
 	ws_close(b);
+}
+
+/* A call refused by an admission limit reaches the browser as a typed error
+ * carrying retry_after ([limits] retry_after), like a SIP 503 Retry-After. */
+Test(engine, admission_refusal_carries_retry_after)
+{
+	struct ws *ws = ws_open("127.0.0.1", F.port, false, NULL);
+	json_t *r, *e;
+	char *first;
+
+	json_decref(hello_ok(ws, NULL));
+	first = dial(ws, "1701");
+	r = rpc(ws, "d2", "call.dial", "{\"to\":\"1702\",\"sdp\":\"v=0\\r\\n\"}");
+	cr_assert(r, "no answer");
+	e = json_object_get(r, "error");
+	cr_assert(e, "%s", json_dumps(r, 0));
+	cr_assert_eq(json_integer_value(json_object_get(e, "retry_after")),
+		     F.cfg->limits.retry_after_s, "%s", json_dumps(r, 0));
+	json_decref(r);
+	g_free(first);
+	ws_close(ws);
 }
