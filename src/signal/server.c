@@ -226,9 +226,14 @@ static void do_hello(struct sb__conn *c, struct sb_signal_request *req)
 		return;
 	}
 	if (resume && hello_resume(c, resume, &id) == 0) {
-		sb_info("connection %llu: session %s resumed by %s", (unsigned long long)c->id,
-			c->session->id, c->session->ident.user);
-		post(srv, SB_EV_WS_RESUMED, c->id, 0, c->session->id,
+		/* A new address means the media path changed too: the engine
+		 * restarts ICE for the session's calls (RFC 8445 section 9). */
+		bool moved = strcmp(c->session->remote, c->remote) != 0;
+
+		sb_info("connection %llu: session %s resumed by %s%s", (unsigned long long)c->id,
+			c->session->id, c->session->ident.user, moved ? " from a new address" : "");
+		snprintf(c->session->remote, sizeof(c->session->remote), "%s", c->remote);
+		post(srv, SB_EV_WS_RESUMED, c->id, moved, c->session->id,
 		     strdup(c->session->ident.user));
 		reply_result(c, req->id, hello_result(c, true));
 	} else if (resume) {
@@ -237,6 +242,7 @@ static void do_hello(struct sb__conn *c, struct sb_signal_request *req)
 	} else if (hello_new(c, &id) == 0) {
 		sb_info("connection %llu: session %s for %s", (unsigned long long)c->id,
 			c->session->id, c->session->ident.user);
+		snprintf(c->session->remote, sizeof(c->session->remote), "%s", c->remote);
 		post(srv, SB_EV_WS_CONNECTED, c->id, 0, c->session->id,
 		     strdup(c->session->ident.user));
 		reply_result(c, req->id, hello_result(c, false));

@@ -23,6 +23,7 @@ struct sb__session {
 	struct sb__conn *conn; /* NULL while detached */
 	uint64_t detached_us;  /* monotonic time it lost its connection */
 	unsigned calls;
+	char remote[64]; /* the client's address when it last (re)connected */
 };
 
 struct sb__outmsg {
