@@ -53,9 +53,9 @@ static gboolean source_dispatch(GSource *src, GSourceFunc cb, gpointer ud)
 }
 
 static GSourceFuncs source_funcs = {
-    .prepare = source_prepare,
-    .check = source_check,
-    .dispatch = source_dispatch,
+	.prepare = source_prepare,
+	.check = source_check,
+	.dispatch = source_dispatch,
 };
 
 static int init_shards(struct sb_bus *bus, size_t n_shards, size_t low_capacity)
@@ -448,9 +448,9 @@ static unsigned drain_lane(struct sb_bus *bus, int prio, unsigned budget)
 	}
 	if (done)
 		atomic_store_explicit(
-		    &bus->dispatched[prio],
-		    atomic_load_explicit(&bus->dispatched[prio], memory_order_relaxed) + done,
-		    memory_order_relaxed);
+			&bus->dispatched[prio],
+			atomic_load_explicit(&bus->dispatched[prio], memory_order_relaxed) + done,
+			memory_order_relaxed);
 	return done;
 }
 

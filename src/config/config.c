@@ -205,7 +205,7 @@ static int set_value(const struct sb_config_key *k, void *obj, const char *value
 	case SB_CT_DURATION:
 		if (parse_duration(value, &iv) < 0) {
 			sb_strbuf_printf(
-			    why, "expected a duration such as 500ms, 30s, 5m, got '%s'", value);
+				why, "expected a duration such as 500ms, 30s, 5m, got '%s'", value);
 			return -EINVAL;
 		}
 		if (iv < k->min || iv > k->max) {
@@ -665,8 +665,8 @@ int sb_config_load(const char *path, char *const *envp, struct sb_config **ret_c
 		return -EINVAL;
 	}
 	r = sb_strbuf_failed(&text)
-		? -ENOMEM
-		: sb_config_load_string(path, sb_strbuf_cstr(&text), envp, ret_cfg, errs);
+		    ? -ENOMEM
+		    : sb_config_load_string(path, sb_strbuf_cstr(&text), envp, ret_cfg, errs);
 	sb_strbuf_fini(&text);
 	return r;
 }

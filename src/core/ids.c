@@ -17,7 +17,7 @@ uint64_t sb_id_next(void)
 {
 	if (tls_next == tls_end) {
 		tls_next =
-		    atomic_fetch_add_explicit(&id_counter, ID_BLOCK, memory_order_relaxed) + 1;
+			atomic_fetch_add_explicit(&id_counter, ID_BLOCK, memory_order_relaxed) + 1;
 		tls_end = tls_next + ID_BLOCK;
 	}
 	return tls_next++;

@@ -15,19 +15,19 @@
 
 int sb__log_levels[_SB_COMP_MAX] = {
 #define SB_X(id, name) [SB_COMP_##id] = SB_LOG_INFO,
-    SB_LOG_COMPONENTS(SB_X)
+	SB_LOG_COMPONENTS(SB_X)
 #undef SB_X
 };
 
 static const char *const comp_names[_SB_COMP_MAX] = {
 #define SB_X(id, name) [SB_COMP_##id] = name,
-    SB_LOG_COMPONENTS(SB_X)
+	SB_LOG_COMPONENTS(SB_X)
 #undef SB_X
 };
 
 static const char *const level_names[_SB_LOG_LEVEL_MAX] = {
-    [SB_LOG_ERROR] = "error", [SB_LOG_WARN] = "warn",	[SB_LOG_INFO] = "info",
-    [SB_LOG_DEBUG] = "debug", [SB_LOG_TRACE] = "trace",
+	[SB_LOG_ERROR] = "error", [SB_LOG_WARN] = "warn",   [SB_LOG_INFO] = "info",
+	[SB_LOG_DEBUG] = "debug", [SB_LOG_TRACE] = "trace",
 };
 
 static enum sb_log_format log_format = SB_LOG_FORMAT_AUTO;
@@ -183,13 +183,13 @@ void sb__log_write(enum sb_log_comp comp, enum sb_log_level level, const char *f
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	rec = (struct sb_log_record){
-	    .time_us = sb_clock_real_us(),
-	    .level = level,
-	    .comp = comp,
-	    .ctx = &tls_ctx,
-	    .file = file,
-	    .line = line,
-	    .msg = msg,
+		.time_us = sb_clock_real_us(),
+		.level = level,
+		.comp = comp,
+		.ctx = &tls_ctx,
+		.file = file,
+		.line = line,
+		.msg = msg,
 	};
 	if (log_sink) {
 		log_sink(&rec, log_sink_ud);

@@ -42,7 +42,7 @@ enum sb_log_comp {
 #define SB_X(id, name) SB_COMP_##id,
 	SB_LOG_COMPONENTS(SB_X)
 #undef SB_X
-	    _SB_COMP_MAX,
+		_SB_COMP_MAX,
 	_SB_COMP_INVALID = -22,
 };
 

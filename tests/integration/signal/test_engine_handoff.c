@@ -251,7 +251,8 @@ Test(engine, metrics_samples_from_other_components)
 	snprintf(ev.str, sizeof(ev.str), "Not A Name");
 	cr_assert_gt(sb_bus_post(F.bus, &ev), 0);
 	usleep(100000);
-	cr_assert_eq(http_get("127.0.0.1", F.port, false, "GET", "/metrics", NULL, &body, NULL), 200);
+	cr_assert_eq(http_get("127.0.0.1", F.port, false, "GET", "/metrics", NULL, &body, NULL),
+		     200);
 	cr_assert(strstr(body, "\nswitchboard_media_sessions 42\n"), "%s", body);
 	cr_assert_null(strstr(body, "Not A Name"));
 	free(body);

@@ -363,7 +363,7 @@ static void *flood_thread(void *ud)
 
 	for (int i = 0; i < FLOOD_N; i++) {
 		int64_t r =
-		    post(f->bus, f->kind == 0 ? SB_EV_TEST_LOW : SB_EV_TEST_NORMAL, f->kind, i);
+			post(f->bus, f->kind == 0 ? SB_EV_TEST_LOW : SB_EV_TEST_NORMAL, f->kind, i);
 		if (r > 0)
 			atomic_fetch_add(&f->ok, 1);
 		else

@@ -181,7 +181,7 @@ Test(auth, config_errors)
 {
 	char *bad[] = {"HS256", "none", NULL};
 	struct sb_config_auth cfg = {
-	    .algorithms = bad, .hs256_secret = "", .public_key = "", .audience = "a"};
+		.algorithms = bad, .hs256_secret = "", .public_key = "", .audience = "a"};
 	struct sb_signal_auth *a = NULL;
 	char why[128] = "";
 

@@ -39,11 +39,11 @@ Test(msg, decodes_requests)
 	cr_assert(json_is_object(req.params));
 	sb_signal_request_clear(&req);
 	cr_assert_eq(
-	    decode("{\"type\":\"request\",\"id\":\"a\",\"method\":\"call.dial\",\"params\":"
-		   "{\"to\":\"15551234\",\"sdp\":\"v=0\\r\\n\",\"video\":false,"
-		   "\"future\":{\"x\":[1,2]}}}",
-		   &req, &err),
-	    0, "%s", err.message);
+		decode("{\"type\":\"request\",\"id\":\"a\",\"method\":\"call.dial\",\"params\":"
+		       "{\"to\":\"15551234\",\"sdp\":\"v=0\\r\\n\",\"video\":false,"
+		       "\"future\":{\"x\":[1,2]}}}",
+		       &req, &err),
+		0, "%s", err.message);
 	cr_assert_eq(req.method, SB_SIGNAL_M_CALL_DIAL);
 	cr_assert_str_eq(json_string_value(json_object_get(req.params, "to")), "15551234");
 	sb_signal_request_clear(&req);
@@ -85,13 +85,13 @@ Test(msg, envelope_errors)
 
 Test(msg, params_errors)
 {
-	expect(
-	    "{\"type\":\"request\",\"id\":\"1\",\"method\":\"hello\",\"params\":{\"version\":1}}",
-	    SB_SIGNAL_E_INVALID_PARAMS, "1", "params.token: missing");
-	expect(
-	    "{\"type\":\"request\",\"id\":\"1\",\"method\":\"hello\",\"params\":{\"version\":1.0,"
-	    "\"token\":\"t\"}}",
-	    SB_SIGNAL_E_INVALID_PARAMS, "1", "params.version: expected integer");
+	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"hello\",\"params\":{\"version\":1}"
+	       "}",
+	       SB_SIGNAL_E_INVALID_PARAMS, "1", "params.token: missing");
+	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"hello\",\"params\":{\"version\":1."
+	       "0,"
+	       "\"token\":\"t\"}}",
+	       SB_SIGNAL_E_INVALID_PARAMS, "1", "params.version: expected integer");
 	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"hello\",\"params\":{\"version\":3,"
 	       "\"token\":\"t\"}}",
 	       SB_SIGNAL_E_UNSUPPORTED_VERSION, "1", NULL);
