@@ -183,8 +183,8 @@ static void write_job(struct sb_store *st, struct job *j)
 {
 	static const char *const sql[] = {
 		[JOB_CDR] = "INSERT INTO cdrs (call_id, start_ms, json) VALUES (?1, ?2, ?3)",
-		[JOB_REG_PUT] = "INSERT OR REPLACE INTO registrations (aor, contact, expires_at, "
-				"json) VALUES (?1, ?2, ?3, ?4)",
+		[JOB_REG_PUT] = ("INSERT OR REPLACE INTO registrations (aor, contact, expires_at, "
+				 "json) VALUES (?1, ?2, ?3, ?4)"),
 		[JOB_REG_DEL] = "DELETE FROM registrations WHERE aor = ?1 AND contact = ?2",
 	};
 	sqlite3_stmt *s = NULL;
