@@ -29,6 +29,8 @@ struct run {
 	json_t *conns;	     /* connection id -> session, from ws.connected/resumed */
 };
 
+static bool fail(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static bool fail(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
