@@ -64,7 +64,7 @@ summary() {
     /"result": *"OK"/ || /"result": *"EXPECTEDFAIL"/ { p++ }
     /"result": *"(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"/ { f++ }
     /"result": *"SKIP"/ { s++ }
-    END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$1"
+    END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$@"
 }
 
 cmd=${1:-}
@@ -87,7 +87,13 @@ case "$cmd" in
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
       UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       meson test -C build-asan --print-errorlogs "$@" || rc=$?
-    summary build-asan/meson-logs/testlog.json
+    # Every fuzz target runs for a short while with libFuzzer (clang).
+    if [ $# -eq 0 ]; then
+      CC=clang build build-fuzz -Dfuzzers=true -Dbenchmarks=false \
+        -Db_sanitize=address,undefined -Db_lundef=false
+      meson test -C build-fuzz --suite fuzz-run --print-errorlogs || rc=$?
+    fi
+    summary build-asan/meson-logs/testlog.json build-fuzz/meson-logs/testlog.json
     exit $rc
     ;;
   *)
