@@ -19,6 +19,7 @@
 #include "core/lifecycle.h"
 #include "log/log.h"
 #include "engine/engine.h"
+#include "media/media.h"
 #include "signal/signal.h"
 #include "store/store.h"
 
@@ -34,6 +35,7 @@ struct app {
 	struct sb_bus *bus; /* the control thread's bus */
 	struct sb_signal_server *signal;
 	struct sb_store *store;
+	struct sb_media *media;
 	struct sb_engine *engine;
 	struct sb_engine_ops engine_ops;
 	guint drain_timer;
@@ -321,13 +323,16 @@ static int run(struct app *app)
 	if (!app->bus || !app->lc || !app->signal)
 		return -ENOMEM;
 	app->store = sb_store_new(app->cfg);
-	if (!app->store)
+	app->media = sb_media_new(app->cfg, app->bus);
+	if (!app->store || !app->media)
 		return -ENOMEM;
 	app->engine_ops = (struct sb_engine_ops){
 		.client = &sb_engine_client_bus_ops,
 		.client_ud = app->bus,
 		.store = &store_ops,
 		.store_ud = app->store,
+		.media = &sb_media_engine_ops,
+		.media_ud = app->media,
 	};
 	app->engine = sb_engine_new(app->cfg, app->bus, sb_clock_system(), &app->engine_ops);
 	if (!app->engine)
@@ -338,6 +343,7 @@ static int run(struct app *app)
 	sb_lifecycle_set_ready_cb(app->lc, component_ready_cb, app);
 	sb_lifecycle_add(app->lc, &bus_ops, app);
 	sb_lifecycle_add(app->lc, &sb_store_component, app->store);
+	sb_lifecycle_add(app->lc, &sb_media_component, app->media);
 	sb_lifecycle_add(app->lc, &sb_engine_component, app->engine);
 	sb_lifecycle_add(app->lc, &sb_signal_component_ops, app->signal);
 	r = sb_lifecycle_start(app->lc, &failed);
@@ -382,6 +388,7 @@ int main(int argc, char **argv)
 	app.lc = sb_lifecycle_free(app.lc);
 	app.signal = sb_signal_server_free(app.signal);
 	app.engine = sb_engine_free(app.engine);
+	app.media = sb_media_free(app.media);
 	app.store = sb_store_free(app.store);
 	app.bus = sb_bus_free(app.bus);
 	if (app.loop)

@@ -68,8 +68,12 @@ enum sb_prio {
 	X(MEDIA_DTMF, "media.dtmf", HIGH, "arg0=session id str=digit arg1=duration ms")            \
 	X(MEDIA_STATS, "media.stats", LOW,                                                         \
 	  "arg0=session id arg1=packets lost arg2=jitter us arg3=rtt us str=mos text=json")        \
-	X(MEDIA_CMD_CREATE, "media.cmd_create", CRITICAL, "arg0=session id text=json")             \
-	X(MEDIA_CMD_UPDATE, "media.cmd_update", HIGH, "arg0=session id text=sdp")                  \
+	X(MEDIA_CMD_CREATE, "media.cmd_create", CRITICAL,                                          \
+	  "arg0=session id arg1=kind text=remote sdp")                                             \
+	X(MEDIA_CMD_UPDATE, "media.cmd_update", HIGH, "arg0=session id text=remote sdp")           \
+	X(MEDIA_CMD_CANDIDATE, "media.cmd_candidate", HIGH, "arg0=session id text=candidate")      \
+	X(MEDIA_CMD_BRIDGE, "media.cmd_bridge", CRITICAL, "arg0=session id arg1=other session id") \
+	X(MEDIA_CMD_ICE_RESTART, "media.cmd_ice_restart", HIGH, "arg0=session id")                 \
 	X(MEDIA_CMD_DESTROY, "media.cmd_destroy", CRITICAL, "arg0=session id")                     \
 	/* engine */                                                                               \
 	X(CALL_STATE, "call.state", CRITICAL,                                                      \

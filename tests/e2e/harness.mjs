@@ -39,7 +39,7 @@ export function mintJwt(claims, { alg = 'HS256', secret = SECRET } = {}) {
 }
 
 /** Starts switchboard; resolves once /livez answers. */
-export async function startServer(binary, { http = '' } = {}) {
+export async function startServer(binary, { http = '', extra = '' } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'sb-e2e-'));
   const port = await freePort();
   const conf = path.join(dir, 'sb.conf');
@@ -48,6 +48,7 @@ export async function startServer(binary, { http = '' } = {}) {
     '[log]', 'level = info', 'format = json',
     '[http]', `listen = ws://127.0.0.1:${port}`, `web_root = ${WEB_ROOT}`, `admin_token = ${ADMIN}`, http,
     '[auth]', 'algorithms = HS256', `hs256_secret = ${SECRET}`, 'audience = switchboard', 'leeway = 0s',
+    extra,
     '',
   ].join('\n'));
   const logPath = path.join(dir, 'sb.log');
@@ -153,7 +154,7 @@ export const CHROMIUM_ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--disable-dev-shm-usage',
   '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-  '--allow-loopback-in-peer-connection',
+  '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
 ];
 
 export async function launchChromium() {

@@ -1,0 +1,289 @@
+/* The media component: worker threads, the command path from the control
+ * thread to them (one bus per worker), and the engine's media ops. Control
+ * thread for everything but the worker loops. Owns the workers, which own
+ * their sessions. */
+#define SB_LOG_COMP SB_COMP_MEDIA
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "log/log.h"
+#include "media/media_internal.h"
+
+struct sb_media *sb_media_new(struct sb_config *cfg, struct sb_bus *control_bus)
+{
+	struct sb_media *m = calloc(1, sizeof(*m));
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!m)
+		return NULL;
+	m->cfg = sb_config_ref(cfg);
+	m->control = control_bus;
+	m->n_workers = cfg->media.workers > 0 ? (unsigned)cfg->media.workers
+					      : (unsigned)(cores > 0 ? cores : 1);
+	m->workers = calloc(m->n_workers, sizeof(*m->workers));
+	m->where = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	if (!m->workers)
+		return sb_media_free(m);
+	return m;
+}
+
+static void worker_cmd_cb(const struct sb_event *ev, void *ud)
+{
+	struct sb_mworker *w = ud;
+	uint64_t id = (uint64_t)ev->arg[0];
+
+	switch (ev->type) {
+	case SB_EV_MEDIA_CMD_CREATE:
+		sb__msession_create(w, ev);
+		break;
+	case SB_EV_MEDIA_CMD_CANDIDATE:
+		sb__msession_candidate(w, id, ev->text);
+		break;
+	case SB_EV_MEDIA_CMD_BRIDGE: {
+		uint64_t other = (uint64_t)ev->arg[1];
+		struct sb_msession *a = g_hash_table_lookup(w->sessions, &id);
+		struct sb_msession *b = g_hash_table_lookup(w->sessions, &other);
+		if (a && b) {
+			a->peer = other;
+			b->peer = id;
+		}
+		break;
+	}
+	case SB_EV_MEDIA_CMD_DESTROY:
+		sb__msession_destroy(w, id);
+		break;
+	default:
+		break;
+	}
+}
+
+static gpointer worker_main(gpointer ud)
+{
+	struct sb_mworker *w = ud;
+
+	g_main_context_push_thread_default(w->ctx);
+	g_main_loop_run(w->loop);
+	/* Sessions are freed on their own thread, with their agents. */
+	g_hash_table_remove_all(w->sessions);
+	while (g_main_context_iteration(w->ctx, FALSE))
+		;
+	g_main_context_pop_thread_default(w->ctx);
+	return NULL;
+}
+
+static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
+{
+	static const enum sb_event_type cmds[] = {SB_EV_MEDIA_CMD_CREATE, SB_EV_MEDIA_CMD_CANDIDATE,
+						  SB_EV_MEDIA_CMD_BRIDGE, SB_EV_MEDIA_CMD_DESTROY};
+	char name[24];
+
+	w->m = m;
+	w->index = i;
+	w->ctx = g_main_context_new();
+	w->loop = g_main_loop_new(w->ctx, FALSE);
+	w->bus = sb_bus_new(&m->cfg->bus, w->ctx);
+	w->sessions = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, sb__msession_free);
+	if (!w->bus)
+		return -ENOMEM;
+	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
+		sb_bus_subscribe(w->bus, cmds[k], worker_cmd_cb, w);
+	snprintf(name, sizeof(name), "sb-media-%u", i);
+	w->thread = g_thread_new(name, worker_main, w);
+	return 0;
+}
+
+static gboolean quit_cb(gpointer ud)
+{
+	g_main_loop_quit(ud);
+	return G_SOURCE_REMOVE;
+}
+
+static void worker_stop(struct sb_mworker *w)
+{
+	if (w->thread) {
+		GSource *src = g_idle_source_new();
+		g_source_set_callback(src, quit_cb, w->loop, NULL);
+		g_source_attach(src, w->ctx);
+		g_source_unref(src);
+		g_thread_join(w->thread);
+		w->thread = NULL;
+	}
+	if (w->sessions)
+		g_hash_table_destroy(w->sessions);
+	w->sessions = NULL;
+	w->bus = sb_bus_free(w->bus);
+	if (w->loop)
+		g_main_loop_unref(w->loop);
+	if (w->ctx)
+		g_main_context_unref(w->ctx);
+	w->loop = NULL;
+	w->ctx = NULL;
+}
+
+static void media_stop(void *ud)
+{
+	struct sb_media *m = ud;
+
+	for (unsigned i = 0; m->workers && i < m->n_workers; i++)
+		worker_stop(&m->workers[i]);
+	m->dtls = sb_dtls_ctx_free(m->dtls);
+	m->running = false;
+}
+
+struct sb_media *sb_media_free(struct sb_media *m)
+{
+	if (!m)
+		return NULL;
+	media_stop(m);
+	if (m->where)
+		g_hash_table_destroy(m->where);
+	free(m->workers);
+	sb_config_unref(m->cfg);
+	free(m);
+	return NULL;
+}
+
+static int media_start(void *ud, struct sb_lifecycle *lc)
+{
+	struct sb_media *m = ud;
+	char err[160] = "";
+
+	if (srtp_init() != srtp_err_status_ok) {
+		sb_error("libsrtp2 did not initialise");
+		return -EIO;
+	}
+	m->dtls =
+		sb_dtls_ctx_new(m->cfg->media.dtls_cert, m->cfg->media.dtls_key, err, sizeof(err));
+	if (!m->dtls) {
+		sb_error("%s", err);
+		return -EIO;
+	}
+	for (unsigned i = 0; i < m->n_workers; i++)
+		if (worker_start(m, &m->workers[i], i) < 0)
+			return -ENOMEM;
+	m->running = true;
+	sb_info("%u media workers, DTLS fingerprint %s", m->n_workers,
+		sb_dtls_ctx_fingerprint(m->dtls));
+	sb_lifecycle_ready(lc, "media");
+	return 0;
+}
+
+const struct sb_component_ops sb_media_component = {
+	.name = "media",
+	.start = media_start,
+	.stop = media_stop,
+};
+
+/* ---- the engine's media ops (control thread) ---- */
+
+static struct sb_mworker *worker_of(struct sb_media *m, uint64_t id)
+{
+	gpointer v = g_hash_table_lookup(m->where, &id);
+
+	return v ? &m->workers[GPOINTER_TO_UINT(v) - 1] : NULL;
+}
+
+static int post_cmd(struct sb_mworker *w, enum sb_event_type type, uint64_t id, int64_t arg1,
+		    uint64_t call, uint32_t leg, const char *text)
+{
+	struct sb_event ev = {.type = (uint16_t)type,
+			      .call = call,
+			      .leg = leg,
+			      .arg = {(int64_t)id, arg1},
+			      .text = text ? strdup(text) : NULL};
+
+	if (text && !ev.text)
+		return -ENOMEM;
+	return sb_bus_post(w->bus, &ev) < 0 ? -EAGAIN : 0;
+}
+
+static int op_create(void *ud, uint64_t id, uint64_t call, uint32_t leg,
+		     enum sb_engine_media_kind kind, const char *remote_sdp)
+{
+	struct sb_media *m = ud;
+	unsigned idx;
+	uint64_t *key;
+
+	if (!m->running)
+		return -ESHUTDOWN;
+	idx = (unsigned)(call % m->n_workers);
+	key = g_new(uint64_t, 1);
+	*key = id;
+	g_hash_table_replace(m->where, key, GUINT_TO_POINTER(idx + 1));
+	return post_cmd(&m->workers[idx], SB_EV_MEDIA_CMD_CREATE, id, kind, call, leg, remote_sdp);
+}
+
+static int op_update(void *ud, uint64_t id, const char *remote_sdp)
+{
+	/* Re-offers are not handled yet (docs/media.md). */
+	return -ENOSYS;
+}
+
+static int op_bridge(void *ud, uint64_t a, uint64_t b)
+{
+	struct sb_media *m = ud;
+	struct sb_mworker *wa = worker_of(m, a), *wb = worker_of(m, b);
+
+	if (!wa || wa != wb)
+		return -EINVAL;
+	return post_cmd(wa, SB_EV_MEDIA_CMD_BRIDGE, a, (int64_t)b, 0, 0, NULL);
+}
+
+static int op_ice_restart(void *ud, uint64_t id)
+{
+	return -ENOSYS;
+}
+
+static int op_candidate(void *ud, uint64_t id, const char *candidate)
+{
+	struct sb_mworker *w = worker_of(ud, id);
+
+	return w ? post_cmd(w, SB_EV_MEDIA_CMD_CANDIDATE, id, 0, 0, 0, candidate ? candidate : "")
+		 : -ENOENT;
+}
+
+static int op_dtmf(void *ud, uint64_t id, const char *digits, int duration_ms)
+{
+	return -ENOSYS;
+}
+
+static int op_destroy(void *ud, uint64_t id)
+{
+	struct sb_media *m = ud;
+	struct sb_mworker *w = worker_of(m, id);
+	int r;
+
+	if (!w)
+		return -ENOENT;
+	r = post_cmd(w, SB_EV_MEDIA_CMD_DESTROY, id, 0, 0, 0, NULL);
+	g_hash_table_remove(m->where, &id);
+	return r;
+}
+
+const struct sb_engine_media_ops sb_media_engine_ops = {
+	.create = op_create,
+	.update = op_update,
+	.bridge = op_bridge,
+	.ice_restart = op_ice_restart,
+	.candidate = op_candidate,
+	.dtmf = op_dtmf,
+	.destroy = op_destroy,
+};
+
+void sb_media_counters(struct sb_media *m, struct sb_media_counters *r)
+{
+	r->sessions_created = atomic_load(&m->sessions_created);
+	r->sessions_connected = atomic_load(&m->sessions_connected);
+	r->sessions_failed = atomic_load(&m->sessions_failed);
+	r->rtp_in = atomic_load(&m->rtp_in);
+	r->rtp_out = atomic_load(&m->rtp_out);
+	r->rtcp_in = atomic_load(&m->rtcp_in);
+	r->dropped_plain = atomic_load(&m->dropped_plain);
+	r->dropped_auth = atomic_load(&m->dropped_auth);
+	r->dropped_replay = atomic_load(&m->dropped_replay);
+	r->dtls_failed = atomic_load(&m->dtls_failed);
+}

@@ -1,0 +1,440 @@
+/* A WebRTC media session on a worker: libnice ICE (controlled), DTLS-SRTP,
+ * and the echo of what the browser sends. Worker thread only; the worker's
+ * session table owns each session. */
+#define SB_LOG_COMP SB_COMP_MEDIA
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "log/log.h"
+#include "media/media_internal.h"
+
+#define MAX_PKT 1500
+
+void sb__media_post(struct sb_msession *s, enum sb_event_type type, int64_t arg1, const char *str,
+		    char *text)
+{
+	struct sb_event ev = {.type = (uint16_t)type,
+			      .call = s->call,
+			      .leg = s->leg,
+			      .arg = {(int64_t)s->id, arg1},
+			      .text = text};
+
+	if (str)
+		snprintf(ev.str, sizeof(ev.str), "%s", str);
+	if (type == SB_EV_MEDIA_STATS)
+		ev.flags = SB_EVF_COALESCE;
+	sb_bus_post(s->w->m->control, &ev);
+}
+
+static void session_fail(struct sb_msession *s, int code, const char *why)
+{
+	if (s->failed)
+		return;
+	s->failed = true;
+	atomic_fetch_add(&s->w->m->sessions_failed, 1);
+	sb_warn("session %llu failed: %s", (unsigned long long)s->id, why);
+	sb__media_post(s, SB_EV_MEDIA_FAILED, code, why, NULL);
+}
+
+static void send_cb(const uint8_t *data, size_t len, void *ud)
+{
+	struct sb_msession *s = ud;
+
+	nice_agent_send(s->agent, s->stream, 1, (guint)len, (const gchar *)data);
+}
+
+static gboolean dtls_timer_cb(gpointer ud);
+
+static void arm_dtls_timer(struct sb_msession *s)
+{
+	long ms = s->dtls ? sb_dtls_timeout_ms(s->dtls) : -1;
+	GSource *src;
+
+	if (s->dtls_timer) {
+		src = g_main_context_find_source_by_id(s->w->ctx, s->dtls_timer);
+		if (src)
+			g_source_destroy(src);
+		s->dtls_timer = 0;
+	}
+	if (ms < 0)
+		return;
+	src = g_timeout_source_new((guint)(ms > 0 ? ms : 1));
+	g_source_set_callback(src, dtls_timer_cb, s, NULL);
+	s->dtls_timer = g_source_attach(src, s->w->ctx);
+	g_source_unref(src);
+}
+
+static gboolean dtls_timer_cb(gpointer ud)
+{
+	struct sb_msession *s = ud;
+
+	s->dtls_timer = 0;
+	if (sb_dtls_on_timeout(s->dtls) < 0) {
+		atomic_fetch_add(&s->w->m->dtls_failed, 1);
+		session_fail(s, -ETIMEDOUT, sb_dtls_error(s->dtls));
+	} else {
+		arm_dtls_timer(s);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+static int srtp_setup(struct sb_msession *s)
+{
+	struct sb_srtp_keys k;
+	srtp_policy_t p;
+
+	if (sb_dtls_keys(s->dtls, &k) < 0)
+		return -EPROTO;
+	memset(&p, 0, sizeof(p));
+	if (k.profile == SB_SRTP_AEAD_AES_128_GCM) {
+		srtp_crypto_policy_set_aes_gcm_128_16_auth(&p.rtp);
+		srtp_crypto_policy_set_aes_gcm_128_16_auth(&p.rtcp);
+	} else {
+		srtp_crypto_policy_set_rtp_default(&p.rtp);
+		srtp_crypto_policy_set_rtcp_default(&p.rtcp);
+	}
+	/* Replay protection stays on (window of 1024 packets). */
+	p.window_size = 1024;
+	p.ssrc.type = ssrc_any_inbound;
+	p.key = k.remote;
+	if (srtp_create(&s->srtp_in, &p) != srtp_err_status_ok)
+		return -EIO;
+	p.ssrc.type = ssrc_any_outbound;
+	p.key = k.local;
+	if (srtp_create(&s->srtp_out, &p) != srtp_err_status_ok)
+		return -EIO;
+	memset(&k, 0, sizeof(k));
+	s->srtp_ready = true;
+	return 0;
+}
+
+static void on_dtls(struct sb_msession *s, const uint8_t *buf, size_t len)
+{
+	int r = sb_dtls_input(s->dtls, buf, len);
+
+	if (r == -EPIPE) {
+		/* close_notify: the browser closed its peer connection; the
+		 * hang-up comes through signalling (or consent expires). */
+		sb_debug("session %llu: peer closed DTLS", (unsigned long long)s->id);
+		s->srtp_ready = false;
+		return;
+	}
+	if (r < 0) {
+		atomic_fetch_add(&s->w->m->dtls_failed, 1);
+		session_fail(s, r, sb_dtls_error(s->dtls));
+		return;
+	}
+	arm_dtls_timer(s);
+	if (r == 1) {
+		if (srtp_setup(s) < 0) {
+			session_fail(s, -EIO, "SRTP keys could not be installed");
+			return;
+		}
+		s->connected = true;
+		atomic_fetch_add(&s->w->m->sessions_connected, 1);
+		sb_info("session %llu connected (DTLS-SRTP, %s)", (unsigned long long)s->id,
+			s->codec.name);
+		sb__media_post(s, SB_EV_MEDIA_CONNECTED, 0, s->codec.name, NULL);
+	}
+}
+
+/* Protects and sends one RTP packet (in place) from session s. */
+static void send_rtp(struct sb_msession *s, uint8_t *buf, int len)
+{
+	if (!s->srtp_ready)
+		return;
+	/* Our own SSRC toward this peer (RFC 3550 section 8: one per source). */
+	buf[8] = (uint8_t)(s->ssrc_out >> 24);
+	buf[9] = (uint8_t)(s->ssrc_out >> 16);
+	buf[10] = (uint8_t)(s->ssrc_out >> 8);
+	buf[11] = (uint8_t)s->ssrc_out;
+	if (srtp_protect(s->srtp_out, buf, &len) != srtp_err_status_ok)
+		return;
+	nice_agent_send(s->agent, s->stream, 1, (guint)len, (const gchar *)buf);
+	atomic_fetch_add_explicit(&s->w->m->rtp_out, 1, memory_order_relaxed);
+}
+
+static void on_rtp(struct sb_msession *s, uint8_t *buf, int len)
+{
+	struct sb_media *m = s->w->m;
+	srtp_err_status_t e;
+	struct sb_msession *peer;
+
+	if (!s->srtp_ready) {
+		/* Media before DTLS finished is plain RTP: never relayed. */
+		atomic_fetch_add_explicit(&m->dropped_plain, 1, memory_order_relaxed);
+		return;
+	}
+	if (len < 12)
+		return;
+	if ((buf[1] & 0x7f) >= 72 && (buf[1] & 0x7f) <= 95) {
+		/* RTCP (RFC 5761 section 4): terminated here. */
+		e = srtp_unprotect_rtcp(s->srtp_in, buf, &len);
+		if (e == srtp_err_status_ok)
+			atomic_fetch_add_explicit(&m->rtcp_in, 1, memory_order_relaxed);
+		else
+			atomic_fetch_add_explicit(&m->dropped_auth, 1, memory_order_relaxed);
+		return;
+	}
+	e = srtp_unprotect(s->srtp_in, buf, &len);
+	if (e != srtp_err_status_ok) {
+		if (e == srtp_err_status_replay_fail || e == srtp_err_status_replay_old)
+			atomic_fetch_add_explicit(&m->dropped_replay, 1, memory_order_relaxed);
+		else
+			atomic_fetch_add_explicit(&m->dropped_auth, 1, memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_add_explicit(&m->rtp_in, 1, memory_order_relaxed);
+	if (s->kind == SB_MEDIA_ECHO) {
+		send_rtp(s, buf, len);
+		return;
+	}
+	peer = s->peer ? g_hash_table_lookup(s->w->sessions, &s->peer) : NULL;
+	if (peer)
+		send_rtp(peer, buf, len);
+}
+
+static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, gchar *data,
+		    gpointer ud)
+{
+	struct sb_msession *s = ud;
+	uint8_t buf[MAX_PKT + SRTP_MAX_TRAILER_LEN];
+	uint8_t first;
+
+	if (len == 0 || len > MAX_PKT || s->failed)
+		return;
+	first = (uint8_t)data[0];
+	/* RFC 7983 demultiplexing by the first byte. */
+	if (first >= 20 && first <= 63) {
+		on_dtls(s, (const uint8_t *)data, len);
+	} else if (first >= 128 && first <= 191) {
+		memcpy(buf, data, len);
+		on_rtp(s, buf, (int)len);
+	}
+}
+
+static void answer_ready(struct sb_msession *s)
+{
+	GSList *cands = nice_agent_get_local_candidates(s->agent, s->stream, 1);
+	const char *lines[SB_SDPMIN_MAX_CANDS];
+	gchar *owned[SB_SDPMIN_MAX_CANDS];
+	gchar *ufrag = NULL, *pwd = NULL;
+	struct sb_sdpmin_local l;
+	int n = 0;
+	char *sdp;
+
+	for (GSList *c = cands; c && n < SB_SDPMIN_MAX_CANDS; c = c->next) {
+		owned[n] = nice_agent_generate_local_candidate_sdp(s->agent, c->data);
+		lines[n] = owned[n] + (strncmp(owned[n], "a=", 2) == 0 ? 2 : 0);
+		n++;
+	}
+	g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
+	nice_agent_get_local_credentials(s->agent, s->stream, &ufrag, &pwd);
+	/* RFC 8842 section 5.3: answering actpass with active makes us the DTLS
+	 * client, which Chromium completes reliably. */
+	l = (struct sb_sdpmin_local){
+		.ufrag = ufrag,
+		.pwd = pwd,
+		.fingerprint = sb_dtls_ctx_fingerprint(s->w->m->dtls),
+		.setup = strcmp(s->offer.setup, "active") == 0 ? "passive" : "active",
+		.ssrc = s->ssrc_out,
+		.candidates = lines,
+		.n_candidates = n,
+	};
+	sdp = sb_sdpmin_answer_webrtc(&s->offer, &s->codec, &l);
+	for (int i = 0; i < n; i++)
+		g_free(owned[i]);
+	g_free(ufrag);
+	g_free(pwd);
+	if (!sdp) {
+		session_fail(s, -ENOMEM, "out of memory");
+		return;
+	}
+	s->ready_sent = true;
+	sb__media_post(s, SB_EV_MEDIA_READY, 0, NULL, sdp);
+}
+
+static void gathering_done_cb(NiceAgent *agent, guint stream, gpointer ud)
+{
+	struct sb_msession *s = ud;
+
+	if (!s->gathered) {
+		s->gathered = true;
+		answer_ready(s);
+	}
+}
+
+static void state_cb(NiceAgent *agent, guint stream, guint component, guint state, gpointer ud)
+{
+	struct sb_msession *s = ud;
+	bool active = strcmp(s->offer.setup, "active") != 0;
+
+	if (state == NICE_COMPONENT_STATE_FAILED) {
+		session_fail(s, -EHOSTUNREACH, "ICE failed");
+		return;
+	}
+	if (state != NICE_COMPONENT_STATE_READY || s->dtls)
+		return;
+	s->dtls = sb_dtls_new(s->w->m->dtls, active, s->offer.fingerprint, send_cb, s);
+	if (!s->dtls || sb_dtls_start(s->dtls) < 0) {
+		session_fail(s, -EPROTO, "DTLS could not start");
+		return;
+	}
+	arm_dtls_timer(s);
+}
+
+static void add_remote_candidate(struct sb_msession *s, const char *cand)
+{
+	char line[300];
+	GSList *list;
+
+	NiceCandidate *c;
+
+	snprintf(line, sizeof(line), "a=%s", cand);
+	c = nice_agent_parse_remote_candidate_sdp(s->agent, s->stream, line);
+	if (!c) {
+		sb_debug("session %llu: unusable candidate '%s'", (unsigned long long)s->id, cand);
+		return;
+	}
+	list = g_slist_append(NULL, c);
+	nice_agent_set_remote_candidates(s->agent, s->stream, 1, list);
+	g_slist_free_full(list, (GDestroyNotify)nice_candidate_free);
+}
+
+static void add_local_addresses(struct sb_msession *s, const struct sb_config_media *mc)
+{
+	GList *ips = NULL;
+	NiceAddress a;
+
+	if (mc->interfaces && mc->interfaces[0]) {
+		for (size_t i = 0; mc->interfaces[i]; i++)
+			ips = g_list_append(ips, g_strdup(mc->interfaces[i]));
+	} else {
+		ips = nice_interfaces_get_local_ips(FALSE);
+	}
+	if (mc->allow_loopback)
+		ips = g_list_append(ips, g_strdup("127.0.0.1"));
+	for (GList *l = ips; l; l = l->next) {
+		nice_address_init(&a);
+		if (nice_address_set_from_string(&a, l->data))
+			nice_agent_add_local_address(s->agent, &a);
+	}
+	g_list_free_full(ips, g_free);
+}
+
+static int session_start(struct sb_msession *s, const char *remote_sdp)
+{
+	const struct sb_config_media *mc = &s->w->m->cfg->media;
+	const struct sb_sdpmin_codec *c;
+	NiceAgentOption opts = NICE_AGENT_OPTION_ICE_TRICKLE | NICE_AGENT_OPTION_CONSENT_FRESHNESS;
+	char err[128] = "";
+
+	if (!remote_sdp || sb_sdpmin_parse(remote_sdp, &s->offer, err, sizeof(err)) < 0) {
+		session_fail(s, -EBADMSG, err[0] ? err : "no offer");
+		return -EBADMSG;
+	}
+	if (!s->offer.ufrag[0] || !s->offer.pwd[0] || !s->offer.fingerprint[0]) {
+		session_fail(s, -EBADMSG, "the offer lacks ICE credentials or a DTLS fingerprint");
+		return -EBADMSG;
+	}
+	c = sb_sdpmin_pick(&s->offer);
+	if (!c) {
+		session_fail(s, -ENOTSUP, "no codec in common (opus, PCMU, PCMA)");
+		return -ENOTSUP;
+	}
+	s->codec = *c;
+	if (mc->ice_lite)
+		opts |= NICE_AGENT_OPTION_LITE_MODE;
+	s->agent = nice_agent_new_full(s->w->ctx, NICE_COMPATIBILITY_RFC5245, opts);
+	if (!s->agent) {
+		session_fail(s, -ENOMEM, "ICE agent");
+		return -ENOMEM;
+	}
+	/* UPnP costs a thread and many descriptors per agent and delays
+	 * gathering (DESIGN.md); a media server needs none of it. */
+	g_object_set(s->agent, "controlling-mode", FALSE, "upnp", FALSE, NULL);
+	add_local_addresses(s, mc);
+	s->stream = nice_agent_add_stream(s->agent, 1);
+	nice_agent_set_port_range(s->agent, s->stream, 1, (guint)mc->rtp_port_min,
+				  (guint)mc->rtp_port_max);
+	g_signal_connect(s->agent, "candidate-gathering-done", G_CALLBACK(gathering_done_cb), s);
+	g_signal_connect(s->agent, "component-state-changed", G_CALLBACK(state_cb), s);
+	nice_agent_attach_recv(s->agent, s->stream, 1, s->w->ctx, recv_cb, s);
+	nice_agent_set_remote_credentials(s->agent, s->stream, s->offer.ufrag, s->offer.pwd);
+	if (!nice_agent_gather_candidates(s->agent, s->stream)) {
+		session_fail(s, -EADDRNOTAVAIL, "no local address to gather candidates on");
+		return -EADDRNOTAVAIL;
+	}
+	for (int i = 0; i < s->offer.n_candidates; i++)
+		add_remote_candidate(s, s->offer.candidates[i]);
+	return 0;
+}
+
+void sb__msession_create(struct sb_mworker *w, const struct sb_event *ev)
+{
+	struct sb_msession *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return;
+	s->w = w;
+	s->id = (uint64_t)ev->arg[0];
+	s->kind = (enum sb_engine_media_kind)ev->arg[1];
+	s->call = ev->call;
+	s->leg = ev->leg;
+	s->ssrc_out = g_random_int();
+	g_hash_table_replace(w->sessions, &s->id, s);
+	atomic_fetch_add(&w->m->sessions_created, 1);
+	SB_LOG_SCOPE(NULL, NULL, "media session starting");
+	if (s->kind != SB_MEDIA_ECHO && s->kind != SB_MEDIA_WEBRTC) {
+		/* The SIP-side RTP leg is not built yet (docs/media.md). */
+		session_fail(s, -ENOSYS, "RTP toward SIP is not available yet");
+		return;
+	}
+	session_start(s, ev->text);
+}
+
+void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand)
+{
+	struct sb_msession *s = g_hash_table_lookup(w->sessions, &id);
+
+	if (!s || !s->agent || s->failed)
+		return;
+	if (!cand || !*cand) {
+		nice_agent_peer_candidate_gathering_done(s->agent, s->stream);
+		return;
+	}
+	if (strncmp(cand, "a=", 2) == 0)
+		cand += 2;
+	add_remote_candidate(s, cand);
+}
+
+void sb__msession_destroy(struct sb_mworker *w, uint64_t id)
+{
+	g_hash_table_remove(w->sessions, &id);
+}
+
+void sb__msession_free(gpointer p)
+{
+	struct sb_msession *s = p;
+
+	if (s->dtls_timer) {
+		GSource *src = g_main_context_find_source_by_id(s->w->ctx, s->dtls_timer);
+		if (src)
+			g_source_destroy(src);
+	}
+	if (s->agent) {
+		nice_agent_attach_recv(s->agent, s->stream, 1, s->w->ctx, NULL, NULL);
+		g_signal_handlers_disconnect_by_data(s->agent, s);
+		g_object_unref(s->agent);
+	}
+	sb_dtls_free(s->dtls);
+	if (s->srtp_in)
+		srtp_dealloc(s->srtp_in);
+	if (s->srtp_out)
+		srtp_dealloc(s->srtp_out);
+	free(s);
+}

@@ -1,0 +1,125 @@
+// The echo test end to end: Chromium (fake devices) loads the SDK from
+// switchboard, calls `echo`, and sends a 660 Hz tone made with WebAudio. The
+// audio comes back through switchboard's media plane (ICE, DTLS-SRTP, SRTP
+// decrypt and re-encrypt) and is checked by content: the strongest frequency
+// of what the page hears must be the tone's, and getStats must show packets
+// both ways. Then the page hangs up and the CDR is in the store.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchChromium, mintJwt, startServer } from './harness.mjs';
+
+const BINARY = process.env.SB_BINARY;
+const TONE_HZ = 660;
+let server;
+let browser;
+
+const watchdog = setTimeout(() => {
+  console.error('e2e echo: watchdog fired');
+  process.exit(1);
+}, 120000);
+watchdog.unref();
+
+before(async () => {
+  assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
+  server = await startServer(BINARY, {
+    extra: '[route echo]\ndestination = echo\naction = echo\n[media]\nworkers = 1\n',
+  });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  if (browser) await browser.close().catch(() => {});
+  if (server) {
+    await server.stop();
+    if (process.env.SB_E2E_VERBOSE) console.log(server.log());
+    assert.deepEqual(server.exit, { code: 0, signal: null }, server.log().slice(-3000));
+  }
+  clearTimeout(watchdog);
+});
+
+test('a browser calls echo and hears its own tone', { timeout: 60000 }, async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  const token = mintJwt({ sub: 'alice', name: 'Alice', may_dial: ['echo'] });
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+
+  const result = await page.evaluate(async ({ url, token, hz }) => {
+    const { Phone } = window.Switchboard;
+    const log = [];
+    const phone = new Phone({ url, token });
+    await phone.connect();
+    // A pure tone as the microphone.
+    const ac = new AudioContext();
+    const osc = ac.createOscillator();
+    osc.frequency.value = hz;
+    const dest = ac.createMediaStreamDestination();
+    osc.connect(dest);
+    osc.start();
+    const call = phone.call('echo', { stream: dest.stream });
+    call.on('statechange', (s) => log.push(`state:${s}`));
+    const remote = await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no remote audio; ${log.join(' ')}`)), 20000);
+      call.on('track', ({ stream }) => { clearTimeout(t); resolve(stream); });
+      call.on('ended', ({ reason, error }) => reject(new Error(`ended: ${reason} ${error && error.name}`)));
+    });
+    // Listen to what comes back: find the strongest frequency. Chromium
+    // feeds a remote WebRTC stream to WebAudio only while a media element
+    // plays it too.
+    const el = new Audio();
+    el.muted = true;
+    el.srcObject = remote;
+    await el.play().catch(() => {});
+    await ac.resume();
+    const src = ac.createMediaStreamSource(remote);
+    const an = ac.createAnalyser();
+    an.fftSize = 4096;
+    src.connect(an);
+    const bins = new Float32Array(an.frequencyBinCount);
+    let peakHz = 0;
+    let peakDb = -Infinity;
+    const start = Date.now();
+    const deadline = start + 15000;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      an.getFloatFrequencyData(bins);
+      let best = 0;
+      for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+      peakDb = bins[best];
+      peakHz = (best * ac.sampleRate) / an.fftSize;
+      // Two seconds of audio at least, so the packet counts mean something.
+      if (peakDb > -60 && Math.abs(peakHz - hz) < 30 && Date.now() - start > 2000) break;
+    }
+    const stats = await call.peerConnection.getStats();
+    let sent = 0;
+    let received = 0;
+    stats.forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'audio') sent = s.packetsSent;
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') received = s.packetsReceived;
+    });
+    const id = call.id;
+    await call.hangup();
+    await phone.disconnect();
+    return { peakHz, peakDb, sent, received, id, log };
+  }, { url: `ws://127.0.0.1:${server.port}/ws`, token, hz: TONE_HZ });
+
+  assert.ok(result.sent > 50, `packets sent ${result.sent}`);
+  assert.ok(result.received > 50, `packets received ${result.received}`);
+  assert.ok(Math.abs(result.peakHz - TONE_HZ) < 30,
+    `the echo carries the ${TONE_HZ} Hz tone: strongest ${result.peakHz.toFixed(0)} Hz at ${result.peakDb.toFixed(1)} dB`);
+  assert.ok(result.peakDb > -60, `the tone is audible: ${result.peakDb.toFixed(1)} dB`);
+
+  // The CDR reaches the store.
+  let cdr;
+  for (let i = 0; i < 50 && !cdr; i++) {
+    const list = await server.api('/api/v1/cdrs?limit=5');
+    cdr = (list.cdrs || []).find((c) => c.call === result.id);
+    if (!cdr) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(cdr, `CDR for ${result.id}`);
+  assert.equal(cdr.action, 'echo');
+  assert.equal(cdr.disposition, 'answered');
+  await ctx.close();
+});
