@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bus/bus.h"
 #include "config/config.h"
@@ -22,6 +23,7 @@
 #include "engine/engine.h"
 #include "media/media.h"
 #include "signal/signal.h"
+#include "sip/sip.h"
 #include "store/store.h"
 
 extern char **environ;
@@ -37,6 +39,7 @@ struct app {
 	struct sb_signal_server *signal;
 	struct sb_store *store;
 	struct sb_media *media;
+	struct sb_sip *sip;
 	struct sb_engine *engine;
 	struct sb_engine_ops engine_ops;
 	guint drain_timer;
@@ -171,6 +174,45 @@ static int store_cdr_cb(void *ud, const struct sb_cdr *cdr, const char *json)
 }
 
 static const struct sb_engine_store_ops store_ops = {.cdr = store_cdr_cb};
+
+/* Registrations live in the store: every change is written there, and the
+ * SIP component starts with the bindings that have not expired. */
+static void reg_put_cb(void *ud, const char *aor, const char *contact, int64_t expires_at_s)
+{
+	sb_store_reg_put(ud, aor, contact, expires_at_s, NULL);
+}
+
+static void reg_del_cb(void *ud, const char *aor, const char *contact)
+{
+	sb_store_reg_del(ud, aor, contact);
+}
+
+static void reg_restore_cb(const char *aor, const char *contact, int64_t expires_at_s,
+			   const char *json, void *ud)
+{
+	sb_sip_location_restore(ud, aor, contact, expires_at_s);
+}
+
+static int sip_start_cb(void *ud, struct sb_lifecycle *lc)
+{
+	struct app *app = ud;
+	int n = sb_store_reg_load(app->store, (int64_t)time(NULL), reg_restore_cb, app->sip);
+
+	if (n > 0)
+		sb_info("%d registrations restored from the store", n);
+	return sb_sip_component.start(app->sip, lc);
+}
+
+static void sip_stop_cb(void *ud)
+{
+	sb_sip_component.stop(((struct app *)ud)->sip);
+}
+
+static const struct sb_component_ops sip_with_store_ops = {
+	.name = "sip",
+	.start = sip_start_cb,
+	.stop = sip_stop_cb,
+};
 
 static void media_metrics_cb(struct sb_strbuf *out, void *ud)
 {
@@ -356,8 +398,12 @@ static int run(struct app *app)
 		return -ENOMEM;
 	app->store = sb_store_new(app->cfg);
 	app->media = sb_media_new(app->cfg, app->bus);
-	if (!app->store || !app->media)
+	app->sip = sb_sip_new(app->cfg, app->bus);
+	if (!app->store || !app->media || !app->sip)
 		return -ENOMEM;
+	sb_sip_set_persist(
+		app->sip,
+		&(struct sb_sip_persist){.put = reg_put_cb, .del = reg_del_cb, .ud = app->store});
 	app->engine_ops = (struct sb_engine_ops){
 		.client = &sb_engine_client_bus_ops,
 		.client_ud = app->bus,
@@ -365,6 +411,8 @@ static int run(struct app *app)
 		.store_ud = app->store,
 		.media = &sb_media_engine_ops,
 		.media_ud = app->media,
+		.sip = &sb_sip_engine_ops,
+		.sip_ud = app->sip,
 	};
 	app->engine = sb_engine_new(app->cfg, app->bus, sb_clock_system(), &app->engine_ops);
 	if (!app->engine)
@@ -377,6 +425,7 @@ static int run(struct app *app)
 	sb_lifecycle_add(app->lc, &bus_ops, app);
 	sb_lifecycle_add(app->lc, &sb_store_component, app->store);
 	sb_lifecycle_add(app->lc, &sb_media_component, app->media);
+	sb_lifecycle_add(app->lc, &sip_with_store_ops, app);
 	sb_lifecycle_add(app->lc, &sb_engine_component, app->engine);
 	sb_lifecycle_add(app->lc, &sb_signal_component_ops, app->signal);
 	r = sb_lifecycle_start(app->lc, &failed);
@@ -421,6 +470,7 @@ int main(int argc, char **argv)
 	app.lc = sb_lifecycle_free(app.lc);
 	app.signal = sb_signal_server_free(app.signal);
 	app.engine = sb_engine_free(app.engine);
+	app.sip = sb_sip_free(app.sip);
 	app.media = sb_media_free(app.media);
 	app.store = sb_store_free(app.store);
 	app.bus = sb_bus_free(app.bus);

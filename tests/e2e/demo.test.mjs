@@ -36,7 +36,7 @@ before(async () => {
   proc = spawn(BINARY, ['-c', 'conf/switchboard.conf'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SWITCHBOARD_HTTP_LISTEN: `ws://127.0.0.1:${port}`, SWITCHBOARD_GENERAL_DATA_DIR: dir },
+    env: { ...process.env, SWITCHBOARD_HTTP_LISTEN: `ws://127.0.0.1:${port}`, SWITCHBOARD_GENERAL_DATA_DIR: dir, SWITCHBOARD_SIP_LISTEN: '' },
   });
   proc.stdout.on('data', (d) => log.push(d));
   proc.stderr.on('data', (d) => log.push(d));

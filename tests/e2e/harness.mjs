@@ -46,6 +46,7 @@ export async function startServer(binary, { http = '', extra = '' } = {}) {
   writeFileSync(conf, [
     '[general]', 'node_name = e2e', `data_dir = ${dir}/var`,
     '[log]', 'level = info', 'format = json',
+    '[sip]', 'listen =',
     '[http]', `listen = ws://127.0.0.1:${port}`, `web_root = ${WEB_ROOT}`, `admin_token = ${ADMIN}`, http,
     '[auth]', 'algorithms = HS256', `hs256_secret = ${SECRET}`, 'audience = switchboard', 'leeway = 0s',
     extra,

@@ -78,11 +78,12 @@ void srv_start(struct srv *s, const char *http_extra, const char *auth_extra, bo
 		snprintf(tlsconf, sizeof(tlsconf), "tls_cert = %s/tls.crt\ntls_key = %s/tls.key\n",
 			 s->dir, s->dir);
 	snprintf(conf, sizeof(conf),
-		 "[general]\nnode_name = sbtest\n[log]\nlevel = info\nformat = json\n"
+		 "[general]\nnode_name = sbtest\ndata_dir = %s/var\n[log]\nlevel = info\n"
+		 "format = json\n[sip]\nlisten =\n"
 		 "[http]\nlisten = %s://127.0.0.1:%d\nweb_root = %s/web\n"
 		 "admin_token = admintoken123\n%s%s\n"
 		 "[auth]\nhs256_secret = test-secret\naudience = switchboard\n%s\n",
-		 tls ? "wss" : "ws", s->port, s->dir, tlsconf, http_extra ? http_extra : "",
+		 s->dir, tls ? "wss" : "ws", s->port, s->dir, tlsconf, http_extra ? http_extra : "",
 		 auth_extra ? auth_extra : "");
 	snprintf(s->conf, sizeof(s->conf), "%s/sb.conf", s->dir);
 	snprintf(s->log, sizeof(s->log), "%s/sb.log", s->dir);

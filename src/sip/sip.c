@@ -1,0 +1,514 @@
+/* The SIP component: sofia-sip nua instances on the control thread's GLib
+ * loop, one table from nua event to handler, call legs for the engine.
+ * Control thread. Owns the nua instances, the dialogs and the registrar. */
+#define SB_LOG_COMP SB_COMP_SIP
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netdb.h>
+#include <time.h>
+
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/su_log.h>
+#include <sofia-sip/tport_tag.h>
+#include <sofia-sip/url.h>
+
+#include "bus/bus.h"
+#include "config/config.h"
+#include "core/ids.h"
+#include "log/log.h"
+#include "sip/sip_internal.h"
+
+static uint64_t leg_key(uint64_t call, uint32_t leg)
+{
+	return call << 8 | (leg & 0xff);
+}
+
+struct sb_sip *sb_sip_new(struct sb_config *cfg, struct sb_bus *bus)
+{
+	struct sb_sip *sip = calloc(1, sizeof(*sip));
+
+	if (!sip)
+		return NULL;
+	sip->cfg = sb_config_ref(cfg);
+	sip->bus = bus;
+	sip->by_handle = g_hash_table_new(g_int64_hash, g_int64_equal);
+	sip->by_leg = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	sip->location =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, sb__sip_location_free);
+	if (sb_id_random_hex(sip->nonce_key, sizeof(sip->nonce_key), 16) < 0)
+		return sb_sip_free(sip);
+	return sip;
+}
+
+void sb_sip_set_persist(struct sb_sip *sip, const struct sb_sip_persist *p)
+{
+	sip->persist = *p;
+}
+
+static void post(struct sb_sip *sip, struct sb_sip_dialog *d, enum sb_event_type type,
+		 int64_t status, const char *str, char *text)
+{
+	struct sb_event ev = {.type = (uint16_t)type,
+			      .call = d ? d->call : 0,
+			      .leg = d ? d->leg : 0,
+			      .arg = {status},
+			      .text = text};
+
+	if (str)
+		snprintf(ev.str, sizeof(ev.str), "%s", str);
+	sb_bus_post(sip->bus, &ev);
+}
+
+static char *payload_of(const sip_t *s)
+{
+	if (!s || !s->sip_payload || !s->sip_payload->pl_data || !s->sip_payload->pl_len)
+		return NULL;
+	return strndup(s->sip_payload->pl_data, s->sip_payload->pl_len);
+}
+
+static void dialog_forget(struct sb_sip_dialog *d)
+{
+	uint64_t k = leg_key(d->call, d->leg);
+
+	g_hash_table_remove(d->sip->by_handle, &d->handle);
+	if (d->call && g_hash_table_lookup(d->sip->by_leg, &k) == d)
+		g_hash_table_remove(d->sip->by_leg, &k);
+	if (d->nh) {
+		nua_handle_bind(d->nh, NULL);
+		nua_handle_destroy(d->nh);
+	}
+	free(d);
+}
+
+static struct sb_sip_dialog *dialog_new(struct sb_sip *sip, nua_handle_t *nh, bool inbound)
+{
+	struct sb_sip_dialog *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->sip = sip;
+	d->nh = nh;
+	d->inbound = inbound;
+	d->handle = ++sip->next_handle;
+	nua_handle_bind(nh, d);
+	if (inbound)
+		g_hash_table_insert(sip->by_handle, &d->handle, d);
+	return d;
+}
+
+/* The trunk whose address sent this request, or NULL. */
+static const struct sb_config_trunk *trunk_by_source(struct sb_sip *sip, nua_t *nua)
+{
+	msg_t *msg = nua_current_request(nua);
+	su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+	char ip[64] = "";
+
+	if (!ai || !ai->ai_addr)
+		return NULL;
+	if (getnameinfo(ai->ai_addr, (socklen_t)ai->ai_addrlen, ip, sizeof(ip), NULL, 0,
+			NI_NUMERICHOST) != 0)
+		return NULL;
+	for (size_t i = 0; i < sip->cfg->n_trunks; i++) {
+		const struct sb_config_trunk *t = &sip->cfg->trunks[i];
+		if (strcmp(t->host, ip) == 0)
+			return t;
+		for (size_t j = 0; t->inbound_addresses && t->inbound_addresses[j]; j++)
+			if (strcmp(t->inbound_addresses[j], ip) == 0)
+				return t;
+	}
+	return NULL;
+}
+
+/* An INVITE: from a trunk (by source address) or from one of our users
+ * (digest, RFC 3261 section 22.3); anyone else is refused. */
+static void on_i_invite(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, struct sb_sip_dialog *d,
+			const sip_t *s)
+{
+	const struct sb_config_trunk *trunk = trunk_by_source(sip, nua);
+	const char *dest = s->sip_request->rq_url->url_user;
+	const char *from = s->sip_from ? s->sip_from->a_url->url_user : NULL;
+	const char *display = s->sip_from && s->sip_from->a_display ? s->sip_from->a_display : "";
+	char *sdp = payload_of(s), *text;
+	json_t *j;
+
+	if (!trunk) {
+		if (!from || !sb_config_find_user(sip->cfg, from)) {
+			nua_respond(nh, SIP_403_FORBIDDEN, NUTAG_WITH_THIS(nua), TAG_END());
+			goto out;
+		}
+		if (!sb__sip_digest_ok(sip, "INVITE", s->sip_proxy_authorization, from)) {
+			sb__sip_challenge(sip, nua, nh, true);
+			goto out;
+		}
+	}
+	d = dialog_new(sip, nh, true);
+	j = json_pack("{s:s, s:s, s:s}", "from", from ? from : "", "display_name", display, "sdp",
+		      sdp ? sdp : "");
+	if (!d || !j || !dest) {
+		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS(nua), TAG_END());
+		json_decref(j);
+		if (d)
+			dialog_forget(d);
+		goto out;
+	}
+	if (trunk)
+		json_object_set_new(j, "trunk", json_string(trunk->name));
+	else
+		json_object_set_new(j, "user", json_string(from));
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	{
+		struct sb_event ev = {
+			.type = SB_EV_SIP_INVITE, .arg = {(int64_t)d->handle}, .text = text};
+		snprintf(ev.str, sizeof(ev.str), "%s", dest);
+		sb_bus_post(sip->bus, &ev);
+	}
+out:
+	free(sdp);
+}
+
+static void on_r_invite(struct sb_sip *sip, int status, const char *phrase, struct sb_sip_dialog *d,
+			const sip_t *s)
+{
+	if (!d || d->ended || status < 180)
+		return;
+	if (status < 200) {
+		post(sip, d, SB_EV_SIP_PROGRESS, status, NULL, payload_of(s));
+	} else if (status < 300) {
+		d->answered = true;
+		post(sip, d, SB_EV_SIP_ANSWERED, status, NULL, payload_of(s));
+	} else {
+		/* 3xx are not followed yet (docs/sip.md): they fail like errors. */
+		d->ended = true;
+		post(sip, d, SB_EV_SIP_FAILED, status, phrase, NULL);
+	}
+}
+
+static void on_i_bye(struct sb_sip *sip, struct sb_sip_dialog *d)
+{
+	if (d && !d->ended) {
+		d->ended = true;
+		post(sip, d, SB_EV_SIP_BYE, 0, "bye", NULL);
+	}
+}
+
+static void on_i_cancel(struct sb_sip *sip, struct sb_sip_dialog *d)
+{
+	if (d && !d->ended) {
+		d->ended = true;
+		post(sip, d, SB_EV_SIP_CANCEL, 0, NULL, NULL);
+	}
+}
+
+static void on_i_state(struct sb_sip *sip, nua_handle_t *nh, struct sb_sip_dialog *d, tagi_t tags[])
+{
+	int state = nua_callstate_init;
+
+	tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
+	if (state != nua_callstate_terminated)
+		return;
+	if (d) {
+		/* A dialog the engine still knows ends now if it had not. */
+		if (!d->ended && d->call)
+			post(sip, d, d->answered ? SB_EV_SIP_BYE : SB_EV_SIP_FAILED, 0,
+			     "terminated", NULL);
+		dialog_forget(d);
+	} else {
+		nua_handle_destroy(nh);
+	}
+}
+
+static void event_cb(nua_event_t event, int status, char const *phrase, nua_t *nua,
+		     struct sb_sip *sip, nua_handle_t *nh, struct sb_sip_dialog *d, sip_t const *s,
+		     tagi_t tags[])
+{
+	SB_LOG_SCOPE(NULL, NULL, nua_event_name(event));
+
+	if (sip->cfg->sip.trace)
+		sb_info("%s %d %s", nua_event_name(event), status, phrase ? phrase : "");
+	switch (event) {
+	case nua_i_invite:
+		on_i_invite(sip, nua, nh, d, s);
+		break;
+	case nua_r_invite:
+		on_r_invite(sip, status, phrase, d, s);
+		break;
+	case nua_i_register:
+		sb__sip_on_register(sip, nua, nh, s);
+		nua_handle_destroy(nh);
+		break;
+	case nua_i_bye:
+		on_i_bye(sip, d);
+		break;
+	case nua_i_cancel:
+		on_i_cancel(sip, d);
+		break;
+	case nua_i_state:
+		on_i_state(sip, nh, d, tags);
+		break;
+	case nua_r_shutdown:
+		if (status >= 200 && sip->shutting_down > 0)
+			sip->shutting_down--;
+		break;
+	default:
+		break;
+	}
+}
+
+/* "udp:127.0.0.1:5060" -> "sip:127.0.0.1:5060;transport=udp" */
+static int listen_url(const char *spec, char *out, size_t outlen)
+{
+	const char *colon = strchr(spec, ':');
+
+	if (!colon || colon == spec || !colon[1])
+		return -EINVAL;
+	snprintf(out, outlen, "%s:%s;transport=%.*s", strncmp(spec, "tls", 3) == 0 ? "sips" : "sip",
+		 colon + 1, (int)(colon - spec), spec);
+	return 0;
+}
+
+static int sip_start(void *ud, struct sb_lifecycle *lc)
+{
+	struct sb_sip *sip = ud;
+	char *const *listen = sip->cfg->sip.listen;
+
+	su_init();
+	su_log_set_level(NULL, 0);
+	sip->root = su_glib_root_create(sip);
+	if (!sip->root)
+		return -ENOMEM;
+	/* One thread: SIP shares the control loop (DESIGN.md). */
+	su_root_threading(sip->root, 0);
+	sip->source_id = g_source_attach(su_glib_root_gsource(sip->root), NULL);
+	for (size_t i = 0; listen && listen[i] && sip->n_nua < SB_SIP_MAX_LISTEN; i++) {
+		char url[160];
+		nua_t *nua;
+
+		if (listen_url(listen[i], url, sizeof(url)) < 0) {
+			sb_error("[sip] listen: '%s' is not transport:host:port", listen[i]);
+			return -EINVAL;
+		}
+		nua = nua_create(sip->root, event_cb, sip, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
+				 NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0),
+				 NUTAG_APPL_METHOD("REGISTER"), NUTAG_ALLOW("REGISTER"),
+				 SIPTAG_USER_AGENT_STR(sip->cfg->sip.user_agent),
+				 SIPTAG_SERVER_STR(sip->cfg->sip.user_agent), TAG_END());
+		if (!nua) {
+			sb_error("cannot listen for SIP on %s", url);
+			return -EADDRINUSE;
+		}
+		sip->nua[sip->n_nua++] = nua;
+		sb_info("listening for SIP on %s", url);
+	}
+	sb_lifecycle_ready(lc, "sip");
+	return 0;
+}
+
+static void sip_stop(void *ud)
+{
+	struct sb_sip *sip = ud;
+	gint64 deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+
+	if (!sip->root)
+		return;
+	sip->shutting_down = sip->n_nua;
+	for (size_t i = 0; i < sip->n_nua; i++)
+		nua_shutdown(sip->nua[i]);
+	while (sip->shutting_down > 0 && g_get_monotonic_time() < deadline)
+		g_main_context_iteration(NULL, FALSE);
+	for (size_t i = 0; i < sip->n_nua; i++)
+		nua_destroy(sip->nua[i]);
+	sip->n_nua = 0;
+	if (sip->source_id)
+		g_source_remove(sip->source_id);
+	sip->source_id = 0;
+	su_root_destroy(sip->root);
+	sip->root = NULL;
+	su_deinit();
+}
+
+static void free_dialog_cb(gpointer k, gpointer v, gpointer ud)
+{
+	free(v);
+}
+
+struct sb_sip *sb_sip_free(struct sb_sip *sip)
+{
+	if (!sip)
+		return NULL;
+	sip_stop(sip);
+	/* Dialogs left when the stack is gone: their handles went with it. */
+	g_hash_table_foreach(sip->by_handle, free_dialog_cb, NULL);
+	g_hash_table_foreach(sip->by_leg, free_dialog_cb, NULL);
+	g_hash_table_destroy(sip->by_handle);
+	g_hash_table_destroy(sip->by_leg);
+	g_hash_table_destroy(sip->location);
+	sb_config_unref(sip->cfg);
+	free(sip);
+	return NULL;
+}
+
+const struct sb_component_ops sb_sip_component = {
+	.name = "sip",
+	.start = sip_start,
+	.stop = sip_stop,
+};
+
+/* ---- the engine's SIP ops (control thread) ---- */
+
+static struct sb_sip_dialog *dialog_of(struct sb_sip *sip, uint64_t call, uint32_t leg)
+{
+	uint64_t k = leg_key(call, leg);
+
+	return g_hash_table_lookup(sip->by_leg, &k);
+}
+
+static void index_leg(struct sb_sip *sip, struct sb_sip_dialog *d, uint64_t call, uint32_t leg)
+{
+	uint64_t *k = g_new(uint64_t, 1);
+
+	d->call = call;
+	d->leg = leg;
+	*k = leg_key(call, leg);
+	g_hash_table_replace(sip->by_leg, k, d);
+}
+
+static int op_bind(void *ud, uint64_t handle, uint64_t call, uint32_t leg)
+{
+	struct sb_sip *sip = ud;
+	struct sb_sip_dialog *d = g_hash_table_lookup(sip->by_handle, &handle);
+
+	if (!d)
+		return -ENOENT;
+	g_hash_table_remove(sip->by_handle, &handle);
+	index_leg(sip, d, call, leg);
+	return 0;
+}
+
+static int op_invite(void *ud, uint64_t call, uint32_t leg, const struct sb_engine_sip_target *t,
+		     const char *sdp)
+{
+	struct sb_sip *sip = ud;
+	const struct sb_config_trunk *trunk =
+		t->trunk ? sb_config_find_trunk(sip->cfg, t->trunk) : NULL;
+	char ruri[256], to[264], from[256];
+	struct sb_sip_dialog *d;
+	nua_handle_t *nh;
+
+	if (!sip->n_nua || (t->trunk && !trunk) || !t->uri)
+		return -EINVAL;
+	if (trunk)
+		snprintf(ruri, sizeof(ruri), "sip:%s@%s:%lld;transport=%s", t->uri, trunk->host,
+			 (long long)trunk->port, trunk->transport);
+	else
+		snprintf(ruri, sizeof(ruri), "%s", t->uri);
+	snprintf(to, sizeof(to), "<%s>", ruri);
+	snprintf(from, sizeof(from), "\"%s\" <sip:%s@%s>", t->from_display ? t->from_display : "",
+		 t->from_user && *t->from_user ? t->from_user : "anonymous", sip->cfg->sip.domain);
+	nh = nua_handle(sip->nua[0], NULL, SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
+	d = nh ? dialog_new(sip, nh, false) : NULL;
+	if (!d) {
+		if (nh)
+			nua_handle_destroy(nh);
+		return -ENOMEM;
+	}
+	index_leg(sip, d, call, leg);
+	nua_invite(nh, NUTAG_URL(ruri), SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		   SIPTAG_PAYLOAD_STR(sdp ? sdp : ""), TAG_END());
+	return 0;
+}
+
+static int op_progress(void *ud, uint64_t call, uint32_t leg, int status, const char *sdp)
+{
+	struct sb_sip_dialog *d = dialog_of(ud, call, leg);
+
+	if (!d || !d->inbound || d->ended)
+		return -ENOENT;
+	nua_respond(d->nh, status, sip_status_phrase(status),
+		    TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+		    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
+	return 0;
+}
+
+static int op_answer(void *ud, uint64_t call, uint32_t leg, const char *sdp)
+{
+	struct sb_sip_dialog *d = dialog_of(ud, call, leg);
+
+	if (!d || !d->inbound || d->ended)
+		return -ENOENT;
+	d->answered = true;
+	nua_respond(d->nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    SIPTAG_PAYLOAD_STR(sdp ? sdp : ""), TAG_END());
+	return 0;
+}
+
+static int op_reject(void *ud, uint64_t call, uint32_t leg, int status, int retry_after_s)
+{
+	struct sb_sip_dialog *d = dialog_of(ud, call, leg);
+	char retry[16];
+
+	if (!d || !d->inbound || d->ended)
+		return -ENOENT;
+	d->ended = true;
+	snprintf(retry, sizeof(retry), "%d", retry_after_s);
+	nua_respond(d->nh, status, sip_status_phrase(status),
+		    TAG_IF(retry_after_s > 0, SIPTAG_RETRY_AFTER_STR(retry)), TAG_END());
+	return 0;
+}
+
+static int op_cancel(void *ud, uint64_t call, uint32_t leg)
+{
+	struct sb_sip_dialog *d = dialog_of(ud, call, leg);
+
+	if (!d || d->inbound || d->ended)
+		return -ENOENT;
+	d->ended = true;
+	nua_cancel(d->nh, TAG_END());
+	return 0;
+}
+
+static int op_bye(void *ud, uint64_t call, uint32_t leg)
+{
+	struct sb_sip_dialog *d = dialog_of(ud, call, leg);
+
+	if (!d || d->ended)
+		return -ENOENT;
+	d->ended = true;
+	nua_bye(d->nh, TAG_END());
+	return 0;
+}
+
+static size_t op_contacts(void *ud, const char *user, const char **ret_uris, size_t max)
+{
+	struct sb_sip *sip = ud;
+	GPtrArray *a = g_hash_table_lookup(sip->location, user);
+	int64_t now = (int64_t)time(NULL);
+	size_t n = 0;
+
+	for (guint i = 0; a && i < a->len && n < max && n < G_N_ELEMENTS(sip->contacts_out); i++) {
+		struct sb_sip_binding *b = a->pdata[i];
+		if (b->expires_at_s > now) {
+			sip->contacts_out[n] = b->contact;
+			ret_uris[n] = b->contact;
+			n++;
+		}
+	}
+	return n;
+}
+
+const struct sb_engine_sip_ops sb_sip_engine_ops = {
+	.bind = op_bind,
+	.invite = op_invite,
+	.progress = op_progress,
+	.answer = op_answer,
+	.reject = op_reject,
+	.cancel = op_cancel,
+	.bye = op_bye,
+	.contacts = op_contacts,
+};

@@ -1,0 +1,38 @@
+/* The SIP plane: sofia-sip nua on the control thread's GLib loop (su_glib
+ * root, single-threaded). One nua per [sip] listen entry. Registrar with
+ * digest authentication and a location service; inbound and outbound call
+ * legs for the engine (sb_sip_engine_ops).
+ *
+ * Threads: everything on the control thread. Only src/sip includes sofia
+ * headers. Incoming SIP reaches the engine as SIP_* events on the control bus
+ * (docs/engine.md); the engine commands SIP through sb_sip_engine_ops. */
+#pragma once
+
+#include <stdint.h>
+
+#include "core/lifecycle.h"
+#include "engine/engine.h"
+
+struct sb_config;
+struct sb_bus;
+struct sb_sip;
+
+/* Persistence of registrations, provided by main.c (the store): called when
+ * a binding is added, refreshed or removed. May be left unset. */
+struct sb_sip_persist {
+	void (*put)(void *ud, const char *aor, const char *contact, int64_t expires_at_s);
+	void (*del)(void *ud, const char *aor, const char *contact);
+	void *ud;
+};
+
+struct sb_sip *sb_sip_new(struct sb_config *cfg, struct sb_bus *control_bus);
+struct sb_sip *sb_sip_free(struct sb_sip *sip);
+void sb_sip_set_persist(struct sb_sip *sip, const struct sb_sip_persist *p);
+/* Restores a binding loaded from the store at start. */
+void sb_sip_location_restore(struct sb_sip *sip, const char *aor, const char *contact,
+			     int64_t expires_at_s);
+/* Registered contacts of user right now (not expired). */
+size_t sb_sip_location_count(struct sb_sip *sip, const char *user);
+
+extern const struct sb_engine_sip_ops sb_sip_engine_ops;
+extern const struct sb_component_ops sb_sip_component;
