@@ -37,17 +37,23 @@ static void make_nonce(struct sb_sip *sip, long t, char out[64])
 {
 	char in[96], h[33];
 
-	snprintf(in, sizeof(in), "%lx:%s", t, sip->nonce_key);
+	snprintf(in, sizeof(in), "%08lx:%s", t, sip->nonce_key);
 	md5_hex(in, h);
-	snprintf(out, 64, "%lx%s", t, h);
+	snprintf(out, 64, "%08lx%s", t, h);
 }
 
 static bool nonce_ok(struct sb_sip *sip, const char *nonce)
 {
-	char *end, expect[64];
-	long t = strtol(nonce, &end, 16), now = (long)time(NULL);
+	char *end, expect[64], ts[9];
+	long t, now = (long)time(NULL);
 
-	if (end == nonce || strlen(end) != 32 || now - t > NONCE_TTL_S || t > now + 5)
+	/* Eight hex digits of issue time, then the keyed hash. */
+	if (strlen(nonce) != 40)
+		return false;
+	memcpy(ts, nonce, 8);
+	ts[8] = '\0';
+	t = strtol(ts, &end, 16);
+	if (*end || now - t > NONCE_TTL_S || t > now + 5)
 		return false;
 	make_nonce(sip, t, expect);
 	return strcmp(expect, nonce) == 0;
