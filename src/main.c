@@ -8,6 +8,7 @@
 #include <glib-unix.h>
 #include <glib.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,37 @@ static int store_cdr_cb(void *ud, const struct sb_cdr *cdr, const char *json)
 }
 
 static const struct sb_engine_store_ops store_ops = {.cdr = store_cdr_cb};
+
+static void media_metrics_cb(struct sb_strbuf *out, void *ud)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} rows[] = {
+#define ROW(f, h) {#f, h, offsetof(struct sb_media_counters, f)}
+		ROW(sessions_created, "Media sessions created"),
+		ROW(sessions_connected, "Media sessions that completed DTLS-SRTP"),
+		ROW(sessions_failed, "Media sessions that failed"),
+		ROW(rtp_in, "Authentic RTP packets received"),
+		ROW(rtp_out, "RTP packets sent"),
+		ROW(rtcp_in, "Authentic RTCP packets received"),
+		ROW(dropped_plain, "Unencrypted packets dropped on WebRTC legs"),
+		ROW(dropped_auth, "SRTP packets that failed authentication"),
+		ROW(dropped_replay, "SRTP packets dropped as replays"),
+		ROW(dtls_failed, "DTLS handshakes failed or certificate fingerprints not matching"),
+#undef ROW
+	};
+	struct sb_media_counters c;
+
+	sb_media_counters(ud, &c);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		sb_strbuf_printf(out,
+				 "# HELP switchboard_media_%s_total %s\n"
+				 "# TYPE switchboard_media_%s_total counter\n"
+				 "switchboard_media_%s_total %llu\n",
+				 rows[i].name, rows[i].help, rows[i].name, rows[i].name,
+				 *(unsigned long long *)((char *)&c + rows[i].off));
+}
 
 static void engine_metrics_cb(struct sb_strbuf *out, void *ud)
 {
@@ -340,6 +372,7 @@ static int run(struct app *app)
 	sb_signal_api_add(app->signal, "/api/v1/calls", calls_api_cb, app->engine);
 	sb_signal_api_add(app->signal, "/api/v1/cdrs", cdrs_api_cb, app->store);
 	sb_signal_metrics_add(app->signal, engine_metrics_cb, app->engine);
+	sb_signal_metrics_add(app->signal, media_metrics_cb, app->media);
 	sb_lifecycle_set_ready_cb(app->lc, component_ready_cb, app);
 	sb_lifecycle_add(app->lc, &bus_ops, app);
 	sb_lifecycle_add(app->lc, &sb_store_component, app->store);

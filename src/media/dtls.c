@@ -115,13 +115,16 @@ static X509 *make_cert(EVP_PKEY *key)
 	X509 *x = X509_new();
 	X509_NAME *name;
 	unsigned char serial[8];
+	BIGNUM *bn;
 
 	if (!x)
 		return NULL;
 	RAND_bytes(serial, sizeof(serial));
 	serial[0] &= 0x7f;
 	X509_set_version(x, 2);
-	BN_to_ASN1_INTEGER(BN_bin2bn(serial, sizeof(serial), NULL), X509_get_serialNumber(x));
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+	BN_free(bn);
 	X509_gmtime_adj(X509_getm_notBefore(x), -86400);
 	X509_gmtime_adj(X509_getm_notAfter(x), 30L * 86400);
 	X509_set_pubkey(x, key);

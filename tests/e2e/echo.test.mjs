@@ -123,3 +123,54 @@ test('a browser calls echo and hears its own tone', { timeout: 60000 }, async ()
   assert.equal(cdr.disposition, 'answered');
   await ctx.close();
 });
+
+async function metric(name) {
+  const text = await (await fetch(`${server.base}/metrics`)).text();
+  const m = text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
+  return m ? Number(m[1]) : NaN;
+}
+
+// The offer's a=fingerprint is altered on its way to switchboard (as an
+// attacker in the signalling path would): the browser's real certificate no
+// longer matches, so the DTLS handshake must be refused, no SRTP key
+// installed, no media relayed, and the call must end with a typed error.
+test('a certificate that does not match the offered fingerprint is refused', { timeout: 60000 }, async () => {
+  const before = { dtls: await metric('switchboard_media_dtls_failed_total'), out: await metric('switchboard_media_rtp_out_total') };
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const token = mintJwt({ sub: 'mallory', may_dial: ['echo'] });
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const ended = await page.evaluate(async ({ url, token }) => {
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      // Flip the last hex digit of the fingerprint in call.dial's offer.
+      if (typeof data === 'string' && data.includes('"call.dial"')) {
+        data = data.replace(/(a=fingerprint:sha-256 [0-9A-F:]*)([0-9A-F])/, (all, head, last) =>
+          head + (last === '0' ? '1' : '0'));
+      }
+      return send.call(this, data);
+    };
+    const { Phone } = window.Switchboard;
+    const phone = new Phone({ url, token });
+    await phone.connect();
+    const call = phone.call('echo');
+    const r = await new Promise((resolve) => {
+      const t = setTimeout(() => resolve({ reason: 'still up after 20 s' }), 20000);
+      call.on('ended', ({ reason, error }) => { clearTimeout(t); resolve({ reason, error: error && error.name }); });
+    });
+    await phone.disconnect();
+    return r;
+  }, { url: `ws://127.0.0.1:${server.port}/ws`, token });
+  // Whichever side notices first ends the call: switchboard (media.failed)
+  // or the browser, whose DTLS then fails too.
+  assert.ok(['failed', 'cancelled'].includes(ended.reason), JSON.stringify(ended));
+  let dtls = NaN;
+  for (let i = 0; i < 50 && !(dtls > before.dtls); i++) {
+    dtls = await metric('switchboard_media_dtls_failed_total');
+    if (!(dtls > before.dtls)) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(dtls, before.dtls + 1, 'switchboard refused the handshake');
+  assert.equal(await metric('switchboard_media_rtp_out_total'), before.out, 'nothing was relayed');
+  await ctx.close();
+});
