@@ -40,6 +40,9 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 	case SB_EV_MEDIA_CMD_CREATE:
 		sb__msession_create(w, ev);
 		break;
+	case SB_EV_MEDIA_CMD_UPDATE:
+		sb__msession_update(w, id, ev->text);
+		break;
 	case SB_EV_MEDIA_CMD_CANDIDATE:
 		sb__msession_candidate(w, id, ev->text);
 		break;
@@ -77,8 +80,9 @@ static gpointer worker_main(gpointer ud)
 
 static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 {
-	static const enum sb_event_type cmds[] = {SB_EV_MEDIA_CMD_CREATE, SB_EV_MEDIA_CMD_CANDIDATE,
-						  SB_EV_MEDIA_CMD_BRIDGE, SB_EV_MEDIA_CMD_DESTROY};
+	static const enum sb_event_type cmds[] = {SB_EV_MEDIA_CMD_CREATE, SB_EV_MEDIA_CMD_UPDATE,
+						  SB_EV_MEDIA_CMD_CANDIDATE, SB_EV_MEDIA_CMD_BRIDGE,
+						  SB_EV_MEDIA_CMD_DESTROY};
 	char name[24];
 
 	w->m = m;
@@ -219,8 +223,12 @@ static int op_create(void *ud, uint64_t id, uint64_t call, uint32_t leg,
 
 static int op_update(void *ud, uint64_t id, const char *remote_sdp)
 {
-	/* Re-offers are not handled yet (docs/media.md). */
-	return -ENOSYS;
+	struct sb_mworker *w = worker_of(ud, id);
+
+	/* The answer of an RTP leg we offered (re-offers toward a browser are
+	 * not handled yet: the worker ignores them, docs/media.md). */
+	return w ? post_cmd(w, SB_EV_MEDIA_CMD_UPDATE, id, 0, 0, 0, remote_sdp ? remote_sdp : "")
+		 : -ENOENT;
 }
 
 static int op_bridge(void *ud, uint64_t a, uint64_t b)

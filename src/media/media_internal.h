@@ -6,10 +6,12 @@
 #include <glib.h>
 #include <srtp2/srtp.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "bus/bus.h"
 #include "media/dtls.h"
 #include "media/media.h"
+#include "media/rtp.h"
 #include "media/sdp_min.h"
 
 struct sb_mworker {
@@ -48,17 +50,55 @@ struct sb_msession {
 	guint dtls_timer;
 	srtp_t srtp_in, srtp_out;
 	bool srtp_ready;
-	struct sb_sdpmin offer;
+	struct sb_sdpmin offer; /* the peer's description (offer or answer) */
 	struct sb_sdpmin_codec codec;
+	int dtmf_pt; /* the peer's telephone-event payload type, -1: none */
 	uint32_t ssrc_out;
 	uint64_t peer; /* bridged session id, 0: none */
+	/* what we send (SSRC, sequence, timestamps) and receive (RTCP stats) */
+	struct sb_rtp_rewrite rw;
+	struct sb_rtp_rx rx;
+	unsigned long long pkts_in, pkts_out;
+	int64_t rtt_us;
+	guint stats_timer;
+	/* plain RTP toward SIP (rtp_session.c); fds -1 otherwise */
+	int rtp_fd, rtcp_fd;
+	GSource *rtp_src, *rtcp_src;
+	int local_port;
+	struct sockaddr_storage peer_rtp, peer_rtcp;
+	socklen_t peer_rtp_len, peer_rtcp_len;
+	bool have_remote, latched, rtcp_latched;
 };
 
 /* session.c, on the worker thread */
 void sb__msession_create(struct sb_mworker *w, const struct sb_event *ev);
 void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand);
+void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp);
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id);
 void sb__msession_free(gpointer p);
 /* Posts a result event on the control bus. Takes text. */
 void sb__media_post(struct sb_msession *s, enum sb_event_type type, int64_t arg1, const char *str,
 		    char *text);
+
+void sb__msession_fail(struct sb_msession *s, int code, const char *why);
+/* Posts media.stats (low priority, coalesced). Takes text. */
+void sb__media_post_stats(struct sb_msession *s, int64_t lost, int64_t jitter_us, int64_t rtt_us,
+			  const char *mos, char *text);
+/* session.c: protects and sends one RTP packet (header already rewritten)
+ * to a WebRTC peer; buf has room for the SRTP trailer. */
+void sb__webrtc_send(struct sb_msession *s, uint8_t *buf, int len);
+
+/* rtp_session.c, on the worker thread */
+int sb__rtp_start(struct sb_msession *s, const char *remote_sdp);
+void sb__rtp_update(struct sb_msession *s, const char *sdp);
+void sb__rtp_free(struct sb_msession *s);
+/* Relays one clear RTP packet (parsed as h) received by from to its peer
+ * to: payload type mapped, header rewritten, sent. */
+void sb__relay(struct sb_msession *from, struct sb_msession *to, uint8_t *buf, int len,
+	       const struct sb_rtp_hdr *h);
+/* Counts a received packet for RTCP statistics. */
+void sb__rx_count(struct sb_msession *s, const struct sb_rtp_hdr *h);
+/* Starts the periodic statistics (media.stats, RTCP RR on RTP legs). */
+void sb__stats_start(struct sb_msession *s);
+
+#define SB_MEDIA_MAX_PKT 1500

@@ -113,7 +113,7 @@ static void parse_attr(struct sb_sdpmin *s, const char *a, size_t len, bool in_a
 int sb_sdpmin_parse(const char *sdp, struct sb_sdpmin *ret, char *err, size_t errlen)
 {
 	size_t total = strnlen(sdp, SB_SDPMIN_MAX_LEN + 1);
-	bool in_audio = false, seen_audio = false;
+	bool in_audio = false, seen_audio = false, seen_m = false;
 	const char *p = sdp;
 
 	memset(ret, 0, sizeof(*ret));
@@ -134,6 +134,7 @@ int sb_sdpmin_parse(const char *sdp, struct sb_sdpmin *ret, char *err, size_t er
 		v[len] = '\0';
 		if (len > 2 && v[1] == '=') {
 			if (v[0] == 'm') {
+				seen_m = true;
 				in_audio = !seen_audio && strncmp(v + 2, "audio ", 6) == 0;
 				if (in_audio) {
 					seen_audio = true;
@@ -141,7 +142,9 @@ int sb_sdpmin_parse(const char *sdp, struct sb_sdpmin *ret, char *err, size_t er
 				}
 			} else if (v[0] == 'a') {
 				parse_attr(ret, v + 2, len - 2, in_audio);
-			} else if (v[0] == 'c' && in_audio) {
+			} else if (v[0] == 'c' && (in_audio || !seen_m)) {
+				/* session level (before any m=), or the audio
+				 * section's own, which wins */
 				sscanf(v + 2, "IN IP%*c %63s", ret->addr);
 			}
 		}
@@ -212,5 +215,38 @@ char *sb_sdpmin_answer_webrtc(const struct sb_sdpmin *offer, const struct sb_sdp
 	for (int i = 0; i < l->n_candidates; i++)
 		sb_strbuf_printf(&b, "a=%s\r\n", l->candidates[i]);
 	sb_strbuf_puts(&b, "a=end-of-candidates\r\n");
+	return sb_strbuf_steal(&b);
+}
+
+char *sb_sdpmin_rtp(const char *addr, int port, const struct sb_sdpmin_codec *codecs, int n_codecs,
+		    int dtmf_pt, unsigned ssrc)
+{
+	struct sb_strbuf b;
+	const char *ip = strchr(addr, ':') ? "IP6" : "IP4";
+
+	sb_strbuf_init(&b);
+	sb_strbuf_printf(&b, "v=0\r\no=- %llu 1 IN %s %s\r\ns=-\r\nc=IN %s %s\r\nt=0 0\r\n",
+			 (unsigned long long)(sb_id_next() + 1000000), ip, addr, ip, addr);
+	sb_strbuf_printf(&b, "m=audio %d RTP/AVP", port);
+	for (int i = 0; i < n_codecs; i++)
+		sb_strbuf_printf(&b, " %d", codecs[i].pt);
+	if (dtmf_pt >= 0)
+		sb_strbuf_printf(&b, " %d", dtmf_pt);
+	sb_strbuf_printf(&b, "\r\na=rtcp:%d\r\n", port + 1);
+	for (int i = 0; i < n_codecs; i++) {
+		const struct sb_sdpmin_codec *c = &codecs[i];
+
+		if (c->channels > 1)
+			sb_strbuf_printf(&b, "a=rtpmap:%d %s/%d/%d\r\n", c->pt, c->name, c->rate,
+					 c->channels);
+		else
+			sb_strbuf_printf(&b, "a=rtpmap:%d %s/%d\r\n", c->pt, c->name, c->rate);
+		if (c->fmtp[0])
+			sb_strbuf_printf(&b, "a=fmtp:%d %s\r\n", c->pt, c->fmtp);
+	}
+	if (dtmf_pt >= 0)
+		sb_strbuf_printf(&b, "a=rtpmap:%d telephone-event/%d\r\na=fmtp:%d 0-16\r\n",
+				 dtmf_pt, n_codecs > 0 ? codecs[0].rate : 8000, dtmf_pt);
+	sb_strbuf_printf(&b, "a=ptime:20\r\na=sendrecv\r\na=ssrc:%u cname:switchboard\r\n", ssrc);
 	return sb_strbuf_steal(&b);
 }

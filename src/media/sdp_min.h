@@ -55,3 +55,9 @@ struct sb_sdpmin_local {
  * offer has it). malloc'd CRLF text, or NULL. */
 char *sb_sdpmin_answer_webrtc(const struct sb_sdpmin *offer, const struct sb_sdpmin_codec *codec,
 			      const struct sb_sdpmin_local *local);
+
+/* A plain RTP/AVP description (offer or answer) toward a SIP peer: our
+ * address and RTP port (RTCP on port + 1, a=rtcp), the codecs in order and
+ * telephone-event at dtmf_pt (-1: none). malloc'd CRLF text, or NULL. */
+char *sb_sdpmin_rtp(const char *addr, int port, const struct sb_sdpmin_codec *codecs, int n_codecs,
+		    int dtmf_pt, unsigned ssrc);

@@ -12,7 +12,7 @@
 #include "log/log.h"
 #include "media/media_internal.h"
 
-#define MAX_PKT 1500
+#define MAX_PKT SB_MEDIA_MAX_PKT
 
 void sb__media_post(struct sb_msession *s, enum sb_event_type type, int64_t arg1, const char *str,
 		    char *text)
@@ -30,6 +30,20 @@ void sb__media_post(struct sb_msession *s, enum sb_event_type type, int64_t arg1
 	sb_bus_post(s->w->m->control, &ev);
 }
 
+void sb__media_post_stats(struct sb_msession *s, int64_t lost, int64_t jitter_us, int64_t rtt_us,
+			  const char *mos, char *text)
+{
+	struct sb_event ev = {.type = SB_EV_MEDIA_STATS,
+			      .flags = SB_EVF_COALESCE,
+			      .call = s->call,
+			      .leg = s->leg,
+			      .arg = {(int64_t)s->id, lost, jitter_us, rtt_us},
+			      .text = text};
+
+	snprintf(ev.str, sizeof(ev.str), "%s", mos);
+	sb_bus_post(s->w->m->control, &ev);
+}
+
 static void session_fail(struct sb_msession *s, int code, const char *why)
 {
 	if (s->failed)
@@ -38,6 +52,11 @@ static void session_fail(struct sb_msession *s, int code, const char *why)
 	atomic_fetch_add(&s->w->m->sessions_failed, 1);
 	sb_warn("session %llu failed: %s", (unsigned long long)s->id, why);
 	sb__media_post(s, SB_EV_MEDIA_FAILED, code, why, NULL);
+}
+
+void sb__msession_fail(struct sb_msession *s, int code, const char *why)
+{
+	session_fail(s, code, why);
 }
 
 static void send_cb(const uint8_t *data, size_t len, void *ud)
@@ -139,22 +158,18 @@ static void on_dtls(struct sb_msession *s, const uint8_t *buf, size_t len)
 		sb_info("session %llu connected (DTLS-SRTP, %s)", (unsigned long long)s->id,
 			s->codec.name);
 		sb__media_post(s, SB_EV_MEDIA_CONNECTED, 0, s->codec.name, NULL);
+		sb__stats_start(s);
 	}
 }
 
-/* Protects and sends one RTP packet (in place) from session s. */
-static void send_rtp(struct sb_msession *s, uint8_t *buf, int len)
+void sb__webrtc_send(struct sb_msession *s, uint8_t *buf, int len)
 {
 	if (!s->srtp_ready)
 		return;
-	/* Our own SSRC toward this peer (RFC 3550 section 8: one per source). */
-	buf[8] = (uint8_t)(s->ssrc_out >> 24);
-	buf[9] = (uint8_t)(s->ssrc_out >> 16);
-	buf[10] = (uint8_t)(s->ssrc_out >> 8);
-	buf[11] = (uint8_t)s->ssrc_out;
 	if (srtp_protect(s->srtp_out, buf, &len) != srtp_err_status_ok)
 		return;
 	nice_agent_send(s->agent, s->stream, 1, (guint)len, (const gchar *)buf);
+	s->pkts_out++;
 	atomic_fetch_add_explicit(&s->w->m->rtp_out, 1, memory_order_relaxed);
 }
 
@@ -163,6 +178,7 @@ static void on_rtp(struct sb_msession *s, uint8_t *buf, int len)
 	struct sb_media *m = s->w->m;
 	srtp_err_status_t e;
 	struct sb_msession *peer;
+	struct sb_rtp_hdr h;
 
 	if (!s->srtp_ready) {
 		/* Media before DTLS finished is plain RTP: never relayed. */
@@ -189,20 +205,25 @@ static void on_rtp(struct sb_msession *s, uint8_t *buf, int len)
 		return;
 	}
 	atomic_fetch_add_explicit(&m->rtp_in, 1, memory_order_relaxed);
+	if (sb_rtp_parse(buf, (size_t)len, &h) < 0)
+		return;
+	sb__rx_count(s, &h);
 	if (s->kind == SB_MEDIA_ECHO) {
-		send_rtp(s, buf, len);
+		/* Our own SSRC toward this peer (RFC 3550 section 8). */
+		sb_rtp_rewrite_apply(&s->rw, buf, &h, h.pt, (uint32_t)s->codec.rate / 50);
+		sb__webrtc_send(s, buf, len);
 		return;
 	}
 	peer = s->peer ? g_hash_table_lookup(s->w->sessions, &s->peer) : NULL;
 	if (peer)
-		send_rtp(peer, buf, len);
+		sb__relay(s, peer, buf, len, &h);
 }
 
 static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, gchar *data,
 		    gpointer ud)
 {
 	struct sb_msession *s = ud;
-	uint8_t buf[MAX_PKT + SRTP_MAX_TRAILER_LEN];
+	uint8_t buf[SB_MEDIA_MAX_PKT + SRTP_MAX_TRAILER_LEN];
 	uint8_t first;
 
 	if (len == 0 || len > MAX_PKT || s->failed)
@@ -347,6 +368,7 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 		return -ENOTSUP;
 	}
 	s->codec = *c;
+	s->dtmf_pt = sb_sdpmin_dtmf_pt(&s->offer, c->rate);
 	if (mc->ice_lite)
 		opts |= NICE_AGENT_OPTION_LITE_MODE;
 	s->agent = nice_agent_new_full(s->w->ctx, NICE_COMPATIBILITY_RFC5245, opts);
@@ -386,15 +408,16 @@ void sb__msession_create(struct sb_mworker *w, const struct sb_event *ev)
 	s->call = ev->call;
 	s->leg = ev->leg;
 	s->ssrc_out = g_random_int();
+	s->rw.ssrc_out = s->ssrc_out;
+	s->dtmf_pt = -1;
+	s->rtp_fd = s->rtcp_fd = -1;
 	g_hash_table_replace(w->sessions, &s->id, s);
 	atomic_fetch_add(&w->m->sessions_created, 1);
 	SB_LOG_SCOPE(NULL, NULL, "media session starting");
-	if (s->kind != SB_MEDIA_ECHO && s->kind != SB_MEDIA_WEBRTC) {
-		/* The SIP-side RTP leg is not built yet (docs/media.md). */
-		session_fail(s, -ENOSYS, "RTP toward SIP is not available yet");
-		return;
-	}
-	session_start(s, ev->text);
+	if (s->kind == SB_MEDIA_RTP || s->kind == SB_MEDIA_RTP_ECHO)
+		sb__rtp_start(s, ev->text);
+	else
+		session_start(s, ev->text);
 }
 
 void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand)
@@ -410,6 +433,14 @@ void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand)
 	if (strncmp(cand, "a=", 2) == 0)
 		cand += 2;
 	add_remote_candidate(s, cand);
+}
+
+void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp)
+{
+	struct sb_msession *s = g_hash_table_lookup(w->sessions, &id);
+
+	if (s)
+		sb__rtp_update(s, sdp);
 }
 
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id)
@@ -431,6 +462,7 @@ void sb__msession_free(gpointer p)
 		g_signal_handlers_disconnect_by_data(s->agent, s);
 		g_object_unref(s->agent);
 	}
+	sb__rtp_free(s);
 	sb_dtls_free(s->dtls);
 	if (s->srtp_in)
 		srtp_dealloc(s->srtp_in);

@@ -1,0 +1,490 @@
+/* Plain RTP/AVP toward a SIP peer (SB_MEDIA_RTP, SB_MEDIA_RTP_ECHO): a UDP
+ * pair from [media] rtp_port_min..max, symmetric RTP latching, the relay to
+ * and from a bridged session without decoding, and per-leg RTCP statistics.
+ * Worker thread only; no allocation per packet. */
+#define SB_LOG_COMP SB_COMP_MEDIA
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <glib-unix.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "log/log.h"
+#include "media/media_internal.h"
+
+#define STATS_INTERVAL_MS 5000
+
+static uint32_t now_units(const struct sb_msession *s)
+{
+	int rate = s->codec.rate > 0 ? s->codec.rate : 8000;
+
+	return (uint32_t)((uint64_t)g_get_monotonic_time() * (uint64_t)rate / 1000000u);
+}
+
+void sb__rx_count(struct sb_msession *s, const struct sb_rtp_hdr *h)
+{
+	s->pkts_in++;
+	if (h->pt == (uint8_t)s->codec.pt)
+		sb_rtp_rx_update(&s->rx, h, now_units(s));
+}
+
+/* ---- the relay ---- */
+
+static void rtp_send_plain(struct sb_msession *s, const uint8_t *buf, int len)
+{
+	if (!s->have_remote)
+		return;
+	if (sendto(s->rtp_fd, buf, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&s->peer_rtp,
+		   s->peer_rtp_len) == len) {
+		s->pkts_out++;
+		atomic_fetch_add_explicit(&s->w->m->rtp_out, 1, memory_order_relaxed);
+	}
+}
+
+void sb__relay(struct sb_msession *from, struct sb_msession *to, uint8_t *buf, int len,
+	       const struct sb_rtp_hdr *h)
+{
+	int pt;
+	uint32_t step = (uint32_t)(to->codec.rate > 0 ? to->codec.rate : 8000) / 50;
+
+	/* Without decoding only the negotiated codec and telephone-event pass;
+	 * anything else (comfort noise, a codec the other side lacks) stops. */
+	if (h->pt == (uint8_t)from->codec.pt && strcasecmp(from->codec.name, to->codec.name) == 0)
+		pt = to->codec.pt;
+	else if (from->dtmf_pt >= 0 && h->pt == (uint8_t)from->dtmf_pt && to->dtmf_pt >= 0)
+		pt = to->dtmf_pt;
+	else
+		return;
+	sb_rtp_rewrite_apply(&to->rw, buf, h, (uint8_t)pt, step);
+	if (to->rtp_fd >= 0)
+		rtp_send_plain(to, buf, len);
+	else
+		sb__webrtc_send(to, buf, len);
+}
+
+/* ---- receiving ---- */
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+	return a->ss_family == AF_INET && b->ss_family == AF_INET &&
+	       x->sin_addr.s_addr == y->sin_addr.s_addr && x->sin_port == y->sin_port;
+}
+
+static void on_rtcp(struct sb_msession *s, const uint8_t *buf, size_t len)
+{
+	struct sb_rtcp_info r;
+	uint64_t now = (uint64_t)g_get_real_time();
+
+	if (sb_rtcp_parse(buf, len, &r) < 0)
+		return;
+	atomic_fetch_add_explicit(&s->w->m->rtcp_in, 1, memory_order_relaxed);
+	if (r.has_sr)
+		sb_rtp_rx_on_sr(&s->rx, r.ntp, now);
+	for (int i = 0; i < r.n_blocks; i++) {
+		int64_t rtt;
+
+		if (r.blocks[i].ssrc != s->rw.ssrc_out)
+			continue;
+		rtt = sb_rtcp_rtt_us(&r.blocks[i], sb_rtp_ntp_of_us(now));
+		if (rtt >= 0)
+			s->rtt_us = rtt;
+	}
+}
+
+static gboolean rtcp_readable(gint fd, GIOCondition cond, gpointer ud)
+{
+	struct sb_msession *s = ud;
+	uint8_t buf[SB_MEDIA_MAX_PKT];
+	struct sockaddr_storage from;
+	socklen_t flen;
+	ssize_t n;
+
+	for (int i = 0; i < 32; i++) {
+		flen = sizeof(from);
+		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+		if (n < 0)
+			break;
+		if (!s->rtcp_latched && s->w->m->cfg->media.symmetric_rtp) {
+			s->peer_rtcp = from;
+			s->peer_rtcp_len = flen;
+			s->rtcp_latched = true;
+		}
+		on_rtcp(s, buf, (size_t)n);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean rtp_readable(gint fd, GIOCondition cond, gpointer ud)
+{
+	struct sb_msession *s = ud;
+	struct sb_media *m = s->w->m;
+	uint8_t buf[SB_MEDIA_MAX_PKT + SRTP_MAX_TRAILER_LEN];
+	struct sockaddr_storage from;
+	socklen_t flen;
+	struct sb_rtp_hdr h;
+	struct sb_msession *peer;
+	ssize_t n;
+
+	/* A bounded batch per wake-up keeps one busy leg from starving others. */
+	for (int i = 0; i < 32; i++) {
+		flen = sizeof(from);
+		n = recvfrom(fd, buf, SB_MEDIA_MAX_PKT, MSG_DONTWAIT, (struct sockaddr *)&from,
+			     &flen);
+		if (n < 0)
+			break;
+		if (s->latched && !same_addr(&from, &s->peer_rtp))
+			continue; /* not the source we latched onto */
+		if (sb_rtp_is_rtcp(buf, (size_t)n)) {
+			on_rtcp(s, buf, (size_t)n); /* rtcp-mux */
+			continue;
+		}
+		if (sb_rtp_parse(buf, (size_t)n, &h) < 0)
+			continue;
+		if (!s->latched && m->cfg->media.symmetric_rtp) {
+			/* Symmetric RTP: answer where the media comes from (NAT). */
+			s->peer_rtp = from;
+			s->peer_rtp_len = flen;
+			s->have_remote = true;
+			s->latched = true;
+		}
+		atomic_fetch_add_explicit(&m->rtp_in, 1, memory_order_relaxed);
+		sb__rx_count(s, &h);
+		if (s->kind == SB_MEDIA_RTP_ECHO) {
+			sb_rtp_rewrite_apply(&s->rw, buf, &h, h.pt, (uint32_t)s->codec.rate / 50);
+			rtp_send_plain(s, buf, (int)n);
+			continue;
+		}
+		peer = s->peer ? g_hash_table_lookup(s->w->sessions, &s->peer) : NULL;
+		if (peer)
+			sb__relay(s, peer, buf, (int)n, &h);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- statistics ---- */
+
+/* A rough E-model (ITU-T G.107 simplified): delay from RTT/2, jitter and a
+ * 20 ms frame; loss with a codec robustness of 10 (G.711 with concealment
+ * is 4.3-25 depending on the concealer; Opus is better). */
+static double mos_of(int64_t rtt_us, int64_t jitter_us, double loss_pct)
+{
+	double d = (double)(rtt_us > 0 ? rtt_us / 2 : 0) / 1000.0 + 2.0 * jitter_us / 1000.0 + 20;
+	double id = 0.024 * d + (d > 177.3 ? 0.11 * (d - 177.3) : 0);
+	double ie = 95.0 * loss_pct / (loss_pct + 10.0);
+	double r = 93.2 - id - ie;
+
+	if (r <= 0)
+		return 1.0;
+	if (r >= 100)
+		return 4.5;
+	return 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r);
+}
+
+static void send_rr(struct sb_msession *s)
+{
+	uint8_t buf[64 + SRTP_MAX_TRAILER_LEN];
+	int n = sb_rtcp_write_rr(buf, 64, s->rw.ssrc_out, &s->rx, (uint64_t)g_get_real_time());
+
+	if (n < 0)
+		return;
+	if (s->rtp_fd >= 0) {
+		const struct sockaddr_storage *to = s->rtcp_latched ? &s->peer_rtcp : &s->peer_rtp;
+		socklen_t tl = s->rtcp_latched ? s->peer_rtcp_len : s->peer_rtp_len;
+		struct sockaddr_storage alt;
+
+		if (!s->have_remote)
+			return;
+		if (!s->rtcp_latched && !s->offer.rtcp_mux) {
+			/* RTCP on the next port (RFC 3550 section 11). */
+			alt = s->peer_rtp;
+			if (alt.ss_family == AF_INET) {
+				struct sockaddr_in *in = (struct sockaddr_in *)&alt;
+				in->sin_port = htons((uint16_t)(ntohs(in->sin_port) + 1));
+			}
+			to = &alt;
+		}
+		(void)sendto(s->rtcp_latched ? s->rtcp_fd : s->rtp_fd, buf, (size_t)n, MSG_DONTWAIT,
+			     (const struct sockaddr *)to, tl);
+	} else if (s->srtp_ready) {
+		if (srtp_protect_rtcp(s->srtp_out, buf, &n) == srtp_err_status_ok)
+			nice_agent_send(s->agent, s->stream, 1, (guint)n, (const gchar *)buf);
+	}
+}
+
+static gboolean stats_cb(gpointer ud)
+{
+	struct sb_msession *s = ud;
+	int rate = s->codec.rate > 0 ? s->codec.rate : 8000;
+	uint32_t expected = sb_rtp_rx_expected(&s->rx);
+	int64_t lost = sb_rtp_rx_lost(&s->rx);
+	int64_t jitter_us = (int64_t)sb_rtp_rx_jitter(&s->rx) * 1000000 / rate;
+	double loss_pct = expected ? 100.0 * (double)(lost > 0 ? lost : 0) / expected : 0;
+	double mos = mos_of(s->rtt_us, jitter_us, loss_pct);
+	char smos[16], text[400];
+
+	send_rr(s);
+	snprintf(smos, sizeof(smos), "%.2f", mos);
+	snprintf(text, sizeof(text),
+		 "{\"codec\":\"%s\",\"packets_in\":%llu,\"packets_out\":%llu,"
+		 "\"lost\":%lld,\"jitter_us\":%lld,\"rtt_us\":%lld,\"mos\":%s}",
+		 s->codec.name, s->pkts_in, s->pkts_out, (long long)lost, (long long)jitter_us,
+		 (long long)s->rtt_us, smos);
+	sb__media_post_stats(s, lost, jitter_us, s->rtt_us, smos, strdup(text));
+	return G_SOURCE_CONTINUE;
+}
+
+void sb__stats_start(struct sb_msession *s)
+{
+	GSource *src;
+
+	if (s->stats_timer)
+		return;
+	src = g_timeout_source_new(STATS_INTERVAL_MS);
+	g_source_set_callback(src, stats_cb, s, NULL);
+	s->stats_timer = g_source_attach(src, s->w->ctx);
+	g_source_unref(src);
+}
+
+/* ---- sockets and descriptions ---- */
+
+static int open_pair(struct sb_msession *s)
+{
+	const struct sb_config_media *mc = &s->w->m->cfg->media;
+	int lo = (int)(mc->rtp_port_min + 1) & ~1, hi = (int)mc->rtp_port_max;
+	int span = (hi - lo) / 2 + 1;
+	int start = span > 0 ? (int)g_random_int_range(0, span) : 0;
+
+	if (span <= 0)
+		return -EINVAL;
+	for (int i = 0; i < span && i < 256; i++) {
+		int port = lo + 2 * ((start + i) % span);
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_addr.s_addr = htonl(INADDR_ANY)};
+		int f1 = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int f2 = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+		if (f1 < 0 || f2 < 0) {
+			if (f1 >= 0)
+				close(f1);
+			if (f2 >= 0)
+				close(f2);
+			return -errno;
+		}
+		a.sin_port = htons((uint16_t)port);
+		if (bind(f1, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			a.sin_port = htons((uint16_t)(port + 1));
+			if (bind(f2, (struct sockaddr *)&a, sizeof(a)) == 0) {
+				s->rtp_fd = f1;
+				s->rtcp_fd = f2;
+				s->local_port = port;
+				return 0;
+			}
+		}
+		close(f1);
+		close(f2);
+	}
+	return -EADDRINUSE;
+}
+
+/* The address we put in our description. */
+static void local_addr(struct sb_msession *s, char *out, size_t n)
+{
+	const struct sb_config_media *mc = &s->w->m->cfg->media;
+	GList *ips;
+
+	if (mc->public_address && *mc->public_address) {
+		snprintf(out, n, "%s", mc->public_address);
+		return;
+	}
+	if (mc->allow_loopback && strncmp(s->offer.addr, "127.", 4) == 0) {
+		snprintf(out, n, "127.0.0.1");
+		return;
+	}
+	if (mc->interfaces && mc->interfaces[0]) {
+		snprintf(out, n, "%s", mc->interfaces[0]);
+		return;
+	}
+	snprintf(out, n, "%s", mc->allow_loopback ? "127.0.0.1" : "0.0.0.0");
+	ips = nice_interfaces_get_local_ips(FALSE);
+	for (GList *l = ips; l; l = l->next)
+		if (!strchr(l->data, ':')) {
+			snprintf(out, n, "%s", (const char *)l->data);
+			break;
+		}
+	g_list_free_full(ips, g_free);
+}
+
+/* Takes the peer's address and codec from s->offer (already parsed). */
+static int take_remote(struct sb_msession *s)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)&s->peer_rtp;
+
+	memset(&s->peer_rtp, 0, sizeof(s->peer_rtp));
+	in->sin_family = AF_INET;
+	if (s->offer.port <= 0 || s->offer.port > 65535 ||
+	    inet_pton(AF_INET, s->offer.addr, &in->sin_addr) != 1)
+		return -EBADMSG;
+	in->sin_port = htons((uint16_t)s->offer.port);
+	s->peer_rtp_len = sizeof(*in);
+	/* 0.0.0.0 is a hold (RFC 3264 section 8.4): wait for latching. */
+	s->have_remote = in->sin_addr.s_addr != htonl(INADDR_ANY);
+	s->dtmf_pt = sb_sdpmin_dtmf_pt(&s->offer, s->codec.rate);
+	return 0;
+}
+
+/* The codec of another session of the same call on this worker (the
+ * browser's leg), so that the relay needs no transcoding. */
+static const struct sb_sdpmin_codec *sibling_codec(struct sb_msession *s)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	g_hash_table_iter_init(&it, s->w->sessions);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct sb_msession *o = v;
+		if (o != s && o->call == s->call && o->codec.name[0])
+			return &o->codec;
+	}
+	return NULL;
+}
+
+static gboolean want_codec(const struct sb_sdpmin_codec *c, const struct sb_sdpmin_codec *only)
+{
+	if (only)
+		return strcasecmp(c->name, only->name) == 0 && c->rate == only->rate;
+	return strcasecmp(c->name, "opus") == 0 || strcasecmp(c->name, "PCMU") == 0 ||
+	       strcasecmp(c->name, "PCMA") == 0;
+}
+
+static GSource *watch(struct sb_msession *s, int fd, GUnixFDSourceFunc fn)
+{
+	GSource *src = g_unix_fd_source_new(fd, G_IO_IN);
+
+	g_source_set_callback(src, G_SOURCE_FUNC(fn), s, NULL);
+	g_source_attach(src, s->w->ctx);
+	return src;
+}
+
+/* Chooses our codec among the peer's (s->offer). */
+static int choose_codec(struct sb_msession *s)
+{
+	const struct sb_sdpmin_codec *only = sibling_codec(s), *c = NULL;
+
+	for (int i = 0; i < s->offer.n_codecs && !c; i++)
+		if (want_codec(&s->offer.codecs[i], only))
+			c = &s->offer.codecs[i];
+	if (!c)
+		return -ENOTSUP;
+	s->codec = *c;
+	return 0;
+}
+
+static void connected(struct sb_msession *s)
+{
+	if (s->connected)
+		return;
+	s->connected = true;
+	atomic_fetch_add(&s->w->m->sessions_connected, 1);
+	sb_info("session %llu: RTP %s to %s:%d", (unsigned long long)s->id, s->codec.name,
+		s->offer.addr, s->offer.port);
+	sb__media_post(s, SB_EV_MEDIA_CONNECTED, 0, s->codec.name, NULL);
+	sb__stats_start(s);
+}
+
+int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
+{
+	static const struct sb_sdpmin_codec defaults[] = {
+		{.pt = 0, .name = "PCMU", .rate = 8000, .channels = 1},
+		{.pt = 8, .name = "PCMA", .rate = 8000, .channels = 1},
+	};
+	const struct sb_sdpmin_codec *sib;
+	char err[128] = "", addr[64];
+	char *sdp;
+	int r;
+
+	if ((r = open_pair(s)) < 0) {
+		sb__msession_fail(s, r, "no free RTP port");
+		return r;
+	}
+	s->rtp_src = watch(s, s->rtp_fd, rtp_readable);
+	s->rtcp_src = watch(s, s->rtcp_fd, rtcp_readable);
+	s->rw.ssrc_out = s->ssrc_out;
+	if (remote_sdp) {
+		if (sb_sdpmin_parse(remote_sdp, &s->offer, err, sizeof(err)) < 0) {
+			sb__msession_fail(s, -EBADMSG, err);
+			return -EBADMSG;
+		}
+		if (choose_codec(s) < 0) {
+			sb__msession_fail(s, -ENOTSUP, "no codec in common");
+			return -ENOTSUP;
+		}
+		if (take_remote(s) < 0) {
+			sb__msession_fail(s, -EBADMSG, "the offer has no usable IPv4 address");
+			return -EBADMSG;
+		}
+		local_addr(s, addr, sizeof(addr));
+		sdp = sb_sdpmin_rtp(addr, s->local_port, &s->codec, 1, s->dtmf_pt, s->ssrc_out);
+	} else {
+		/* Offer the browser leg's codec alone when there is one. */
+		sib = sibling_codec(s);
+		s->codec = sib ? *sib : defaults[0];
+		s->dtmf_pt = 101;
+		local_addr(s, addr, sizeof(addr));
+		sdp = sb_sdpmin_rtp(addr, s->local_port, sib ? sib : defaults, sib ? 1 : 2,
+				    s->dtmf_pt, s->ssrc_out);
+	}
+	if (!sdp) {
+		sb__msession_fail(s, -ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	s->ready_sent = true;
+	sb__media_post(s, SB_EV_MEDIA_READY, 0, NULL, sdp);
+	if (remote_sdp)
+		connected(s);
+	return 0;
+}
+
+void sb__rtp_update(struct sb_msession *s, const char *sdp)
+{
+	char err[128] = "";
+
+	if (s->rtp_fd < 0 || s->failed) {
+		sb_debug("session %llu: new remote description ignored", (unsigned long long)s->id);
+		return;
+	}
+	if (sb_sdpmin_parse(sdp ? sdp : "", &s->offer, err, sizeof(err)) < 0 ||
+	    choose_codec(s) < 0 || take_remote(s) < 0) {
+		sb__msession_fail(s, -EBADMSG, err[0] ? err : "unusable answer");
+		return;
+	}
+	connected(s);
+}
+
+void sb__rtp_free(struct sb_msession *s)
+{
+	if (s->stats_timer) {
+		GSource *src = g_main_context_find_source_by_id(s->w->ctx, s->stats_timer);
+		if (src)
+			g_source_destroy(src);
+		s->stats_timer = 0;
+	}
+	if (s->rtp_src) {
+		g_source_destroy(s->rtp_src);
+		g_source_unref(s->rtp_src);
+	}
+	if (s->rtcp_src) {
+		g_source_destroy(s->rtcp_src);
+		g_source_unref(s->rtcp_src);
+	}
+	if (s->rtp_fd >= 0)
+		close(s->rtp_fd);
+	if (s->rtcp_fd >= 0)
+		close(s->rtcp_fd);
+}

@@ -1,0 +1,146 @@
+// The WebRTC <-> RTP bridge with a real browser: Chromium sends a 660 Hz
+// WebAudio tone over WebRTC to the media plane (in the test harness
+// tests/integration/media/bridge_harness.c); the media plane relays it,
+// without decoding, to a plain RTP leg it offered to an in-process "SIP
+// phone", which decodes it (checked: the strongest frequency must be the
+// tone's) and sends it back; the browser must hear the tone again, and
+// getStats must show packets both ways. The SIP signalling itself is not in
+// this test (the SIP component is another branch).
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { launchChromium } from './harness.mjs';
+
+const HARNESS = process.env.SB_MEDIA_BRIDGE_HARNESS;
+const TONE_HZ = 660;
+let browser;
+
+const watchdog = setTimeout(() => {
+  console.error('e2e bridge: watchdog fired');
+  process.exit(1);
+}, 90000);
+watchdog.unref();
+
+before(async () => {
+  browser = await launchChromium();
+});
+
+after(async () => {
+  if (browser) await browser.close().catch(() => {});
+  clearTimeout(watchdog);
+});
+
+// Starts the harness; resolves lines of its stdout as they come.
+function startHarness() {
+  const child = spawn(HARNESS, ['60'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const waiters = [];
+  child.stdout.on('data', (d) => {
+    out += d;
+    for (const w of waiters.splice(0)) w();
+  });
+  child.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  async function until(re, ms) {
+    const end = Date.now() + ms;
+    for (;;) {
+      const m = out.match(re);
+      if (m) return m;
+      if (Date.now() > end) throw new Error(`harness: no ${re} in time; stderr:\n${err}`);
+      await new Promise((r) => { waiters.push(r); setTimeout(r, 200); });
+    }
+  }
+  return { child, until, exited, log: () => err };
+}
+
+test('a browser is bridged to a plain RTP leg and the tone makes the round trip',
+  { skip: !HARNESS && 'SB_MEDIA_BRIDGE_HARNESS not set', timeout: 60000 }, async () => {
+    const h = startHarness();
+    try {
+      await roundTrip(h);
+    } finally {
+      h.child.kill();
+    }
+  });
+
+async function roundTrip(h) {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    page.on('pageerror', (e) => console.error('page error:', e));
+    await page.setContent('<html><body>bridge</body></html>');
+    const offer = await page.evaluate(async (hz) => {
+      const ac = new AudioContext();
+      const osc = ac.createOscillator();
+      osc.frequency.value = hz;
+      const dest = ac.createMediaStreamDestination();
+      osc.connect(dest);
+      osc.start();
+      const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+      window.t = { ac, pc, remote: null };
+      pc.ontrack = (e) => { window.t.remote = e.streams[0] || new MediaStream([e.track]); };
+      pc.addTrack(dest.stream.getAudioTracks()[0], dest.stream);
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === 'complete') return resolve();
+        pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+        setTimeout(resolve, 3000);
+      });
+      return pc.localDescription.sdp;
+    }, TONE_HZ);
+    h.child.stdin.write(`${offer.trim()}\n.\n`);
+    const answer = (await h.until(/^(v=0[\s\S]*?)\n\.\n/m, 10000))[1];
+    const result = await page.evaluate(async ({ sdp, hz }) => {
+      const { ac, pc } = window.t;
+      await pc.setRemoteDescription({ type: 'answer', sdp });
+      const t0 = Date.now();
+      while (!window.t.remote && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 100));
+      if (!window.t.remote) return { error: `no remote track; ice ${pc.iceConnectionState}` };
+      const el = new Audio();
+      el.muted = true;
+      el.srcObject = window.t.remote;
+      await el.play().catch(() => {});
+      await ac.resume();
+      const an = ac.createAnalyser();
+      an.fftSize = 4096;
+      ac.createMediaStreamSource(window.t.remote).connect(an);
+      const bins = new Float32Array(an.frequencyBinCount);
+      let peakHz = 0;
+      let peakDb = -Infinity;
+      const start = Date.now();
+      while (Date.now() - start < 15000) {
+        await new Promise((r) => setTimeout(r, 250));
+        an.getFloatFrequencyData(bins);
+        let best = 0;
+        for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+        peakDb = bins[best];
+        peakHz = (best * ac.sampleRate) / an.fftSize;
+        if (peakDb > -60 && Math.abs(peakHz - hz) < 30 && Date.now() - start > 2000) break;
+      }
+      let sent = 0;
+      let received = 0;
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'outbound-rtp' && s.kind === 'audio') sent = s.packetsSent;
+        if (s.type === 'inbound-rtp' && s.kind === 'audio') received = s.packetsReceived;
+      });
+      pc.close();
+      return { peakHz, peakDb, sent, received, ice: pc.iceConnectionState };
+    }, { sdp: answer.replace(/\n/g, '\r\n').replace(/\r\r/g, '\r'), hz: TONE_HZ });
+    h.child.stdin.write('quit\n');
+    const res = (await h.until(/RESULT packets=(\d+) freq=(\d+) rms=([\d.]+)/, 10000));
+    await h.exited;
+    await ctx.close();
+    console.log(`bridge: phone ${res[0]}; browser sent ${result.sent} received ${result.received} peak ${Math.round(result.peakHz)} Hz ${result.peakDb.toFixed(1)} dB`);
+    assert.ok(!result.error, `${result.error}\n${h.log()}`);
+    const phonePackets = Number(res[1]);
+    const phoneHz = Number(res[2]);
+    assert.ok(phonePackets > 50, `the RTP phone got ${phonePackets} packets\n${h.log()}`);
+    assert.ok(Math.abs(phoneHz - TONE_HZ) < 20, `the RTP phone hears ${phoneHz} Hz, not the tone\n${h.log()}`);
+    assert.ok(Number(res[3]) > 0.01, `the RTP phone hears the tone loud enough: rms ${res[3]}`);
+    assert.ok(result.sent > 50, `packets sent ${result.sent}`);
+    assert.ok(result.received > 50, `packets received ${result.received}`);
+    assert.ok(Math.abs(result.peakHz - TONE_HZ) < 30,
+      `the browser hears the ${TONE_HZ} Hz tone back: strongest ${result.peakHz.toFixed(0)} Hz at ${result.peakDb.toFixed(1)} dB`);
+    assert.ok(result.peakDb > -60, `audible: ${result.peakDb.toFixed(1)} dB`);
+  }

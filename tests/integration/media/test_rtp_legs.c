@@ -1,0 +1,305 @@
+/* The media component's RTP legs end to end on loopback: two UDP "SIP
+ * phones" in the test, the real workers in between. Checks by content:
+ * payload bytes arrive intact, SSRC rewritten to the gateway's, payload type
+ * mapped, sequence continuous, symmetric latching, echo, media.stats loss. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <glib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bus/bus.h"
+#include "config/config.h"
+#include "core/lifecycle.h"
+#include "media/media.h"
+#include "media/rtp.h"
+
+#define MAX_EVENTS 64
+
+static GMainContext *ctx;
+static struct sb_bus *control;
+static struct sb_media *media;
+static struct sb_lifecycle *lc;
+static struct sb_config *cfg;
+static struct sb_event events[MAX_EVENTS];
+static char *texts[MAX_EVENTS];
+static int n_events;
+
+static void on_event(const struct sb_event *ev, void *ud)
+{
+	if (n_events >= MAX_EVENTS)
+		return;
+	events[n_events] = *ev;
+	texts[n_events] = ev->text ? strdup(ev->text) : NULL;
+	events[n_events].text = texts[n_events];
+	n_events++;
+}
+
+static void setup(void)
+{
+	static const enum sb_event_type types[] = {SB_EV_MEDIA_READY, SB_EV_MEDIA_CONNECTED,
+						   SB_EV_MEDIA_FAILED, SB_EV_MEDIA_STATS};
+	const char *failed = NULL;
+	int base = 41000 + 2 * (int)(getpid() % 2000);
+
+	ctx = g_main_context_new();
+	cfg = sb_config_new_default();
+	cfg->media.workers = 2;
+	cfg->media.rtp_port_min = base;
+	cfg->media.rtp_port_max = base + 40;
+	cfg->media.symmetric_rtp = true;
+	cfg->media.allow_loopback = true;
+	control = sb_bus_new(&cfg->bus, ctx);
+	for (size_t i = 0; i < 4; i++)
+		sb_bus_subscribe(control, types[i], on_event, NULL);
+	media = sb_media_new(cfg, control);
+	lc = sb_lifecycle_new();
+	sb_lifecycle_add(lc, &sb_media_component, media);
+	cr_assert_eq(sb_lifecycle_start(lc, &failed), 0);
+}
+
+static void teardown(void)
+{
+	sb_lifecycle_stop(lc);
+	lc = sb_lifecycle_free(lc);
+	media = sb_media_free(media);
+	control = sb_bus_free(control);
+	sb_config_unref(cfg);
+	g_main_context_unref(ctx);
+	for (int i = 0; i < n_events; i++)
+		free(texts[i]);
+	n_events = 0;
+}
+
+/* Runs the control loop until an event of type for session id arrives. */
+static const struct sb_event *wait_event(enum sb_event_type type, uint64_t id, int ms)
+{
+	gint64 end = g_get_monotonic_time() + ms * 1000;
+
+	while (g_get_monotonic_time() < end) {
+		for (int i = 0; i < n_events; i++)
+			if (events[i].type == type && (uint64_t)events[i].arg[0] == id)
+				return &events[i];
+		g_main_context_iteration(ctx, FALSE);
+		g_usleep(2000);
+	}
+	return NULL;
+}
+
+static int udp_peer(int *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof(a);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	getsockname(fd, (struct sockaddr *)&a, &l);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+static char *sdp_of(int port, const char *m_fmt, const char *attrs)
+{
+	return g_strdup_printf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+			       "t=0 0\r\nm=audio %d RTP/AVP %s\r\n%s",
+			       port, m_fmt, attrs);
+}
+
+/* The gateway's RTP port from its description. */
+static int port_of(const char *sdp)
+{
+	const char *m = strstr(sdp, "m=audio ");
+	int port = 0;
+
+	cr_assert_not_null(m, "no m=audio in %s", sdp);
+	sscanf(m, "m=audio %d", &port);
+	return port;
+}
+
+static void send_rtp(int fd, int to_port, uint8_t pt, uint16_t seq, uint32_t ts, uint32_t ssrc,
+		     const char *payload)
+{
+	uint8_t p[256];
+	size_t n = strlen(payload);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons((uint16_t)to_port)};
+
+	p[0] = 0x80;
+	p[1] = pt;
+	p[2] = (uint8_t)(seq >> 8);
+	p[3] = (uint8_t)seq;
+	for (int i = 0; i < 4; i++) {
+		p[4 + i] = (uint8_t)(ts >> (24 - 8 * i));
+		p[8 + i] = (uint8_t)(ssrc >> (24 - 8 * i));
+	}
+	memcpy(p + 12, payload, n);
+	cr_assert_eq(sendto(fd, p, 12 + n, 0, (struct sockaddr *)&a, sizeof(a)), (ssize_t)(12 + n));
+}
+
+/* Receives one RTP packet within ms; returns its length (0: none). */
+static size_t recv_rtp(int fd, uint8_t *buf, size_t cap, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	ssize_t n;
+
+	for (;;) {
+		if (poll(&p, 1, ms) <= 0)
+			return 0;
+		n = recv(fd, buf, cap, 0);
+		if (n > 0 && !sb_rtp_is_rtcp(buf, (size_t)n))
+			return (size_t)n;
+	}
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+TestSuite(rtp_legs, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(rtp_legs, relay_between_two_sip_legs)
+{
+	int pa, pb, pc, gw1, gw2;
+	int a = udp_peer(&pa), b = udp_peer(&pb), c = udp_peer(&pc);
+	const struct sb_event *ev;
+	char *offer_a, *answer_b, *offer_gw;
+	uint8_t buf[512];
+	size_t n;
+	uint32_t ssrc_gw2 = 0;
+	uint16_t seq0 = 0;
+
+	/* A's offer names a port where nobody listens: symmetric RTP must
+	 * answer where A's packets come from instead. */
+	offer_a = sdp_of(pa == 65535 ? 1 : pa + 1, "0 101",
+			 "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n");
+	cr_assert_eq(sb_media_engine_ops.create(media, 1, 7, 1, SB_MEDIA_RTP, offer_a), 0);
+	ev = wait_event(SB_EV_MEDIA_READY, 1, 3000);
+	cr_assert_not_null(ev, "no media.ready for the answering leg");
+	cr_assert_not_null(strstr(ev->text, "RTP/AVP 0 101"), "answer: %s", ev->text);
+	gw1 = port_of(ev->text);
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, 1, 1000));
+
+	/* The outgoing leg offers the codec the first leg uses, alone. */
+	cr_assert_eq(sb_media_engine_ops.create(media, 2, 7, 2, SB_MEDIA_RTP, NULL), 0);
+	ev = wait_event(SB_EV_MEDIA_READY, 2, 3000);
+	cr_assert_not_null(ev);
+	offer_gw = ev->text;
+	cr_assert_not_null(strstr(offer_gw, "RTP/AVP 0 101\r\n"), "offer: %s", offer_gw);
+	cr_assert_null(strstr(offer_gw, "PCMA"));
+	gw2 = port_of(offer_gw);
+	cr_assert_neq(gw1, gw2);
+	sscanf(strstr(offer_gw, "a=ssrc:"), "a=ssrc:%u", &ssrc_gw2);
+	answer_b =
+		sdp_of(pb, "0 96", "a=rtpmap:0 PCMU/8000\r\na=rtpmap:96 telephone-event/8000\r\n");
+	cr_assert_eq(sb_media_engine_ops.update(media, 2, answer_b), 0);
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, 2, 2000));
+	cr_assert_eq(sb_media_engine_ops.bridge(media, 1, 2), 0);
+	g_usleep(100 * 1000);
+
+	/* A -> B: payload intact, the gateway's SSRC, continuous sequence. */
+	for (int i = 0; i < 5; i++) {
+		char payload[16];
+		struct sb_rtp_hdr h;
+
+		snprintf(payload, sizeof(payload), "hello-%d", i);
+		send_rtp(a, gw1, 0, (uint16_t)(1000 + i), 160u * (unsigned)i, 0xAAAA, payload);
+		n = recv_rtp(b, buf, sizeof(buf), 2000);
+		cr_assert_gt(n, 0, "packet %d not relayed to B", i);
+		cr_assert_eq(sb_rtp_parse(buf, n, &h), 0);
+		cr_assert_eq(h.payload_len, strlen(payload));
+		cr_assert_eq(memcmp(buf + h.hdr_len, payload, h.payload_len), 0);
+		cr_assert_eq(h.pt, 0);
+		cr_assert_neq(h.ssrc, 0xAAAAu);
+		cr_assert_eq(h.ssrc, ssrc_gw2, "SSRC %x is not the one the offer announced",
+			     h.ssrc);
+		if (i == 0)
+			seq0 = h.seq;
+		cr_assert_eq(h.seq, (uint16_t)(seq0 + i));
+	}
+
+	/* B -> A: telephone-event mapped 96 -> 101, to where A sent from. */
+	send_rtp(b, gw2, 96, 5, 0, 0xBBBB, "dtmf");
+	n = recv_rtp(a, buf, sizeof(buf), 2000);
+	cr_assert_gt(n, 0, "not relayed to A's latched address");
+	cr_assert_eq(buf[1] & 0x7f, 101);
+	cr_assert_eq(memcmp(buf + 12, "dtmf", 4), 0);
+	cr_assert_neq(be32(buf + 8), 0xBBBBu);
+
+	/* A payload type nobody negotiated does not pass. */
+	send_rtp(b, gw2, 13, 6, 160, 0xBBBB, "cn");
+	cr_assert_eq(recv_rtp(a, buf, sizeof(buf), 300), 0);
+
+	/* Once latched, another source is ignored. */
+	send_rtp(c, gw2, 0, 7, 320, 0xCCCC, "intruder");
+	cr_assert_eq(recv_rtp(a, buf, sizeof(buf), 300), 0);
+
+	sb_media_engine_ops.destroy(media, 1);
+	sb_media_engine_ops.destroy(media, 2);
+	g_free(offer_a);
+	g_free(answer_b);
+	close(a);
+	close(b);
+	close(c);
+}
+
+Test(rtp_legs, echo_returns_the_audio_and_reports_loss)
+{
+	int pa, gw;
+	int a = udp_peer(&pa);
+	const struct sb_event *ev;
+	char *offer = sdp_of(pa, "8", "a=rtpmap:8 PCMA/8000\r\n");
+	uint8_t buf[512];
+	int got = 0;
+
+	cr_assert_eq(sb_media_engine_ops.create(media, 3, 8, 1, SB_MEDIA_RTP_ECHO, offer), 0);
+	ev = wait_event(SB_EV_MEDIA_READY, 3, 3000);
+	cr_assert_not_null(ev);
+	cr_assert_not_null(strstr(ev->text, "a=rtpmap:8 PCMA/8000"), "%s", ev->text);
+	gw = port_of(ev->text);
+	ev = wait_event(SB_EV_MEDIA_CONNECTED, 3, 1000);
+	cr_assert_not_null(ev);
+	cr_assert_str_eq(ev->str, "PCMA");
+	/* 30 packets, 3 of them never sent (lost on the way) */
+	for (int i = 0; i < 30; i++) {
+		char payload[16];
+
+		if (i == 4 || i == 11 || i == 20)
+			continue;
+		snprintf(payload, sizeof(payload), "echo-%02d", i);
+		send_rtp(a, gw, 8, (uint16_t)(65530 + i), 160u * (unsigned)i, 0x1234, payload);
+		if (recv_rtp(a, buf, sizeof(buf), 1000) > 12 && memcmp(buf + 12, payload, 7) == 0 &&
+		    be32(buf + 8) != 0x1234u)
+			got++;
+	}
+	cr_assert_eq(got, 27, "echoed %d of 27", got);
+	ev = wait_event(SB_EV_MEDIA_STATS, 3, 7000);
+	cr_assert_not_null(ev, "no media.stats");
+	cr_assert_eq(ev->arg[1], 3, "lost %lld", (long long)ev->arg[1]);
+	cr_assert_geq(ev->arg[2], 0);
+	cr_assert_not_null(strstr(ev->text, "\"codec\":\"PCMA\""), "%s", ev->text);
+	cr_assert_not_null(strstr(ev->text, "\"packets_in\":27"), "%s", ev->text);
+	cr_assert_gt(strtod(ev->str, NULL), 1.0);
+	sb_media_engine_ops.destroy(media, 3);
+	g_free(offer);
+	close(a);
+}
+
+Test(rtp_legs, refuses_an_offer_without_a_common_codec)
+{
+	char *offer = sdp_of(4000, "18", "a=rtpmap:18 G729/8000\r\n");
+	const struct sb_event *ev;
+
+	cr_assert_eq(sb_media_engine_ops.create(media, 4, 9, 1, SB_MEDIA_RTP, offer), 0);
+	ev = wait_event(SB_EV_MEDIA_FAILED, 4, 3000);
+	cr_assert_not_null(ev);
+	cr_assert_null(wait_event(SB_EV_MEDIA_READY, 4, 10));
+	sb_media_engine_ops.destroy(media, 4);
+	g_free(offer);
+}

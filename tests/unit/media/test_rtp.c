@@ -1,0 +1,259 @@
+/* RTP/RTCP parsing, receive statistics, receiver reports and the relay
+ * rewrite (src/media/rtp.c), on the shared sample packets and built ones. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "media/rtp.h"
+
+/* The shared testdata; SB_TESTDATA in the environment overrides the path
+ * meson knows (a worktree sits elsewhere than the CI checkout). */
+static const char *testdata(void)
+{
+	const char *e = getenv("SB_TESTDATA");
+
+	return e && *e ? e : SB_TESTDATA;
+}
+
+static size_t load(const char *rel, uint8_t *buf, size_t cap)
+{
+	char path[512];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/packets/%s", testdata(), rel);
+	f = fopen(path, "rb");
+	cr_assert_not_null(f, "cannot open %s", path);
+	n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+static size_t build_rtp(uint8_t *p, uint8_t pt, uint16_t seq, uint32_t ts, uint32_t ssrc,
+			const char *payload)
+{
+	size_t n = strlen(payload);
+
+	p[0] = 0x80;
+	p[1] = pt;
+	p[2] = (uint8_t)(seq >> 8);
+	p[3] = (uint8_t)seq;
+	for (int i = 0; i < 4; i++) {
+		p[4 + i] = (uint8_t)(ts >> (24 - 8 * i));
+		p[8 + i] = (uint8_t)(ssrc >> (24 - 8 * i));
+	}
+	memcpy(p + 12, payload, n);
+	return 12 + n;
+}
+
+Test(rtp, parses_audio_with_extension)
+{
+	uint8_t buf[2048];
+	size_t n = load("janus-rtp/1meetecho__rtp_0_audio-with-ext", buf, sizeof(buf));
+	struct sb_rtp_hdr h;
+
+	cr_assert_eq(sb_rtp_parse(buf, n, &h), 0);
+	cr_assert_eq(h.pt, 111);
+	cr_assert_eq(h.seq, 0x7d04);
+	cr_assert_eq(h.ts, 0xbee27c75u);
+	cr_assert_eq(h.ssrc, 0x34aefa1du);
+	cr_assert_eq(h.hdr_len, 28); /* 12 + one-byte extension header 4 + 3 words */
+	cr_assert_eq(h.hdr_len + h.payload_len, n);
+	cr_assert_not(sb_rtp_is_rtcp(buf, n));
+}
+
+Test(rtp, refuses_bad_headers)
+{
+	uint8_t p[64];
+	struct sb_rtp_hdr h;
+	size_t n = build_rtp(p, 0, 1, 2, 3, "abcd");
+
+	cr_assert_eq(sb_rtp_parse(p, 11, &h), -EBADMSG, "shorter than the fixed header");
+	p[0] = 0x40;
+	cr_assert_eq(sb_rtp_parse(p, n, &h), -EBADMSG, "version 1");
+	p[0] = 0x82; /* two CSRCs = 8 bytes, only 4 left */
+	cr_assert_eq(sb_rtp_parse(p, n, &h), -EBADMSG);
+	p[0] = 0x81;
+	cr_assert_eq(sb_rtp_parse(p, n, &h), 0);
+	cr_assert_eq(h.payload_len, 0);
+	p[0] = 0x90; /* extension header claims more words than there are */
+	cr_assert_eq(sb_rtp_parse(p, n, &h), -EBADMSG);
+	p[0] = 0xa0; /* padding larger than the payload */
+	p[n - 1] = 9;
+	cr_assert_eq(sb_rtp_parse(p, n, &h), -EBADMSG);
+	p[n - 1] = 2;
+	cr_assert_eq(sb_rtp_parse(p, n, &h), 0);
+	cr_assert_eq(h.payload_len, 2);
+	p[n - 1] = 0;
+	cr_assert_eq(sb_rtp_parse(p, n, &h), -EBADMSG, "padding count 0");
+}
+
+Test(rtcp, parses_sender_report_with_sdes)
+{
+	uint8_t buf[2048];
+	size_t n = load("janus-rtcp/1meetecho__sr-sdes.rtcp", buf, sizeof(buf));
+	struct sb_rtcp_info r;
+
+	cr_assert(sb_rtp_is_rtcp(buf, n));
+	cr_assert_eq(sb_rtcp_parse(buf, n, &r), 0);
+	cr_assert(r.has_sr);
+	cr_assert_eq(r.ssrc, 0xae657257u);
+	cr_assert_eq(r.ntp, 0xdfc3a53f2e830a0bull);
+	cr_assert_eq(r.rtp_ts, 0xa217b283u);
+	cr_assert_eq(r.packets, 0x46c3u);
+	cr_assert_eq(r.octets, 0x012cae52u);
+	cr_assert_eq(r.n_blocks, 0);
+	cr_assert_eq(r.n_packets, 2);
+}
+
+Test(rtcp, parses_rr_sdes_bye)
+{
+	uint8_t buf[2048];
+	size_t n = load("janus-rtcp/1meetecho__rr-sdes-bye.rtcp", buf, sizeof(buf));
+	struct sb_rtcp_info r;
+
+	cr_assert_eq(sb_rtcp_parse(buf, n, &r), 0);
+	cr_assert_not(r.has_sr);
+	cr_assert(r.bye);
+	cr_assert_eq(r.n_packets, 3);
+	/* a truncated compound is refused as a whole */
+	cr_assert_eq(sb_rtcp_parse(buf, n - 1, &r), -EBADMSG);
+	cr_assert_eq(sb_rtcp_parse(buf, 0, &r), -EBADMSG);
+}
+
+/* Every sample (valid, crash and timeout reproducers) parses or is refused
+ * without reading out of bounds (ASan in the sanitizer build). */
+Test(rtcp, survives_every_sample)
+{
+	static const char *const dirs[] = {"janus-rtp", "janus-rtcp"};
+	uint8_t buf[65536];
+	int files = 0;
+
+	for (size_t d = 0; d < 2; d++) {
+		char path[512];
+		DIR *dir;
+		struct dirent *e;
+
+		snprintf(path, sizeof(path), "%s/packets/%s", testdata(), dirs[d]);
+		dir = opendir(path);
+		cr_assert_not_null(dir);
+		while ((e = readdir(dir))) {
+			char rel[600];
+			struct sb_rtp_hdr h;
+			struct sb_rtcp_info r;
+			size_t n;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(rel, sizeof(rel), "%s/%s", dirs[d], e->d_name);
+			n = load(rel, buf, sizeof(buf));
+			if (sb_rtp_parse(buf, n, &h) == 0)
+				cr_assert_leq(h.hdr_len + h.payload_len, n);
+			if (sb_rtcp_parse(buf, n, &r) == 0)
+				cr_assert_leq(r.n_blocks, SB_RTCP_MAX_BLOCKS);
+			files++;
+		}
+		closedir(dir);
+	}
+	cr_assert_gt(files, 100);
+}
+
+Test(rx, counts_loss_and_jitter)
+{
+	struct sb_rtp_rx rx = {0};
+	struct sb_rtp_hdr h = {.ssrc = 42};
+	uint8_t rr[64];
+	struct sb_rtcp_info r;
+	int n;
+
+	/* 100 packets of 20 ms (160 units at 8 kHz), seq 65500.. (wraps),
+	 * every 10th lost, arrival jittered by +-40 units on odd packets. */
+	for (uint32_t i = 0; i < 100; i++) {
+		if (i % 10 == 5)
+			continue;
+		h.seq = (uint16_t)(65500 + i);
+		h.ts = 1000 + 160 * i;
+		sb_rtp_rx_update(&rx, &h, 5000 + 160 * i + (i % 2 ? 40 : 0));
+	}
+	cr_assert_eq(sb_rtp_rx_expected(&rx), 100);
+	cr_assert_eq(sb_rtp_rx_lost(&rx), 10);
+	cr_assert_eq(rx.cycles, 65536u, "the sequence wrapped once");
+	/* |D| is 40 on every step but those around a loss: J converges near 40 */
+	cr_assert(sb_rtp_rx_jitter(&rx) > 25 && sb_rtp_rx_jitter(&rx) <= 40, "jitter %u",
+		  sb_rtp_rx_jitter(&rx));
+
+	n = sb_rtcp_write_rr(rr, sizeof(rr), 7, &rx, 0);
+	cr_assert_eq(n, 32);
+	cr_assert_eq(sb_rtcp_parse(rr, (size_t)n, &r), 0);
+	cr_assert_eq(r.ssrc, 7);
+	cr_assert_eq(r.n_blocks, 1);
+	cr_assert_eq(r.blocks[0].ssrc, 42);
+	cr_assert_eq(r.blocks[0].lost, 10);
+	cr_assert_eq(r.blocks[0].fraction, 10 * 256 / 100);
+	cr_assert_eq(r.blocks[0].ext_seq, 65536u + (uint16_t)(65500 + 99));
+	cr_assert_eq(r.blocks[0].jitter, sb_rtp_rx_jitter(&rx));
+	/* the next interval had no loss */
+	n = sb_rtcp_write_rr(rr, sizeof(rr), 7, &rx, 0);
+	cr_assert_eq(sb_rtcp_parse(rr, (size_t)n, &r), 0);
+	cr_assert_eq(r.blocks[0].fraction, 0);
+	cr_assert_eq(sb_rtcp_write_rr(rr, 16, 7, &rx, 0), -ENOSPC);
+}
+
+Test(rx, round_trip_from_lsr_and_dlsr)
+{
+	struct sb_rtp_rx rx = {0};
+	struct sb_rtp_hdr h = {.ssrc = 9, .seq = 1, .ts = 0};
+	uint64_t t0 = 1700000000000000ull; /* us */
+	uint8_t rr[64];
+	struct sb_rtcp_info r;
+	int64_t rtt;
+
+	sb_rtp_rx_update(&rx, &h, 0);
+	/* their SR reaches us at t0 + 0; we report 30 ms later; the report
+	 * reaches them 80 ms after they sent the SR: RTT is 50 ms. */
+	sb_rtp_rx_on_sr(&rx, sb_rtp_ntp_of_us(t0), t0);
+	cr_assert_gt(sb_rtcp_write_rr(rr, sizeof(rr), 1, &rx, t0 + 30000), 0);
+	cr_assert_eq(sb_rtcp_parse(rr, 32, &r), 0);
+	rtt = sb_rtcp_rtt_us(&r.blocks[0], sb_rtp_ntp_of_us(t0 + 80000));
+	cr_assert(rtt > 49800 && rtt < 50200, "rtt %lld", (long long)rtt);
+	r.blocks[0].lsr = 0;
+	cr_assert_eq(sb_rtcp_rtt_us(&r.blocks[0], 0), -1);
+}
+
+Test(rewrite, continues_across_a_source_change)
+{
+	struct sb_rtp_rewrite rw = {.ssrc_out = 0x01020304};
+	uint8_t p[64];
+	struct sb_rtp_hdr h, o;
+	size_t n;
+
+	for (int i = 0; i < 3; i++) {
+		n = build_rtp(p, 0x80 | 111, (uint16_t)(100 + i), 5000u + 960u * (unsigned)i, 77,
+			      "opus");
+		cr_assert_eq(sb_rtp_parse(p, n, &h), 0);
+		sb_rtp_rewrite_apply(&rw, p, &h, 96, 960);
+		cr_assert_eq(sb_rtp_parse(p, n, &o), 0);
+		cr_assert_eq(o.pt, 96);
+		cr_assert(o.marker, "the marker bit is kept");
+		cr_assert_eq(o.ssrc, 0x01020304u);
+		cr_assert_eq(o.seq, 100 + i);
+		cr_assert_eq(memcmp(p + 12, "opus", 4), 0, "payload untouched");
+	}
+	/* a new source with unrelated numbers continues at seq 103, ts +960 */
+	n = build_rtp(p, 111, 40000, 123456, 88, "next");
+	cr_assert_eq(sb_rtp_parse(p, n, &h), 0);
+	sb_rtp_rewrite_apply(&rw, p, &h, 96, 960);
+	cr_assert_eq(sb_rtp_parse(p, n, &o), 0);
+	cr_assert_eq(o.seq, 103);
+	cr_assert_eq(o.ts, 5000u + 960u * 3);
+	cr_assert_eq(o.ssrc, 0x01020304u);
+	n = build_rtp(p, 111, 40001, 123456 + 960, 88, "more");
+	cr_assert_eq(sb_rtp_parse(p, n, &h), 0);
+	sb_rtp_rewrite_apply(&rw, p, &h, 96, 960);
+	cr_assert_eq(sb_rtp_parse(p, n, &o), 0);
+	cr_assert_eq(o.seq, 104);
+	cr_assert_eq(o.ts, 5000u + 960u * 4);
+}
