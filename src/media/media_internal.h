@@ -68,7 +68,11 @@ struct sb_msession {
 	struct sockaddr_storage peer_rtp, peer_rtcp;
 	socklen_t peer_rtp_len, peer_rtcp_len;
 	bool have_remote, latched, rtcp_latched;
+	bool offering; /* WebRTC: we made the offer; the answer comes with update */
 };
+
+/* The codec of another session of the same call on this worker, or NULL. */
+const struct sb_sdpmin_codec *sb__sibling_codec(struct sb_msession *s);
 
 /* session.c, on the worker thread */
 void sb__msession_create(struct sb_mworker *w, const struct sb_event *ev);

@@ -341,7 +341,7 @@ static int take_remote(struct sb_msession *s)
 
 /* The codec of another session of the same call on this worker (the
  * browser's leg), so that the relay needs no transcoding. */
-static const struct sb_sdpmin_codec *sibling_codec(struct sb_msession *s)
+const struct sb_sdpmin_codec *sb__sibling_codec(struct sb_msession *s)
 {
 	GHashTableIter it;
 	gpointer v;
@@ -375,7 +375,7 @@ static GSource *watch(struct sb_msession *s, int fd, GUnixFDSourceFunc fn)
 /* Chooses our codec among the peer's (s->offer). */
 static int choose_codec(struct sb_msession *s)
 {
-	const struct sb_sdpmin_codec *only = sibling_codec(s), *c = NULL;
+	const struct sb_sdpmin_codec *only = sb__sibling_codec(s), *c = NULL;
 
 	for (int i = 0; i < s->offer.n_codecs && !c; i++)
 		if (want_codec(&s->offer.codecs[i], only))
@@ -433,7 +433,7 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 		sdp = sb_sdpmin_rtp(addr, s->local_port, &s->codec, 1, s->dtmf_pt, s->ssrc_out);
 	} else {
 		/* Offer the browser leg's codec alone when there is one. */
-		sib = sibling_codec(s);
+		sib = sb__sibling_codec(s);
 		s->codec = sib ? *sib : defaults[0];
 		s->dtmf_pt = 101;
 		local_addr(s, addr, sizeof(addr));

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/config.h"
 #include "log/log.h"
@@ -219,6 +220,26 @@ static void on_rtp(struct sb_msession *s, uint8_t *buf, int len)
 		sb__relay(s, peer, buf, len, &h);
 }
 
+/* Creates the DTLS endpoint once the peer's fingerprint is known: when ICE
+ * connects, or earlier when the peer's ClientHello arrives first (we are
+ * the DTLS server and the browser already sees the path). */
+static int dtls_begin(struct sb_msession *s)
+{
+	bool active = strcmp(s->offer.setup, "active") != 0;
+
+	if (s->dtls)
+		return 0;
+	if (!s->offer.fingerprint[0])
+		return -EAGAIN;
+	s->dtls = sb_dtls_new(s->w->m->dtls, active, s->offer.fingerprint, send_cb, s);
+	if (!s->dtls || sb_dtls_start(s->dtls) < 0) {
+		session_fail(s, -EPROTO, "DTLS could not start");
+		return -EPROTO;
+	}
+	arm_dtls_timer(s);
+	return 0;
+}
+
 static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, gchar *data,
 		    gpointer ud)
 {
@@ -231,7 +252,8 @@ static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, 
 	first = (uint8_t)data[0];
 	/* RFC 7983 demultiplexing by the first byte. */
 	if (first >= 20 && first <= 63) {
-		on_dtls(s, (const uint8_t *)data, len);
+		if (dtls_begin(s) == 0)
+			on_dtls(s, (const uint8_t *)data, len);
 	} else if (first >= 128 && first <= 191) {
 		memcpy(buf, data, len);
 		on_rtp(s, buf, (int)len);
@@ -266,7 +288,21 @@ static void answer_ready(struct sb_msession *s)
 		.candidates = lines,
 		.n_candidates = n,
 	};
-	sdp = sb_sdpmin_answer_webrtc(&s->offer, &s->codec, &l);
+	if (s->offering) {
+		/* Our offer (RFC 8829 section 5.2.1 shape): one audio section,
+		 * BUNDLE, rtcp-mux, actpass; the answer decides the DTLS role. */
+		struct sb_sdpmin mine = {.bundle = true, .rtcp_mux = true, .n_codecs = 2};
+		snprintf(mine.mid, sizeof(mine.mid), "0");
+		snprintf(mine.proto, sizeof(mine.proto), "UDP/TLS/RTP/SAVPF");
+		mine.codecs[0] = s->codec;
+		mine.codecs[1] =
+			(struct sb_sdpmin_codec){.pt = 101, .rate = s->codec.rate, .channels = 1};
+		snprintf(mine.codecs[1].name, sizeof(mine.codecs[1].name), "telephone-event");
+		l.setup = "actpass";
+		sdp = sb_sdpmin_answer_webrtc(&mine, &s->codec, &l);
+	} else {
+		sdp = sb_sdpmin_answer_webrtc(&s->offer, &s->codec, &l);
+	}
 	for (int i = 0; i < n; i++)
 		g_free(owned[i]);
 	g_free(ufrag);
@@ -292,20 +328,13 @@ static void gathering_done_cb(NiceAgent *agent, guint stream, gpointer ud)
 static void state_cb(NiceAgent *agent, guint stream, guint component, guint state, gpointer ud)
 {
 	struct sb_msession *s = ud;
-	bool active = strcmp(s->offer.setup, "active") != 0;
 
 	if (state == NICE_COMPONENT_STATE_FAILED) {
 		session_fail(s, -EHOSTUNREACH, "ICE failed");
 		return;
 	}
-	if (state != NICE_COMPONENT_STATE_READY || s->dtls)
-		return;
-	s->dtls = sb_dtls_new(s->w->m->dtls, active, s->offer.fingerprint, send_cb, s);
-	if (!s->dtls || sb_dtls_start(s->dtls) < 0) {
-		session_fail(s, -EPROTO, "DTLS could not start");
-		return;
-	}
-	arm_dtls_timer(s);
+	if (state == NICE_COMPONENT_STATE_READY)
+		dtls_begin(s);
 }
 
 static void add_remote_candidate(struct sb_msession *s, const char *cand)
@@ -354,15 +383,25 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	NiceAgentOption opts = NICE_AGENT_OPTION_ICE_TRICKLE | NICE_AGENT_OPTION_CONSENT_FRESHNESS;
 	char err[128] = "";
 
-	if (!remote_sdp || sb_sdpmin_parse(remote_sdp, &s->offer, err, sizeof(err)) < 0) {
-		session_fail(s, -EBADMSG, err[0] ? err : "no offer");
+	if (!remote_sdp) {
+		/* We offer (a call toward a browser): the other leg's codec, so
+		 * the relay needs no transcoding; Opus when there is none yet. */
+		static const struct sb_sdpmin_codec opus = {.pt = 111,
+							    .name = "opus",
+							    .rate = 48000,
+							    .channels = 2,
+							    .fmtp = "minptime=10;useinbandfec=1"};
+		s->offering = true;
+		c = sb__sibling_codec(s) ? sb__sibling_codec(s) : &opus;
+	} else if (sb_sdpmin_parse(remote_sdp, &s->offer, err, sizeof(err)) < 0) {
+		session_fail(s, -EBADMSG, err);
 		return -EBADMSG;
-	}
-	if (!s->offer.ufrag[0] || !s->offer.pwd[0] || !s->offer.fingerprint[0]) {
+	} else if (!s->offer.ufrag[0] || !s->offer.pwd[0] || !s->offer.fingerprint[0]) {
 		session_fail(s, -EBADMSG, "the offer lacks ICE credentials or a DTLS fingerprint");
 		return -EBADMSG;
+	} else {
+		c = sb_sdpmin_pick(&s->offer);
 	}
-	c = sb_sdpmin_pick(&s->offer);
 	if (!c) {
 		session_fail(s, -ENOTSUP, "no codec in common (opus, PCMU, PCMA)");
 		return -ENOTSUP;
@@ -378,7 +417,8 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	}
 	/* UPnP costs a thread and many descriptors per agent and delays
 	 * gathering (DESIGN.md); a media server needs none of it. */
-	g_object_set(s->agent, "controlling-mode", FALSE, "upnp", FALSE, NULL);
+	/* The offerer controls ICE (RFC 8445 section 6.1.1). */
+	g_object_set(s->agent, "controlling-mode", s->offering, "upnp", FALSE, NULL);
 	add_local_addresses(s, mc);
 	s->stream = nice_agent_add_stream(s->agent, 1);
 	nice_agent_set_port_range(s->agent, s->stream, 1, (guint)mc->rtp_port_min,
@@ -386,7 +426,9 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	g_signal_connect(s->agent, "candidate-gathering-done", G_CALLBACK(gathering_done_cb), s);
 	g_signal_connect(s->agent, "component-state-changed", G_CALLBACK(state_cb), s);
 	nice_agent_attach_recv(s->agent, s->stream, 1, s->w->ctx, recv_cb, s);
-	nice_agent_set_remote_credentials(s->agent, s->stream, s->offer.ufrag, s->offer.pwd);
+	if (!s->offering)
+		nice_agent_set_remote_credentials(s->agent, s->stream, s->offer.ufrag,
+						  s->offer.pwd);
 	if (!nice_agent_gather_candidates(s->agent, s->stream)) {
 		session_fail(s, -EADDRNOTAVAIL, "no local address to gather candidates on");
 		return -EADDRNOTAVAIL;
@@ -435,12 +477,41 @@ void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand)
 	add_remote_candidate(s, cand);
 }
 
+/* The browser's answer to our offer. */
+static void webrtc_answer(struct sb_msession *s, const char *sdp)
+{
+	const struct sb_sdpmin_codec *c;
+	char err[128] = "";
+
+	if (!s->offering || !s->agent || s->failed || s->offer.ufrag[0])
+		return; /* re-offers are not handled yet (docs/media.md) */
+	if (sb_sdpmin_parse(sdp ? sdp : "", &s->offer, err, sizeof(err)) < 0 ||
+	    !s->offer.ufrag[0] || !s->offer.pwd[0] || !s->offer.fingerprint[0]) {
+		session_fail(s, -EBADMSG, err[0] ? err : "the answer lacks ICE or DTLS attributes");
+		return;
+	}
+	c = sb_sdpmin_pick(&s->offer);
+	if (!c || strcasecmp(c->name, s->codec.name) != 0) {
+		session_fail(s, -ENOTSUP, "the answer does not accept the offered codec");
+		return;
+	}
+	s->codec.pt = c->pt; /* the answerer's payload type for it */
+	s->dtmf_pt = sb_sdpmin_dtmf_pt(&s->offer, s->codec.rate);
+	nice_agent_set_remote_credentials(s->agent, s->stream, s->offer.ufrag, s->offer.pwd);
+	for (int i = 0; i < s->offer.n_candidates; i++)
+		add_remote_candidate(s, s->offer.candidates[i]);
+}
+
 void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp)
 {
 	struct sb_msession *s = g_hash_table_lookup(w->sessions, &id);
 
-	if (s)
+	if (!s)
+		return;
+	if (s->kind == SB_MEDIA_RTP || s->kind == SB_MEDIA_RTP_ECHO)
 		sb__rtp_update(s, sdp);
+	else
+		webrtc_answer(s, sdp);
 }
 
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id)

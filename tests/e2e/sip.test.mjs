@@ -20,6 +20,7 @@ let server;
 let browser;
 let sipp;
 let sippLog = '';
+let sipPort;
 
 const watchdog = setTimeout(() => {
   console.error('e2e sip: watchdog fired');
@@ -46,11 +47,13 @@ before(async () => {
   { stdio: ['ignore', 'pipe', 'pipe'], cwd: HERE });
   sipp.stdout.on('data', (d) => { sippLog += d; });
   sipp.stderr.on('data', (d) => { sippLog += d; });
-  const sipPort = await freeUdpPort();
+  sipPort = await freeUdpPort();
   server = await startServer(BINARY, {
     extra: [
-      '[sip]', `listen = udp:127.0.0.1:${sipPort}`,
+      '[sip]', `listen = udp:127.0.0.1:${sipPort}`, `trace = ${process.env.SB_E2E_VERBOSE ? 'true' : 'false'}`,
       '[trunk far]', 'host = 127.0.0.1', `port = ${uasPort}`, 'options_interval = 0',
+      '[user bob]', 'password = bob-secret',
+      '[route bob]', 'destination = bob', 'action = user', 'target = bob',
       '[route out]', 'destination = 7*', 'action = trunk', 'target = far',
       '[media]', 'workers = 1', '',
     ].join('\n'),
@@ -137,4 +140,73 @@ test('a browser calls a SIP far end and hears its audio come back', { timeout: 6
   assert.ok(cdr, 'CDR stored');
   assert.equal(cdr.action, 'trunk');
   assert.equal(cdr.disposition, 'answered');
+});
+
+// The other direction: the trunk (SIPp, from its configured address) calls
+// the browser user bob, whose page answers with a tone; SIPp echoes the RTP,
+// so bob must hear the tone; SIPp hangs up after 8 s.
+test('a SIP trunk calls a browser user who answers and is heard', { timeout: 60000 }, async () => {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const token = mintJwt({ sub: 'bob', name: 'Bob' });
+  await page.evaluate(async ({ url, token, hz }) => {
+    const { Phone } = window.Switchboard;
+    const phone = new Phone({ url, token });
+    window.result = { events: [] };
+    phone.on('incoming', async (call) => {
+      window.result.from = call.remote;
+      const ac = new AudioContext();
+      const osc = ac.createOscillator();
+      osc.frequency.value = hz;
+      const dest = ac.createMediaStreamDestination();
+      osc.connect(dest);
+      osc.start();
+      call.on('ended', ({ reason }) => { window.result.ended = reason; });
+      call.on('track', async ({ stream }) => {
+        const el = new Audio();
+        el.muted = true;
+        el.srcObject = stream;
+        await el.play().catch(() => {});
+        await ac.resume();
+        const an = ac.createAnalyser();
+        an.fftSize = 4096;
+        ac.createMediaStreamSource(stream).connect(an);
+        const bins = new Float32Array(an.frequencyBinCount);
+        const start = Date.now();
+        while (Date.now() - start < 7000) {
+          await new Promise((r) => setTimeout(r, 250));
+          an.getFloatFrequencyData(bins);
+          let best = 0;
+          for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+          window.result.peakDb = bins[best];
+          window.result.peakHz = (best * ac.sampleRate) / an.fftSize;
+          if (bins[best] > -60 && Math.abs(window.result.peakHz - hz) < 30 && Date.now() - start > 2000) break;
+        }
+        window.result.done = true;
+      });
+      await call.accept({ stream: dest.stream });
+    });
+    await phone.register();
+  }, { url: `ws://127.0.0.1:${server.port}/ws`, token, hz: TONE_HZ });
+
+  const uac = spawn('sipp', ['-sf', path.resolve(HERE, '../integration/sip/uac_echo.xml'), '-s', 'bob',
+    '-i', '127.0.0.1', '-p', String(await freeUdpPort()), '-mi', '127.0.0.1',
+    '-mp', String(44000 + Math.floor(Math.random() * 1000) * 2), '-rtp_echo', '-m', '1', '-nostdin',
+    '-timeout', '40s', '-trace_err', `127.0.0.1:${sipPort}`], { stdio: ['ignore', 'pipe', 'pipe'], cwd: HERE });
+  let uacLog = '';
+  uac.stdout.on('data', (d) => { uacLog += d; });
+  uac.stderr.on('data', (d) => { uacLog += d; });
+  const code = await new Promise((res) => {
+    const t = setTimeout(() => { uac.kill('SIGKILL'); res('timeout'); }, 45000);
+    uac.once('exit', (c) => { clearTimeout(t); res(c); });
+  });
+  await page.waitForFunction(() => window.result.ended, null, { timeout: 10000 }).catch(() => {});
+  const r = await page.evaluate(() => window.result);
+  assert.equal(code, 0, `sipp uac: ${uacLog.slice(-2000)}`);
+  assert.equal(r.from, '15550001');
+  assert.ok(Math.abs(r.peakHz - TONE_HZ) < 30 && r.peakDb > -60,
+    `bob hears the tone echoed by the trunk: ${r.peakHz} Hz at ${r.peakDb} dB`);
+  assert.equal(r.ended, 'remote_hangup');
 });
