@@ -14,7 +14,6 @@ import { freePort, launchChromium, mintJwt, startServer } from './harness.mjs';
 
 const BINARY = process.env.SB_BINARY;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const UAS = path.resolve(HERE, '../integration/sip/uas_echo.xml');
 const TONE_HZ = 660;
 let server;
 let browser;
@@ -38,15 +37,31 @@ async function freeUdpPort() {
   return port;
 }
 
-before(async () => {
-  assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
-  const uasPort = await freeUdpPort();
+let uasPort;
+
+/* One SIPp far end on the trunk's port for one call, with its own scenario. */
+function startUas(scenario) {
   const mediaPort = 42000 + Math.floor(Math.random() * 2000) * 2;
-  sipp = spawn('sipp', ['-sf', UAS, '-i', '127.0.0.1', '-p', String(uasPort), '-mi', '127.0.0.1',
-    '-mp', String(mediaPort), '-rtp_echo', '-m', '1', '-nostdin', '-timeout', '60s', '-trace_err'],
-  { stdio: ['ignore', 'pipe', 'pipe'], cwd: HERE });
+  sippLog = '';
+  sipp = spawn('sipp', ['-sf', path.resolve(HERE, '../integration/sip', scenario), '-i', '127.0.0.1',
+    '-p', String(uasPort), '-mi', '127.0.0.1', '-mp', String(mediaPort), '-rtp_echo', '-m', '1',
+    '-nostdin', '-timeout', '60s', '-trace_err'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: HERE });
   sipp.stdout.on('data', (d) => { sippLog += d; });
   sipp.stderr.on('data', (d) => { sippLog += d; });
+  return sipp;
+}
+
+function sippExit(proc, ms = 10000) {
+  return new Promise((res) => {
+    if (proc.exitCode !== null) return res(proc.exitCode);
+    const t = setTimeout(() => { proc.kill('SIGKILL'); res('timeout'); }, ms);
+    proc.once('exit', (c) => { clearTimeout(t); res(c); });
+  });
+}
+
+before(async () => {
+  assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
+  uasPort = await freeUdpPort();
   sipPort = await freeUdpPort();
   server = await startServer(BINARY, {
     extra: [
@@ -72,6 +87,7 @@ after(async () => {
 });
 
 test('a browser calls a SIP far end and hears its audio come back', { timeout: 60000 }, async () => {
+  startUas('uas_echo.xml');
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('page error:', e));
   await page.goto(`${server.base}/sdk/test.html`);
@@ -126,12 +142,7 @@ test('a browser calls a SIP far end and hears its audio come back', { timeout: 6
   assert.ok(Math.abs(r.peakHz - TONE_HZ) < 30 && r.peakDb > -60,
     `the far end's echo carries the tone: strongest ${r.peakHz.toFixed(0)} Hz at ${r.peakDb.toFixed(1)} dB; ${r.events}`);
   // SIPp saw the whole dialog: INVITE, ACK, BYE answered, and exits 0.
-  const code = await new Promise((res) => {
-    if (sipp.exitCode !== null) res(sipp.exitCode);
-    const t = setTimeout(() => res('still running'), 10000);
-    sipp.once('exit', (c) => { clearTimeout(t); res(c); });
-  });
-  assert.equal(code, 0, `sipp: ${sippLog.slice(-2000)}`);
+  assert.equal(await sippExit(sipp), 0, `sipp: ${sippLog.slice(-2000)}`);
   let cdr;
   for (let i = 0; i < 50 && !cdr; i++) {
     cdr = ((await server.api('/api/v1/cdrs?limit=5')).cdrs || []).find((c) => c.call === r.id);
@@ -209,4 +220,75 @@ test('a SIP trunk calls a browser user who answers and is heard', { timeout: 600
   assert.ok(Math.abs(r.peakHz - TONE_HZ) < 30 && r.peakDb > -60,
     `bob hears the tone echoed by the trunk: ${r.peakHz} Hz at ${r.peakDb} dB`);
   assert.equal(r.ended, 'remote_hangup');
+});
+
+/* Dials dest from a fresh SDK page and returns how the call ended. */
+async function dialAndEnd(dest, { hangupAfterRinging = false } = {}) {
+  const page = await browser.newPage();
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const token = mintJwt({ sub: 'alice', may_dial: ['7*'] });
+  const r = await page.evaluate(async ({ url, token, dest, hangupAfterRinging }) => {
+    const { Phone } = window.Switchboard;
+    const phone = new Phone({ url, token });
+    await phone.connect();
+    const call = phone.call(dest);
+    const out = await new Promise((resolve) => {
+      const t = setTimeout(() => resolve({ reason: 'no end in 20 s' }), 20000);
+      call.on('ringing', () => { if (hangupAfterRinging) setTimeout(() => call.hangup(), 300); });
+      call.on('ended', ({ reason, error }) => {
+        clearTimeout(t);
+        resolve({ reason, error: error && error.name, sip: error && error.sipStatus });
+      });
+    });
+    await phone.disconnect();
+    return { ...out, id: call.id };
+  }, { url: `ws://127.0.0.1:${server.port}/ws`, token, dest, hangupAfterRinging });
+  await page.close();
+  return r;
+}
+
+async function cdrOf(id) {
+  for (let i = 0; i < 50; i++) {
+    const c = ((await server.api('/api/v1/cdrs?limit=10')).cdrs || []).find((x) => x.call === id);
+    if (c) return c;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return null;
+}
+
+test('a busy SIP far end reaches the browser as a typed error with the SIP status', { timeout: 60000 }, async () => {
+  const uas = startUas('uas_busy.xml');
+  const r = await dialAndEnd('7001');
+  assert.equal(r.reason, 'failed', JSON.stringify(r));
+  assert.equal(r.sip, 486, JSON.stringify(r));
+  assert.equal(r.error, 'sip_486_busy_here');
+  assert.equal(await sippExit(uas), 0, `sipp: ${sippLog.slice(-2000)}`);
+  assert.equal((await cdrOf(r.id)).disposition, 'busy');
+});
+
+test('a browser that hangs up while the far end rings cancels the INVITE', { timeout: 60000 }, async () => {
+  const uas = startUas('uas_ring_cancel.xml');
+  const r = await dialAndEnd('7002', { hangupAfterRinging: true });
+  assert.equal(r.reason, 'cancelled', JSON.stringify(r)); /* the SDK's name for it */
+  assert.equal(await sippExit(uas), 0, `SIPp saw CANCEL, 487, ACK: ${sippLog.slice(-2000)}`);
+  assert.equal((await cdrOf(r.id)).disposition, 'cancelled');
+});
+
+test('a number no route matches is refused with its SIP status', { timeout: 30000 }, async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const token = mintJwt({ sub: 'alice', may_dial: ['*'] });
+  const r = await page.evaluate(async ({ url, token }) => {
+    const phone = new window.Switchboard.Phone({ url, token });
+    await phone.connect();
+    const call = phone.call('5555');
+    const out = await new Promise((resolve) => call.on('ended', ({ reason, error }) =>
+      resolve({ reason, error: error && error.name, sip: error && error.sipStatus })));
+    await phone.disconnect();
+    return out;
+  }, { url: `ws://127.0.0.1:${server.port}/ws`, token });
+  assert.deepEqual(r, { reason: 'failed', error: 'sip_404_not_found', sip: 404 });
+  await page.close();
 });
