@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { freePort, launchChromium, mintJwt, startServer } from './harness.mjs';
+import { SECRET, freePort, launchChromium, mintJwt, startServer } from './harness.mjs';
 
 const BINARY = process.env.SB_BINARY;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -290,5 +290,35 @@ test('a number no route matches is refused with its SIP status', { timeout: 3000
     return out;
   }, { url: `ws://127.0.0.1:${server.port}/ws`, token });
   assert.deepEqual(r, { reason: 'failed', error: 'sip_404_not_found', sip: 404 });
+  await page.close();
+});
+
+// The demo softphone through SIP: sign in, dial 7003 (the trunk, SIPp with an
+// RTP echo), live quality shows audio both ways, hang up, the call log and the
+// CDR have it.
+test('the demo page calls a SIP far end, shows audio both ways, and the CDR is stored', { timeout: 60000 }, async () => {
+  const uas = startUas('uas_echo.xml');
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/demo/`);
+  await page.evaluate((secret) => { document.querySelector('#secret').value = secret; }, SECRET);
+  await page.fill('#dest', '7003');
+  await page.click('#connect');
+  await page.waitForSelector('#status.connected', { timeout: 10000 });
+  await page.click('#dial');
+  await page.waitForFunction(() => document.querySelector('#call-state').textContent === 'active', null, { timeout: 15000 });
+  const count = (sel) => page.evaluate((s) => Number(document.querySelector(s).textContent.split(' ')[0]) || 0, sel);
+  await page.waitForFunction(() => ['#q-in', '#q-out'].every((s) => Number(document.querySelector(s).textContent.split(' ')[0]) > 100), null, { timeout: 15000 });
+  assert.ok((await count('#q-in')) > 100 && (await count('#q-out')) > 100, 'getStats: audio both ways');
+  const callId = await page.evaluate(() => window.phone.calls[0] && window.phone.calls[0].id);
+  await page.click('#hangup');
+  await page.waitForFunction(() => document.querySelector('#calllog li'), null, { timeout: 5000 });
+  assert.match(await page.textContent('#calllog'), /7003: hangup/);
+  assert.equal(await sippExit(uas), 0, `sipp: ${sippLog.slice(-2000)}`);
+  const cdr = await cdrOf(callId);
+  assert.ok(cdr, 'CDR stored');
+  assert.equal(cdr.disposition, 'answered');
+  assert.deepEqual(errors, []);
   await page.close();
 });
