@@ -13,6 +13,7 @@
 #include "media/media.h"
 #include "media/rtp.h"
 #include "media/sdp_min.h"
+#include "media/transcode.h"
 
 struct sb_mworker {
 	struct sb_media *m;
@@ -68,6 +69,9 @@ struct sb_msession {
 	struct sockaddr_storage peer_rtp, peer_rtcp;
 	socklen_t peer_rtp_len, peer_rtcp_len;
 	bool have_remote, latched, rtcp_latched;
+	/* what this session sends, transcoded from its peer's codec */
+	struct sb_xcode *xc;
+	int xc_from;
 };
 
 /* session.c, on the worker thread */

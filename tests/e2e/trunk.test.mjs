@@ -1,9 +1,10 @@
 // A browser call to a SIP trunk, end to end: Chromium (SDK, 660 Hz WebAudio
 // tone) calls 1234, the route sends it to a trunk that is SIPp answering
-// with Opus and echoing every RTP packet (-rtp_echo). Switchboard's media
+// with PCMU and echoing every RTP packet (-rtp_echo). Switchboard's media
 // plane bridges the browser's WebRTC leg to a plain RTP leg toward SIPp; the
 // browser must hear its tone come back (AnalyserNode peak), with packets
-// both ways, and the CDR must name the trunk and the codec.
+// both ways, and the CDR must name the trunk and both codecs: the browser's
+// leg is on Opus, the trunk's on PCMU, so the media plane transcodes.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -33,7 +34,7 @@ before(async () => {
   const sipPort = await freePort();
   const sippPort = await freePort();
   const mediaPort = 2 * Math.floor((await freePort()) / 2);
-  sipp = spawn('sipp', ['-sf', path.join(here, 'uas_opus_echo.xml'), '-m', '1', '-i', '127.0.0.1',
+  sipp = spawn('sipp', ['-sf', path.join(here, 'uas_echo.xml'), '-m', '1', '-i', '127.0.0.1',
     '-p', String(sippPort), '-mp', String(mediaPort), '-rtp_echo', '-t', 'u1', '-nostdin',
     '-timeout', '90s'], { stdio: ['ignore', 'pipe', 'pipe'] });
   sipp.stdout.on('data', (d) => { sippLog += d; });
@@ -139,5 +140,7 @@ test('a browser calls a SIP trunk and hears its tone through the RTP leg',
     assert.ok(cdr, `CDR for ${result.id}`);
     assert.equal(cdr.action, 'trunk');
     assert.equal(cdr.disposition, 'answered');
+    const codecs = (cdr.legs || []).map((l) => l.codec);
+    assert.deepEqual(codecs, ['opus', 'PCMU'], 'the browser leg on Opus, the trunk leg on PCMU');
     await ctx.close();
   });
