@@ -39,14 +39,14 @@ export function mintJwt(claims, { alg = 'HS256', secret = SECRET } = {}) {
 }
 
 /** Starts switchboard; resolves once /livez answers. */
-export async function startServer(binary, { http = '', extra = '', sip = '' } = {}) {
+export async function startServer(binary, { http = '', extra = '' } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'sb-e2e-'));
   const port = await freePort();
   const conf = path.join(dir, 'sb.conf');
   writeFileSync(conf, [
     '[general]', 'node_name = e2e', `data_dir = ${dir}/var`,
     '[log]', 'level = info', 'format = json',
-    '[sip]', `listen = ${sip}`,
+    '[sip]', 'listen =',
     '[http]', `listen = ws://127.0.0.1:${port}`, `web_root = ${WEB_ROOT}`, `admin_token = ${ADMIN}`, http,
     '[auth]', 'algorithms = HS256', `hs256_secret = ${SECRET}`, 'audience = switchboard', 'leeway = 0s',
     extra,

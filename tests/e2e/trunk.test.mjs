@@ -41,11 +41,11 @@ before(async () => {
   sipp.stderr.on('data', (d) => { sippLog += d; });
   server = await startServer(BINARY, {
     extra: [
+      '[sip]', `listen = udp:127.0.0.1:${sipPort}`,
       `[trunk carrier]`, 'host = 127.0.0.1', `port = ${sippPort}`, 'options_interval = 0',
       '[route out]', 'destination = 1*', 'action = trunk', 'target = carrier',
       '[media]', 'workers = 1',
     ].join('\n'),
-    sip: `udp:127.0.0.1:${sipPort}`,
   });
   browser = await launchChromium();
 });
