@@ -26,11 +26,31 @@ static uint32_t now_units(const struct sb_msession *s)
 	return (uint32_t)((uint64_t)g_get_monotonic_time() * (uint64_t)rate / 1000000u);
 }
 
-void sb__rx_count(struct sb_msession *s, const struct sb_rtp_hdr *h)
+static void rtp_send_plain(struct sb_msession *s, const uint8_t *buf, int len);
+
+void sb__rx_count(struct sb_msession *s, const uint8_t *buf, const struct sb_rtp_hdr *h)
 {
+	struct sb_msession *peer;
+
 	s->pkts_in++;
-	if (h->pt == (uint8_t)s->codec.pt)
+	if (h->pt == (uint8_t)s->codec.pt) {
 		sb_rtp_rx_update(&s->rx, h, now_units(s));
+	} else if (s->dtmf_pt >= 0 && h->pt == (uint8_t)s->dtmf_pt) {
+		/* Relayed in-band to a SIP leg with telephone-event: no second
+		 * copy through the engine. Toward a browser the engine tells
+		 * the page (call.dtmf), which cannot read RTP events. */
+		peer = s->peer ? g_hash_table_lookup(s->w->sessions, &s->peer) : NULL;
+		sb__dtmf_rx(s, buf + h->hdr_len, h->payload_len, h,
+			    peer && peer->rtp_fd >= 0 && peer->dtmf_pt >= 0);
+	}
+}
+
+void sb__session_send(struct sb_msession *s, uint8_t *buf, int len)
+{
+	if (s->rtp_fd >= 0)
+		rtp_send_plain(s, buf, len);
+	else
+		sb__webrtc_send(s, buf, len);
 }
 
 /* ---- the relay ---- */
@@ -232,7 +252,7 @@ static gboolean rtp_readable(gint fd, GIOCondition cond, gpointer ud)
 			s->latched = true;
 		}
 		atomic_fetch_add_explicit(&m->rtp_in, 1, memory_order_relaxed);
-		sb__rx_count(s, &h);
+		sb__rx_count(s, buf, &h);
 		if (s->kind == SB_MEDIA_RTP_ECHO) {
 			sb_rtp_rewrite_apply(&s->rw, buf, &h, h.pt, (uint32_t)s->codec.rate / 50);
 			rtp_send_plain(s, buf, (int)n);
@@ -564,6 +584,7 @@ void sb__rtp_update(struct sb_msession *s, const char *sdp)
 
 void sb__rtp_free(struct sb_msession *s)
 {
+	sb__dtmf_free(s);
 	s->xc = sb_xcode_free(s->xc);
 	if (s->stats_timer) {
 		GSource *src = g_main_context_find_source_by_id(s->w->ctx, s->stats_timer);

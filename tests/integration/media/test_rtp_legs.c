@@ -45,7 +45,8 @@ static void on_event(const struct sb_event *ev, void *ud)
 static void setup(void)
 {
 	static const enum sb_event_type types[] = {SB_EV_MEDIA_READY, SB_EV_MEDIA_CONNECTED,
-						   SB_EV_MEDIA_FAILED, SB_EV_MEDIA_STATS};
+						   SB_EV_MEDIA_FAILED, SB_EV_MEDIA_STATS,
+						   SB_EV_MEDIA_DTMF};
 	const char *failed = NULL;
 	int base = 41000 + 2 * (int)(getpid() % 2000);
 
@@ -57,7 +58,7 @@ static void setup(void)
 	cfg->media.symmetric_rtp = true;
 	cfg->media.allow_loopback = true;
 	control = sb_bus_new(&cfg->bus, ctx);
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		sb_bus_subscribe(control, types[i], on_event, NULL);
 	media = sb_media_new(cfg, control);
 	lc = sb_lifecycle_new();
@@ -440,4 +441,116 @@ Test(rtp_legs, transcodes_between_opus_and_pcmu)
 	g_free(answer_b);
 	close(a);
 	close(b);
+}
+
+static void pump(int ms)
+{
+	gint64 end = g_get_monotonic_time() + ms * 1000;
+
+	while (g_get_monotonic_time() < end) {
+		g_main_context_iteration(ctx, FALSE);
+		g_usleep(2000);
+	}
+}
+
+/* One RFC 4733 packet: event ev at timestamp 8000, duration dur. */
+static void send_event(int fd, int to_port, uint16_t seq, bool marker, uint8_t ev, bool end,
+		       uint16_t dur)
+{
+	uint8_t p[16] = {0x80,
+			 (uint8_t)((marker ? 0x80 : 0) | 101),
+			 (uint8_t)(seq >> 8),
+			 (uint8_t)seq,
+			 0,
+			 0,
+			 0x1f,
+			 0x40,
+			 0,
+			 0,
+			 0,
+			 0x55,
+			 ev,
+			 (uint8_t)((end ? 0x80 : 0) | 10),
+			 (uint8_t)(dur >> 8),
+			 (uint8_t)dur};
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons((uint16_t)to_port)};
+
+	cr_assert_eq(sendto(fd, p, 16, 0, (struct sockaddr *)&to, sizeof(to)), 16);
+}
+
+static int count_events(enum sb_event_type type, uint64_t id)
+{
+	int n = 0;
+
+	for (int i = 0; i < n_events; i++)
+		if (events[i].type == type && (uint64_t)events[i].arg[0] == id)
+			n++;
+	return n;
+}
+
+/* RFC 4733 both ways on an RTP leg: a digit received (its end sent three
+ * times) is one media.dtmf; digits sent through the dtmf op arrive as
+ * events with a start marker, a fixed timestamp per event and three ends. */
+Test(rtp_legs, dtmf_received_and_sent)
+{
+	int pa, gw;
+	int a = udp_peer(&pa);
+	char *offer = sdp_of(pa, "0 101",
+			     "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n");
+	const struct sb_event *ev;
+	uint8_t buf[512];
+	char got[8] = "";
+	int ends = 0, starts = 0, n_got = 0;
+	uint32_t ev_ts = 0;
+	uint16_t last_seq = 0;
+	bool first = true;
+	size_t n;
+
+	cr_assert_eq(sb_media_engine_ops.create(media, 5, 31, 1, SB_MEDIA_RTP, offer), 0);
+	ev = wait_event(SB_EV_MEDIA_READY, 5, 3000);
+	cr_assert_not_null(ev);
+	gw = port_of(ev->text);
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, 5, 1000));
+	/* digit 5, 100 ms (800 units): start, update, then the end three times */
+	send_event(a, gw, 1, true, 5, false, 320);
+	send_event(a, gw, 2, false, 5, false, 640);
+	for (int i = 0; i < 3; i++)
+		send_event(a, gw, (uint16_t)(3 + i), false, 5, true, 800);
+	ev = wait_event(SB_EV_MEDIA_DTMF, 5, 2000);
+	cr_assert_not_null(ev, "no media.dtmf");
+	cr_assert_str_eq(ev->str, "5");
+	cr_assert_eq(ev->arg[1], 100, "duration %lld ms", (long long)ev->arg[1]);
+	pump(200);
+	cr_assert_eq(count_events(SB_EV_MEDIA_DTMF, 5), 1, "the repeated end counted once");
+
+	/* sending: the leg has latched onto A */
+	cr_assert_eq(sb_media_engine_ops.dtmf(media, 5, "1#", 100), 0);
+	while ((n = recv_rtp(a, buf, sizeof(buf), 1000)) > 0 && n_got < 2) {
+		struct sb_rtp_hdr h;
+
+		cr_assert_eq(sb_rtp_parse(buf, n, &h), 0);
+		cr_assert_eq(h.pt, 101);
+		cr_assert_eq(h.payload_len, 4);
+		if (!first)
+			cr_assert_eq(h.seq, (uint16_t)(last_seq + 1), "sequence continuous");
+		if (h.marker) {
+			starts++;
+			ev_ts = h.ts;
+		}
+		cr_assert_eq(h.ts, ev_ts, "one timestamp per event");
+		first = false;
+		last_seq = h.seq;
+		if (buf[h.hdr_len + 1] & 0x80) {
+			if (++ends % 3 == 0)
+				got[n_got++] = "0123456789*#"[buf[h.hdr_len]];
+		}
+	}
+	cr_assert_str_eq(got, "1#");
+	cr_assert_eq(starts, 2);
+	cr_assert_eq(ends, 6);
+	sb_media_engine_ops.destroy(media, 5);
+	g_free(offer);
+	close(a);
 }
