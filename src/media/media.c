@@ -56,6 +56,9 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 		}
 		break;
 	}
+	case SB_EV_MEDIA_CMD_DTMF:
+		sb__msession_dtmf(w, id, ev->text, (int)ev->arg[1]);
+		break;
 	case SB_EV_MEDIA_CMD_DESTROY:
 		sb__msession_destroy(w, id);
 		break;
@@ -80,9 +83,9 @@ static gpointer worker_main(gpointer ud)
 
 static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 {
-	static const enum sb_event_type cmds[] = {SB_EV_MEDIA_CMD_CREATE, SB_EV_MEDIA_CMD_UPDATE,
+	static const enum sb_event_type cmds[] = {SB_EV_MEDIA_CMD_CREATE,    SB_EV_MEDIA_CMD_UPDATE,
 						  SB_EV_MEDIA_CMD_CANDIDATE, SB_EV_MEDIA_CMD_BRIDGE,
-						  SB_EV_MEDIA_CMD_DESTROY};
+						  SB_EV_MEDIA_CMD_DESTROY,   SB_EV_MEDIA_CMD_DTMF};
 	char name[24];
 
 	w->m = m;
@@ -256,7 +259,10 @@ static int op_candidate(void *ud, uint64_t id, const char *candidate)
 
 static int op_dtmf(void *ud, uint64_t id, const char *digits, int duration_ms)
 {
-	return -ENOSYS;
+	struct sb_mworker *w = worker_of(ud, id);
+
+	return w ? post_cmd(w, SB_EV_MEDIA_CMD_DTMF, id, duration_ms, 0, 0, digits ? digits : "")
+		 : -ENOENT;
 }
 
 static int op_destroy(void *ud, uint64_t id)

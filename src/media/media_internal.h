@@ -13,6 +13,7 @@
 #include "media/media.h"
 #include "media/rtp.h"
 #include "media/sdp_min.h"
+#include "media/transcode.h"
 
 struct sb_mworker {
 	struct sb_media *m;
@@ -69,6 +70,15 @@ struct sb_msession {
 	socklen_t peer_rtp_len, peer_rtcp_len;
 	bool have_remote, latched, rtcp_latched;
 	bool offering; /* WebRTC: we made the offer; the answer comes with update */
+	/* what this session sends, transcoded from its peer's codec */
+	struct sb_xcode *xc;
+	int xc_from;
+	/* RFC 4733 (dtmf.c) */
+	bool dtmf_rx_seen;
+	uint32_t dtmf_rx_ts, dtmf_tx_ts;
+	char dtmf_q[32];
+	int dtmf_q_pos, dtmf_tx_ms, dtmf_tx_elapsed;
+	guint dtmf_timer;
 };
 
 /* The codec of another session of the same call on this worker, or NULL. */
@@ -100,8 +110,19 @@ void sb__rtp_free(struct sb_msession *s);
  * to: payload type mapped, header rewritten, sent. */
 void sb__relay(struct sb_msession *from, struct sb_msession *to, uint8_t *buf, int len,
 	       const struct sb_rtp_hdr *h);
-/* Counts a received packet for RTCP statistics. */
-void sb__rx_count(struct sb_msession *s, const struct sb_rtp_hdr *h);
+/* Counts a received clear packet (buf) for RTCP statistics and reads its
+ * telephone events. */
+void sb__rx_count(struct sb_msession *s, const uint8_t *buf, const struct sb_rtp_hdr *h);
+/* Sends one packet (header final) on the session, protected if WebRTC. */
+void sb__session_send(struct sb_msession *s, uint8_t *buf, int len);
+/* Posts media.dtmf. */
+void sb__media_post_dtmf(struct sb_msession *s, const char *digit, int64_t duration_ms);
+/* dtmf.c */
+void sb__dtmf_rx(struct sb_msession *s, const uint8_t *payload, size_t len,
+		 const struct sb_rtp_hdr *h, bool peer_relays);
+int sb__dtmf_send(struct sb_msession *s, const char *digits, int duration_ms);
+void sb__dtmf_free(struct sb_msession *s);
+void sb__msession_dtmf(struct sb_mworker *w, uint64_t id, const char *digits, int duration_ms);
 /* Starts the periodic statistics (media.stats, RTCP RR on RTP legs). */
 void sb__stats_start(struct sb_msession *s);
 

@@ -26,11 +26,31 @@ static uint32_t now_units(const struct sb_msession *s)
 	return (uint32_t)((uint64_t)g_get_monotonic_time() * (uint64_t)rate / 1000000u);
 }
 
-void sb__rx_count(struct sb_msession *s, const struct sb_rtp_hdr *h)
+static void rtp_send_plain(struct sb_msession *s, const uint8_t *buf, int len);
+
+void sb__rx_count(struct sb_msession *s, const uint8_t *buf, const struct sb_rtp_hdr *h)
 {
+	struct sb_msession *peer;
+
 	s->pkts_in++;
-	if (h->pt == (uint8_t)s->codec.pt)
+	if (h->pt == (uint8_t)s->codec.pt) {
 		sb_rtp_rx_update(&s->rx, h, now_units(s));
+	} else if (s->dtmf_pt >= 0 && h->pt == (uint8_t)s->dtmf_pt) {
+		/* Relayed in-band to a SIP leg with telephone-event: no second
+		 * copy through the engine. Toward a browser the engine tells
+		 * the page (call.dtmf), which cannot read RTP events. */
+		peer = s->peer ? g_hash_table_lookup(s->w->sessions, &s->peer) : NULL;
+		sb__dtmf_rx(s, buf + h->hdr_len, h->payload_len, h,
+			    peer && peer->rtp_fd >= 0 && peer->dtmf_pt >= 0);
+	}
+}
+
+void sb__session_send(struct sb_msession *s, uint8_t *buf, int len)
+{
+	if (s->rtp_fd >= 0)
+		rtp_send_plain(s, buf, len);
+	else
+		sb__webrtc_send(s, buf, len);
 }
 
 /* ---- the relay ---- */
@@ -46,20 +66,97 @@ static void rtp_send_plain(struct sb_msession *s, const uint8_t *buf, int len)
 	}
 }
 
+static void put_ts(uint8_t *p, uint32_t ts)
+{
+	p[4] = (uint8_t)(ts >> 24);
+	p[5] = (uint8_t)(ts >> 16);
+	p[6] = (uint8_t)(ts >> 8);
+	p[7] = (uint8_t)ts;
+}
+
+/* Timestamp (or duration) t of from's clock in to's clock. */
+static uint32_t rescale(uint32_t t, int from_rate, int to_rate)
+{
+	if (from_rate == to_rate || from_rate <= 0 || to_rate <= 0)
+		return t;
+	if (to_rate > from_rate)
+		return t * (uint32_t)(to_rate / from_rate);
+	return t / (uint32_t)(from_rate / to_rate);
+}
+
+/* Builds into out the packet of to's codec for the audio packet of from's
+ * codec in buf (different codecs: Opus <-> G.711). Returns its length, or 0
+ * when there is nothing to send. The transcoder is made on first use. */
+static int transcode(struct sb_msession *from, struct sb_msession *to, const uint8_t *buf,
+		     const struct sb_rtp_hdr *h, uint8_t *out, size_t cap)
+{
+	enum sb_xcode_codec a = sb_xcode_codec_of(from->codec.name);
+	enum sb_xcode_codec b = sb_xcode_codec_of(to->codec.name);
+	uint32_t ts = rescale(h->ts, from->codec.rate, to->codec.rate);
+	int n;
+
+	if (!to->xc || to->xc_from != (int)a) {
+		to->xc = sb_xcode_free(to->xc);
+		to->xc = sb_xcode_new(a, b);
+		to->xc_from = (int)a;
+		if (!to->xc)
+			return 0;
+		sb_info("session %llu: transcoding %s to %s", (unsigned long long)to->id,
+			from->codec.name, to->codec.name);
+	}
+	n = sb_xcode_run(to->xc, buf + h->hdr_len, h->payload_len, out + 12, cap - 12);
+	if (n <= 0)
+		return 0;
+	out[0] = 0x80;
+	out[1] = h->marker ? 0x80 : 0;
+	out[2] = (uint8_t)(h->seq >> 8);
+	out[3] = (uint8_t)h->seq;
+	put_ts(out, ts);
+	memcpy(out + 8, buf + 8, 4);
+	return 12 + n;
+}
+
 void sb__relay(struct sb_msession *from, struct sb_msession *to, uint8_t *buf, int len,
 	       const struct sb_rtp_hdr *h)
 {
-	int pt;
+	uint8_t tbuf[SB_MEDIA_MAX_PKT + SRTP_MAX_TRAILER_LEN];
 	uint32_t step = (uint32_t)(to->codec.rate > 0 ? to->codec.rate : 8000) / 50;
+	struct sb_rtp_hdr th;
+	int pt;
 
-	/* Without decoding only the negotiated codec and telephone-event pass;
-	 * anything else (comfort noise, a codec the other side lacks) stops. */
-	if (h->pt == (uint8_t)from->codec.pt && strcasecmp(from->codec.name, to->codec.name) == 0)
+	/* The negotiated codec passes as it is when both legs have it, else
+	 * through the transcoder; telephone-event passes with its clock
+	 * rescaled; anything else (comfort noise, other codecs) stops. */
+	if (h->pt == (uint8_t)from->codec.pt && strcasecmp(from->codec.name, to->codec.name) == 0) {
 		pt = to->codec.pt;
-	else if (from->dtmf_pt >= 0 && h->pt == (uint8_t)from->dtmf_pt && to->dtmf_pt >= 0)
-		pt = to->dtmf_pt;
-	else
+	} else if (h->pt == (uint8_t)from->codec.pt) {
+		len = transcode(from, to, buf, h, tbuf, SB_MEDIA_MAX_PKT);
+		if (len <= 0 || sb_rtp_parse(tbuf, (size_t)len, &th) < 0)
+			return;
+		sb_rtp_rewrite_apply(&to->rw, tbuf, &th, (uint8_t)to->codec.pt, step);
+		if (to->rtp_fd >= 0)
+			rtp_send_plain(to, tbuf, len);
+		else
+			sb__webrtc_send(to, tbuf, len);
 		return;
+	} else if (from->dtmf_pt >= 0 && h->pt == (uint8_t)from->dtmf_pt && to->dtmf_pt >= 0) {
+		pt = to->dtmf_pt;
+		if (from->codec.rate != to->codec.rate && h->payload_len >= 4) {
+			/* RFC 4733: the event duration is in timestamp units. */
+			uint8_t *e = buf + h->hdr_len;
+			uint32_t d = rescale((uint32_t)(e[2] << 8 | e[3]), from->codec.rate,
+					     to->codec.rate);
+			d = d > 0xffff ? 0xffff : d;
+			e[2] = (uint8_t)(d >> 8);
+			e[3] = (uint8_t)d;
+			put_ts(buf, rescale(h->ts, from->codec.rate, to->codec.rate));
+			if (sb_rtp_parse(buf, (size_t)len, &th) < 0)
+				return;
+			h = &th;
+		}
+	} else {
+		return;
+	}
 	sb_rtp_rewrite_apply(&to->rw, buf, h, (uint8_t)pt, step);
 	if (to->rtp_fd >= 0)
 		rtp_send_plain(to, buf, len);
@@ -155,7 +252,7 @@ static gboolean rtp_readable(gint fd, GIOCondition cond, gpointer ud)
 			s->latched = true;
 		}
 		atomic_fetch_add_explicit(&m->rtp_in, 1, memory_order_relaxed);
-		sb__rx_count(s, &h);
+		sb__rx_count(s, buf, &h);
 		if (s->kind == SB_MEDIA_RTP_ECHO) {
 			sb_rtp_rewrite_apply(&s->rw, buf, &h, h.pt, (uint32_t)s->codec.rate / 50);
 			rtp_send_plain(s, buf, (int)n);
@@ -355,12 +452,15 @@ const struct sb_sdpmin_codec *sb__sibling_codec(struct sb_msession *s)
 	return NULL;
 }
 
-static gboolean want_codec(const struct sb_sdpmin_codec *c, const struct sb_sdpmin_codec *only)
+/* A codec this leg can take: the other leg's (relayed as it is) or, when
+ * the other leg has one the transcoder knows, Opus, PCMU or PCMA. */
+static gboolean want_codec(const struct sb_sdpmin_codec *c, const struct sb_sdpmin_codec *other)
 {
-	if (only)
-		return strcasecmp(c->name, only->name) == 0 && c->rate == only->rate;
-	return strcasecmp(c->name, "opus") == 0 || strcasecmp(c->name, "PCMU") == 0 ||
-	       strcasecmp(c->name, "PCMA") == 0;
+	if (other && strcasecmp(c->name, other->name) == 0 && c->rate == other->rate)
+		return TRUE;
+	if (other && sb_xcode_codec_of(other->name) == SB_XC_NONE)
+		return FALSE;
+	return sb_xcode_codec_of(c->name) != SB_XC_NONE;
 }
 
 static GSource *watch(struct sb_msession *s, int fd, GUnixFDSourceFunc fn)
@@ -375,10 +475,16 @@ static GSource *watch(struct sb_msession *s, int fd, GUnixFDSourceFunc fn)
 /* Chooses our codec among the peer's (s->offer). */
 static int choose_codec(struct sb_msession *s)
 {
-	const struct sb_sdpmin_codec *only = sb__sibling_codec(s), *c = NULL;
+	const struct sb_sdpmin_codec *other = sb__sibling_codec(s), *c = NULL;
 
+	/* The other leg's codec when the peer has it (no transcoding), else
+	 * the peer's first one we can transcode to. */
+	for (int i = 0; other && i < s->offer.n_codecs && !c; i++)
+		if (strcasecmp(s->offer.codecs[i].name, other->name) == 0 &&
+		    s->offer.codecs[i].rate == other->rate)
+			c = &s->offer.codecs[i];
 	for (int i = 0; i < s->offer.n_codecs && !c; i++)
-		if (want_codec(&s->offer.codecs[i], only))
+		if (want_codec(&s->offer.codecs[i], other))
 			c = &s->offer.codecs[i];
 	if (!c)
 		return -ENOTSUP;
@@ -432,13 +538,22 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 		local_addr(s, addr, sizeof(addr));
 		sdp = sb_sdpmin_rtp(addr, s->local_port, &s->codec, 1, s->dtmf_pt, s->ssrc_out);
 	} else {
-		/* Offer the browser leg's codec alone when there is one. */
+		/* The browser leg's codec first (relayed as it is), then G.711
+		 * (transcoded from Opus), which nearly every SIP peer has. */
+		struct sb_sdpmin_codec list[3];
+		int n = 0;
+
 		sib = sb__sibling_codec(s);
-		s->codec = sib ? *sib : defaults[0];
+		if (sib)
+			list[n++] = *sib;
+		for (int i = 0; i < 2; i++)
+			if (!sib || (sb_xcode_codec_of(sib->name) != SB_XC_NONE &&
+				     strcasecmp(sib->name, defaults[i].name) != 0))
+				list[n++] = defaults[i];
+		s->codec = list[0];
 		s->dtmf_pt = 101;
 		local_addr(s, addr, sizeof(addr));
-		sdp = sb_sdpmin_rtp(addr, s->local_port, sib ? sib : defaults, sib ? 1 : 2,
-				    s->dtmf_pt, s->ssrc_out);
+		sdp = sb_sdpmin_rtp(addr, s->local_port, list, n, s->dtmf_pt, s->ssrc_out);
 	}
 	if (!sdp) {
 		sb__msession_fail(s, -ENOMEM, "out of memory");
@@ -469,6 +584,8 @@ void sb__rtp_update(struct sb_msession *s, const char *sdp)
 
 void sb__rtp_free(struct sb_msession *s)
 {
+	sb__dtmf_free(s);
+	s->xc = sb_xcode_free(s->xc);
 	if (s->stats_timer) {
 		GSource *src = g_main_context_find_source_by_id(s->w->ctx, s->stats_timer);
 		if (src)

@@ -223,6 +223,12 @@ char *sb_sdpmin_rtp(const char *addr, int port, const struct sb_sdpmin_codec *co
 {
 	struct sb_strbuf b;
 	const char *ip = strchr(addr, ':') ? "IP6" : "IP4";
+	int dtmf_rate = n_codecs > 0 ? codecs[0].rate : 8000;
+
+	/* telephone-event at 8 kHz when any codec runs at 8 kHz (SIP peers). */
+	for (int i = 0; i < n_codecs; i++)
+		if (codecs[i].rate == 8000)
+			dtmf_rate = 8000;
 
 	sb_strbuf_init(&b);
 	sb_strbuf_printf(&b, "v=0\r\no=- %llu 1 IN %s %s\r\ns=-\r\nc=IN %s %s\r\nt=0 0\r\n",
@@ -246,7 +252,7 @@ char *sb_sdpmin_rtp(const char *addr, int port, const struct sb_sdpmin_codec *co
 	}
 	if (dtmf_pt >= 0)
 		sb_strbuf_printf(&b, "a=rtpmap:%d telephone-event/%d\r\na=fmtp:%d 0-16\r\n",
-				 dtmf_pt, n_codecs > 0 ? codecs[0].rate : 8000, dtmf_pt);
+				 dtmf_pt, dtmf_rate, dtmf_pt);
 	sb_strbuf_printf(&b, "a=ptime:20\r\na=sendrecv\r\na=ssrc:%u cname:switchboard\r\n", ssrc);
 	return sb_strbuf_steal(&b);
 }

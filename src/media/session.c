@@ -45,6 +45,17 @@ void sb__media_post_stats(struct sb_msession *s, int64_t lost, int64_t jitter_us
 	sb_bus_post(s->w->m->control, &ev);
 }
 
+void sb__media_post_dtmf(struct sb_msession *s, const char *digit, int64_t duration_ms)
+{
+	struct sb_event ev = {.type = SB_EV_MEDIA_DTMF,
+			      .call = s->call,
+			      .leg = s->leg,
+			      .arg = {(int64_t)s->id, duration_ms}};
+
+	snprintf(ev.str, sizeof(ev.str), "%s", digit);
+	sb_bus_post(s->w->m->control, &ev);
+}
+
 static void session_fail(struct sb_msession *s, int code, const char *why)
 {
 	if (s->failed)
@@ -208,7 +219,7 @@ static void on_rtp(struct sb_msession *s, uint8_t *buf, int len)
 	atomic_fetch_add_explicit(&m->rtp_in, 1, memory_order_relaxed);
 	if (sb_rtp_parse(buf, (size_t)len, &h) < 0)
 		return;
-	sb__rx_count(s, &h);
+	sb__rx_count(s, buf, &h);
 	if (s->kind == SB_MEDIA_ECHO) {
 		/* Our own SSRC toward this peer (RFC 3550 section 8). */
 		sb_rtp_rewrite_apply(&s->rw, buf, &h, h.pt, (uint32_t)s->codec.rate / 50);

@@ -12,7 +12,7 @@ if (!existsSync(path.join(here, 'node_modules', 'playwright-core'))) {
   process.exit(1);
 }
 const files = process.argv.slice(2);
-if (files.length === 0) files.push(path.join(here, 'types.test.mjs'), path.join(here, 'sdk.test.mjs'), path.join(here, 'calls.test.mjs'), path.join(here, 'echo.test.mjs'), path.join(here, 'bridge.test.mjs'), path.join(here, 'demo.test.mjs'), path.join(here, 'sip.test.mjs'));
+if (files.length === 0) files.push(path.join(here, 'types.test.mjs'), path.join(here, 'sdk.test.mjs'), path.join(here, 'calls.test.mjs'), path.join(here, 'echo.test.mjs'), path.join(here, 'bridge.test.mjs'), path.join(here, 'trunk.test.mjs'), path.join(here, 'demo.test.mjs'), path.join(here, 'sip.test.mjs'));
 // The tests run from this folder: make the paths given relative to the caller's absolute.
 for (const k of ['SB_BINARY', 'SB_WEB_ROOT']) if (process.env[k]) process.env[k] = path.resolve(process.env[k]);
 const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: ['ignore', 'pipe', 'inherit'], cwd: here });

@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <glib.h>
+#include <math.h>
+#include <opus/opus.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "core/lifecycle.h"
 #include "media/media.h"
 #include "media/rtp.h"
+#include "media/transcode.h"
 
 #define MAX_EVENTS 64
 
@@ -42,7 +45,8 @@ static void on_event(const struct sb_event *ev, void *ud)
 static void setup(void)
 {
 	static const enum sb_event_type types[] = {SB_EV_MEDIA_READY, SB_EV_MEDIA_CONNECTED,
-						   SB_EV_MEDIA_FAILED, SB_EV_MEDIA_STATS};
+						   SB_EV_MEDIA_FAILED, SB_EV_MEDIA_STATS,
+						   SB_EV_MEDIA_DTMF};
 	const char *failed = NULL;
 	int base = 41000 + 2 * (int)(getpid() % 2000);
 
@@ -54,7 +58,7 @@ static void setup(void)
 	cfg->media.symmetric_rtp = true;
 	cfg->media.allow_loopback = true;
 	control = sb_bus_new(&cfg->bus, ctx);
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		sb_bus_subscribe(control, types[i], on_event, NULL);
 	media = sb_media_new(cfg, control);
 	lc = sb_lifecycle_new();
@@ -186,13 +190,14 @@ Test(rtp_legs, relay_between_two_sip_legs)
 	gw1 = port_of(ev->text);
 	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, 1, 1000));
 
-	/* The outgoing leg offers the codec the first leg uses, alone. */
+	/* The outgoing leg offers the codec the first leg uses first (then the
+	 * other G.711 law, which it would transcode to). */
 	cr_assert_eq(sb_media_engine_ops.create(media, 2, 7, 2, SB_MEDIA_RTP, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 2, 3000);
 	cr_assert_not_null(ev);
 	offer_gw = ev->text;
-	cr_assert_not_null(strstr(offer_gw, "RTP/AVP 0 101\r\n"), "offer: %s", offer_gw);
-	cr_assert_null(strstr(offer_gw, "PCMA"));
+	cr_assert_not_null(strstr(offer_gw, "RTP/AVP 0 8 101\r\n"), "offer: %s", offer_gw);
+	cr_assert_not_null(strstr(offer_gw, "a=rtpmap:101 telephone-event/8000"), "%s", offer_gw);
 	gw2 = port_of(offer_gw);
 	cr_assert_neq(gw1, gw2);
 	sscanf(strstr(offer_gw, "a=ssrc:"), "a=ssrc:%u", &ssrc_gw2);
@@ -302,4 +307,250 @@ Test(rtp_legs, refuses_an_offer_without_a_common_codec)
 	cr_assert_null(wait_event(SB_EV_MEDIA_READY, 4, 10));
 	sb_media_engine_ops.destroy(media, 4);
 	g_free(offer);
+}
+
+/* The strongest frequency (100..3000 Hz, 5 Hz steps) of n samples at rate. */
+static int peak_hz(const int16_t *x, size_t n, int rate)
+{
+	double best = -1;
+	int hz = 0;
+
+	for (int f = 100; f <= 3000; f += 5) {
+		double c = 2 * cos(2 * M_PI * f / rate), s1 = 0, s2 = 0, p;
+
+		for (size_t i = 0; i < n; i++) {
+			double s0 = x[i] + c * s1 - s2;
+			s2 = s1;
+			s1 = s0;
+		}
+		p = s1 * s1 + s2 * s2 - c * s1 * s2;
+		if (p > best) {
+			best = p;
+			hz = f;
+		}
+	}
+	return hz;
+}
+
+/* A browser-like leg on Opus bridged to a SIP-like leg that only has PCMU:
+ * the relay transcodes both ways; each side decodes what it receives and
+ * finds the other side's tone. */
+Test(rtp_legs, transcodes_between_opus_and_pcmu)
+{
+	int pa, pb, gw1, gw2, err;
+	int a = udp_peer(&pa), b = udp_peer(&pb);
+	const struct sb_event *ev;
+	char *offer_a, *answer_b;
+	OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
+	OpusDecoder *dec = opus_decoder_create(48000, 1, &err);
+	static int16_t heard_b[8000], heard_a[48000];
+	size_t nb = 0, na = 0;
+	uint8_t buf[1500];
+	int packets_b = 0, packets_a = 0;
+
+	offer_a = sdp_of(pa, "111", "a=rtpmap:111 opus/48000/2\r\n");
+	cr_assert_eq(sb_media_engine_ops.create(media, 11, 21, 1, SB_MEDIA_RTP, offer_a), 0);
+	ev = wait_event(SB_EV_MEDIA_READY, 11, 3000);
+	cr_assert_not_null(ev);
+	gw1 = port_of(ev->text);
+	cr_assert_eq(sb_media_engine_ops.create(media, 12, 21, 2, SB_MEDIA_RTP, NULL), 0);
+	ev = wait_event(SB_EV_MEDIA_READY, 12, 3000);
+	cr_assert_not_null(ev);
+	cr_assert_not_null(strstr(ev->text, "RTP/AVP 111 0 8 101"), "offer: %s", ev->text);
+	gw2 = port_of(ev->text);
+	answer_b = sdp_of(pb, "0", "a=rtpmap:0 PCMU/8000\r\n");
+	cr_assert_eq(sb_media_engine_ops.update(media, 12, answer_b), 0);
+	ev = wait_event(SB_EV_MEDIA_CONNECTED, 12, 2000);
+	cr_assert_not_null(ev);
+	cr_assert_str_eq(ev->str, "PCMU");
+	cr_assert_eq(sb_media_engine_ops.bridge(media, 11, 12), 0);
+	g_usleep(100 * 1000);
+
+	/* 1 s: A sends Opus 660 Hz, B sends PCMU 440 Hz, 20 ms packets. */
+	for (int i = 0; i < 50; i++) {
+		int16_t pcm48[960];
+		uint8_t pkt[400], ulaw[160];
+		int n;
+		struct sb_rtp_hdr h;
+
+		for (int k = 0; k < 960; k++)
+			pcm48[k] = (int16_t)(12000 * sin(2 * M_PI * 660 * (i * 960 + k) / 48000.0));
+		n = opus_encode(enc, pcm48, 960, pkt, sizeof(pkt));
+		cr_assert_gt(n, 0);
+		pkt[n] = 0;
+		for (int k = 0; k < 160; k++)
+			ulaw[k] = sb_g711_ulaw_encode(
+				(int16_t)(12000 * sin(2 * M_PI * 440 * (i * 160 + k) / 8000.0)));
+		{
+			uint8_t p[1500];
+			struct sockaddr_in to = {.sin_family = AF_INET,
+						 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+			/* Opus payloads are binary: build the packets by hand. */
+			p[0] = 0x80;
+			p[1] = 111;
+			p[2] = 0;
+			p[3] = (uint8_t)i;
+			for (int k = 0; k < 4; k++) {
+				p[4 + k] = (uint8_t)((960u * (unsigned)i) >> (24 - 8 * k));
+				p[8 + k] = (uint8_t)(0xA0A0A0A0u >> (24 - 8 * k));
+			}
+			memcpy(p + 12, pkt, (size_t)n);
+			to.sin_port = htons((uint16_t)gw1);
+			sendto(a, p, 12 + (size_t)n, 0, (struct sockaddr *)&to, sizeof(to));
+			p[1] = 0;
+			for (int k = 0; k < 4; k++) {
+				p[4 + k] = (uint8_t)((160u * (unsigned)i) >> (24 - 8 * k));
+				p[8 + k] = (uint8_t)(0xB0B0B0B0u >> (24 - 8 * k));
+			}
+			memcpy(p + 12, ulaw, 160);
+			to.sin_port = htons((uint16_t)gw2);
+			sendto(b, p, 172, 0, (struct sockaddr *)&to, sizeof(to));
+		}
+		while ((n = (int)recv_rtp(b, buf, sizeof(buf), 15)) > 0) {
+			cr_assert_eq(sb_rtp_parse(buf, (size_t)n, &h), 0);
+			cr_assert_eq(h.pt, 0, "B gets PCMU, not %d", h.pt);
+			packets_b++;
+			for (size_t k = 0; k < h.payload_len && nb < 8000; k++)
+				heard_b[nb++] = sb_g711_ulaw_decode(buf[h.hdr_len + k]);
+		}
+		while ((n = (int)recv_rtp(a, buf, sizeof(buf), 15)) > 0) {
+			int got;
+
+			cr_assert_eq(sb_rtp_parse(buf, (size_t)n, &h), 0);
+			cr_assert_eq(h.pt, 111, "A gets Opus, not %d", h.pt);
+			packets_a++;
+			got = opus_decode(dec, buf + h.hdr_len, (opus_int32)h.payload_len,
+					  heard_a + na, (int)(48000 - na) > 5760 ? 5760 : 0, 0);
+			if (got > 0)
+				na += (size_t)got;
+		}
+	}
+	cr_assert_gt(packets_b, 40, "B got %d packets", packets_b);
+	cr_assert_gt(packets_a, 40, "A got %d packets", packets_a);
+	/* the second half, past codec and resampler start-up */
+	cr_assert_eq(peak_hz(heard_b + nb / 2, nb / 2, 8000) / 10, 66, "B hears %d Hz",
+		     peak_hz(heard_b + nb / 2, nb / 2, 8000));
+	cr_assert_eq(peak_hz(heard_a + na / 2, na / 2, 48000) / 10, 44, "A hears %d Hz",
+		     peak_hz(heard_a + na / 2, na / 2, 48000));
+	sb_media_engine_ops.destroy(media, 11);
+	sb_media_engine_ops.destroy(media, 12);
+	opus_encoder_destroy(enc);
+	opus_decoder_destroy(dec);
+	g_free(offer_a);
+	g_free(answer_b);
+	close(a);
+	close(b);
+}
+
+static void pump(int ms)
+{
+	gint64 end = g_get_monotonic_time() + ms * 1000;
+
+	while (g_get_monotonic_time() < end) {
+		g_main_context_iteration(ctx, FALSE);
+		g_usleep(2000);
+	}
+}
+
+/* One RFC 4733 packet: event ev at timestamp 8000, duration dur. */
+static void send_event(int fd, int to_port, uint16_t seq, bool marker, uint8_t ev, bool end,
+		       uint16_t dur)
+{
+	uint8_t p[16] = {0x80,
+			 (uint8_t)((marker ? 0x80 : 0) | 101),
+			 (uint8_t)(seq >> 8),
+			 (uint8_t)seq,
+			 0,
+			 0,
+			 0x1f,
+			 0x40,
+			 0,
+			 0,
+			 0,
+			 0x55,
+			 ev,
+			 (uint8_t)((end ? 0x80 : 0) | 10),
+			 (uint8_t)(dur >> 8),
+			 (uint8_t)dur};
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons((uint16_t)to_port)};
+
+	cr_assert_eq(sendto(fd, p, 16, 0, (struct sockaddr *)&to, sizeof(to)), 16);
+}
+
+static int count_events(enum sb_event_type type, uint64_t id)
+{
+	int n = 0;
+
+	for (int i = 0; i < n_events; i++)
+		if (events[i].type == type && (uint64_t)events[i].arg[0] == id)
+			n++;
+	return n;
+}
+
+/* RFC 4733 both ways on an RTP leg: a digit received (its end sent three
+ * times) is one media.dtmf; digits sent through the dtmf op arrive as
+ * events with a start marker, a fixed timestamp per event and three ends. */
+Test(rtp_legs, dtmf_received_and_sent)
+{
+	int pa, gw;
+	int a = udp_peer(&pa);
+	char *offer = sdp_of(pa, "0 101",
+			     "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n");
+	const struct sb_event *ev;
+	uint8_t buf[512];
+	char got[8] = "";
+	int ends = 0, starts = 0, n_got = 0;
+	uint32_t ev_ts = 0;
+	uint16_t last_seq = 0;
+	bool first = true;
+	size_t n;
+
+	cr_assert_eq(sb_media_engine_ops.create(media, 5, 31, 1, SB_MEDIA_RTP, offer), 0);
+	ev = wait_event(SB_EV_MEDIA_READY, 5, 3000);
+	cr_assert_not_null(ev);
+	gw = port_of(ev->text);
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, 5, 1000));
+	/* digit 5, 100 ms (800 units): start, update, then the end three times */
+	send_event(a, gw, 1, true, 5, false, 320);
+	send_event(a, gw, 2, false, 5, false, 640);
+	for (int i = 0; i < 3; i++)
+		send_event(a, gw, (uint16_t)(3 + i), false, 5, true, 800);
+	ev = wait_event(SB_EV_MEDIA_DTMF, 5, 2000);
+	cr_assert_not_null(ev, "no media.dtmf");
+	cr_assert_str_eq(ev->str, "5");
+	cr_assert_eq(ev->arg[1], 100, "duration %lld ms", (long long)ev->arg[1]);
+	pump(200);
+	cr_assert_eq(count_events(SB_EV_MEDIA_DTMF, 5), 1, "the repeated end counted once");
+
+	/* sending: the leg has latched onto A */
+	cr_assert_eq(sb_media_engine_ops.dtmf(media, 5, "1#", 100), 0);
+	while ((n = recv_rtp(a, buf, sizeof(buf), 1000)) > 0 && n_got < 2) {
+		struct sb_rtp_hdr h;
+
+		cr_assert_eq(sb_rtp_parse(buf, n, &h), 0);
+		cr_assert_eq(h.pt, 101);
+		cr_assert_eq(h.payload_len, 4);
+		if (!first)
+			cr_assert_eq(h.seq, (uint16_t)(last_seq + 1), "sequence continuous");
+		if (h.marker) {
+			starts++;
+			ev_ts = h.ts;
+		}
+		cr_assert_eq(h.ts, ev_ts, "one timestamp per event");
+		first = false;
+		last_seq = h.seq;
+		if (buf[h.hdr_len + 1] & 0x80) {
+			if (++ends % 3 == 0)
+				got[n_got++] = "0123456789*#"[buf[h.hdr_len]];
+		}
+	}
+	cr_assert_str_eq(got, "1#");
+	cr_assert_eq(starts, 2);
+	cr_assert_eq(ends, 6);
+	sb_media_engine_ops.destroy(media, 5);
+	g_free(offer);
+	close(a);
 }

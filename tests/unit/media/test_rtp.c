@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "media/rtp.h"
+#include "media/transcode.h"
 
 /* The shared testdata; SB_TESTDATA in the environment overrides the path
  * meson knows (a worktree sits elsewhere than the CI checkout). */
@@ -256,4 +257,28 @@ Test(rewrite, continues_across_a_source_change)
 	cr_assert_eq(sb_rtp_parse(p, n, &o), 0);
 	cr_assert_eq(o.seq, 104);
 	cr_assert_eq(o.ts, 5000u + 960u * 4);
+}
+
+Test(g711, codes_round_trip)
+{
+	for (int c = 0; c < 256; c++) {
+		if (c != 0x7f) /* mu-law has two zeros: -0 (0x7f) encodes back as +0 */
+			cr_assert_eq(sb_g711_ulaw_encode(sb_g711_ulaw_decode((uint8_t)c)), c,
+				     "mu-law %02x", c);
+		cr_assert_eq(sb_g711_alaw_encode(sb_g711_alaw_decode((uint8_t)c)), c, "A-law %02x",
+			     c);
+	}
+	/* known points: silence and full scale */
+	cr_assert_eq(sb_g711_ulaw_encode(0), 0xff);
+	cr_assert_eq(sb_g711_alaw_encode(0), 0xd5);
+	cr_assert_eq(sb_g711_ulaw_decode(0x00), -32124);
+	cr_assert_eq(sb_g711_alaw_decode(0xaa), 32256);
+	/* quantisation error stays within one step of the segment */
+	for (int s = -32000; s <= 32000; s += 97) {
+		int u = sb_g711_ulaw_decode(sb_g711_ulaw_encode((int16_t)s));
+		int a = sb_g711_alaw_decode(sb_g711_alaw_encode((int16_t)s));
+		int tol = abs(s) / 16 + 16;
+		cr_assert_leq(abs(u - s), tol, "mu-law %d -> %d", s, u);
+		cr_assert_leq(abs(a - s), tol, "A-law %d -> %d", s, a);
+	}
 }
