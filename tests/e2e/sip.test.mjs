@@ -68,6 +68,8 @@ before(async () => {
       '[sip]', `listen = udp:127.0.0.1:${sipPort}`, `trace = ${process.env.SB_E2E_VERBOSE ? 'true' : 'false'}`,
       '[trunk far]', 'host = 127.0.0.1', `port = ${uasPort}`, 'options_interval = 0',
       '[user bob]', 'password = bob-secret',
+      '[user carol]', 'password = carol-secret',
+      '[route carol]', 'destination = carol', 'action = user', 'target = carol',
       '[route bob]', 'destination = bob', 'action = user', 'target = bob',
       '[route out]', 'destination = 7*', 'action = trunk', 'target = far',
       '[media]', 'workers = 1', '',
@@ -320,5 +322,68 @@ test('the demo page calls a SIP far end, shows audio both ways, and the CDR is s
   assert.ok(cdr, 'CDR stored');
   assert.equal(cdr.disposition, 'answered');
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+// A phone registered to switchboard is called from a browser: SIPp registers
+// carol (digest) with the contact of a second SIPp that answers and echoes;
+// the engine finds carol's contact in the location service, the phone
+// answers, the browser hears its tone and hangs up (BYE to the phone).
+test('a browser calls a phone registered to switchboard', { timeout: 60000 }, async () => {
+  const phonePort = await freeUdpPort();
+  const trunkPort = uasPort;
+  uasPort = phonePort;
+  const phoneProc = startUas('uas_echo.xml');
+  uasPort = trunkPort;
+  const reg = spawn('sipp', ['-sf', path.resolve(HERE, '../integration/sip/phone_register.xml'),
+    '-key', 'contact_port', String(phonePort), '-i', '127.0.0.1', '-p', String(await freeUdpPort()),
+    '-m', '1', '-nostdin', '-timeout', '10s', `127.0.0.1:${sipPort}`], { stdio: 'ignore', cwd: HERE });
+  assert.equal(await sippExit(reg), 0, 'carol registered');
+  const page = await browser.newPage();
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const token = mintJwt({ sub: 'alice', may_dial: ['*'] });
+  const r = await page.evaluate(async ({ url, token, hz }) => {
+    const phone = new window.Switchboard.Phone({ url, token });
+    await phone.connect();
+    const ac = new AudioContext();
+    const osc = ac.createOscillator();
+    osc.frequency.value = hz;
+    const dest = ac.createMediaStreamDestination();
+    osc.connect(dest);
+    osc.start();
+    const call = phone.call('carol', { stream: dest.stream });
+    const remote = await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no answer')), 20000);
+      call.on('track', ({ stream }) => { clearTimeout(t); resolve(stream); });
+      call.on('ended', ({ reason, error }) => reject(new Error(`ended: ${reason} ${error && error.name}`)));
+    });
+    const el = new Audio();
+    el.muted = true;
+    el.srcObject = remote;
+    await el.play().catch(() => {});
+    await ac.resume();
+    const an = ac.createAnalyser();
+    an.fftSize = 4096;
+    ac.createMediaStreamSource(remote).connect(an);
+    const bins = new Float32Array(an.frequencyBinCount);
+    let peakHz = 0;
+    let peakDb = -Infinity;
+    const start = Date.now();
+    while (Date.now() - start < 12000) {
+      await new Promise((res) => setTimeout(res, 250));
+      an.getFloatFrequencyData(bins);
+      let best = 0;
+      for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+      peakDb = bins[best];
+      peakHz = (best * ac.sampleRate) / an.fftSize;
+      if (peakDb > -60 && Math.abs(peakHz - hz) < 30 && Date.now() - start > 2000) break;
+    }
+    await call.hangup();
+    await phone.disconnect();
+    return { peakHz, peakDb };
+  }, { url: `ws://127.0.0.1:${server.port}/ws`, token, hz: TONE_HZ });
+  assert.ok(Math.abs(r.peakHz - TONE_HZ) < 30 && r.peakDb > -60, `tone back from the phone: ${JSON.stringify(r)}`);
+  assert.equal(await sippExit(phoneProc), 0, `phone: ${sippLog.slice(-2000)}`);
   await page.close();
 });
