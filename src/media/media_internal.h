@@ -47,6 +47,7 @@ struct sb_msession {
 	NiceAgent *agent;
 	guint stream;
 	bool gathered, ready_sent, connected, failed;
+	bool offering; /* we made the offer, the browser's answer has not come */
 	struct sb_dtls *dtls;
 	guint dtls_timer;
 	srtp_t srtp_in, srtp_out;

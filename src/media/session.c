@@ -142,9 +142,17 @@ static int srtp_setup(struct sb_msession *s)
 	return 0;
 }
 
+static bool start_dtls(struct sb_msession *s);
+
 static void on_dtls(struct sb_msession *s, const uint8_t *buf, size_t len)
 {
-	int r = sb_dtls_input(s->dtls, buf, len);
+	int r;
+
+	/* DTLS may arrive before our ICE state says READY (the peer as DTLS
+	 * client nominated first). */
+	if (!s->dtls && !start_dtls(s))
+		return;
+	r = sb_dtls_input(s->dtls, buf, len);
 
 	if (r == -EPIPE) {
 		/* close_notify: the browser closed its peer connection; the
@@ -272,7 +280,9 @@ static void answer_ready(struct sb_msession *s)
 		.ufrag = ufrag,
 		.pwd = pwd,
 		.fingerprint = sb_dtls_ctx_fingerprint(s->w->m->dtls),
-		.setup = strcmp(s->offer.setup, "active") == 0 ? "passive" : "active",
+		.setup = s->offering				 ? "actpass"
+			 : strcmp(s->offer.setup, "active") == 0 ? "passive"
+								 : "active",
 		.ssrc = s->ssrc_out,
 		.candidates = lines,
 		.n_candidates = n,
@@ -300,23 +310,35 @@ static void gathering_done_cb(NiceAgent *agent, guint stream, gpointer ud)
 	}
 }
 
+/* Starts DTLS once ICE has a pair (or the peer, as DTLS client, already
+ * sent its ClientHello over one). Returns false when it cannot. */
+static bool start_dtls(struct sb_msession *s)
+{
+	bool active = strcmp(s->offer.setup, "active") != 0;
+
+	if (s->dtls)
+		return true;
+	if (s->offering)
+		return false; /* no answer yet: roles and fingerprint unknown */
+	s->dtls = sb_dtls_new(s->w->m->dtls, active, s->offer.fingerprint, send_cb, s);
+	if (!s->dtls || sb_dtls_start(s->dtls) < 0) {
+		session_fail(s, -EPROTO, "DTLS could not start");
+		return false;
+	}
+	arm_dtls_timer(s);
+	return true;
+}
+
 static void state_cb(NiceAgent *agent, guint stream, guint component, guint state, gpointer ud)
 {
 	struct sb_msession *s = ud;
-	bool active = strcmp(s->offer.setup, "active") != 0;
 
 	if (state == NICE_COMPONENT_STATE_FAILED) {
 		session_fail(s, -EHOSTUNREACH, "ICE failed");
 		return;
 	}
-	if (state != NICE_COMPONENT_STATE_READY || s->dtls)
-		return;
-	s->dtls = sb_dtls_new(s->w->m->dtls, active, s->offer.fingerprint, send_cb, s);
-	if (!s->dtls || sb_dtls_start(s->dtls) < 0) {
-		session_fail(s, -EPROTO, "DTLS could not start");
-		return;
-	}
-	arm_dtls_timer(s);
+	if (state == NICE_COMPONENT_STATE_READY)
+		start_dtls(s);
 }
 
 static void add_remote_candidate(struct sb_msession *s, const char *cand)
@@ -358,6 +380,41 @@ static void add_local_addresses(struct sb_msession *s, const struct sb_config_me
 	g_list_free_full(ips, g_free);
 }
 
+/* What a browser would offer, for our own offer: the codec of the call's
+ * other leg when it has one the browser takes (relayed as it is), else Opus
+ * (transcoded to G.711 if need be), with telephone-event. */
+static void offer_template(struct sb_msession *s)
+{
+	static const struct sb_sdpmin_codec opus = {.pt = 111,
+						    .name = "opus",
+						    .rate = 48000,
+						    .channels = 2,
+						    .fmtp = "minptime=10;useinbandfec=1"};
+	const struct sb_sdpmin_codec *o = NULL;
+	GHashTableIter it;
+	gpointer v;
+	struct sb_sdpmin *t = &s->offer;
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->proto, sizeof(t->proto), "UDP/TLS/RTP/SAVPF");
+	snprintf(t->mid, sizeof(t->mid), "0");
+	snprintf(t->setup, sizeof(t->setup), "actpass");
+	t->bundle = true;
+	t->rtcp_mux = true;
+	g_hash_table_iter_init(&it, s->w->sessions);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct sb_msession *x = v;
+		if (x != s && x->call == s->call && sb_xcode_codec_of(x->codec.name) != SB_XC_NONE)
+			o = &x->codec;
+	}
+	t->codecs[t->n_codecs++] = o ? *o : opus;
+	t->codecs[t->n_codecs] = (struct sb_sdpmin_codec){
+		.pt = 101, .name = "telephone-event", .rate = t->codecs[0].rate, .channels = 1};
+	if (t->codecs[0].pt == 101)
+		t->codecs[t->n_codecs].pt = 110;
+	t->n_codecs++;
+}
+
 static int session_start(struct sb_msession *s, const char *remote_sdp)
 {
 	const struct sb_config_media *mc = &s->w->m->cfg->media;
@@ -365,11 +422,16 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	NiceAgentOption opts = NICE_AGENT_OPTION_ICE_TRICKLE | NICE_AGENT_OPTION_CONSENT_FRESHNESS;
 	char err[128] = "";
 
-	if (!remote_sdp || sb_sdpmin_parse(remote_sdp, &s->offer, err, sizeof(err)) < 0) {
+	if (!remote_sdp) {
+		/* We offer (a SIP call to a browser): our description is built
+		 * like an answer to this stand-in for what a browser offers. */
+		s->offering = true;
+		offer_template(s);
+	} else if (sb_sdpmin_parse(remote_sdp, &s->offer, err, sizeof(err)) < 0) {
 		session_fail(s, -EBADMSG, err[0] ? err : "no offer");
 		return -EBADMSG;
 	}
-	if (!s->offer.ufrag[0] || !s->offer.pwd[0] || !s->offer.fingerprint[0]) {
+	if (!s->offering && (!s->offer.ufrag[0] || !s->offer.pwd[0] || !s->offer.fingerprint[0])) {
 		session_fail(s, -EBADMSG, "the offer lacks ICE credentials or a DTLS fingerprint");
 		return -EBADMSG;
 	}
@@ -389,7 +451,8 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	}
 	/* UPnP costs a thread and many descriptors per agent and delays
 	 * gathering (DESIGN.md); a media server needs none of it. */
-	g_object_set(s->agent, "controlling-mode", FALSE, "upnp", FALSE, NULL);
+	/* The offerer controls ICE (RFC 8445 section 6.1.1). */
+	g_object_set(s->agent, "controlling-mode", s->offering, "upnp", FALSE, NULL);
 	add_local_addresses(s, mc);
 	s->stream = nice_agent_add_stream(s->agent, 1);
 	nice_agent_set_port_range(s->agent, s->stream, 1, (guint)mc->rtp_port_min,
@@ -397,7 +460,9 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	g_signal_connect(s->agent, "candidate-gathering-done", G_CALLBACK(gathering_done_cb), s);
 	g_signal_connect(s->agent, "component-state-changed", G_CALLBACK(state_cb), s);
 	nice_agent_attach_recv(s->agent, s->stream, 1, s->w->ctx, recv_cb, s);
-	nice_agent_set_remote_credentials(s->agent, s->stream, s->offer.ufrag, s->offer.pwd);
+	if (!s->offering)
+		nice_agent_set_remote_credentials(s->agent, s->stream, s->offer.ufrag,
+						  s->offer.pwd);
 	if (!nice_agent_gather_candidates(s->agent, s->stream)) {
 		session_fail(s, -EADDRNOTAVAIL, "no local address to gather candidates on");
 		return -EADDRNOTAVAIL;
@@ -446,11 +511,43 @@ void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand)
 	add_remote_candidate(s, cand);
 }
 
+/* The browser's answer to our offer. */
+static void webrtc_answer(struct sb_msession *s, const char *sdp)
+{
+	struct sb_sdpmin *a = malloc(sizeof(*a));
+	const struct sb_sdpmin_codec *c;
+	char err[128] = "";
+
+	if (!a) {
+		session_fail(s, -ENOMEM, "out of memory");
+		return;
+	}
+	if (sb_sdpmin_parse(sdp ? sdp : "", a, err, sizeof(err)) < 0 || !a->ufrag[0] ||
+	    !a->pwd[0] || !a->fingerprint[0] || !(c = sb_sdpmin_pick(a))) {
+		free(a);
+		session_fail(s, -EBADMSG, err[0] ? err : "unusable answer");
+		return;
+	}
+	s->offer = *a;
+	free(a);
+	c = sb_sdpmin_pick(&s->offer); /* the copy's, not the freed one's */
+	s->codec = *c;
+	s->dtmf_pt = sb_sdpmin_dtmf_pt(&s->offer, c->rate);
+	s->offering = false; /* the roles are settled: DTLS by the answer's setup */
+	nice_agent_set_remote_credentials(s->agent, s->stream, s->offer.ufrag, s->offer.pwd);
+	for (int i = 0; i < s->offer.n_candidates; i++)
+		add_remote_candidate(s, s->offer.candidates[i]);
+}
+
 void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp)
 {
 	struct sb_msession *s = g_hash_table_lookup(w->sessions, &id);
 
-	if (s)
+	if (!s || s->failed)
+		return;
+	if (s->rtp_fd < 0 && s->offering && s->agent)
+		webrtc_answer(s, sdp);
+	else
 		sb__rtp_update(s, sdp);
 }
 
