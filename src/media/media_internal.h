@@ -47,7 +47,6 @@ struct sb_msession {
 	NiceAgent *agent;
 	guint stream;
 	bool gathered, ready_sent, connected, failed;
-	bool offering; /* we made the offer, the browser's answer has not come */
 	struct sb_dtls *dtls;
 	guint dtls_timer;
 	srtp_t srtp_in, srtp_out;
@@ -79,7 +78,11 @@ struct sb_msession {
 	char dtmf_q[32];
 	int dtmf_q_pos, dtmf_tx_ms, dtmf_tx_elapsed;
 	guint dtmf_timer;
+	bool offering; /* WebRTC: we made the offer; the answer comes with update */
 };
+
+/* The codec of another session of the same call on this worker, or NULL. */
+const struct sb_sdpmin_codec *sb__sibling_codec(struct sb_msession *s);
 
 /* session.c, on the worker thread */
 void sb__msession_create(struct sb_mworker *w, const struct sb_event *ev);

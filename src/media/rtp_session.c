@@ -438,7 +438,7 @@ static int take_remote(struct sb_msession *s)
 
 /* The codec of another session of the same call on this worker (the
  * browser's leg), so that the relay needs no transcoding. */
-static const struct sb_sdpmin_codec *sibling_codec(struct sb_msession *s)
+const struct sb_sdpmin_codec *sb__sibling_codec(struct sb_msession *s)
 {
 	GHashTableIter it;
 	gpointer v;
@@ -475,7 +475,7 @@ static GSource *watch(struct sb_msession *s, int fd, GUnixFDSourceFunc fn)
 /* Chooses our codec among the peer's (s->offer). */
 static int choose_codec(struct sb_msession *s)
 {
-	const struct sb_sdpmin_codec *other = sibling_codec(s), *c = NULL;
+	const struct sb_sdpmin_codec *other = sb__sibling_codec(s), *c = NULL;
 
 	/* The other leg's codec when the peer has it (no transcoding), else
 	 * the peer's first one we can transcode to. */
@@ -543,7 +543,7 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 		struct sb_sdpmin_codec list[3];
 		int n = 0;
 
-		sib = sibling_codec(s);
+		sib = sb__sibling_codec(s);
 		if (sib)
 			list[n++] = *sib;
 		for (int i = 0; i < 2; i++)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/config.h"
 #include "log/log.h"
@@ -142,17 +143,9 @@ static int srtp_setup(struct sb_msession *s)
 	return 0;
 }
 
-static bool start_dtls(struct sb_msession *s);
-
 static void on_dtls(struct sb_msession *s, const uint8_t *buf, size_t len)
 {
-	int r;
-
-	/* DTLS may arrive before our ICE state says READY (the peer as DTLS
-	 * client nominated first). */
-	if (!s->dtls && !start_dtls(s))
-		return;
-	r = sb_dtls_input(s->dtls, buf, len);
+	int r = sb_dtls_input(s->dtls, buf, len);
 
 	if (r == -EPIPE) {
 		/* close_notify: the browser closed its peer connection; the
@@ -238,6 +231,26 @@ static void on_rtp(struct sb_msession *s, uint8_t *buf, int len)
 		sb__relay(s, peer, buf, len, &h);
 }
 
+/* Creates the DTLS endpoint once the peer's fingerprint is known: when ICE
+ * connects, or earlier when the peer's ClientHello arrives first (we are
+ * the DTLS server and the browser already sees the path). */
+static int dtls_begin(struct sb_msession *s)
+{
+	bool active = strcmp(s->offer.setup, "active") != 0;
+
+	if (s->dtls)
+		return 0;
+	if (!s->offer.fingerprint[0])
+		return -EAGAIN;
+	s->dtls = sb_dtls_new(s->w->m->dtls, active, s->offer.fingerprint, send_cb, s);
+	if (!s->dtls || sb_dtls_start(s->dtls) < 0) {
+		session_fail(s, -EPROTO, "DTLS could not start");
+		return -EPROTO;
+	}
+	arm_dtls_timer(s);
+	return 0;
+}
+
 static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, gchar *data,
 		    gpointer ud)
 {
@@ -250,7 +263,8 @@ static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, 
 	first = (uint8_t)data[0];
 	/* RFC 7983 demultiplexing by the first byte. */
 	if (first >= 20 && first <= 63) {
-		on_dtls(s, (const uint8_t *)data, len);
+		if (dtls_begin(s) == 0)
+			on_dtls(s, (const uint8_t *)data, len);
 	} else if (first >= 128 && first <= 191) {
 		memcpy(buf, data, len);
 		on_rtp(s, buf, (int)len);
@@ -280,14 +294,26 @@ static void answer_ready(struct sb_msession *s)
 		.ufrag = ufrag,
 		.pwd = pwd,
 		.fingerprint = sb_dtls_ctx_fingerprint(s->w->m->dtls),
-		.setup = s->offering				 ? "actpass"
-			 : strcmp(s->offer.setup, "active") == 0 ? "passive"
-								 : "active",
+		.setup = strcmp(s->offer.setup, "active") == 0 ? "passive" : "active",
 		.ssrc = s->ssrc_out,
 		.candidates = lines,
 		.n_candidates = n,
 	};
-	sdp = sb_sdpmin_answer_webrtc(&s->offer, &s->codec, &l);
+	if (s->offering) {
+		/* Our offer (RFC 8829 section 5.2.1 shape): one audio section,
+		 * BUNDLE, rtcp-mux, actpass; the answer decides the DTLS role. */
+		struct sb_sdpmin mine = {.bundle = true, .rtcp_mux = true, .n_codecs = 2};
+		snprintf(mine.mid, sizeof(mine.mid), "0");
+		snprintf(mine.proto, sizeof(mine.proto), "UDP/TLS/RTP/SAVPF");
+		mine.codecs[0] = s->codec;
+		mine.codecs[1] =
+			(struct sb_sdpmin_codec){.pt = 101, .rate = s->codec.rate, .channels = 1};
+		snprintf(mine.codecs[1].name, sizeof(mine.codecs[1].name), "telephone-event");
+		l.setup = "actpass";
+		sdp = sb_sdpmin_answer_webrtc(&mine, &s->codec, &l);
+	} else {
+		sdp = sb_sdpmin_answer_webrtc(&s->offer, &s->codec, &l);
+	}
 	for (int i = 0; i < n; i++)
 		g_free(owned[i]);
 	g_free(ufrag);
@@ -310,25 +336,6 @@ static void gathering_done_cb(NiceAgent *agent, guint stream, gpointer ud)
 	}
 }
 
-/* Starts DTLS once ICE has a pair (or the peer, as DTLS client, already
- * sent its ClientHello over one). Returns false when it cannot. */
-static bool start_dtls(struct sb_msession *s)
-{
-	bool active = strcmp(s->offer.setup, "active") != 0;
-
-	if (s->dtls)
-		return true;
-	if (s->offering)
-		return false; /* no answer yet: roles and fingerprint unknown */
-	s->dtls = sb_dtls_new(s->w->m->dtls, active, s->offer.fingerprint, send_cb, s);
-	if (!s->dtls || sb_dtls_start(s->dtls) < 0) {
-		session_fail(s, -EPROTO, "DTLS could not start");
-		return false;
-	}
-	arm_dtls_timer(s);
-	return true;
-}
-
 static void state_cb(NiceAgent *agent, guint stream, guint component, guint state, gpointer ud)
 {
 	struct sb_msession *s = ud;
@@ -338,7 +345,7 @@ static void state_cb(NiceAgent *agent, guint stream, guint component, guint stat
 		return;
 	}
 	if (state == NICE_COMPONENT_STATE_READY)
-		start_dtls(s);
+		dtls_begin(s);
 }
 
 static void add_remote_candidate(struct sb_msession *s, const char *cand)
@@ -380,41 +387,6 @@ static void add_local_addresses(struct sb_msession *s, const struct sb_config_me
 	g_list_free_full(ips, g_free);
 }
 
-/* What a browser would offer, for our own offer: the codec of the call's
- * other leg when it has one the browser takes (relayed as it is), else Opus
- * (transcoded to G.711 if need be), with telephone-event. */
-static void offer_template(struct sb_msession *s)
-{
-	static const struct sb_sdpmin_codec opus = {.pt = 111,
-						    .name = "opus",
-						    .rate = 48000,
-						    .channels = 2,
-						    .fmtp = "minptime=10;useinbandfec=1"};
-	const struct sb_sdpmin_codec *o = NULL;
-	GHashTableIter it;
-	gpointer v;
-	struct sb_sdpmin *t = &s->offer;
-
-	memset(t, 0, sizeof(*t));
-	snprintf(t->proto, sizeof(t->proto), "UDP/TLS/RTP/SAVPF");
-	snprintf(t->mid, sizeof(t->mid), "0");
-	snprintf(t->setup, sizeof(t->setup), "actpass");
-	t->bundle = true;
-	t->rtcp_mux = true;
-	g_hash_table_iter_init(&it, s->w->sessions);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		struct sb_msession *x = v;
-		if (x != s && x->call == s->call && sb_xcode_codec_of(x->codec.name) != SB_XC_NONE)
-			o = &x->codec;
-	}
-	t->codecs[t->n_codecs++] = o ? *o : opus;
-	t->codecs[t->n_codecs] = (struct sb_sdpmin_codec){
-		.pt = 101, .name = "telephone-event", .rate = t->codecs[0].rate, .channels = 1};
-	if (t->codecs[0].pt == 101)
-		t->codecs[t->n_codecs].pt = 110;
-	t->n_codecs++;
-}
-
 static int session_start(struct sb_msession *s, const char *remote_sdp)
 {
 	const struct sb_config_media *mc = &s->w->m->cfg->media;
@@ -423,19 +395,24 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	char err[128] = "";
 
 	if (!remote_sdp) {
-		/* We offer (a SIP call to a browser): our description is built
-		 * like an answer to this stand-in for what a browser offers. */
+		/* We offer (a call toward a browser): the other leg's codec, so
+		 * the relay needs no transcoding; Opus when there is none yet. */
+		static const struct sb_sdpmin_codec opus = {.pt = 111,
+							    .name = "opus",
+							    .rate = 48000,
+							    .channels = 2,
+							    .fmtp = "minptime=10;useinbandfec=1"};
 		s->offering = true;
-		offer_template(s);
+		c = sb__sibling_codec(s) ? sb__sibling_codec(s) : &opus;
 	} else if (sb_sdpmin_parse(remote_sdp, &s->offer, err, sizeof(err)) < 0) {
-		session_fail(s, -EBADMSG, err[0] ? err : "no offer");
+		session_fail(s, -EBADMSG, err);
 		return -EBADMSG;
-	}
-	if (!s->offering && (!s->offer.ufrag[0] || !s->offer.pwd[0] || !s->offer.fingerprint[0])) {
+	} else if (!s->offer.ufrag[0] || !s->offer.pwd[0] || !s->offer.fingerprint[0]) {
 		session_fail(s, -EBADMSG, "the offer lacks ICE credentials or a DTLS fingerprint");
 		return -EBADMSG;
+	} else {
+		c = sb_sdpmin_pick(&s->offer);
 	}
-	c = sb_sdpmin_pick(&s->offer);
 	if (!c) {
 		session_fail(s, -ENOTSUP, "no codec in common (opus, PCMU, PCMA)");
 		return -ENOTSUP;
@@ -514,26 +491,23 @@ void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand)
 /* The browser's answer to our offer. */
 static void webrtc_answer(struct sb_msession *s, const char *sdp)
 {
-	struct sb_sdpmin *a = malloc(sizeof(*a));
 	const struct sb_sdpmin_codec *c;
 	char err[128] = "";
 
-	if (!a) {
-		session_fail(s, -ENOMEM, "out of memory");
+	if (!s->offering || !s->agent || s->failed || s->offer.ufrag[0])
+		return; /* re-offers are not handled yet (docs/media.md) */
+	if (sb_sdpmin_parse(sdp ? sdp : "", &s->offer, err, sizeof(err)) < 0 ||
+	    !s->offer.ufrag[0] || !s->offer.pwd[0] || !s->offer.fingerprint[0]) {
+		session_fail(s, -EBADMSG, err[0] ? err : "the answer lacks ICE or DTLS attributes");
 		return;
 	}
-	if (sb_sdpmin_parse(sdp ? sdp : "", a, err, sizeof(err)) < 0 || !a->ufrag[0] ||
-	    !a->pwd[0] || !a->fingerprint[0] || !(c = sb_sdpmin_pick(a))) {
-		free(a);
-		session_fail(s, -EBADMSG, err[0] ? err : "unusable answer");
+	c = sb_sdpmin_pick(&s->offer);
+	if (!c || strcasecmp(c->name, s->codec.name) != 0) {
+		session_fail(s, -ENOTSUP, "the answer does not accept the offered codec");
 		return;
 	}
-	s->offer = *a;
-	free(a);
-	c = sb_sdpmin_pick(&s->offer); /* the copy's, not the freed one's */
-	s->codec = *c;
-	s->dtmf_pt = sb_sdpmin_dtmf_pt(&s->offer, c->rate);
-	s->offering = false; /* the roles are settled: DTLS by the answer's setup */
+	s->codec.pt = c->pt; /* the answerer's payload type for it */
+	s->dtmf_pt = sb_sdpmin_dtmf_pt(&s->offer, s->codec.rate);
 	nice_agent_set_remote_credentials(s->agent, s->stream, s->offer.ufrag, s->offer.pwd);
 	for (int i = 0; i < s->offer.n_candidates; i++)
 		add_remote_candidate(s, s->offer.candidates[i]);
@@ -543,12 +517,12 @@ void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp)
 {
 	struct sb_msession *s = g_hash_table_lookup(w->sessions, &id);
 
-	if (!s || s->failed)
+	if (!s)
 		return;
-	if (s->rtp_fd < 0 && s->offering && s->agent)
-		webrtc_answer(s, sdp);
-	else
+	if (s->kind == SB_MEDIA_RTP || s->kind == SB_MEDIA_RTP_ECHO)
 		sb__rtp_update(s, sdp);
+	else
+		webrtc_answer(s, sdp);
 }
 
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id)

@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launchChromium, mintJwt, startServer } from './harness.mjs';
+import { launchChromium, mintJwt, startProxy, startServer } from './harness.mjs';
 
 const BINARY = process.env.SB_BINARY;
 const TONE_HZ = 660;
@@ -172,5 +172,91 @@ test('a certificate that does not match the offered fingerprint is refused', { t
   }
   assert.equal(dtls, before.dtls + 1, 'switchboard refused the handshake');
   assert.equal(await metric('switchboard_media_rtp_out_total'), before.out, 'nothing was relayed');
+  await ctx.close();
+});
+
+// A dropped WebSocket does not end a call: the socket to switchboard is cut
+// mid-call, the SDK reconnects and resumes its session (same session id),
+// the call is still there, and the tone still comes back over the media path
+// after the resume.
+test('a call survives a dropped socket and its audio still flows after the resume', { timeout: 60000 }, async () => {
+  const proxy = await startProxy(server.port);
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.exposeFunction('dropSocket', () => proxy.drop());
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const token = mintJwt({ sub: 'carol', may_dial: ['echo'] });
+  const r = await page.evaluate(async ({ url, token, hz }) => {
+    const { Phone } = window.Switchboard;
+    const phone = new Phone({ url, token, reconnect: { initialDelay: 200, maxDelay: 1000 } });
+    const first = await phone.connect();
+    const ac = new AudioContext();
+    const osc = ac.createOscillator();
+    osc.frequency.value = hz;
+    const dest = ac.createMediaStreamDestination();
+    osc.connect(dest);
+    osc.start();
+    const call = phone.call('echo', { stream: dest.stream });
+    let ended = null;
+    call.on('ended', ({ reason }) => { ended = reason; });
+    const remote = await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no remote audio')), 20000);
+      call.on('track', ({ stream }) => { clearTimeout(t); resolve(stream); });
+    });
+    const el = new Audio();
+    el.muted = true;
+    el.srcObject = remote;
+    await el.play().catch(() => {});
+    await ac.resume();
+    const an = ac.createAnalyser();
+    an.fftSize = 4096;
+    ac.createMediaStreamSource(remote).connect(an);
+    const bins = new Float32Array(an.frequencyBinCount);
+    const hearsTone = async (ms) => {
+      const start = Date.now();
+      while (Date.now() - start < ms) {
+        await new Promise((res) => setTimeout(res, 250));
+        an.getFloatFrequencyData(bins);
+        let best = 0;
+        for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+        if (bins[best] > -60 && Math.abs((best * ac.sampleRate) / an.fftSize - hz) < 30) return true;
+      }
+      return false;
+    };
+    const before = await hearsTone(8000);
+    // Cut the WebSocket, as a flaky network would.
+    const resumed = new Promise((res) => phone.on('connected', (e) => res(e)));
+    await window.dropSocket();
+    const again = await resumed;
+    // Audio packets received must keep growing after the resume.
+    const received = async () => {
+      let n = 0;
+      (await call.peerConnection.getStats()).forEach((st) => {
+        if (st.type === 'inbound-rtp' && st.kind === 'audio') n = st.packetsReceived;
+      });
+      return n;
+    };
+    const n1 = await received();
+    await new Promise((res) => setTimeout(res, 2000));
+    const after = await hearsTone(4000);
+    const n2 = await received();
+    const id = call.id;
+    const state = call.state;
+    const endedBefore = ended;
+    await call.hangup();
+    await phone.disconnect();
+    return { before, after, n1, n2, firstSession: first.session, again: again.session,
+      resumed: again.resumed, ended: endedBefore, id, state };
+  }, { url: `ws://127.0.0.1:${proxy.port}/ws`, token, hz: TONE_HZ });
+  await proxy.close();
+  assert.ok(r.before, 'tone heard before the drop');
+  assert.equal(r.resumed, true, 'the session was resumed');
+  assert.equal(r.again, r.firstSession, 'same session after the resume');
+  assert.equal(r.ended, null, 'the call did not end with the socket');
+  assert.equal(r.state, 'active');
+  assert.ok(r.after, 'tone heard after the resume');
+  assert.ok(r.n2 > r.n1 + 50, `audio kept flowing: ${r.n1} -> ${r.n2} packets`);
   await ctx.close();
 });

@@ -10,16 +10,16 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { freePort, launchChromium, mintJwt, startServer } from './harness.mjs';
+import { SECRET, freePort, launchChromium, mintJwt, startServer } from './harness.mjs';
 
 const BINARY = process.env.SB_BINARY;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const UAS = path.resolve(HERE, '../integration/sip/uas_echo.xml');
 const TONE_HZ = 660;
 let server;
 let browser;
 let sipp;
 let sippLog = '';
+let sipPort;
 
 const watchdog = setTimeout(() => {
   console.error('e2e sip: watchdog fired');
@@ -37,20 +37,38 @@ async function freeUdpPort() {
   return port;
 }
 
-before(async () => {
-  assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
-  const uasPort = await freeUdpPort();
+let uasPort;
+
+/* One SIPp far end on the trunk's port for one call, with its own scenario. */
+function startUas(scenario) {
   const mediaPort = 42000 + Math.floor(Math.random() * 2000) * 2;
-  sipp = spawn('sipp', ['-sf', UAS, '-i', '127.0.0.1', '-p', String(uasPort), '-mi', '127.0.0.1',
-    '-mp', String(mediaPort), '-rtp_echo', '-m', '1', '-nostdin', '-timeout', '60s', '-trace_err'],
-  { stdio: ['ignore', 'pipe', 'pipe'], cwd: HERE });
+  sippLog = '';
+  sipp = spawn('sipp', ['-sf', path.resolve(HERE, '../integration/sip', scenario), '-i', '127.0.0.1',
+    '-p', String(uasPort), '-mi', '127.0.0.1', '-mp', String(mediaPort), '-rtp_echo', '-m', '1',
+    '-nostdin', '-timeout', '60s', '-trace_err'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: HERE });
   sipp.stdout.on('data', (d) => { sippLog += d; });
   sipp.stderr.on('data', (d) => { sippLog += d; });
-  const sipPort = await freeUdpPort();
+  return sipp;
+}
+
+function sippExit(proc, ms = 10000) {
+  return new Promise((res) => {
+    if (proc.exitCode !== null) return res(proc.exitCode);
+    const t = setTimeout(() => { proc.kill('SIGKILL'); res('timeout'); }, ms);
+    proc.once('exit', (c) => { clearTimeout(t); res(c); });
+  });
+}
+
+before(async () => {
+  assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
+  uasPort = await freeUdpPort();
+  sipPort = await freeUdpPort();
   server = await startServer(BINARY, {
     extra: [
-      '[sip]', `listen = udp:127.0.0.1:${sipPort}`,
+      '[sip]', `listen = udp:127.0.0.1:${sipPort}`, `trace = ${process.env.SB_E2E_VERBOSE ? 'true' : 'false'}`,
       '[trunk far]', 'host = 127.0.0.1', `port = ${uasPort}`, 'options_interval = 0',
+      '[user bob]', 'password = bob-secret',
+      '[route bob]', 'destination = bob', 'action = user', 'target = bob',
       '[route out]', 'destination = 7*', 'action = trunk', 'target = far',
       '[media]', 'workers = 1', '',
     ].join('\n'),
@@ -69,6 +87,7 @@ after(async () => {
 });
 
 test('a browser calls a SIP far end and hears its audio come back', { timeout: 60000 }, async () => {
+  startUas('uas_echo.xml');
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('page error:', e));
   await page.goto(`${server.base}/sdk/test.html`);
@@ -123,12 +142,7 @@ test('a browser calls a SIP far end and hears its audio come back', { timeout: 6
   assert.ok(Math.abs(r.peakHz - TONE_HZ) < 30 && r.peakDb > -60,
     `the far end's echo carries the tone: strongest ${r.peakHz.toFixed(0)} Hz at ${r.peakDb.toFixed(1)} dB; ${r.events}`);
   // SIPp saw the whole dialog: INVITE, ACK, BYE answered, and exits 0.
-  const code = await new Promise((res) => {
-    if (sipp.exitCode !== null) res(sipp.exitCode);
-    const t = setTimeout(() => res('still running'), 10000);
-    sipp.once('exit', (c) => { clearTimeout(t); res(c); });
-  });
-  assert.equal(code, 0, `sipp: ${sippLog.slice(-2000)}`);
+  assert.equal(await sippExit(sipp), 0, `sipp: ${sippLog.slice(-2000)}`);
   let cdr;
   for (let i = 0; i < 50 && !cdr; i++) {
     cdr = ((await server.api('/api/v1/cdrs?limit=5')).cdrs || []).find((c) => c.call === r.id);
@@ -137,4 +151,174 @@ test('a browser calls a SIP far end and hears its audio come back', { timeout: 6
   assert.ok(cdr, 'CDR stored');
   assert.equal(cdr.action, 'trunk');
   assert.equal(cdr.disposition, 'answered');
+});
+
+// The other direction: the trunk (SIPp, from its configured address) calls
+// the browser user bob, whose page answers with a tone; SIPp echoes the RTP,
+// so bob must hear the tone; SIPp hangs up after 8 s.
+test('a SIP trunk calls a browser user who answers and is heard', { timeout: 60000 }, async () => {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const token = mintJwt({ sub: 'bob', name: 'Bob' });
+  await page.evaluate(async ({ url, token, hz }) => {
+    const { Phone } = window.Switchboard;
+    const phone = new Phone({ url, token });
+    window.result = { events: [] };
+    phone.on('incoming', async (call) => {
+      window.result.from = call.remote;
+      const ac = new AudioContext();
+      const osc = ac.createOscillator();
+      osc.frequency.value = hz;
+      const dest = ac.createMediaStreamDestination();
+      osc.connect(dest);
+      osc.start();
+      call.on('ended', ({ reason }) => { window.result.ended = reason; });
+      call.on('track', async ({ stream }) => {
+        const el = new Audio();
+        el.muted = true;
+        el.srcObject = stream;
+        await el.play().catch(() => {});
+        await ac.resume();
+        const an = ac.createAnalyser();
+        an.fftSize = 4096;
+        ac.createMediaStreamSource(stream).connect(an);
+        const bins = new Float32Array(an.frequencyBinCount);
+        const start = Date.now();
+        while (Date.now() - start < 7000) {
+          await new Promise((r) => setTimeout(r, 250));
+          an.getFloatFrequencyData(bins);
+          let best = 0;
+          for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+          window.result.peakDb = bins[best];
+          window.result.peakHz = (best * ac.sampleRate) / an.fftSize;
+          if (bins[best] > -60 && Math.abs(window.result.peakHz - hz) < 30 && Date.now() - start > 2000) break;
+        }
+        window.result.done = true;
+      });
+      await call.accept({ stream: dest.stream });
+    });
+    await phone.register();
+  }, { url: `ws://127.0.0.1:${server.port}/ws`, token, hz: TONE_HZ });
+
+  const uac = spawn('sipp', ['-sf', path.resolve(HERE, '../integration/sip/uac_echo.xml'), '-s', 'bob',
+    '-i', '127.0.0.1', '-p', String(await freeUdpPort()), '-mi', '127.0.0.1',
+    '-mp', String(44000 + Math.floor(Math.random() * 1000) * 2), '-rtp_echo', '-m', '1', '-nostdin',
+    '-timeout', '40s', '-trace_err', `127.0.0.1:${sipPort}`], { stdio: ['ignore', 'pipe', 'pipe'], cwd: HERE });
+  let uacLog = '';
+  uac.stdout.on('data', (d) => { uacLog += d; });
+  uac.stderr.on('data', (d) => { uacLog += d; });
+  const code = await new Promise((res) => {
+    const t = setTimeout(() => { uac.kill('SIGKILL'); res('timeout'); }, 45000);
+    uac.once('exit', (c) => { clearTimeout(t); res(c); });
+  });
+  await page.waitForFunction(() => window.result.ended, null, { timeout: 10000 }).catch(() => {});
+  const r = await page.evaluate(() => window.result);
+  assert.equal(code, 0, `sipp uac: ${uacLog.slice(-2000)}`);
+  assert.equal(r.from, '15550001');
+  assert.ok(Math.abs(r.peakHz - TONE_HZ) < 30 && r.peakDb > -60,
+    `bob hears the tone echoed by the trunk: ${r.peakHz} Hz at ${r.peakDb} dB`);
+  assert.equal(r.ended, 'remote_hangup');
+});
+
+/* Dials dest from a fresh SDK page and returns how the call ended. */
+async function dialAndEnd(dest, { hangupAfterRinging = false } = {}) {
+  const page = await browser.newPage();
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const token = mintJwt({ sub: 'alice', may_dial: ['7*'] });
+  const r = await page.evaluate(async ({ url, token, dest, hangupAfterRinging }) => {
+    const { Phone } = window.Switchboard;
+    const phone = new Phone({ url, token });
+    await phone.connect();
+    const call = phone.call(dest);
+    const out = await new Promise((resolve) => {
+      const t = setTimeout(() => resolve({ reason: 'no end in 20 s' }), 20000);
+      call.on('ringing', () => { if (hangupAfterRinging) setTimeout(() => call.hangup(), 300); });
+      call.on('ended', ({ reason, error }) => {
+        clearTimeout(t);
+        resolve({ reason, error: error && error.name, sip: error && error.sipStatus });
+      });
+    });
+    await phone.disconnect();
+    return { ...out, id: call.id };
+  }, { url: `ws://127.0.0.1:${server.port}/ws`, token, dest, hangupAfterRinging });
+  await page.close();
+  return r;
+}
+
+async function cdrOf(id) {
+  for (let i = 0; i < 50; i++) {
+    const c = ((await server.api('/api/v1/cdrs?limit=10')).cdrs || []).find((x) => x.call === id);
+    if (c) return c;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return null;
+}
+
+test('a busy SIP far end reaches the browser as a typed error with the SIP status', { timeout: 60000 }, async () => {
+  const uas = startUas('uas_busy.xml');
+  const r = await dialAndEnd('7001');
+  assert.equal(r.reason, 'failed', JSON.stringify(r));
+  assert.equal(r.sip, 486, JSON.stringify(r));
+  assert.equal(r.error, 'sip_486_busy_here');
+  assert.equal(await sippExit(uas), 0, `sipp: ${sippLog.slice(-2000)}`);
+  assert.equal((await cdrOf(r.id)).disposition, 'busy');
+});
+
+test('a browser that hangs up while the far end rings cancels the INVITE', { timeout: 60000 }, async () => {
+  const uas = startUas('uas_ring_cancel.xml');
+  const r = await dialAndEnd('7002', { hangupAfterRinging: true });
+  assert.equal(r.reason, 'cancelled', JSON.stringify(r)); /* the SDK's name for it */
+  assert.equal(await sippExit(uas), 0, `SIPp saw CANCEL, 487, ACK: ${sippLog.slice(-2000)}`);
+  assert.equal((await cdrOf(r.id)).disposition, 'cancelled');
+});
+
+test('a number no route matches is refused with its SIP status', { timeout: 30000 }, async () => {
+  const page = await browser.newPage();
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const token = mintJwt({ sub: 'alice', may_dial: ['*'] });
+  const r = await page.evaluate(async ({ url, token }) => {
+    const phone = new window.Switchboard.Phone({ url, token });
+    await phone.connect();
+    const call = phone.call('5555');
+    const out = await new Promise((resolve) => call.on('ended', ({ reason, error }) =>
+      resolve({ reason, error: error && error.name, sip: error && error.sipStatus })));
+    await phone.disconnect();
+    return out;
+  }, { url: `ws://127.0.0.1:${server.port}/ws`, token });
+  assert.deepEqual(r, { reason: 'failed', error: 'sip_404_not_found', sip: 404 });
+  await page.close();
+});
+
+// The demo softphone through SIP: sign in, dial 7003 (the trunk, SIPp with an
+// RTP echo), live quality shows audio both ways, hang up, the call log and the
+// CDR have it.
+test('the demo page calls a SIP far end, shows audio both ways, and the CDR is stored', { timeout: 60000 }, async () => {
+  const uas = startUas('uas_echo.xml');
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.base}/demo/`);
+  await page.evaluate((secret) => { document.querySelector('#secret').value = secret; }, SECRET);
+  await page.fill('#dest', '7003');
+  await page.click('#connect');
+  await page.waitForSelector('#status.connected', { timeout: 10000 });
+  await page.click('#dial');
+  await page.waitForFunction(() => document.querySelector('#call-state').textContent === 'active', null, { timeout: 15000 });
+  const count = (sel) => page.evaluate((s) => Number(document.querySelector(s).textContent.split(' ')[0]) || 0, sel);
+  await page.waitForFunction(() => ['#q-in', '#q-out'].every((s) => Number(document.querySelector(s).textContent.split(' ')[0]) > 100), null, { timeout: 15000 });
+  assert.ok((await count('#q-in')) > 100 && (await count('#q-out')) > 100, 'getStats: audio both ways');
+  const callId = await page.evaluate(() => window.phone.calls[0] && window.phone.calls[0].id);
+  await page.click('#hangup');
+  await page.waitForFunction(() => document.querySelector('#calllog li'), null, { timeout: 5000 });
+  assert.match(await page.textContent('#calllog'), /7003: hangup/);
+  assert.equal(await sippExit(uas), 0, `sipp: ${sippLog.slice(-2000)}`);
+  const cdr = await cdrOf(callId);
+  assert.ok(cdr, 'CDR stored');
+  assert.equal(cdr.disposition, 'answered');
+  assert.deepEqual(errors, []);
+  await page.close();
 });
