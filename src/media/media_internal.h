@@ -69,7 +69,6 @@ struct sb_msession {
 	struct sockaddr_storage peer_rtp, peer_rtcp;
 	socklen_t peer_rtp_len, peer_rtcp_len;
 	bool have_remote, latched, rtcp_latched;
-	bool offering; /* WebRTC: we made the offer; the answer comes with update */
 	/* what this session sends, transcoded from its peer's codec */
 	struct sb_xcode *xc;
 	int xc_from;
@@ -79,6 +78,7 @@ struct sb_msession {
 	char dtmf_q[32];
 	int dtmf_q_pos, dtmf_tx_ms, dtmf_tx_elapsed;
 	guint dtmf_timer;
+	bool offering; /* WebRTC: we made the offer; the answer comes with update */
 };
 
 /* The codec of another session of the same call on this worker, or NULL. */

@@ -31,9 +31,47 @@ after(async () => {
   clearTimeout(watchdog);
 });
 
+// In the page: waits for the remote track, finds the strongest frequency of
+// what comes back and reads getStats; closes the peer connection.
+async function listen(hz) {
+  const { ac, pc } = window.t;
+  const t0 = Date.now();
+  while (!window.t.remote && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 100));
+  if (!window.t.remote) return { error: `no remote track; ice ${pc.iceConnectionState}` };
+  const el = new Audio();
+  el.muted = true;
+  el.srcObject = window.t.remote;
+  await el.play().catch(() => {});
+  await ac.resume();
+  const an = ac.createAnalyser();
+  an.fftSize = 4096;
+  ac.createMediaStreamSource(window.t.remote).connect(an);
+  const bins = new Float32Array(an.frequencyBinCount);
+  let peakHz = 0;
+  let peakDb = -Infinity;
+  const start = Date.now();
+  while (Date.now() - start < 15000) {
+    await new Promise((r) => setTimeout(r, 250));
+    an.getFloatFrequencyData(bins);
+    let best = 0;
+    for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+    peakDb = bins[best];
+    peakHz = (best * ac.sampleRate) / an.fftSize;
+    if (peakDb > -60 && Math.abs(peakHz - hz) < 30 && Date.now() - start > 2000) break;
+  }
+  let sent = 0;
+  let received = 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === 'outbound-rtp' && s.kind === 'audio') sent = s.packetsSent;
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') received = s.packetsReceived;
+  });
+  pc.close();
+  return { peakHz, peakDb, sent, received, ice: pc.iceConnectionState };
+}
+
 // Starts the harness; resolves lines of its stdout as they come.
-function startHarness() {
-  const child = spawn(HARNESS, ['60'], { stdio: ['pipe', 'pipe', 'pipe'] });
+function startHarness(args = ['60']) {
+  const child = spawn(HARNESS, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const waiters = [];
@@ -91,42 +129,10 @@ async function roundTrip(h) {
     }, TONE_HZ);
     h.child.stdin.write(`${offer.trim()}\n.\n`);
     const answer = (await h.until(/^(v=0[\s\S]*?)\n\.\n/m, 10000))[1];
-    const result = await page.evaluate(async ({ sdp, hz }) => {
-      const { ac, pc } = window.t;
-      await pc.setRemoteDescription({ type: 'answer', sdp });
-      const t0 = Date.now();
-      while (!window.t.remote && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 100));
-      if (!window.t.remote) return { error: `no remote track; ice ${pc.iceConnectionState}` };
-      const el = new Audio();
-      el.muted = true;
-      el.srcObject = window.t.remote;
-      await el.play().catch(() => {});
-      await ac.resume();
-      const an = ac.createAnalyser();
-      an.fftSize = 4096;
-      ac.createMediaStreamSource(window.t.remote).connect(an);
-      const bins = new Float32Array(an.frequencyBinCount);
-      let peakHz = 0;
-      let peakDb = -Infinity;
-      const start = Date.now();
-      while (Date.now() - start < 15000) {
-        await new Promise((r) => setTimeout(r, 250));
-        an.getFloatFrequencyData(bins);
-        let best = 0;
-        for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-        peakDb = bins[best];
-        peakHz = (best * ac.sampleRate) / an.fftSize;
-        if (peakDb > -60 && Math.abs(peakHz - hz) < 30 && Date.now() - start > 2000) break;
-      }
-      let sent = 0;
-      let received = 0;
-      (await pc.getStats()).forEach((s) => {
-        if (s.type === 'outbound-rtp' && s.kind === 'audio') sent = s.packetsSent;
-        if (s.type === 'inbound-rtp' && s.kind === 'audio') received = s.packetsReceived;
-      });
-      pc.close();
-      return { peakHz, peakDb, sent, received, ice: pc.iceConnectionState };
-    }, { sdp: answer.replace(/\n/g, '\r\n').replace(/\r\r/g, '\r'), hz: TONE_HZ });
+    await page.evaluate(async (sdp) => {
+      await window.t.pc.setRemoteDescription({ type: 'answer', sdp });
+    }, answer.replace(/\n/g, '\r\n').replace(/\r\r/g, '\r'));
+    const result = await page.evaluate(listen, TONE_HZ);
     h.child.stdin.write('quit\n');
     const res = (await h.until(/RESULT packets=(\d+) freq=(\d+) rms=([\d.]+)/, 10000));
     await h.exited;
@@ -144,3 +150,59 @@ async function roundTrip(h) {
       `the browser hears the ${TONE_HZ} Hz tone back: strongest ${result.peakHz.toFixed(0)} Hz at ${result.peakDb.toFixed(1)} dB`);
     assert.ok(result.peakDb > -60, `audible: ${result.peakDb.toFixed(1)} dB`);
   }
+
+// The other direction of a bridge: a SIP phone calls a browser. The phone
+// (in the harness) offers PCMU, the media plane answers it and makes its own
+// WebRTC offer to the browser (actpass, its codec first), the browser
+// answers; the tone the browser sends must reach the phone (decoded there)
+// and come back.
+test('the media plane offers to a browser and bridges it to a SIP phone',
+  { skip: !HARNESS && 'SB_MEDIA_BRIDGE_HARNESS not set', timeout: 60000 }, async () => {
+    const h = startHarness(['60', 'offer']);
+    try {
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => console.error('page error:', e));
+      await page.setContent('<html><body>offer</body></html>');
+      const offer = (await h.until(/^(v=0[\s\S]*?)\n\.\n/m, 10000))[1];
+      assert.match(offer, /a=setup:actpass/);
+      assert.match(offer, /m=audio 9 UDP\/TLS\/RTP\/SAVPF 0 /, 'the phone leg\'s PCMU first');
+      const answer = await page.evaluate(async ({ sdp, hz }) => {
+        const ac = new AudioContext();
+        const osc = ac.createOscillator();
+        osc.frequency.value = hz;
+        const dest = ac.createMediaStreamDestination();
+        osc.connect(dest);
+        osc.start();
+        const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+        window.t = { ac, pc, remote: null };
+        pc.ontrack = (e) => { window.t.remote = e.streams[0] || new MediaStream([e.track]); };
+        await pc.setRemoteDescription({ type: 'offer', sdp });
+        const [tr] = pc.getTransceivers();
+        tr.direction = 'sendrecv';
+        await tr.sender.replaceTrack(dest.stream.getAudioTracks()[0]);
+        await pc.setLocalDescription(await pc.createAnswer());
+        await new Promise((resolve) => {
+          if (pc.iceGatheringState === 'complete') return resolve();
+          pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && resolve();
+          setTimeout(resolve, 3000);
+        });
+        return pc.localDescription.sdp;
+      }, { sdp: offer.replace(/\r?\n/g, '\r\n'), hz: TONE_HZ });
+      assert.match(answer, /a=setup:active/);
+      h.child.stdin.write(`${answer.trim()}\n.\n`);
+      const result = await page.evaluate(listen, TONE_HZ);
+      h.child.stdin.write('quit\n');
+      const res = await h.until(/RESULT packets=(\d+) freq=(\d+) rms=([\d.]+)/, 10000);
+      await h.exited;
+      await ctx.close();
+      console.log(`offer: phone ${res[0]}; browser sent ${result.sent} received ${result.received} peak ${Math.round(result.peakHz)} Hz`);
+      assert.ok(!result.error, `${result.error}\n${h.log()}`);
+      assert.ok(Number(res[1]) > 50, `the phone got ${res[1]} packets\n${h.log()}`);
+      assert.ok(Math.abs(Number(res[2]) - TONE_HZ) < 20, `the phone hears ${res[2]} Hz\n${h.log()}`);
+      assert.ok(result.received > 50, `browser received ${result.received}`);
+      assert.ok(Math.abs(result.peakHz - TONE_HZ) < 30, `the browser hears ${result.peakHz} Hz back`);
+    } finally {
+      h.child.kill();
+    }
+  });

@@ -40,6 +40,8 @@ static float window_buf[WINDOW];
 static size_t wpos, wfill;
 static unsigned packets;
 static uint16_t out_seq;
+static bool offer_mode, awaiting_answer;
+static GString *inbuf;
 
 static void sdp_out(const char *sdp)
 {
@@ -169,13 +171,38 @@ static void answer_gateway_offer(const char *offer)
 		phone_port);
 }
 
+/* Offer mode (a SIP call to a browser): the phone offered PCMU and the
+ * gateway answered; now the gateway offers to the browser, whose answer is
+ * read from stdin. */
+static void offer_mode_ready(uint64_t id, const char *sdp)
+{
+	if (id == SID_RTP) {
+		gw_port = sdp_port(sdp);
+		codec_pt = 0;
+		is_opus = false;
+		sb_media_engine_ops.create(media, SID_WEB, 9, 2, SB_MEDIA_WEBRTC, NULL);
+		return;
+	}
+	sdp_out(sdp);
+	awaiting_answer = true; /* stdin_readable takes it */
+}
+
+static void take_answer(const char *answer)
+{
+	sb_media_engine_ops.update(media, SID_WEB, answer);
+	sb_media_engine_ops.bridge(media, SID_RTP, SID_WEB);
+	fprintf(stderr, "harness: browser answered, bridged\n");
+}
+
 static void on_event(const struct sb_event *ev, void *ud)
 {
 	uint64_t id = (uint64_t)ev->arg[0];
 
 	switch (ev->type) {
 	case SB_EV_MEDIA_READY:
-		if (id == SID_WEB) {
+		if (offer_mode) {
+			offer_mode_ready(id, ev->text);
+		} else if (id == SID_WEB) {
 			sdp_out(ev->text);
 			sb_media_engine_ops.create(media, SID_RTP, 9, 2, SB_MEDIA_RTP, NULL);
 		} else {
@@ -202,10 +229,24 @@ static void on_event(const struct sb_event *ev, void *ud)
 
 static gboolean stdin_readable(gint fd, GIOCondition cond, gpointer ud)
 {
-	char buf[64];
+	char buf[4096];
 	ssize_t n = read(fd, buf, sizeof(buf));
+	char *end;
 
-	if (n <= 0 || memmem(buf, (size_t)n, "quit", 4)) {
+	if (n <= 0) {
+		g_main_loop_quit(loop);
+		return G_SOURCE_REMOVE;
+	}
+	g_string_append_len(inbuf, buf, n);
+	if (awaiting_answer && (end = strstr(inbuf->str, "\n.\n")) != NULL) {
+		size_t used = (size_t)(end - inbuf->str) + 3;
+
+		*end = '\0';
+		awaiting_answer = false;
+		take_answer(inbuf->str);
+		g_string_erase(inbuf, 0, (gssize)used);
+	}
+	if (!awaiting_answer && strstr(inbuf->str, "quit")) {
 		g_main_loop_quit(loop);
 		return G_SOURCE_REMOVE;
 	}
@@ -268,9 +309,21 @@ int main(int argc, char **argv)
 	phone_port = ntohs(a.sin_port);
 	dec = opus_decoder_create(RATE, 1, &err);
 	g_unix_fd_add(phone_fd, G_IO_IN, phone_readable, NULL);
-	offer = read_offer();
-	sb_media_engine_ops.create(media, SID_WEB, 9, 1, SB_MEDIA_WEBRTC, offer->str);
-	g_string_free(offer, TRUE);
+	inbuf = g_string_new(NULL);
+	offer_mode = argc > 2 && strcmp(argv[2], "offer") == 0;
+	if (offer_mode) {
+		char sdp[512];
+
+		snprintf(sdp, sizeof(sdp),
+			 "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+			 "t=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+			 phone_port);
+		sb_media_engine_ops.create(media, SID_RTP, 9, 1, SB_MEDIA_RTP, sdp);
+	} else {
+		offer = read_offer();
+		sb_media_engine_ops.create(media, SID_WEB, 9, 1, SB_MEDIA_WEBRTC, offer->str);
+		g_string_free(offer, TRUE);
+	}
 	g_unix_fd_add(0, G_IO_IN | G_IO_HUP, stdin_readable, NULL);
 	g_timeout_add_seconds(argc > 1 ? (guint)strtoul(argv[1], NULL, 10) : 60, timeout_cb, NULL);
 	g_main_loop_run(loop);
