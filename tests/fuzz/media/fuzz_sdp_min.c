@@ -21,8 +21,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sb_sdpmin_parse(text, &s, err, sizeof(err)) == 0) {
 		const struct sb_sdpmin_codec *c = sb_sdpmin_pick(&s);
 		const char *cands[] = {"candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host"};
-		struct sb_sdpmin_local l = {.ufrag = "u", .pwd = "p", .fingerprint = "sha-256 00",
-					    .setup = "active", .ssrc = 1, .candidates = cands,
+		struct sb_sdpmin_local l = {.ufrag = "u",
+					    .pwd = "p",
+					    .fingerprint = "sha-256 00",
+					    .setup = "active",
+					    .ssrc = 1,
+					    .candidates = cands,
 					    .n_candidates = 1};
 		if (c)
 			free(sb_sdpmin_answer_webrtc(&s, c, &l));
