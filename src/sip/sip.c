@@ -136,6 +136,7 @@ static void on_i_invite(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, struct
 	const char *display = s->sip_from && s->sip_from->a_display ? s->sip_from->a_display : "";
 	char *sdp = payload_of(s), *text;
 	json_t *j;
+	int status;
 
 	if (!trunk) {
 		if (!from || !sb_config_find_user(sip->cfg, from)) {
@@ -146,6 +147,12 @@ static void on_i_invite(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, struct
 			sb__sip_challenge(sip, nua, nh, true);
 			goto out;
 		}
+	}
+	status = sb__sip_invite_check(s);
+	if (status) {
+		nua_respond(nh, status, sip_status_phrase(status),
+			    SIPTAG_ACCEPT_STR("application/sdp"), NUTAG_WITH_THIS(nua), TAG_END());
+		goto out;
 	}
 	d = dialog_new(sip, nh, true);
 	j = json_pack("{s:s, s:s, s:s}", "from", from ? from : "", "display_name", display, "sdp",

@@ -55,6 +55,10 @@ struct sb_sip {
 	const char *contacts_out[16]; /* returned by the contacts op */
 };
 
+/* check.c: 0 when an INVITE's body and Accept suit us, else the status to
+ * answer (415 with Accept: application/sdp, or 406). */
+int sb__sip_invite_check(const sip_t *s);
+
 /* registrar.c */
 void sb__sip_on_register(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, const sip_t *s);
 /* Checks digest credentials (Authorization or Proxy-Authorization) of a
