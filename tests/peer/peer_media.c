@@ -321,7 +321,7 @@ char *sb_peer_report_json(const struct sb_peer *p)
 		      "jitter_ms", s.jitter);
 	if (!o)
 		return NULL;
-	text = json_dumps(o, JSON_COMPACT);
+	text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(4));
 	json_decref(o);
 	return text;
 }
