@@ -71,6 +71,11 @@ static void line_take(struct cli *c, const char *line)
 	const char *sdp = NULL;
 	json_int_t idx = -1;
 
+	if (o && json_is_string(json_object_get(o, "type")) &&
+	    strcmp(json_string_value(json_object_get(o, "type")), "report") == 0) {
+		json_decref(o); /* the other side's report, when piped back to back */
+		return;
+	}
 	if (!o || json_unpack(o, "{s:s, s?I}", "sdp", &sdp, "peer", &idx) < 0) {
 		fprintf(stderr, "sb-peer: ignored a line that is not {\"sdp\":...}\n");
 		json_decref(o);
@@ -148,13 +153,19 @@ static int opts_parse(int argc, char **argv, struct sb_peer_opts *o, long *count
 			o->offer = k == 'o';
 			break;
 		case 'c':
-			r = (int)(o->codec = sb_peer_codec_from_name(optarg));
+			v = sb_peer_codec_from_name(optarg);
+			r = v < 0 ? (int)v : 0;
+			o->codec = (enum sb_peer_codec)v;
 			break;
 		case 'f':
-			r = (int)(o->fault = sb_peer_fault_from_name(optarg));
+			v = sb_peer_fault_from_name(optarg);
+			r = v < 0 ? (int)v : 0;
+			o->fault = (enum sb_peer_fault)v;
 			break;
 		case 'p':
-			r = (int)(o->srtp = sb_peer_srtp_from_name(optarg));
+			v = sb_peer_srtp_from_name(optarg);
+			r = v < 0 ? (int)v : 0;
+			o->srtp = (enum sb_peer_srtp)v;
 			break;
 		case 'A':
 			o->address = optarg;

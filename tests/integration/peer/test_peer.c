@@ -363,6 +363,37 @@ Test(peer, gateway_offers_peer_answers)
 
 /* ---- refusals ---- */
 
+/* sb-peer checks the gateway's certificate too: an answer naming another
+ * certificate ends the peer's run before any audio. */
+Test(peer, peer_checks_the_gateway_fingerprint)
+{
+	struct sb_peer *p = peer_new(SB_PEER_PCMU, SB_PEER_SRTP_ANY, SB_PEER_FAULT_NONE, 1000);
+	const struct sb_event *ev;
+	struct sb_peer_stats s;
+	char *answer, *fp;
+
+	cr_assert_eq(sb_media_engine_ops.create(media, WEB_ID, CALL_ID, 1, SB_MEDIA_WEBRTC,
+						wait_local_sdp(p)),
+		     0);
+	ev = wait_event(SB_EV_MEDIA_READY, WEB_ID, 3000);
+	cr_assert_not_null(ev);
+	answer = g_strdup(ev->text);
+	fp = strstr(answer, "a=fingerprint:sha-256 ");
+	cr_assert_not_null(fp);
+	fp += strlen("a=fingerprint:sha-256 ");
+	*fp = *fp == '0' ? '1' : '0';
+	cr_assert_eq(sb_peer_remote_sdp_set(p, answer), 0);
+	wait_finished(p, 10000);
+	sb_peer_stats_get(p, &s);
+	report_log(p);
+	cr_assert_not_null(strstr(s.error, "fingerprint"), "%s", s.error);
+	cr_assert(!s.dtls_done);
+	cr_assert_eq(s.sent, 0);
+	cr_assert_eq(echo.rtp, 0);
+	g_free(answer);
+	sb_peer_free(p);
+}
+
 /* Runs a faulty peer through the call; returns its figures. */
 static void faulty_run(enum sb_peer_fault fault, struct sb_peer_stats *s,
 		       struct sb_media_counters *c)
