@@ -207,13 +207,13 @@ static void wait_finished(struct sb_peer *p, int ms)
 
 /* The RTP leg toward the echo: the gateway offers (its WebRTC sibling's
  * codec first), the echo answers with that codec, the legs are bridged. */
-static void rtp_leg_bridge(enum sb_peer_codec codec)
+static void rtp_leg_bridge(enum sb_peer_codec codec, uint64_t web, uint64_t rtp, uint64_t call)
 {
 	const struct sb_event *ev;
 	char *answer;
 
-	cr_assert_eq(sb_media_engine_ops.create(media, RTP_ID, CALL_ID, 2, SB_MEDIA_RTP, NULL), 0);
-	ev = wait_event(SB_EV_MEDIA_READY, RTP_ID, 3000);
+	cr_assert_eq(sb_media_engine_ops.create(media, rtp, call, 2, SB_MEDIA_RTP, NULL), 0);
+	ev = wait_event(SB_EV_MEDIA_READY, rtp, 3000);
 	cr_assert_not_null(ev, "no media.ready for the RTP leg");
 	cr_assert_not_null(strstr(ev->text, codec == SB_PEER_OPUS ? "RTP/AVP 111" : "RTP/AVP 0"),
 			   "the RTP leg does not offer the browser's codec first: %s", ev->text);
@@ -222,28 +222,34 @@ static void rtp_leg_bridge(enum sb_peer_codec codec)
 				 echo.port,
 				 codec == SB_PEER_OPUS ? "111\r\na=rtpmap:111 opus/48000/2\r\n"
 						       : "0\r\na=rtpmap:0 PCMU/8000\r\n");
-	cr_assert_eq(sb_media_engine_ops.update(media, RTP_ID, answer), 0);
-	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, RTP_ID, 2000));
-	cr_assert_eq(sb_media_engine_ops.bridge(media, WEB_ID, RTP_ID), 0);
+	cr_assert_eq(sb_media_engine_ops.update(media, rtp, answer), 0);
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, rtp, 2000));
+	cr_assert_eq(sb_media_engine_ops.bridge(media, web, rtp), 0);
 	g_free(answer);
 }
 
 /* The peer offers; the gateway answers; the RTP leg is bridged before the
  * peer sees the answer, so no packet can arrive before the bridge. Returns
  * the gateway's answer (NULL when it refused the offer). */
-static const char *call_up(struct sb_peer *p, enum sb_peer_codec codec)
+static const char *call_up_ids(struct sb_peer *p, enum sb_peer_codec codec, uint64_t web,
+			       uint64_t rtp, uint64_t call)
 {
 	const struct sb_event *ev;
 
-	cr_assert_eq(sb_media_engine_ops.create(media, WEB_ID, CALL_ID, 1, SB_MEDIA_WEBRTC,
-						wait_local_sdp(p)),
-		     0);
-	ev = wait_event(SB_EV_MEDIA_READY, WEB_ID, 3000);
+	cr_assert_eq(
+		sb_media_engine_ops.create(media, web, call, 1, SB_MEDIA_WEBRTC, wait_local_sdp(p)),
+		0);
+	ev = wait_event(SB_EV_MEDIA_READY, web, 3000);
 	if (!ev)
 		return NULL;
-	rtp_leg_bridge(codec);
+	rtp_leg_bridge(codec, web, rtp, call);
 	cr_assert_eq(sb_peer_remote_sdp_set(p, ev->text), 0, "the peer refused %s", ev->text);
 	return ev->text;
+}
+
+static const char *call_up(struct sb_peer *p, enum sb_peer_codec codec)
+{
+	return call_up_ids(p, codec, WEB_ID, RTP_ID, CALL_ID);
 }
 
 static struct sb_peer *peer_new(enum sb_peer_codec codec, enum sb_peer_srtp srtp,
@@ -326,6 +332,48 @@ Test(peer, opus_echo_by_content_aead_gcm)
 	echo_by_content(SB_PEER_OPUS, SB_PEER_SRTP_GCM, "AEAD_AES_128_GCM");
 }
 
+/* Several calls at once on the workers (as `sb-peer --count` does): every
+ * peer gets back exactly its own audio, nothing of another call. */
+Test(peer, five_calls_at_once)
+{
+	enum { N = 5 };
+	struct sb_peer *p[N];
+	struct sb_peer_stats s;
+	unsigned total = 0;
+	gint64 end;
+	bool all;
+
+	for (int i = 0; i < N; i++) {
+		p[i] = peer_new(i % 2 ? SB_PEER_OPUS : SB_PEER_PCMU, SB_PEER_SRTP_ANY,
+				SB_PEER_FAULT_NONE, 1000);
+		cr_assert_not_null(call_up_ids(p[i], i % 2 ? SB_PEER_OPUS : SB_PEER_PCMU,
+					       10 + (uint64_t)i, 20 + (uint64_t)i,
+					       100 + (uint64_t)i));
+	}
+	end = g_get_monotonic_time() + 15000 * 1000LL;
+	do {
+		pump_once();
+		all = true;
+		for (int i = 0; i < N; i++)
+			all = all && sb_peer_finished(p[i]);
+	} while (!all && g_get_monotonic_time() < end);
+	cr_assert(all, "not every peer finished");
+	for (int i = 0; i < N; i++) {
+		sb_peer_stats_get(p[i], &s);
+		report_log(p[i]);
+		cr_assert_str_eq(s.error, "", "peer %d: %s", i, s.error);
+		cr_assert_eq(s.sent, 50);
+		cr_assert_eq(s.received, s.sent, "peer %d: %u of %u", i, s.received, s.sent);
+		cr_assert_eq(s.corrupt + s.duplicates + s.undecryptable, 0, "peer %d", i);
+		total += s.sent;
+		sb_media_engine_ops.destroy(media, 10 + (uint64_t)i);
+		sb_media_engine_ops.destroy(media, 20 + (uint64_t)i);
+		sb_peer_free(p[i]);
+	}
+	cr_assert_eq(echo.rtp, total);
+	cr_assert_eq(echo.marked, total);
+}
+
 /* The gateway offers (a call toward a browser) and sb-peer answers as the
  * DTLS client: the gateway's order picks GCM. */
 Test(peer, gateway_offers_peer_answers)
@@ -345,7 +393,7 @@ Test(peer, gateway_offers_peer_answers)
 	ev = wait_event(SB_EV_MEDIA_READY, WEB_ID, 3000);
 	cr_assert_not_null(ev);
 	cr_assert_not_null(strstr(ev->text, "a=setup:actpass"), "%s", ev->text);
-	rtp_leg_bridge(SB_PEER_OPUS);
+	rtp_leg_bridge(SB_PEER_OPUS, WEB_ID, RTP_ID, CALL_ID);
 	cr_assert_eq(sb_peer_remote_sdp_set(p, ev->text), 0);
 	cr_assert_not_null(strstr(wait_local_sdp(p), "a=setup:active"));
 	cr_assert_eq(sb_media_engine_ops.update(media, WEB_ID, sb_peer_local_sdp(p)), 0);
