@@ -216,7 +216,11 @@ int main(int argc, char **argv)
 	c.sdp_out = calloc(c.n, sizeof(*c.sdp_out));
 	c.deadline_us = g_get_monotonic_time() +
 			((gint64)o.connect_ms + o.send_ms + o.grace_ms + 2000) * 1000;
-	for (unsigned i = 0; c.peers && i < c.n; i++) {
+	if (!c.peers || !c.sdp_out) {
+		fputs("sb-peer: out of memory\n", stderr);
+		return 1;
+	}
+	for (unsigned i = 0; i < c.n; i++) {
 		o.index = i;
 		c.peers[i] = sb_peer_new(c.ctx, &o);
 		if (!c.peers[i]) {

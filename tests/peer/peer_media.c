@@ -211,13 +211,18 @@ static int payload_find(const uint8_t *b, int len, size_t *ret_off, size_t *ret_
 
 static void echo_check(struct sb_peer *p, const uint8_t *pl, size_t n, gint64 now)
 {
-	const uint8_t *m = pl + n - SB_PEER_MARKER_LEN;
+	const uint8_t *m;
 	uint8_t want[SB_PEER_MAX_PKT];
 	uint32_t seq;
 	uint64_t send_us;
 	gint64 transit;
 
-	if (n < SB_PEER_MARKER_LEN || memcmp(m, magic, 4) != 0 || get32(m + 4) != p->tag) {
+	if (n < SB_PEER_MARKER_LEN || n > sizeof(want)) {
+		p->st.corrupt++;
+		return;
+	}
+	m = pl + n - SB_PEER_MARKER_LEN;
+	if (memcmp(m, magic, 4) != 0 || get32(m + 4) != p->tag) {
 		p->st.corrupt++;
 		return;
 	}
