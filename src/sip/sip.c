@@ -232,6 +232,8 @@ static void event_cb(nua_event_t event, int status, char const *phrase, nua_t *n
 
 	if (sip->cfg->sip.trace)
 		sb_info("%s %d %s", nua_event_name(event), status, phrase ? phrase : "");
+	if (sb__sip_client_event(sip, event, status, phrase, nh, s))
+		return;
 	switch (event) {
 	case nua_i_invite:
 		on_i_invite(sip, nua, nh, d, s);
@@ -277,6 +279,7 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 {
 	struct sb_sip *sip = ud;
 	char *const *listen = sip->cfg->sip.listen;
+	int r;
 
 	su_init();
 	su_log_set_level(NULL, 0);
@@ -303,9 +306,13 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 			sb_error("cannot listen for SIP on %s", url);
 			return -EADDRINUSE;
 		}
+		sb__sip_nat_setup(sip, nua);
 		sip->nua[sip->n_nua++] = nua;
 		sb_info("listening for SIP on %s", url);
 	}
+	r = sb__sip_client_start(sip);
+	if (r < 0)
+		return r;
 	sb_lifecycle_ready(lc, "sip");
 	return 0;
 }
@@ -317,6 +324,7 @@ static void sip_stop(void *ud)
 
 	if (!sip->root)
 		return;
+	sb__sip_client_stop(sip);
 	sip->shutting_down = sip->n_nua;
 	for (size_t i = 0; i < sip->n_nua; i++)
 		nua_shutdown(sip->nua[i]);
