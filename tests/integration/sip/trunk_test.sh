@@ -77,6 +77,10 @@ host = 127.0.0.1
 port = $opt_port
 options_interval = 1
 options_down_after = 2
+[route out]
+destination = 9*
+action = trunk
+target = backup
 CONF
 
 start() {
@@ -163,6 +167,8 @@ metrics | grep -q '^switchboard_sip_trunk_registered{trunk="carrier"} 0' &&
 wait "$opt_sipp" || not_ok "the first keepalive target failed"
 if wait_for 6 up_is 0; then ok "keepalive unanswered twice: trunk down"
 else not_ok "trunk not down: $(api trunks)"; fi
+if sipp_uac invite_trunk_down.xml "$sipp_port" u1; then ok "a call routed to the down trunk: 503"
+else not_ok "call to a down trunk"; tail -20 "$tmp/sipp.uac.invite_trunk_down.xml.u1.log"; fi
 sipp_bg options2 -sf "$here/uas_options.xml" -p "$opt_port" -t u1 -m 2
 opt_sipp=$last
 if wait_for 5 up_is 1; then ok "keepalive answered again: trunk up"
