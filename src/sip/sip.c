@@ -290,18 +290,22 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 	su_root_threading(sip->root, 0);
 	sip->source_id = g_source_attach(su_glib_root_gsource(sip->root), NULL);
 	for (size_t i = 0; listen && listen[i] && sip->n_nua < SB_SIP_MAX_LISTEN; i++) {
-		char url[160];
+		char url[160], tls[512] = "";
 		nua_t *nua;
 
 		if (listen_url(listen[i], url, sizeof(url)) < 0) {
 			sb_error("[sip] listen: '%s' is not transport:host:port", listen[i]);
 			return -EINVAL;
 		}
+		if (strncmp(listen[i], "tls:", 4) == 0 &&
+		    sb__sip_tls_dir(sip, tls, sizeof(tls)) < 0)
+			return -EINVAL;
 		nua = nua_create(sip->root, event_cb, sip, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
 				 NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0),
 				 NUTAG_APPL_METHOD("REGISTER"), NUTAG_ALLOW("REGISTER"),
 				 SIPTAG_USER_AGENT_STR(sip->cfg->sip.user_agent),
-				 SIPTAG_SERVER_STR(sip->cfg->sip.user_agent), TAG_END());
+				 SIPTAG_SERVER_STR(sip->cfg->sip.user_agent),
+				 TAG_IF(tls[0], TPTAG_CERTIFICATE(tls)), TAG_END());
 		if (!nua) {
 			sb_error("cannot listen for SIP on %s", url);
 			return -EADDRINUSE;

@@ -90,3 +90,8 @@ char *sb__sip_nat_contact(struct sb_sip *sip, nua_t *nua, su_home_t *home, const
 int sb__sip_nat_start(struct sb_sip *sip);
 void sb__sip_nat_stop(struct sb_sip *sip);
 bool sb__sip_nat_event(struct sb_sip *sip, nua_event_t event, int status, nua_handle_t *nh);
+
+/* tls.c: prepares the certificate directory sofia's TLS transport reads
+ * (from [sip] tls_cert and tls_key) and writes its path to out. Returns 0
+ * or a negative errno (logged). */
+int sb__sip_tls_dir(struct sb_sip *sip, char *out, size_t len);

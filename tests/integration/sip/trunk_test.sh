@@ -46,6 +46,9 @@ opt_port=$(free_port)
 sipp_port=$(free_port)
 nat_port=$(free_port)
 phone_port=$(free_port)
+tls_port=$(free_port)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj /CN=localhost -keyout "$tmp/tls.key" -out "$tmp/tls.crt" >/dev/null 2>&1
 token=trunk-test-token
 
 cat >"$tmp/sb.conf" <<CONF
@@ -57,7 +60,9 @@ format = json
 listen = ws://127.0.0.1:$http_port
 admin_token = $token
 [sip]
-listen = udp:127.0.0.1:$sip_port,tcp:127.0.0.1:$sip_port
+listen = udp:127.0.0.1:$sip_port,tcp:127.0.0.1:$sip_port,tls:127.0.0.1:$tls_port
+tls_cert = $tmp/tls.crt
+tls_key = $tmp/tls.key
 nat_keepalive_interval = 1
 [user alice]
 password = alice-secret
@@ -180,6 +185,21 @@ grep -q '"trunk backup: down' "$tmp/err" && grep -q '"trunk backup: up' "$tmp/er
 # 3. TCP listener: REGISTER with digest over TCP.
 if sipp_uac register_auth.xml "$sipp_port" t1; then ok "REGISTER over TCP: 401, then 200"
 else not_ok "REGISTER over TCP"; tail -20 "$tmp/sipp.uac.register_auth.xml.t1.log"; fi
+
+# TLS listener (this SIPp has no TLS): a REGISTER through openssl s_client
+# is answered by the registrar with its challenge.
+tls_first_line() {
+  printf '%s\r\n' "REGISTER sip:127.0.0.1:$tls_port SIP/2.0" \
+    "Via: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK-tls-1;rport" \
+    "From: <sip:alice@localhost>;tag=tls1" "To: <sip:alice@localhost>" "Call-ID: tls-1@test" \
+    "CSeq: 1 REGISTER" "Contact: <sip:alice@127.0.0.1:5999;transport=tls>" "Max-Forwards: 70" \
+    "Content-Length: 0" "" |
+    timeout 3 openssl s_client -connect "127.0.0.1:$tls_port" -quiet -ign_eof 2>/dev/null | head -1
+}
+case "$(tls_first_line)" in
+  "SIP/2.0 401 Unauthorized"*) ok "REGISTER over TLS reaches the registrar (401 challenge)" ;;
+  *) not_ok "TLS: '$(tls_first_line)'" ;;
+esac
 
 # 4. NAT: the Contact names 192.0.2.10; the binding is the source address.
 if sipp_uac register_nat.xml "$nat_port" u1; then
