@@ -245,6 +245,23 @@ static void media_metrics_cb(struct sb_strbuf *out, void *ud)
 				 *(unsigned long long *)((char *)&c + rows[i].off));
 }
 
+/* GET /api/v1/trunks and /api/v1/registrations: SIP client and registrar
+ * state. */
+static char *trunks_api_cb(const char *query, void *ud)
+{
+	return sb_sip_trunks_json(ud);
+}
+
+static char *registrations_api_cb(const char *query, void *ud)
+{
+	return sb_sip_location_json(ud);
+}
+
+static void sip_metrics_cb(struct sb_strbuf *out, void *ud)
+{
+	sb_sip_trunks_metrics_write(ud, out);
+}
+
 static void engine_metrics_cb(struct sb_strbuf *out, void *ud)
 {
 	sb_engine_metrics_write(ud, out);
@@ -419,7 +436,10 @@ static int run(struct app *app)
 		return -ENOMEM;
 	sb_signal_api_add(app->signal, "/api/v1/calls", calls_api_cb, app->engine);
 	sb_signal_api_add(app->signal, "/api/v1/cdrs", cdrs_api_cb, app->store);
+	sb_signal_api_add(app->signal, "/api/v1/trunks", trunks_api_cb, app->sip);
+	sb_signal_api_add(app->signal, "/api/v1/registrations", registrations_api_cb, app->sip);
 	sb_signal_metrics_add(app->signal, engine_metrics_cb, app->engine);
+	sb_signal_metrics_add(app->signal, sip_metrics_cb, app->sip);
 	sb_signal_metrics_add(app->signal, media_metrics_cb, app->media);
 	sb_lifecycle_set_ready_cb(app->lc, component_ready_cb, app);
 	sb_lifecycle_add(app->lc, &bus_ops, app);

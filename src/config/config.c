@@ -596,10 +596,18 @@ static void check_cross(struct parse *p)
 	if (!is_power_of_two(c->bus.critical_capacity))
 		add_error(p->errs, "%s: [bus] critical_capacity must be a power of two, got %lld",
 			  p->name, (long long)c->bus.critical_capacity);
-	for (size_t i = 0; i < c->n_trunks; i++)
-		if (!c->trunks[i].host || !*c->trunks[i].host)
-			add_error(p->errs, "%s: [trunk %s] needs key 'host'", p->name,
-				  c->trunks[i].name);
+	for (size_t i = 0; i < c->n_trunks; i++) {
+		const struct sb_config_trunk *t = &c->trunks[i];
+		if (!t->host || !*t->host)
+			add_error(p->errs, "%s: [trunk %s] needs key 'host'", p->name, t->name);
+		if (t->do_register && (!t->username || !*t->username))
+			add_error(p->errs, "%s: [trunk %s] register = true needs key 'username'",
+				  p->name, t->name);
+		if (t->register_retry_min_s > t->register_retry_max_s)
+			add_error(p->errs,
+				  "%s: [trunk %s] register_retry_min is above register_retry_max",
+				  p->name, t->name);
+	}
 	for (size_t i = 0; i < c->n_routes; i++) {
 		const struct sb_config_route *r = &c->routes[i];
 		if (!r->action) {

@@ -77,6 +77,8 @@ struct sb_config_sip {
 	int64_t register_max_expires_s;
 	int64_t max_message_size;
 	bool trace;
+	bool nat_contact_rewrite;
+	int64_t nat_keepalive_interval_s;
 };
 
 struct sb_config_media {
@@ -125,7 +127,11 @@ struct sb_config_trunk {
 	int64_t register_expires_s;
 	char **codecs;
 	char *caller_id;
+	int64_t register_retry_min_s;
+	int64_t register_retry_max_s;
 	int64_t options_interval_s;
+	int64_t options_down_after;
+	int64_t options_up_after;
 	char **inbound_addresses;
 	int64_t max_calls;
 	int64_t max_cps;

@@ -100,6 +100,9 @@ static const struct sb_config_key sip_keys[] = {
 	  604800),
 	K(sb_config_sip, max_message_size, "max_message_size", SB_CT_INT, "65536", 1024, 1048576),
 	K(sb_config_sip, trace, "trace", SB_CT_BOOL, "false", 0, 0),
+	K(sb_config_sip, nat_contact_rewrite, "nat_contact_rewrite", SB_CT_BOOL, "true", 0, 0),
+	K(sb_config_sip, nat_keepalive_interval_s, "nat_keepalive_interval", SB_CT_INT, "30", 0,
+	  3600),
 	END,
 };
 
@@ -153,7 +156,11 @@ static const struct sb_config_key trunk_keys[] = {
 	K(sb_config_trunk, register_expires_s, "register_expires", SB_CT_INT, "600", 60, 86400),
 	K(sb_config_trunk, codecs, "codecs", SB_CT_LIST, "PCMU,PCMA,opus,G722", 0, 0),
 	K(sb_config_trunk, caller_id, "caller_id", SB_CT_STR, "", 0, 0),
+	K(sb_config_trunk, register_retry_min_s, "register_retry_min", SB_CT_INT, "5", 1, 3600),
+	K(sb_config_trunk, register_retry_max_s, "register_retry_max", SB_CT_INT, "300", 1, 86400),
 	K(sb_config_trunk, options_interval_s, "options_interval", SB_CT_INT, "30", 0, 3600),
+	K(sb_config_trunk, options_down_after, "options_down_after", SB_CT_INT, "2", 1, 100),
+	K(sb_config_trunk, options_up_after, "options_up_after", SB_CT_INT, "1", 1, 100),
 	K(sb_config_trunk, inbound_addresses, "inbound_addresses", SB_CT_LIST, "", 0, 0),
 	K(sb_config_trunk, max_calls, "max_calls", SB_CT_INT, "0", 0, 10000000),
 	K(sb_config_trunk, max_cps, "max_cps", SB_CT_INT, "0", 0, 1000000),

@@ -33,6 +33,7 @@ struct sb_engine *sb_engine_new(struct sb_config *cfg, struct sb_bus *bus,
 	eng->calls = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, call_drop_cb);
 	eng->by_wire = g_hash_table_new(g_str_hash, g_str_equal);
 	eng->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, sb__session_free);
+	eng->trunks_down = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	eng->mono0 = sb_clock_now(eng->clock);
 	eng->wall0 = sb_clock_real_us();
 	if (sb__admit_init(&eng->admit, cfg) < 0)
@@ -74,6 +75,8 @@ struct sb_engine *sb_engine_free(struct sb_engine *eng)
 		g_hash_table_destroy(eng->by_wire);
 	if (eng->sessions)
 		g_hash_table_destroy(eng->sessions);
+	if (eng->trunks_down)
+		g_hash_table_destroy(eng->trunks_down);
 	sb__admit_fini(&eng->admit);
 	sb_config_unref(eng->cfg);
 	free(eng);

@@ -270,6 +270,13 @@ bool sb__pattern_match(const char *pattern, const char *s);
 /* The first route whose destination and caller patterns match, or NULL. */
 const struct sb_config_route *sb__route_find(const struct sb_config *cfg, const char *destination,
 					     const char *caller);
+/* As sb__route_find, passing over trunk routes whose trunk is down
+ * (trunk_down true; NULL: none is). *ret_skipped (may be NULL) tells
+ * whether one was passed over. */
+const struct sb_config_route *sb__route_find_usable(const struct sb_config *cfg,
+						    const char *destination, const char *caller,
+						    bool (*trunk_down)(const char *trunk, void *ud),
+						    void *ud, bool *ret_skipped);
 /* True when user (a configured user) may dial destination. */
 bool sb__may_dial(const struct sb_config *cfg, const char *user, const char *destination);
 
@@ -280,10 +287,11 @@ struct sb_engine {
 	struct sb_bus *bus;
 	const struct sb_clock *clock;
 	struct sb_engine_ops ops;
-	GHashTable *calls;     /* uint64 id -> call (a reference) */
-	GHashTable *by_wire;   /* wire id -> call (borrowed) */
-	GHashTable *sessions;  /* session id -> session (owned) */
-	struct sb_call *grave; /* closed, freed at the next reap */
+	GHashTable *calls;	 /* uint64 id -> call (a reference) */
+	GHashTable *by_wire;	 /* wire id -> call (borrowed) */
+	GHashTable *sessions;	 /* session id -> session (owned) */
+	GHashTable *trunks_down; /* trunk name (owned) -> NULL, from sip.trunk_state */
+	struct sb_call *grave;	 /* closed, freed at the next reap */
 	struct sb_admit admit;
 	struct sb_engine_metrics m;
 	uint64_t next_media;

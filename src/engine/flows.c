@@ -631,17 +631,30 @@ static bool admit(struct sb_engine *eng, struct sb_call *call, uint64_t now)
 	return true;
 }
 
+static bool trunk_down_cb(const char *trunk, void *ud)
+{
+	struct sb_engine *eng = ud;
+
+	return trunk && g_hash_table_contains(eng->trunks_down, trunk);
+}
+
 static bool route(struct sb_engine *eng, struct sb_call *call, uint64_t now)
 {
 	const struct sb_config_route *r;
 	enum sb_admit_verdict v;
+	bool skipped = false;
 
 	if (call->caller_user[0] && !sb__may_dial(eng->cfg, call->caller_user, call->destination)) {
 		eng->m.calls_not_allowed++;
 		refuse(eng, call, 403, 3002, false, "not_allowed", "failed");
 		return false;
 	}
-	r = sb__route_find(eng->cfg, call->destination, call->caller);
+	r = sb__route_find_usable(eng->cfg, call->destination, call->caller, trunk_down_cb, eng,
+				  &skipped);
+	if (!r && skipped) {
+		refuse(eng, call, 503, 0, true, "trunk_down", "failed");
+		return false;
+	}
 	if (!r) {
 		eng->m.calls_no_route++;
 		refuse(eng, call, 404, 0, false, "no_route", "failed");

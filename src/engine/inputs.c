@@ -444,6 +444,16 @@ static void on_sip_dtmf(struct sb_engine *eng, const struct sb_event *ev)
 		send_dtmf(eng, leg, ev->str, 100);
 }
 
+/* The SIP plane's OPTIONS keepalive found a trunk up or down: routing
+ * passes over down trunks (route.c). */
+static void on_sip_trunk_state(struct sb_engine *eng, const struct sb_event *ev)
+{
+	if (ev->arg[0])
+		g_hash_table_remove(eng->trunks_down, ev->str);
+	else
+		g_hash_table_add(eng->trunks_down, g_strdup(ev->str));
+}
+
 /* ---- media ---- */
 
 static void on_media_ready(struct sb_engine *eng, const struct sb_event *ev)
@@ -538,6 +548,7 @@ static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_SIP_BYE] = on_sip_bye,
 	[SB_EV_SIP_CANCEL] = on_sip_cancel,
 	[SB_EV_SIP_DTMF] = on_sip_dtmf,
+	[SB_EV_SIP_TRUNK_STATE] = on_sip_trunk_state,
 	[SB_EV_MEDIA_READY] = on_media_ready,
 	[SB_EV_MEDIA_CONNECTED] = on_media_connected,
 	[SB_EV_MEDIA_FAILED] = on_media_failed,

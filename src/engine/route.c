@@ -101,17 +101,39 @@ bool sb__pattern_match(const char *pattern, const char *s)
 	}
 }
 
-const struct sb_config_route *sb__route_find(const struct sb_config *cfg, const char *destination,
-					     const char *caller)
+const struct sb_config_route *sb__route_find_usable(const struct sb_config *cfg,
+						    const char *destination, const char *caller,
+						    bool (*trunk_down)(const char *trunk, void *ud),
+						    void *ud, bool *ret_skipped)
 {
+	bool skipped = false;
+
 	for (size_t i = 0; i < cfg->n_routes; i++) {
 		const struct sb_config_route *r = &cfg->routes[i];
 
-		if (sb__pattern_match(r->destination, destination) &&
-		    sb__pattern_match(r->caller, caller ? caller : ""))
-			return r;
+		if (!sb__pattern_match(r->destination, destination) ||
+		    !sb__pattern_match(r->caller, caller ? caller : ""))
+			continue;
+		/* A trunk its keepalive found down is passed over: the next
+		 * matching route is the failover. */
+		if (trunk_down && r->action && strcmp(r->action, "trunk") == 0 &&
+		    trunk_down(r->target, ud)) {
+			skipped = true;
+			continue;
+		}
+		if (ret_skipped)
+			*ret_skipped = skipped;
+		return r;
 	}
+	if (ret_skipped)
+		*ret_skipped = skipped;
 	return NULL;
+}
+
+const struct sb_config_route *sb__route_find(const struct sb_config *cfg, const char *destination,
+					     const char *caller)
+{
+	return sb__route_find_usable(cfg, destination, caller, NULL, NULL, NULL);
 }
 
 bool sb__may_dial(const struct sb_config *cfg, const char *user, const char *destination)

@@ -253,7 +253,7 @@ void sb__sip_on_register(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, const
 			exp = (long)sc->register_max_expires_s;
 		if (exp < 0)
 			exp = 0;
-		uri = url_as_string(home, m->m_url);
+		uri = sb__sip_nat_contact(sip, nua, home, s, m->m_url, user);
 		if (uri && bind_contact(sip, user, uri, exp) == -ENOSPC) {
 			nua_respond(nh, SIP_403_FORBIDDEN, NUTAG_WITH_THIS(nua), TAG_END());
 			return;

@@ -239,6 +239,8 @@ static void event_cb(nua_event_t event, int status, char const *phrase, nua_t *n
 
 	if (sip->cfg->sip.trace)
 		sb_info("%s %d %s", nua_event_name(event), status, phrase ? phrase : "");
+	if (sb__sip_client_event(sip, event, status, phrase, nh, s))
+		return;
 	switch (event) {
 	case nua_i_invite:
 		on_i_invite(sip, nua, nh, d, s);
@@ -284,6 +286,7 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 {
 	struct sb_sip *sip = ud;
 	char *const *listen = sip->cfg->sip.listen;
+	int r;
 
 	su_init();
 	su_log_set_level(NULL, 0);
@@ -294,25 +297,33 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 	su_root_threading(sip->root, 0);
 	sip->source_id = g_source_attach(su_glib_root_gsource(sip->root), NULL);
 	for (size_t i = 0; listen && listen[i] && sip->n_nua < SB_SIP_MAX_LISTEN; i++) {
-		char url[160];
+		char url[160], tls[512] = "";
 		nua_t *nua;
 
 		if (listen_url(listen[i], url, sizeof(url)) < 0) {
 			sb_error("[sip] listen: '%s' is not transport:host:port", listen[i]);
 			return -EINVAL;
 		}
+		if (strncmp(listen[i], "tls:", 4) == 0 &&
+		    sb__sip_tls_dir(sip, tls, sizeof(tls)) < 0)
+			return -EINVAL;
 		nua = nua_create(sip->root, event_cb, sip, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
 				 NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0),
 				 NUTAG_APPL_METHOD("REGISTER"), NUTAG_ALLOW("REGISTER"),
 				 SIPTAG_USER_AGENT_STR(sip->cfg->sip.user_agent),
-				 SIPTAG_SERVER_STR(sip->cfg->sip.user_agent), TAG_END());
+				 SIPTAG_SERVER_STR(sip->cfg->sip.user_agent),
+				 TAG_IF(tls[0], TPTAG_CERTIFICATE(tls)), TAG_END());
 		if (!nua) {
 			sb_error("cannot listen for SIP on %s", url);
 			return -EADDRINUSE;
 		}
+		sb__sip_nat_setup(sip, nua);
 		sip->nua[sip->n_nua++] = nua;
 		sb_info("listening for SIP on %s", url);
 	}
+	r = sb__sip_client_start(sip);
+	if (r < 0)
+		return r;
 	sb_lifecycle_ready(lc, "sip");
 	return 0;
 }
@@ -324,6 +335,7 @@ static void sip_stop(void *ud)
 
 	if (!sip->root)
 		return;
+	sb__sip_client_stop(sip);
 	sip->shutting_down = sip->n_nua;
 	for (size_t i = 0; i < sip->n_nua; i++)
 		nua_shutdown(sip->nua[i]);

@@ -16,6 +16,7 @@
 struct sb_config;
 struct sb_bus;
 struct sb_sip;
+struct sb_strbuf;
 
 /* Persistence of registrations, provided by main.c (the store): called when
  * a binding is added, refreshed or removed. May be left unset. */
@@ -33,6 +34,15 @@ void sb_sip_location_restore(struct sb_sip *sip, const char *aor, const char *co
 			     int64_t expires_at_s);
 /* Registered contacts of user right now (not expired). */
 size_t sb_sip_location_count(struct sb_sip *sip, const char *user);
+/* Live bindings as malloc'd JSON {"user": [{contact, expires_in, nat}]}
+ * (GET /api/v1/registrations); NULL when out of memory. */
+char *sb_sip_location_json(struct sb_sip *sip);
+/* Trunk states as a malloc'd JSON array of {name, registration (off,
+ * registering, registered, backoff), keepalive (off, unknown, up, down),
+ * ...} (GET /api/v1/trunks); NULL when out of memory. */
+char *sb_sip_trunks_json(struct sb_sip *sip);
+/* Appends the switchboard_sip_trunk_* families to a /metrics scrape. */
+void sb_sip_trunks_metrics_write(struct sb_sip *sip, struct sb_strbuf *out);
 
 extern const struct sb_engine_sip_ops sb_sip_engine_ops;
 extern const struct sb_component_ops sb_sip_component;

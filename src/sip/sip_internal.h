@@ -7,6 +7,8 @@
 
 struct sb_sip;
 struct sb_sip_dialog;
+struct sb_sip_trunks;
+struct sb_sip_nat;
 
 #define NUA_MAGIC_T	struct sb_sip
 #define NUA_HMAGIC_T	struct sb_sip_dialog
@@ -53,6 +55,8 @@ struct sb_sip {
 	char nonce_key[33]; /* secret for stateless nonces */
 	struct sb_sip_persist persist;
 	const char *contacts_out[16]; /* returned by the contacts op */
+	struct sb_sip_trunks *trunks; /* trunk.c: registrations, keepalives */
+	struct sb_sip_nat *nat;	      /* nat.c: rewritten bindings, probes */
 };
 
 /* check.c: 0 when an INVITE's body and Accept suit us, else the status to
@@ -68,3 +72,30 @@ bool sb__sip_digest_ok(struct sb_sip *sip, const char *method, const msg_auth_t 
 /* Responds 401/407 with a fresh challenge. */
 void sb__sip_challenge(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, bool proxy);
 void sb__sip_location_free(gpointer p);
+
+/* trunk.c: the client side (registrations toward trunks, their OPTIONS
+ * keepalive, and nat.c's keepalives). Start after the nua instances exist,
+ * stop before nua_shutdown. */
+int sb__sip_client_start(struct sb_sip *sip);
+void sb__sip_client_stop(struct sb_sip *sip);
+/* Handles an event on a handle of the client side; false when nh is not
+ * one of them (the caller then handles the event). */
+bool sb__sip_client_event(struct sb_sip *sip, nua_event_t event, int status, const char *phrase,
+			  nua_handle_t *nh, const sip_t *s);
+
+/* nat.c */
+/* rport and received for every listener (RFC 3581). */
+void sb__sip_nat_setup(struct sb_sip *sip, nua_t *nua);
+/* The contact to store for a REGISTER's Contact: the source address of the
+ * request when the Contact names another address ([sip]
+ * nat_contact_rewrite), else the Contact itself. Allocated in home. */
+char *sb__sip_nat_contact(struct sb_sip *sip, nua_t *nua, su_home_t *home, const sip_t *s,
+			  const url_t *contact, const char *aor);
+int sb__sip_nat_start(struct sb_sip *sip);
+void sb__sip_nat_stop(struct sb_sip *sip);
+bool sb__sip_nat_event(struct sb_sip *sip, nua_event_t event, int status, nua_handle_t *nh);
+
+/* tls.c: prepares the certificate directory sofia's TLS transport reads
+ * (from [sip] tls_cert and tls_key) and writes its path to out. Returns 0
+ * or a negative errno (logged). */
+int sb__sip_tls_dir(struct sb_sip *sip, char *out, size_t len);

@@ -129,6 +129,10 @@ Test(config, cross_key_checks)
 		     "[route r] key 'target': no [trunk nowhere]");
 	expect_error("[route r]\ndestination = x\n", "[route r] needs key 'action'");
 	expect_error("[trunk t]\nport = 5060\n", "[trunk t] needs key 'host'");
+	expect_error("[trunk t]\nhost = h\nregister = true\n",
+		     "[trunk t] register = true needs key 'username'");
+	expect_error("[trunk t]\nhost = h\nregister_retry_min = 60\nregister_retry_max = 30\n",
+		     "[trunk t] register_retry_min is above register_retry_max");
 }
 
 Test(config, structural_errors)

@@ -78,6 +78,34 @@ Test(route, first_match_in_file_order_and_may_dial)
 	sb_config_unref(cfg);
 }
 
+static bool main_down_cb(const char *trunk, void *ud)
+{
+	return strcmp(trunk, "main") == 0;
+}
+
+Test(route, a_down_trunk_is_passed_over)
+{
+	struct sb_config *cfg = NULL;
+	struct sb_config_errors errs = {0};
+	const char *text = "[trunk main]\nhost = 192.0.2.1\n[trunk spare]\nhost = 192.0.2.2\n"
+			   "[route a]\ndestination = 1*\naction = trunk\ntarget = main\n"
+			   "[route b]\ndestination = 1*\naction = trunk\ntarget = spare\n"
+			   "[route c]\ndestination = 2*\naction = trunk\ntarget = main\n";
+	const struct sb_config_route *r;
+	bool skipped = true;
+
+	cr_assert_eq(sb_config_load_string("t", text, NULL, &cfg, &errs), 0);
+	r = sb__route_find_usable(cfg, "155", "x", NULL, NULL, &skipped);
+	cr_assert_str_eq(r->name, "a");
+	cr_assert_not(skipped);
+	r = sb__route_find_usable(cfg, "155", "x", main_down_cb, NULL, &skipped);
+	cr_assert_str_eq(r->name, "b", "the next matching route is the failover");
+	cr_assert(skipped);
+	cr_assert_null(sb__route_find_usable(cfg, "255", "x", main_down_cb, NULL, &skipped));
+	cr_assert(skipped, "no route left because the trunk is down");
+	sb_config_unref(cfg);
+}
+
 /* ---- errors ---- */
 
 Test(errors, sip_status_names)
