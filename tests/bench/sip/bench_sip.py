@@ -144,7 +144,7 @@ def read_stat(pattern):
 class Gateway:
     def __init__(self, binary, tmp, uas_port):
         self.sip = free_port()
-        http = free_port(socket.SOCK_STREAM)
+        http = self.http = free_port(socket.SOCK_STREAM)
         conf = os.path.join(tmp, "sb.conf")
         with open(conf, "w", encoding="utf-8") as f:
             f.write(f"[general]\ndata_dir = {tmp}/var\n[log]\nlevel = warn\nformat = json\n"
@@ -266,7 +266,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sb-bench-sip-")
     uas_port = free_port()
     gw = Gateway(os.path.abspath(a.binary), tmp, uas_port)
-    print(f"bench-sip: {os.cpu_count()} cores, {a.seconds} s per run, gateway pid {gw.proc.pid}")
+    print(f"bench-sip: {os.cpu_count()} cores, {a.seconds} s per run, gateway pid {gw.proc.pid}, "
+          f"resident {rss_kib(gw.proc.pid)} KiB at start")
     try:
         print("calls (SIPp UAC -> switchboard -> SIPp UAS, no RTP):")
         print("  rate/s  offered       ok  failed  gw-core%   us/call  "
@@ -276,7 +277,7 @@ def main():
             per = r["cpu"] / max(1, r["ok"]) * 1e6
             print(f"  {rate:6d} {r['offered']:8d} {r['ok']:8d} {r['failed']:7d} "
                   f"{100 * r['cpu'] / r['wall']:8.1f} {per:9.0f}  "
-                  f"{spread(r['inv'])}   {spread(r['ring'])}")
+                  f"{spread(r['inv'])}   {spread(r['ring'])}   rss {rss_kib(gw.proc.pid)} KiB")
             time.sleep(1)
         print("registrations (digest: REGISTER, 401, REGISTER, 200; stored in SQLite):")
         print("  rate/s  offered       ok  failed  gw-core%    us/reg  "
@@ -289,6 +290,11 @@ def main():
                   f"{spread(r['chal'])}   {spread(r['acc'])}")
             time.sleep(1)
         print(f"gateway resident memory at the end: {rss_kib(gw.proc.pid)} KiB")
+        if os.environ.get("SB_KEEP"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{gw.http}/metrics", timeout=2) as m:
+                with open(os.path.join(tmp, "metrics.txt"), "wb") as f:
+                    f.write(m.read())
+            shutil.copy(f"/proc/{gw.proc.pid}/smaps", os.path.join(tmp, "smaps"))
     finally:
         gw.stop()
         if os.environ.get("SB_KEEP"):
