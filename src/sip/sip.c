@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <sofia-sip/msg_addr.h>
+#include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/tport_tag.h>
@@ -206,7 +207,10 @@ static void on_new_invite(struct sb_sip *sip, const struct nua_ev *e)
 	const sip_t *s = e->s;
 	const char *dest = s->sip_request->rq_url->url_user;
 	const char *from = s->sip_from ? s->sip_from->a_url->url_user : NULL;
-	const char *display = s->sip_from && s->sip_from->a_display ? s->sip_from->a_display : "";
+	const char *quoted = s->sip_from && s->sip_from->a_display ? s->sip_from->a_display : "";
+	/* sofia keeps the quotes of a quoted display name: the engine gets
+	 * the name itself. */
+	char *display = strdup(quoted);
 	char *sdp = payload_of(s), *text;
 	struct sb_sip_dialog *d;
 	json_t *j;
@@ -221,9 +225,11 @@ static void on_new_invite(struct sb_sip *sip, const struct nua_ev *e)
 			goto out;
 		}
 	}
+	if (display && *quoted == '"')
+		msg_unquote(display, quoted);
 	d = dialog_new(sip, e->nh, true);
-	j = json_pack("{s:s, s:s, s:s}", "from", from ? from : "", "display_name", display, "sdp",
-		      sdp ? sdp : "");
+	j = json_pack("{s:s, s:s, s:s}", "from", from ? from : "", "display_name",
+		      display ? display : "", "sdp", sdp ? sdp : "");
 	if (!d || !j || !dest) {
 		nua_respond(e->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS(e->nua),
 			    TAG_END());
@@ -246,6 +252,7 @@ static void on_new_invite(struct sb_sip *sip, const struct nua_ev *e)
 		sb_bus_post(sip->bus, &ev);
 	}
 out:
+	free(display);
 	free(sdp);
 }
 
@@ -566,13 +573,30 @@ static int op_bind(void *ud, uint64_t handle, uint64_t call, uint32_t leg)
 	return 0;
 }
 
+/* The inside of a quoted display name (RFC 3261 section 25.1,
+ * quoted-string): '"' and '\\' escaped, control characters dropped;
+ * truncated to fit. */
+static void quote_display(const char *in, char *out, size_t n)
+{
+	size_t o = 0;
+
+	for (; *in && o + 3 < n; in++) {
+		if ((unsigned char)*in < 0x20 || *in == 0x7f)
+			continue;
+		if (*in == '"' || *in == '\\')
+			out[o++] = '\\';
+		out[o++] = *in;
+	}
+	out[o] = '\0';
+}
+
 static int op_invite(void *ud, uint64_t call, uint32_t leg, const struct sb_engine_sip_target *t,
 		     const char *sdp)
 {
 	struct sb_sip *sip = ud;
 	const struct sb_config_trunk *trunk =
 		t->trunk ? sb_config_find_trunk(sip->cfg, t->trunk) : NULL;
-	char ruri[256], to[264], from[256];
+	char ruri[256], to[264], from[256], display[128];
 	struct sb_sip_dialog *d;
 	nua_handle_t *nh;
 
@@ -584,7 +608,8 @@ static int op_invite(void *ud, uint64_t call, uint32_t leg, const struct sb_engi
 	else
 		snprintf(ruri, sizeof(ruri), "%s", t->uri);
 	snprintf(to, sizeof(to), "<%s>", ruri);
-	snprintf(from, sizeof(from), "\"%s\" <sip:%s@%s>", t->from_display ? t->from_display : "",
+	quote_display(t->from_display ? t->from_display : "", display, sizeof(display));
+	snprintf(from, sizeof(from), "\"%s\" <sip:%s@%s>", display,
 		 t->from_user && *t->from_user ? t->from_user : "anonymous", sip->cfg->sip.domain);
 	nh = nua_handle(sip->nua[0], NULL, SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	d = nh ? dialog_new(sip, nh, false) : NULL;
