@@ -80,6 +80,7 @@ static void dialog_free(struct sb_sip_dialog *d)
 	free(d->local_sdp);
 	free(d->from);
 	free(d->to);
+	free(d->target);
 	free(d);
 }
 
@@ -97,12 +98,8 @@ static void dialog_forget(struct sb_sip_dialog *d)
 	dialog_free(d);
 }
 
-static struct sb_sip_dialog *dialog_new(struct sb_sip *sip, nua_handle_t *nh, bool inbound)
+static void dialog_init(struct sb_sip *sip, struct sb_sip_dialog *d, nua_handle_t *nh, bool inbound)
 {
-	struct sb_sip_dialog *d = calloc(1, sizeof(*d));
-
-	if (!d)
-		return NULL;
 	d->sip = sip;
 	d->nh = nh;
 	d->inbound = inbound;
@@ -111,6 +108,14 @@ static struct sb_sip_dialog *dialog_new(struct sb_sip *sip, nua_handle_t *nh, bo
 	nua_handle_bind(nh, d);
 	if (inbound)
 		g_hash_table_insert(sip->by_handle, &d->handle, d);
+}
+
+static struct sb_sip_dialog *dialog_new(struct sb_sip *sip, nua_handle_t *nh, bool inbound)
+{
+	struct sb_sip_dialog *d = calloc(1, sizeof(*d));
+
+	if (d)
+		dialog_init(sip, d, nh, inbound);
 	return d;
 }
 
@@ -268,19 +273,71 @@ static void on_i_invite(struct sb_sip *sip, const struct nua_ev *e)
 		on_new_invite(sip, e);
 }
 
+/* A new handle for the leg's INVITE (nua keeps one INVITE per handle):
+ * nua's own restarts are off (NUTAG_RETRY_COUNT(0)) because its 302
+ * handling follows only the first Contact; we follow 3xx and 422
+ * ourselves. call_id: the Call-ID to keep (a retry after 422, a redirect),
+ * or NULL for a new one. */
+static nua_handle_t *invite_handle(struct sb_sip *sip, struct sb_sip_dialog *d, const char *call_id)
+{
+	unsigned se = (unsigned)sip->cfg->sip.session_expires_s;
+
+	return nua_handle(sip->nua[0], NULL, SIPTAG_TO_STR(d->to), SIPTAG_FROM_STR(d->from),
+			  NUTAG_RETRY_COUNT(0), TAG_IF(call_id, SIPTAG_CALL_ID_STR(call_id)),
+			  TAG_IF(d->min_se, NUTAG_MIN_SE(d->min_se)),
+			  TAG_IF(d->min_se > se, NUTAG_SESSION_TIMER(d->min_se)), TAG_END());
+}
+
 static void send_invite(struct sb_sip_dialog *d, const char *uri)
 {
+	free(d->target);
+	d->target = strdup(uri);
 	nua_invite(d->nh, NUTAG_URL(uri), SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 		   SIPTAG_PAYLOAD_STR(d->local_sdp ? d->local_sdp : ""), TAG_END());
+}
+
+/* Sends the leg's INVITE again to uri on a new handle. The old handle is
+ * destroyed when nua reports it terminated (on_i_state without a dialog). */
+static int invite_again(struct sb_sip *sip, struct sb_sip_dialog *d, const char *uri,
+			const sip_t *s)
+{
+	const char *call_id = s && s->sip_call_id ? s->sip_call_id->i_id : NULL;
+	nua_handle_t *nh = invite_handle(sip, d, call_id);
+
+	if (!nh)
+		return -ENOMEM;
+	nua_handle_bind(d->nh, NULL);
+	d->nh = nh;
+	nua_handle_bind(nh, d);
+	send_invite(d, uri);
+	return 0;
+}
+
+/* After 422 (RFC 4028 section 7.4): once, with Session-Expires and
+ * Min-SE raised to the far end's Min-SE. Returns 0 when an INVITE went out. */
+static int retry_min_se(struct sb_sip *sip, struct sb_sip_dialog *d, const sip_t *s)
+{
+	char *uri;
+	int r;
+
+	if (!s || !s->sip_min_se || d->min_se || !d->target ||
+	    s->sip_min_se->min_delta <= (unsigned long)sip->cfg->sip.min_se_s)
+		return -EINVAL;
+	d->min_se = (unsigned)s->sip_min_se->min_delta;
+	sb_info("422: INVITE again with Session-Expires and Min-SE %u", d->min_se);
+	uri = strdup(d->target);
+	r = uri ? invite_again(sip, d, uri, s) : -ENOMEM;
+	free(uri);
+	return r;
 }
 
 /* Sends the INVITE again to the next Contact of a 3xx in q order (RFC
  * 3261 section 8.1.3.4), at most [sip] max_redirects times per leg and
  * never to a target tried before. Returns 0 when an INVITE went out. */
-static int follow_redirect(struct sb_sip *sip, struct sb_sip_dialog *d)
+static int follow_redirect(struct sb_sip *sip, struct sb_sip_dialog *d, const sip_t *s)
 {
-	nua_handle_t *nh;
 	char *uri = NULL;
+	int r;
 
 	while (d->hops < (unsigned)sip->cfg->sip.max_redirects && (uri = sb__sip_target_next(d))) {
 		if (!sb__sip_target_seen(d, uri))
@@ -291,22 +348,11 @@ static int follow_redirect(struct sb_sip *sip, struct sb_sip_dialog *d)
 	}
 	if (!uri)
 		return -ENOENT;
-	nh = nua_handle(sip->nua[0], NULL, SIPTAG_TO_STR(d->to), SIPTAG_FROM_STR(d->from),
-			TAG_END());
-	if (!nh) {
-		free(uri);
-		return -ENOMEM;
-	}
-	/* The old handle is destroyed when nua reports it terminated
-	 * (on_i_state without a dialog). */
-	nua_handle_bind(d->nh, NULL);
-	d->nh = nh;
-	nua_handle_bind(nh, d);
 	d->hops++;
 	sb_info("redirected: INVITE to %s (hop %u)", uri, d->hops);
-	send_invite(d, uri);
+	r = invite_again(sip, d, uri, s);
 	free(uri);
-	return 0;
+	return r;
 }
 
 static void on_r_invite(struct sb_sip *sip, const struct nua_ev *e)
@@ -330,11 +376,13 @@ static void on_r_invite(struct sb_sip *sip, const struct nua_ev *e)
 		prefer_update(d, e->s);
 		post(sip, d, SB_EV_SIP_ANSWERED, status, NULL, payload_of(e->s));
 	} else {
+		if (status == 422 && retry_min_se(sip, d, e->s) == 0)
+			return;
 		if (status < 400 && e->s)
 			sb__sip_targets_add(d, e->s->sip_contact);
 		/* Within a redirect, a failed target makes way for the next
 		 * one; a 6xx is final everywhere (RFC 3261 section 21.6). */
-		if (status < 600 && follow_redirect(sip, d) == 0)
+		if (status < 600 && follow_redirect(sip, d, e->s) == 0)
 			return;
 		d->ended = true;
 		post(sip, d, SB_EV_SIP_FAILED, status, e->phrase, NULL);
@@ -611,21 +659,19 @@ static int op_invite(void *ud, uint64_t call, uint32_t leg, const struct sb_engi
 	quote_display(t->from_display ? t->from_display : "", display, sizeof(display));
 	snprintf(from, sizeof(from), "\"%s\" <sip:%s@%s>", display,
 		 t->from_user && *t->from_user ? t->from_user : "anonymous", sip->cfg->sip.domain);
-	nh = nua_handle(sip->nua[0], NULL, SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
-	d = nh ? dialog_new(sip, nh, false) : NULL;
-	if (!d) {
-		if (nh)
-			nua_handle_destroy(nh);
+	d = calloc(1, sizeof(*d));
+	if (!d)
 		return -ENOMEM;
-	}
-	index_leg(sip, d, call, leg);
 	d->local_sdp = strdup(sdp ? sdp : "");
 	d->from = strdup(from);
 	d->to = strdup(to);
-	if (!d->local_sdp || !d->from || !d->to) {
-		dialog_forget(d);
+	nh = d->local_sdp && d->from && d->to ? invite_handle(sip, d, NULL) : NULL;
+	if (!nh) {
+		dialog_free(d);
 		return -ENOMEM;
 	}
+	dialog_init(sip, d, nh, false);
+	index_leg(sip, d, call, leg);
 	sb__sip_target_seen(d, ruri);
 	send_invite(d, ruri);
 	return 0;

@@ -39,12 +39,13 @@ struct sb_sip_dialog {
 	bool inbound;
 	bool answered;
 	bool ended;
-	bool bye_sent;	 /* the engine asked for the BYE (else nua sent it) */
 	char *local_sdp; /* our last description toward the party */
 	int remote_mode; /* the party's media direction (sdp_mode_t) */
 	/* Outbound only: the INVITE's headers and the redirects (RFC 3261
 	 * section 8.1.3.4) tried and still pending. */
 	char *from, *to;
+	char *target;	 /* the Request-URI of the INVITE in progress */
+	unsigned min_se; /* raised by a 422 (RFC 4028 section 6), 0: ours */
 	char *tried[SB_SIP_MAX_TARGETS];
 	size_t n_tried;
 	struct sb_sip_target pending[SB_SIP_MAX_TARGETS];
