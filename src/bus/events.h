@@ -54,7 +54,8 @@ enum sb_prio {
 	X(SIP_FAILED, "sip.failed", CRITICAL, "arg0=status str=reason")                            \
 	X(SIP_BYE, "sip.bye", CRITICAL, "str=reason")                                              \
 	X(SIP_CANCEL, "sip.cancel", CRITICAL, "")                                                  \
-	X(SIP_REINVITE, "sip.reinvite", HIGH, "text=sdp")                                          \
+	X(SIP_REINVITE, "sip.reinvite", HIGH,                                                      \
+	  "arg0=direction (0 inactive 1 sendonly 2 recvonly 3 sendrecv) str=direction text=sdp")   \
 	X(SIP_DTMF, "sip.dtmf", HIGH, "str=digits")                                                \
 	X(SIP_REGISTERED, "sip.registered", NORMAL, "arg0=expires s str=aor text=contact")         \
 	X(SIP_UNREGISTERED, "sip.unregistered", NORMAL, "str=aor text=contact")                    \

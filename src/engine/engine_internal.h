@@ -165,6 +165,7 @@ struct sb_leg {
 	char *remote_sdp; /* the party's description */
 	char *local_sdp;  /* ours toward the party */
 	bool resume_sdp;  /* send call.resumed with the next local description */
+	bool held;	  /* SIP: the party's last re-INVITE put the call on hold */
 	uint64_t start_us, answer_us, end_us; /* engine clock */
 	int status;
 	char cause[SB_CAUSE_MAX];

@@ -408,9 +408,30 @@ static void on_sip_failed(struct sb_engine *eng, const struct sb_event *ev)
 static void on_sip_bye(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_leg *leg = event_leg(eng, ev);
+	/* A session that expired unrefreshed (RFC 4028 section 10) ends the
+	 * call with that cause instead of a hang-up's. */
+	bool expired = strcmp(ev->str, "session_expired") == 0;
 
 	if (leg)
-		leg_apply(eng, leg, SB_LI_HANGUP, "sip.bye", &(struct sb_leg_arg){.cause = "bye"});
+		leg_apply(eng, leg, SB_LI_HANGUP, "sip.bye",
+			  &(struct sb_leg_arg){.cause = expired ? ev->str : "bye",
+					       .call_cause = expired ? ev->str : NULL});
+}
+
+/* The party changed its media direction by re-INVITE (hold: sendonly or
+ * inactive; resume: sendrecv). SIP has answered it already; the engine
+ * records it. The media session is left as it is: a held party simply
+ * sends nothing. */
+static void on_sip_reinvite(struct sb_engine *eng, const struct sb_event *ev)
+{
+	struct sb_leg *leg = event_leg(eng, ev);
+	bool held = !(ev->arg[0] & 2); /* the party no longer receives */
+
+	if (!leg || leg->state != SB_LEG_UP || held == leg->held)
+		return;
+	leg->held = held;
+	sb_info("leg %u %s by the party (%s)", (unsigned)leg->id, held ? "held" : "resumed",
+		ev->str);
 }
 
 static void on_sip_cancel(struct sb_engine *eng, const struct sb_event *ev)
@@ -547,6 +568,7 @@ static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_SIP_FAILED] = on_sip_failed,
 	[SB_EV_SIP_BYE] = on_sip_bye,
 	[SB_EV_SIP_CANCEL] = on_sip_cancel,
+	[SB_EV_SIP_REINVITE] = on_sip_reinvite,
 	[SB_EV_SIP_DTMF] = on_sip_dtmf,
 	[SB_EV_SIP_TRUNK_STATE] = on_sip_trunk_state,
 	[SB_EV_MEDIA_READY] = on_media_ready,

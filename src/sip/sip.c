@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include <sofia-sip/msg_addr.h>
+#include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/tport_tag.h>
@@ -72,6 +73,17 @@ static char *payload_of(const sip_t *s)
 	return strndup(s->sip_payload->pl_data, s->sip_payload->pl_len);
 }
 
+/* Frees a dialog's own memory; its handle is the caller's business. */
+static void dialog_free(struct sb_sip_dialog *d)
+{
+	sb__sip_targets_clear(d);
+	free(d->local_sdp);
+	free(d->from);
+	free(d->to);
+	free(d->target);
+	free(d);
+}
+
 static void dialog_forget(struct sb_sip_dialog *d)
 {
 	uint64_t k = leg_key(d->call, d->leg);
@@ -83,22 +95,27 @@ static void dialog_forget(struct sb_sip_dialog *d)
 		nua_handle_bind(d->nh, NULL);
 		nua_handle_destroy(d->nh);
 	}
-	free(d);
+	dialog_free(d);
+}
+
+static void dialog_init(struct sb_sip *sip, struct sb_sip_dialog *d, nua_handle_t *nh, bool inbound)
+{
+	d->sip = sip;
+	d->nh = nh;
+	d->inbound = inbound;
+	d->remote_mode = 3; /* sendrecv until a re-INVITE says otherwise */
+	d->handle = ++sip->next_handle;
+	nua_handle_bind(nh, d);
+	if (inbound)
+		g_hash_table_insert(sip->by_handle, &d->handle, d);
 }
 
 static struct sb_sip_dialog *dialog_new(struct sb_sip *sip, nua_handle_t *nh, bool inbound)
 {
 	struct sb_sip_dialog *d = calloc(1, sizeof(*d));
 
-	if (!d)
-		return NULL;
-	d->sip = sip;
-	d->nh = nh;
-	d->inbound = inbound;
-	d->handle = ++sip->next_handle;
-	nua_handle_bind(nh, d);
-	if (inbound)
-		g_hash_table_insert(sip->by_handle, &d->handle, d);
+	if (d)
+		dialog_init(sip, d, nh, inbound);
 	return d;
 }
 
@@ -125,45 +142,115 @@ static const struct sb_config_trunk *trunk_by_source(struct sb_sip *sip, nua_t *
 	return NULL;
 }
 
+/* What a nua event handler is given: the arguments of the nua callback. */
+struct nua_ev {
+	nua_event_t event;
+	int status;
+	const char *phrase;
+	nua_t *nua;
+	nua_handle_t *nh;
+	struct sb_sip_dialog *d;
+	const sip_t *s;
+	tagi_t *tags;
+};
+
+typedef void (*nua_ev_fn)(struct sb_sip *sip, const struct nua_ev *e);
+
+/* Session refreshes (RFC 4028 section 7.4) go by UPDATE when the party
+ * allows it (no offer/answer needed), else by re-INVITE. */
+static void prefer_update(struct sb_sip_dialog *d, const sip_t *s)
+{
+	if (s && sip_is_allowed(s->sip_allow, sip_method_update, "UPDATE"))
+		nua_set_hparams(d->nh, NUTAG_UPDATE_REFRESH(1), TAG_END());
+}
+
+/* A re-INVITE on a live dialog: hold, resume, a new address, or a session
+ * refresh. We answer at once from our last description with the direction
+ * mirrored (the media plane keeps its session); the engine hears of it. */
+static void on_reinvite(struct sb_sip *sip, const struct nua_ev *e)
+{
+	struct sb_sip_dialog *d = e->d;
+	char *offer = payload_of(e->s), *answer = NULL;
+	int mode = 3;
+
+	if (d->ended) {
+		nua_respond(e->nh, SIP_481_NO_TRANSACTION, TAG_END());
+		goto out;
+	}
+	if (!offer) {
+		/* No offer (a refresh, RFC 4028 section 7.4): ours is the offer. */
+		nua_respond(e->nh, SIP_200_OK,
+			    TAG_IF(d->local_sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+			    TAG_IF(d->local_sdp, SIPTAG_PAYLOAD_STR(d->local_sdp)), TAG_END());
+		goto out;
+	}
+	if (!d->local_sdp || sb__sip_sdp_answer_mode(offer, d->local_sdp, &answer, &mode) < 0) {
+		nua_respond(e->nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
+		goto out;
+	}
+	nua_respond(e->nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		    SIPTAG_PAYLOAD_STR(answer), TAG_END());
+	free(d->local_sdp);
+	d->local_sdp = answer;
+	if (mode != d->remote_mode)
+		sb_info("re-INVITE: the party is now %s", sb__sip_mode_name(mode));
+	d->remote_mode = mode;
+	if (d->call)
+		post(sip, d, SB_EV_SIP_REINVITE, mode, sb__sip_mode_name(mode), offer);
+	else
+		free(offer);
+	offer = NULL;
+out:
+	free(offer);
+}
+
 /* An INVITE: from a trunk (by source address) or from one of our users
  * (digest, RFC 3261 section 22.3); anyone else is refused. */
-static void on_i_invite(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, struct sb_sip_dialog *d,
-			const sip_t *s)
+static void on_new_invite(struct sb_sip *sip, const struct nua_ev *e)
 {
-	const struct sb_config_trunk *trunk = trunk_by_source(sip, nua);
+	const struct sb_config_trunk *trunk = trunk_by_source(sip, e->nua);
+	const sip_t *s = e->s;
 	const char *dest = s->sip_request->rq_url->url_user;
 	const char *from = s->sip_from ? s->sip_from->a_url->url_user : NULL;
-	const char *display = s->sip_from && s->sip_from->a_display ? s->sip_from->a_display : "";
+	const char *quoted = s->sip_from && s->sip_from->a_display ? s->sip_from->a_display : "";
+	/* sofia keeps the quotes of a quoted display name: the engine gets
+	 * the name itself. */
+	char *display = strdup(quoted);
 	char *sdp = payload_of(s), *text;
+	struct sb_sip_dialog *d;
 	json_t *j;
 	int status;
 
 	if (!trunk) {
 		if (!from || !sb_config_find_user(sip->cfg, from)) {
-			nua_respond(nh, SIP_403_FORBIDDEN, NUTAG_WITH_THIS(nua), TAG_END());
+			nua_respond(e->nh, SIP_403_FORBIDDEN, NUTAG_WITH_THIS(e->nua), TAG_END());
 			goto out;
 		}
 		if (!sb__sip_digest_ok(sip, "INVITE", s->sip_proxy_authorization, from)) {
-			sb__sip_challenge(sip, nua, nh, true);
+			sb__sip_challenge(sip, e->nua, e->nh, true);
 			goto out;
 		}
 	}
 	status = sb__sip_invite_check(s);
 	if (status) {
-		nua_respond(nh, status, sip_status_phrase(status),
-			    SIPTAG_ACCEPT_STR("application/sdp"), NUTAG_WITH_THIS(nua), TAG_END());
+		nua_respond(e->nh, status, sip_status_phrase(status),
+			    SIPTAG_ACCEPT_STR("application/sdp"), NUTAG_WITH_THIS(e->nua), TAG_END());
 		goto out;
 	}
-	d = dialog_new(sip, nh, true);
-	j = json_pack("{s:s, s:s, s:s}", "from", from ? from : "", "display_name", display, "sdp",
-		      sdp ? sdp : "");
+	if (display && *quoted == '"')
+		msg_unquote(display, quoted);
+	d = dialog_new(sip, e->nh, true);
+	j = json_pack("{s:s, s:s, s:s}", "from", from ? from : "", "display_name",
+		      display ? display : "", "sdp", sdp ? sdp : "");
 	if (!d || !j || !dest) {
-		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS(nua), TAG_END());
+		nua_respond(e->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS(e->nua),
+			    TAG_END());
 		json_decref(j);
 		if (d)
 			dialog_forget(d);
 		goto out;
 	}
+	prefer_update(d, s);
 	if (trunk)
 		json_object_set_new(j, "trunk", json_string(trunk->name));
 	else
@@ -177,47 +264,190 @@ static void on_i_invite(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, struct
 		sb_bus_post(sip->bus, &ev);
 	}
 out:
+	free(display);
 	free(sdp);
 }
 
-static void on_r_invite(struct sb_sip *sip, int status, const char *phrase, struct sb_sip_dialog *d,
+static void on_i_invite(struct sb_sip *sip, const struct nua_ev *e)
+{
+	/* nua answered it already (422 to a too short Session-Expires, RFC
+	 * 4028 section 8.1); the handle goes with its terminated state. */
+	if (e->status >= 300)
+		return;
+	if (e->d)
+		on_reinvite(sip, e);
+	else
+		on_new_invite(sip, e);
+}
+
+/* A new handle for the leg's INVITE (nua keeps one INVITE per handle):
+ * nua's own restarts are off (NUTAG_RETRY_COUNT(0)) because its 302
+ * handling follows only the first Contact; we follow 3xx and 422
+ * ourselves. call_id: the Call-ID to keep (a retry after 422, a redirect),
+ * or NULL for a new one. */
+static nua_handle_t *invite_handle(struct sb_sip *sip, struct sb_sip_dialog *d, const char *call_id)
+{
+	unsigned se = (unsigned)sip->cfg->sip.session_expires_s;
+
+	return nua_handle(sip->nua[0], NULL, SIPTAG_TO_STR(d->to), SIPTAG_FROM_STR(d->from),
+			  NUTAG_RETRY_COUNT(0), TAG_IF(call_id, SIPTAG_CALL_ID_STR(call_id)),
+			  TAG_IF(d->min_se, NUTAG_MIN_SE(d->min_se)),
+			  TAG_IF(d->min_se > se, NUTAG_SESSION_TIMER(d->min_se)), TAG_END());
+}
+
+static void send_invite(struct sb_sip_dialog *d, const char *uri)
+{
+	free(d->target);
+	d->target = strdup(uri);
+	nua_invite(d->nh, NUTAG_URL(uri), SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		   SIPTAG_PAYLOAD_STR(d->local_sdp ? d->local_sdp : ""), TAG_END());
+}
+
+/* Sends the leg's INVITE again to uri on a new handle. The old handle is
+ * destroyed when nua reports it terminated (on_i_state without a dialog). */
+static int invite_again(struct sb_sip *sip, struct sb_sip_dialog *d, const char *uri,
 			const sip_t *s)
 {
+	const char *call_id = s && s->sip_call_id ? s->sip_call_id->i_id : NULL;
+	nua_handle_t *nh = invite_handle(sip, d, call_id);
+
+	if (!nh)
+		return -ENOMEM;
+	nua_handle_bind(d->nh, NULL);
+	d->nh = nh;
+	nua_handle_bind(nh, d);
+	send_invite(d, uri);
+	return 0;
+}
+
+/* After 422 (RFC 4028 section 7.4): once, with Session-Expires and
+ * Min-SE raised to the far end's Min-SE. Returns 0 when an INVITE went out. */
+static int retry_min_se(struct sb_sip *sip, struct sb_sip_dialog *d, const sip_t *s)
+{
+	char *uri;
+	int r;
+
+	if (!s || !s->sip_min_se || d->min_se || !d->target ||
+	    s->sip_min_se->min_delta <= (unsigned long)sip->cfg->sip.min_se_s)
+		return -EINVAL;
+	d->min_se = (unsigned)s->sip_min_se->min_delta;
+	sb_info("422: INVITE again with Session-Expires and Min-SE %u", d->min_se);
+	uri = strdup(d->target);
+	r = uri ? invite_again(sip, d, uri, s) : -ENOMEM;
+	free(uri);
+	return r;
+}
+
+/* Sends the INVITE again to the next Contact of a 3xx in q order (RFC
+ * 3261 section 8.1.3.4), at most [sip] max_redirects times per leg and
+ * never to a target tried before. Returns 0 when an INVITE went out. */
+static int follow_redirect(struct sb_sip *sip, struct sb_sip_dialog *d, const sip_t *s)
+{
+	char *uri = NULL;
+	int r;
+
+	while (d->hops < (unsigned)sip->cfg->sip.max_redirects && (uri = sb__sip_target_next(d))) {
+		if (!sb__sip_target_seen(d, uri))
+			break;
+		sb_info("redirect to %s skipped: tried already", uri);
+		free(uri);
+		uri = NULL;
+	}
+	if (!uri)
+		return -ENOENT;
+	d->hops++;
+	sb_info("redirected: INVITE to %s (hop %u)", uri, d->hops);
+	r = invite_again(sip, d, uri, s);
+	free(uri);
+	return r;
+}
+
+static void on_r_invite(struct sb_sip *sip, const struct nua_ev *e)
+{
+	struct sb_sip_dialog *d = e->d;
+	int status = e->status;
+
 	if (!d || d->ended || status < 180)
 		return;
+	if (d->answered) {
+		/* Our session refresh by re-INVITE: nua ends the call with a
+		 * BYE if it failed (RFC 4028 section 10). */
+		if (status >= 300)
+			sb_warn("re-INVITE refused: %d %s", status, e->phrase ? e->phrase : "");
+		return;
+	}
 	if (status < 200) {
-		post(sip, d, SB_EV_SIP_PROGRESS, status, NULL, payload_of(s));
+		post(sip, d, SB_EV_SIP_PROGRESS, status, NULL, payload_of(e->s));
 	} else if (status < 300) {
 		d->answered = true;
-		post(sip, d, SB_EV_SIP_ANSWERED, status, NULL, payload_of(s));
+		prefer_update(d, e->s);
+		post(sip, d, SB_EV_SIP_ANSWERED, status, NULL, payload_of(e->s));
 	} else {
-		/* 3xx are not followed yet (docs/sip.md): they fail like errors. */
+		if (status == 422 && retry_min_se(sip, d, e->s) == 0)
+			return;
+		if (status < 400 && e->s)
+			sb__sip_targets_add(d, e->s->sip_contact);
+		/* Within a redirect, a failed target makes way for the next
+		 * one; a 6xx is final everywhere (RFC 3261 section 21.6). */
+		if (status < 600 && follow_redirect(sip, d, e->s) == 0)
+			return;
 		d->ended = true;
-		post(sip, d, SB_EV_SIP_FAILED, status, phrase, NULL);
+		post(sip, d, SB_EV_SIP_FAILED, status, e->phrase, NULL);
 	}
 }
 
-static void on_i_bye(struct sb_sip *sip, struct sb_sip_dialog *d)
+static void on_r_bye(struct sb_sip *sip, const struct nua_ev *e)
 {
+	struct sb_sip_dialog *d = e->d;
+
+	/* A BYE the engine did not ask for: nua sent it because the session
+	 * expired unrefreshed or its refresh failed (RFC 4028 section 10). */
+	if (d && !d->ended) {
+		d->ended = true;
+		sb_info("session expired: BYE sent");
+		post(sip, d, SB_EV_SIP_BYE, 0, "session_expired", NULL);
+	}
+}
+
+static void on_r_update(struct sb_sip *sip, const struct nua_ev *e)
+{
+	if (e->status >= 300)
+		sb_warn("session refresh by UPDATE refused: %d %s", e->status,
+			e->phrase ? e->phrase : "");
+}
+
+static void on_i_register(struct sb_sip *sip, const struct nua_ev *e)
+{
+	sb__sip_on_register(sip, e->nua, e->nh, e->s);
+	nua_handle_destroy(e->nh);
+}
+
+static void on_i_bye(struct sb_sip *sip, const struct nua_ev *e)
+{
+	struct sb_sip_dialog *d = e->d;
+
 	if (d && !d->ended) {
 		d->ended = true;
 		post(sip, d, SB_EV_SIP_BYE, 0, "bye", NULL);
 	}
 }
 
-static void on_i_cancel(struct sb_sip *sip, struct sb_sip_dialog *d)
+static void on_i_cancel(struct sb_sip *sip, const struct nua_ev *e)
 {
+	struct sb_sip_dialog *d = e->d;
+
 	if (d && !d->ended) {
 		d->ended = true;
 		post(sip, d, SB_EV_SIP_CANCEL, 0, NULL, NULL);
 	}
 }
 
-static void on_i_state(struct sb_sip *sip, nua_handle_t *nh, struct sb_sip_dialog *d, tagi_t tags[])
+static void on_i_state(struct sb_sip *sip, const struct nua_ev *e)
 {
+	struct sb_sip_dialog *d = e->d;
 	int state = nua_callstate_init;
 
-	tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
+	tl_gets(e->tags, NUTAG_CALLSTATE_REF(state), TAG_END());
 	if (state != nua_callstate_terminated)
 		return;
 	if (d) {
@@ -227,47 +457,39 @@ static void on_i_state(struct sb_sip *sip, nua_handle_t *nh, struct sb_sip_dialo
 			     "terminated", NULL);
 		dialog_forget(d);
 	} else {
-		nua_handle_destroy(nh);
+		nua_handle_destroy(e->nh);
 	}
 }
+
+static void on_r_shutdown(struct sb_sip *sip, const struct nua_ev *e)
+{
+	if (e->status >= 200 && sip->shutting_down > 0)
+		sip->shutting_down--;
+}
+
+/* The one table from nua event to handler (DESIGN.md); events without a
+ * row need nothing from us (nua answers PRACK, UPDATE and the like). */
+static const nua_ev_fn nua_handlers[] = {
+	[nua_i_invite] = on_i_invite,	  [nua_i_register] = on_i_register,
+	[nua_i_bye] = on_i_bye,		  [nua_i_cancel] = on_i_cancel,
+	[nua_i_state] = on_i_state,	  [nua_r_invite] = on_r_invite,
+	[nua_r_bye] = on_r_bye,		  [nua_r_update] = on_r_update,
+	[nua_r_shutdown] = on_r_shutdown,
+};
 
 static void event_cb(nua_event_t event, int status, char const *phrase, nua_t *nua,
 		     struct sb_sip *sip, nua_handle_t *nh, struct sb_sip_dialog *d, sip_t const *s,
 		     tagi_t tags[])
 {
+	const struct nua_ev e = {event, status, phrase, nua, nh, d, s, tags};
 	SB_LOG_SCOPE(NULL, NULL, nua_event_name(event));
 
 	if (sip->cfg->sip.trace)
 		sb_info("%s %d %s", nua_event_name(event), status, phrase ? phrase : "");
 	if (sb__sip_client_event(sip, event, status, phrase, nh, s))
 		return;
-	switch (event) {
-	case nua_i_invite:
-		on_i_invite(sip, nua, nh, d, s);
-		break;
-	case nua_r_invite:
-		on_r_invite(sip, status, phrase, d, s);
-		break;
-	case nua_i_register:
-		sb__sip_on_register(sip, nua, nh, s);
-		nua_handle_destroy(nh);
-		break;
-	case nua_i_bye:
-		on_i_bye(sip, d);
-		break;
-	case nua_i_cancel:
-		on_i_cancel(sip, d);
-		break;
-	case nua_i_state:
-		on_i_state(sip, nh, d, tags);
-		break;
-	case nua_r_shutdown:
-		if (status >= 200 && sip->shutting_down > 0)
-			sip->shutting_down--;
-		break;
-	default:
-		break;
-	}
+	if (event >= 0 && (size_t)event < G_N_ELEMENTS(nua_handlers) && nua_handlers[event])
+		nua_handlers[event](sip, &e);
 }
 
 /* "udp:127.0.0.1:5060" -> "sip:127.0.0.1:5060;transport=udp" */
@@ -307,9 +529,17 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 		if (strncmp(listen[i], "tls:", 4) == 0 &&
 		    sb__sip_tls_dir(sip, tls, sizeof(tls)) < 0)
 			return -EINVAL;
+		/* nua PRACKs reliable 18x itself (PRACK is not an
+		 * application method here, RFC 3262) and runs the session
+		 * timers: 422 with Min-SE to short intervals, a retry after
+		 * a 422, refreshes, and a BYE when a session expires. */
 		nua = nua_create(sip->root, event_cb, sip, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
 				 NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0),
 				 NUTAG_APPL_METHOD("REGISTER"), NUTAG_ALLOW("REGISTER"),
+				 SIPTAG_SUPPORTED_STR("timer, 100rel"),
+				 NUTAG_SESSION_TIMER((unsigned)sip->cfg->sip.session_expires_s),
+				 NUTAG_MIN_SE((unsigned)sip->cfg->sip.min_se_s),
+				 NUTAG_SESSION_REFRESHER(nua_no_refresher),
 				 SIPTAG_USER_AGENT_STR(sip->cfg->sip.user_agent),
 				 SIPTAG_SERVER_STR(sip->cfg->sip.user_agent),
 				 TAG_IF(tls[0], TPTAG_CERTIFICATE(tls)), TAG_END());
@@ -354,7 +584,7 @@ static void sip_stop(void *ud)
 
 static void free_dialog_cb(gpointer k, gpointer v, gpointer ud)
 {
-	free(v);
+	dialog_free(v);
 }
 
 struct sb_sip *sb_sip_free(struct sb_sip *sip)
@@ -410,13 +640,30 @@ static int op_bind(void *ud, uint64_t handle, uint64_t call, uint32_t leg)
 	return 0;
 }
 
+/* The inside of a quoted display name (RFC 3261 section 25.1,
+ * quoted-string): '"' and '\\' escaped, control characters dropped;
+ * truncated to fit. */
+static void quote_display(const char *in, char *out, size_t n)
+{
+	size_t o = 0;
+
+	for (; *in && o + 3 < n; in++) {
+		if ((unsigned char)*in < 0x20 || *in == 0x7f)
+			continue;
+		if (*in == '"' || *in == '\\')
+			out[o++] = '\\';
+		out[o++] = *in;
+	}
+	out[o] = '\0';
+}
+
 static int op_invite(void *ud, uint64_t call, uint32_t leg, const struct sb_engine_sip_target *t,
 		     const char *sdp)
 {
 	struct sb_sip *sip = ud;
 	const struct sb_config_trunk *trunk =
 		t->trunk ? sb_config_find_trunk(sip->cfg, t->trunk) : NULL;
-	char ruri[256], to[264], from[256];
+	char ruri[256], to[264], from[256], display[128];
 	struct sb_sip_dialog *d;
 	nua_handle_t *nh;
 
@@ -428,18 +675,24 @@ static int op_invite(void *ud, uint64_t call, uint32_t leg, const struct sb_engi
 	else
 		snprintf(ruri, sizeof(ruri), "%s", t->uri);
 	snprintf(to, sizeof(to), "<%s>", ruri);
-	snprintf(from, sizeof(from), "\"%s\" <sip:%s@%s>", t->from_display ? t->from_display : "",
+	quote_display(t->from_display ? t->from_display : "", display, sizeof(display));
+	snprintf(from, sizeof(from), "\"%s\" <sip:%s@%s>", display,
 		 t->from_user && *t->from_user ? t->from_user : "anonymous", sip->cfg->sip.domain);
-	nh = nua_handle(sip->nua[0], NULL, SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
-	d = nh ? dialog_new(sip, nh, false) : NULL;
-	if (!d) {
-		if (nh)
-			nua_handle_destroy(nh);
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->local_sdp = strdup(sdp ? sdp : "");
+	d->from = strdup(from);
+	d->to = strdup(to);
+	nh = d->local_sdp && d->from && d->to ? invite_handle(sip, d, NULL) : NULL;
+	if (!nh) {
+		dialog_free(d);
 		return -ENOMEM;
 	}
+	dialog_init(sip, d, nh, false);
 	index_leg(sip, d, call, leg);
-	nua_invite(nh, NUTAG_URL(ruri), SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-		   SIPTAG_PAYLOAD_STR(sdp ? sdp : ""), TAG_END());
+	sb__sip_target_seen(d, ruri);
+	send_invite(d, ruri);
 	return 0;
 }
 
@@ -462,6 +715,8 @@ static int op_answer(void *ud, uint64_t call, uint32_t leg, const char *sdp)
 	if (!d || !d->inbound || d->ended)
 		return -ENOENT;
 	d->answered = true;
+	free(d->local_sdp);
+	d->local_sdp = sdp ? strdup(sdp) : NULL;
 	nua_respond(d->nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 		    SIPTAG_PAYLOAD_STR(sdp ? sdp : ""), TAG_END());
 	return 0;

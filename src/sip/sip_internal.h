@@ -22,6 +22,14 @@ struct sb_sip_nat;
 #include "sip/sip.h"
 
 #define SB_SIP_MAX_LISTEN 8
+/* Redirect targets remembered per outbound leg (tried and pending). */
+#define SB_SIP_MAX_TARGETS 16
+
+/* A Contact of a 3xx still to try, with its q value in thousandths. */
+struct sb_sip_target {
+	char *uri;
+	unsigned q;
+};
 
 /* A call leg: an INVITE dialog, inbound or outbound. */
 struct sb_sip_dialog {
@@ -33,6 +41,18 @@ struct sb_sip_dialog {
 	bool inbound;
 	bool answered;
 	bool ended;
+	char *local_sdp; /* our last description toward the party */
+	int remote_mode; /* the party's media direction (sdp_mode_t) */
+	/* Outbound only: the INVITE's headers and the redirects (RFC 3261
+	 * section 8.1.3.4) tried and still pending. */
+	char *from, *to;
+	char *target;	 /* the Request-URI of the INVITE in progress */
+	unsigned min_se; /* raised by a 422 (RFC 4028 section 6), 0: ours */
+	char *tried[SB_SIP_MAX_TARGETS];
+	size_t n_tried;
+	struct sb_sip_target pending[SB_SIP_MAX_TARGETS];
+	size_t n_pending;
+	unsigned hops;
 };
 
 struct sb_sip_binding {
@@ -62,6 +82,27 @@ struct sb_sip {
 /* check.c: 0 when an INVITE's body and Accept suit us, else the status to
  * answer (415 with Accept: application/sdp, or 406). */
 int sb__sip_invite_check(const sip_t *s);
+
+/* dialog.c: SDP direction for re-INVITEs, redirect targets */
+
+/* The answer to a re-INVITE's offer (RFC 3264 section 8.4): ours (our
+ * last description) with every stream's direction mirroring the offer's
+ * and the origin version raised. c=0.0.0.0 in the offer counts as
+ * sendonly (RFC 3264 section 8.4, the RFC 2543 hold). *ret_mode: the
+ * offer's direction as sdp_mode_t. Returns 0, -EINVAL when either
+ * description does not parse, -ENOMEM. */
+int sb__sip_sdp_answer_mode(const char *offer, const char *ours, char **ret_sdp, int *ret_mode);
+/* "sendrecv", "sendonly", "recvonly" or "inactive". */
+const char *sb__sip_mode_name(int mode);
+/* Remembers uri as tried; true when it was tried before (compared as SIP
+ * URIs: scheme, user, host, port). */
+bool sb__sip_target_seen(struct sb_sip_dialog *d, const char *uri);
+/* Adds the Contacts of a 3xx that were not tried yet, in q order. */
+void sb__sip_targets_add(struct sb_sip_dialog *d, const sip_contact_t *m);
+/* The pending target with the highest q (first listed on a tie), removed
+ * from the list; the caller frees it. NULL when none is left. */
+char *sb__sip_target_next(struct sb_sip_dialog *d);
+void sb__sip_targets_clear(struct sb_sip_dialog *d);
 
 /* registrar.c */
 void sb__sip_on_register(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, const sip_t *s);

@@ -3,6 +3,10 @@
 # digest (good and wrong password), persistence across a restart, INVITE
 # authentication and routing, hostile input (RFC 4475/5118 torture messages,
 # garbage, oversized datagrams) with the process staying up and answering.
+# Then, with trunks that are SIPp instances, the dialog features: PRACK of a
+# reliable 183 with early media, session timers (refresh by UPDATE, expiry
+# ending the call, 422 both ways), a 302 followed in q order, and an
+# inbound re-INVITE putting the call on hold and back.
 # Usage: sip_test.sh SWITCHBOARD_BINARY SOURCE_DIR TESTDATA_DIR
 set -u
 bin=$1
@@ -38,9 +42,9 @@ register_min_expires = 60
 password = alice-secret
 CONF
 
-start() {
+start() { # [config file]
   [ -f "$tmp/err" ] && cat "$tmp/err" >>"$tmp/err.all"
-  "$bin" -c "$tmp/sb.conf" >"$tmp/out" 2>"$tmp/err" &
+  "$bin" -c "${1:-$tmp/sb.conf}" >"$tmp/out" 2>"$tmp/err" &
   pid=$!
   for _ in $(seq 1 200); do
     grep -q "switchboard ready" "$tmp/err" 2>/dev/null && return 0
@@ -97,6 +101,106 @@ if kill -0 "$pid" 2>/dev/null; then ok "alive after torture messages, garbage an
 else not_ok "died on hostile input"; tail -30 "$tmp/err"; fi
 check options.xml "still answers OPTIONS after hostile input"
 if stop; then ok "clean exit after hostile input"; else not_ok "exit $rc after hostile input"; tail -30 "$tmp/err"; fi
+
+# ---- Dialog features: calls from a SIPp "trunk" routed to SIPp trunks ----
+
+# Each far end is a SIPp UAS on its own port; the caller (also SIPp, seen
+# as a trunk by its address) dials a number routed to it.
+p_prack=$(free_port); p_timer=$(free_port); p_expire=$(free_port); p_minse=$(free_port)
+p_redir=$(free_port); p_ok=$(free_port); p_busy=$(free_port)
+cat >"$tmp/dlg.conf" <<CONF
+[general]
+data_dir = $tmp/var2
+[log]
+format = json
+[http]
+listen = ws://127.0.0.1:$http_port
+[sip]
+listen = udp:127.0.0.1:$sip_port
+[media]
+workers = 1
+CONF
+for t in prack:2001:$p_prack timer:2002:$p_timer expire:2003:$p_expire minse:2004:$p_minse \
+  redirect:2005:$p_redir; do
+  IFS=: read -r name number port <<<"$t"
+  printf '[trunk %s]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\n' "$name" "$port" >>"$tmp/dlg.conf"
+  printf '[route %s]\ndestination = %s\naction = trunk\ntarget = %s\n' "$name" "$number" "$name" >>"$tmp/dlg.conf"
+done
+printf '[route echo]\ndestination = echo\naction = echo\n' >>"$tmp/dlg.conf"
+
+sipp_bg() { # name scenario port timeout_s [sipp args...]: starts SIPp, sets pid_<name>
+  local name=$1 sf=$2 port=$3 t=$4
+  shift 4
+  timeout "$t" sipp -sf "$here/$sf" -m 1 -l 1 -i 127.0.0.1 -p "$port" -mp "$(free_port)" -t u1 \
+    -timeout "$((t - 5))s" -nostdin "$@" >"$tmp/sipp.$name.log" 2>&1 </dev/null &
+  eval "pid_$name=$!"
+}
+uac() { # name scenario number timeout_s [sipp args...]: a call through switchboard
+  local name=$1 sf=$2 number=$3 t=$4
+  shift 4
+  sipp_bg "$name" "$sf" "$(free_port)" "$t" -s "$number" "$@" 127.0.0.1:"$sip_port"
+}
+settle() { # description name...: waits for the SIPp runs of a test
+  local desc=$1 bad=
+  shift
+  for n in "$@"; do
+    eval "wait \$pid_$n" || { bad=1; echo "# sipp $n failed:"; tail -15 "$tmp/sipp.$n.log"; }
+  done
+  if [ -z "$bad" ]; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+start "$tmp/dlg.conf" || { not_ok "switchboard did not start (dialog config)"; cat "$tmp/err"; }
+
+# The session timer tests take 40-90 s: they run while the others go on.
+sipp_bg timer_uas uas_timer_refresh.xml "$p_timer" 110
+sipp_bg expire_uas uas_timer_expire.xml "$p_expire" 110
+sleep 0.3
+uac timer_uac uac_call_wait_bye.xml 2002 110
+uac expire_uac uac_call_wait_bye.xml 2003 110
+
+sipp_bg prack_uas uas_100rel.xml "$p_prack" 25
+sleep 0.3
+uac prack_uac uac_call_early.xml 2001 25 -d 1000
+settle "100rel: the reliable 183 is PRACKed, its early media reaches the caller, then 200" \
+  prack_uas prack_uac
+
+sipp_bg minse_uas uas_min_se.xml "$p_minse" 25
+sleep 0.3
+uac minse_uac uac_call.xml 2004 25 -d 1000
+settle "422 Min-SE: 3600 from the far end: the INVITE is retried with 3600 and answered" \
+  minse_uas minse_uac
+
+uac short uac_short_timer.xml 2001 20
+settle "an INVITE asking for a 30 s session interval gets 422 with Min-SE: 90" short
+
+sipp_bg redir_uas uas_redirect.xml "$p_redir" 25 -s 2005 \
+  -key ok_uri "sip:ok@127.0.0.1:$p_ok" -key busy_uri "sip:busy@127.0.0.1:$p_busy"
+sipp_bg ok_uas uas_echo.xml "$p_ok" 25
+sipp_bg busy_uas uas_busy.xml "$p_busy" 25
+sleep 0.3
+uac redir_uac uac_call.xml 2005 25 -d 1000
+settle "302: Contacts followed in q order (486 from the first, 200 from the next)" \
+  redir_uas busy_uas ok_uas redir_uac
+grep -q "redirect to sip:2005@127.0.0.1:$p_redir skipped: tried already" "$tmp/err" \
+  && ok "302 back to a target already tried is not followed" \
+  || not_ok "the self-redirect was not skipped"
+
+uac hold uac_hold.xml echo 25
+settle "re-INVITE hold (sendonly, c=0.0.0.0, inactive) and resume answered with the mirrored direction" hold
+if grep -q "held by the party (sendonly)" "$tmp/err" && grep -q "resumed by the party (sendrecv)" "$tmp/err"; then
+  ok "the engine hears of the hold and the resume"
+else not_ok "no hold/resume in the engine's log"; fi
+
+settle "session timer: switchboard refreshes by UPDATE within the 90 s (refresher=uac)" \
+  timer_uas timer_uac
+settle "session timer: an unrefreshed session (refresher=uas) ends with BYE on both legs" \
+  expire_uas expire_uac
+if stop; then ok "clean exit after the dialog tests"; else not_ok "exit $rc after the dialog tests"; tail -30 "$tmp/err"; fi
+cdrs=$(sqlite3 "$tmp/var2/switchboard.db" "SELECT json FROM cdrs" 2>&1)
+case "$cdrs" in
+  *'"cause":"session_expired"'*) ok "the expired session's CDR says session_expired" ;;
+  *) not_ok "no CDR with cause session_expired" ;;
+esac
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
