@@ -234,7 +234,8 @@ static void on_new_invite(struct sb_sip *sip, const struct nua_ev *e)
 	status = sb__sip_invite_check(s);
 	if (status) {
 		nua_respond(e->nh, status, sip_status_phrase(status),
-			    SIPTAG_ACCEPT_STR("application/sdp"), NUTAG_WITH_THIS(e->nua), TAG_END());
+			    SIPTAG_ACCEPT_STR("application/sdp"), NUTAG_WITH_THIS(e->nua),
+			    TAG_END());
 		goto out;
 	}
 	if (display && *quoted == '"')
@@ -288,15 +289,21 @@ static void on_i_invite(struct sb_sip *sip, const struct nua_ev *e)
 static nua_handle_t *invite_handle(struct sb_sip *sip, struct sb_sip_dialog *d, const char *call_id)
 {
 	unsigned se = (unsigned)sip->cfg->sip.session_expires_s;
+	/* nua restarts nothing by itself (3xx and 422 are ours), except
+	 * through a trunk with credentials: one restart, so that the INVITE
+	 * can wait for our nua_authenticate after a 401/407. */
+	bool creds = d->trunk && d->trunk->username && *d->trunk->username;
 
 	return nua_handle(sip->nua[0], NULL, SIPTAG_TO_STR(d->to), SIPTAG_FROM_STR(d->from),
-			  NUTAG_RETRY_COUNT(0), TAG_IF(call_id, SIPTAG_CALL_ID_STR(call_id)),
+			  NUTAG_RETRY_COUNT(creds ? 1 : 0),
+			  TAG_IF(call_id, SIPTAG_CALL_ID_STR(call_id)),
 			  TAG_IF(d->min_se, NUTAG_MIN_SE(d->min_se)),
 			  TAG_IF(d->min_se > se, NUTAG_SESSION_TIMER(d->min_se)), TAG_END());
 }
 
 static void send_invite(struct sb_sip_dialog *d, const char *uri)
 {
+	d->auth_tries = 0;
 	free(d->target);
 	d->target = strdup(uri);
 	nua_invite(d->nh, NUTAG_URL(uri), SIPTAG_CONTENT_TYPE_STR("application/sdp"),
@@ -384,6 +391,12 @@ static void on_r_invite(struct sb_sip *sip, const struct nua_ev *e)
 		post(sip, d, SB_EV_SIP_ANSWERED, status, NULL, payload_of(e->s));
 	} else {
 		if (status == 422 && retry_min_se(sip, d, e->s) == 0)
+			return;
+		/* A trunk that challenges our INVITE (RFC 3261 section 22.2):
+		 * once per target with its credentials; a second challenge
+		 * means they were refused. */
+		if ((status == 401 || status == 407) && d->trunk && d->auth_tries++ == 0 &&
+		    sb__sip_auth_answer(d->nh, e->s, d->trunk->username, d->trunk->password))
 			return;
 		if (status < 400 && e->s)
 			sb__sip_targets_add(d, e->s->sip_contact);
@@ -681,6 +694,7 @@ static int op_invite(void *ud, uint64_t call, uint32_t leg, const struct sb_engi
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
+	d->trunk = trunk;
 	d->local_sdp = strdup(sdp ? sdp : "");
 	d->from = strdup(from);
 	d->to = strdup(to);

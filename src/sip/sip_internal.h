@@ -53,6 +53,8 @@ struct sb_sip_dialog {
 	struct sb_sip_target pending[SB_SIP_MAX_TARGETS];
 	size_t n_pending;
 	unsigned hops;
+	const struct sb_config_trunk *trunk; /* outbound through a trunk, or NULL */
+	unsigned auth_tries;		     /* challenges answered on this INVITE */
 };
 
 struct sb_sip_binding {
@@ -82,6 +84,10 @@ struct sb_sip {
 /* check.c: 0 when an INVITE's body and Accept suit us, else the status to
  * answer (415 with Accept: application/sdp, or 406). */
 int sb__sip_invite_check(const sip_t *s);
+/* Answers the digest challenge in response s (WWW- or Proxy-Authenticate)
+ * on nh with user and password, in the realm the challenge names. False
+ * when there is no usable challenge or no user. */
+bool sb__sip_auth_answer(nua_handle_t *nh, const sip_t *s, const char *user, const char *password);
 
 /* dialog.c: SDP direction for re-INVITEs, redirect targets */
 

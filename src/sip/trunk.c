@@ -202,22 +202,9 @@ static gboolean reg_retry_cb(gpointer ud)
  * the challenge names. Returns false when it cannot. */
 static bool reg_authenticate(struct sb_sip_trunk *t, const sip_t *s)
 {
-	const msg_auth_t *ch =
-		s->sip_www_authenticate ? s->sip_www_authenticate : s->sip_proxy_authenticate;
-	const char *realm = ch ? msg_header_find_param(ch->au_common, "realm=") : NULL;
-	char cred[512];
-	int n;
-
-	if (!ch || !realm || !ch->au_scheme || ++t->auth_tries > MAX_AUTH_TRIES)
+	if (++t->auth_tries > MAX_AUTH_TRIES)
 		return false;
-	/* NUTAG_AUTH wants scheme:"realm":user:password, the realm quoted. */
-	n = snprintf(cred, sizeof(cred), "%s:%s%s%s:%s:%s", ch->au_scheme,
-		     realm[0] == '"' ? "" : "\"", realm, realm[0] == '"' ? "" : "\"",
-		     t->cfg->username, t->cfg->password ? t->cfg->password : "");
-	if (n < 0 || (size_t)n >= sizeof(cred))
-		return false;
-	nua_authenticate(t->reg_nh, NUTAG_AUTH(cred), TAG_END());
-	return true;
+	return sb__sip_auth_answer(t->reg_nh, s, t->cfg->username, t->cfg->password);
 }
 
 static void reg_response(struct sb_sip_trunk *t, int status, const char *phrase, const sip_t *s)

@@ -107,7 +107,7 @@ if stop; then ok "clean exit after hostile input"; else not_ok "exit $rc after h
 # Each far end is a SIPp UAS on its own port; the caller (also SIPp, seen
 # as a trunk by its address) dials a number routed to it.
 p_prack=$(free_port); p_timer=$(free_port); p_expire=$(free_port); p_minse=$(free_port)
-p_redir=$(free_port); p_ok=$(free_port); p_busy=$(free_port)
+p_redir=$(free_port); p_ok=$(free_port); p_busy=$(free_port); p_auth=$(free_port)
 cat >"$tmp/dlg.conf" <<CONF
 [general]
 data_dir = $tmp/var2
@@ -126,6 +126,8 @@ for t in prack:2001:$p_prack timer:2002:$p_timer expire:2003:$p_expire minse:200
   printf '[trunk %s]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\n' "$name" "$port" >>"$tmp/dlg.conf"
   printf '[route %s]\ndestination = %s\naction = trunk\ntarget = %s\n' "$name" "$number" "$name" >>"$tmp/dlg.conf"
 done
+printf '[trunk auth]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\nusername = trunkuser\npassword = trunk-secret\n' "$p_auth" >>"$tmp/dlg.conf"
+printf '[route auth]\ndestination = 2006\naction = trunk\ntarget = auth\n' >>"$tmp/dlg.conf"
 printf '[route echo]\ndestination = echo\naction = echo\n' >>"$tmp/dlg.conf"
 
 sipp_bg() { # name scenario port timeout_s [sipp args...]: starts SIPp, sets pid_<name>
@@ -169,6 +171,12 @@ sleep 0.3
 uac minse_uac uac_call.xml 2004 25 -d 1000
 settle "422 Min-SE: 3600 from the far end: the INVITE is retried with 3600 and answered" \
   minse_uas minse_uac
+
+sipp_bg auth_uas uas_auth.xml "$p_auth" 25
+sleep 0.3
+uac auth_uac uac_call.xml 2006 25 -d 1000
+settle "a trunk's 401 on our INVITE: answered with its credentials (digest verified), then 200" \
+  auth_uas auth_uac
 
 uac short uac_short_timer.xml 2001 20
 settle "an INVITE asking for a 30 s session interval gets 422 with Min-SE: 90" short
