@@ -182,6 +182,19 @@ static int check_line(struct limit_scan *s, const char *p, size_t n, char *err, 
 			 SB_SDP_MAX_LINE_LEN);
 		return -E2BIG;
 	}
+	/* sofia-sip 1.13 loops allocating gigabytes on some bytes above 0x7e
+	 * in an m= proto ("m=video 9 A/\260\310 96", found by fuzzing). The
+	 * grammar of these lines is ASCII tokens (RFC 8866 section 9); text
+	 * (s=, i=, a= values) may be UTF-8 and sofia keeps it as it is. */
+	if (n >= 2 && p[1] == '=' && strchr("vomctbrz", p[0]))
+		for (size_t i = 2; i < n; i++)
+			if ((unsigned char)p[i] > 0x7e ||
+			    ((unsigned char)p[i] < 0x20 && p[i] != '\t')) {
+				snprintf(err, errlen,
+					 "SDP line %d (%c=) has a byte 0x%02x outside ASCII",
+					 s->lines, p[0], (unsigned char)p[i]);
+				return -EBADMSG;
+			}
 	if (n >= 2 && p[0] == 'm' && p[1] == '=') {
 		int fmts = -3; /* media, port and proto come before formats */
 

@@ -132,7 +132,8 @@ const char *sb_sdp_strdup(struct sb_sdp *sdp, const char *s);
 
 /* Checks text (len bytes, CRLF or LF lines) against the SB_SDP_MAX_* limits
  * without parsing it. Returns 0, -E2BIG (a limit exceeded) or -EBADMSG (a
- * NUL byte), with a reason in err. Linear in len, which it reads at most
+ * NUL byte, or a byte outside ASCII in a v= o= m= c= t= b= r= z= line), with
+ * a reason in err. Linear in len, which it reads at most
  * SB_SDP_MAX_LEN + 1 bytes of. */
 int sb_sdp_check_limits(const char *text, size_t len, char *err, size_t errlen);
 
@@ -222,7 +223,8 @@ struct sb_sdp_local {
 int sb_sdp_answer(const struct sb_sdp *offer, const struct sb_sdp_caps *caps, int n_caps,
 		  const struct sb_sdp_local *local, struct sb_sdp **ret);
 
-/* An offer with one section per caps entry (mids "0", "1", ...). Returns 0
+/* An offer with one section per caps entry (with local->bundle: mids "0",
+ * "1", ... in one BUNDLE group). Returns 0
  * and sets *ret, -EINVAL (no caps or no proto) or -ENOMEM. */
 int sb_sdp_offer(const struct sb_sdp_caps *caps, int n_caps, const struct sb_sdp_local *local,
 		 struct sb_sdp **ret);

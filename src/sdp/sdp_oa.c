@@ -249,8 +249,13 @@ int sb_sdp_offer(const struct sb_sdp_caps *caps, int n_caps, const struct sb_sdp
 			const struct sb_sdp_codec *c = &caps[i].codecs[j];
 			r = sb_sdp_codec_add(o, m, c->pt, c->name, c->rate, c->channels, c->fmtp);
 		}
-		snprintf(mid, sizeof(mid), "%d", i);
-		m->mid = sb_sdp_strdup(o, mid);
+		/* mids name sections for BUNDLE (RFC 8843); plain SIP offers
+		 * go without. */
+		if (local->bundle) {
+			snprintf(mid, sizeof(mid), "%d", i);
+			m->mid = sb_sdp_strdup(o, mid);
+			o->bundle[o->n_bundle++] = m->mid;
+		}
 		m->dir = caps[i].dir ? caps[i].dir : SB_SDP_SENDRECV;
 		m->rtcp_mux = local->rtcp_mux;
 		m->setup = local->fingerprint.hash ? local->setup : SB_SDP_SETUP_NONE;
@@ -262,8 +267,6 @@ int sb_sdp_offer(const struct sb_sdp_caps *caps, int n_caps, const struct sb_sdp
 				sb_sdp_strdup(o, local->crypto.session_params);
 			m->n_crypto = 1;
 		}
-		if (local->bundle)
-			o->bundle[o->n_bundle++] = m->mid;
 		if (r == 0)
 			r = put_local(o, m, local);
 	}

@@ -38,51 +38,60 @@ static sdp_connection_t *connection(su_home_t *h, const char *addr, bool ipv6)
 	return c;
 }
 
-static sdp_rtpmap_t *rtpmaps(su_home_t *h, const struct sb_sdp_media *m)
+static bool format(su_home_t *h, sdp_list_t ***tail, const char *text)
 {
-	sdp_rtpmap_t *head = NULL, **tail = &head;
+	sdp_list_t *l = su_zalloc(h, sizeof(*l));
+
+	if (!l || !text)
+		return false;
+	l->l_size = sizeof(*l);
+	l->l_text = text;
+	**tail = l;
+	*tail = &l->l_next;
+	return true;
+}
+
+/* The m= formats: payload types of the codecs, else the formats as text.
+ * Codecs go out as format list plus rtpmap and fmtp attributes, not as
+ * sofia rtpmaps: its printer writes "a=rtpmap:<pt> /0" for a type that has
+ * no rtpmap, which its parser then refuses. */
+static bool formats(su_home_t *h, const struct sb_sdp_media *m, sdp_list_t **list)
+{
+	sdp_list_t **t = list;
+	bool ok = true;
+
+	for (int i = 0; i < m->n_codecs; i++)
+		ok &= format(h, &t, su_sprintf(h, "%d", m->codecs[i].pt));
+	for (int i = 0; m->n_codecs == 0 && i < m->n_fmts; i++)
+		ok &= format(h, &t, m->fmts[i]);
+	return ok;
+}
+
+static bool codec_attrs(su_home_t *h, const struct sb_sdp_media *m, sdp_attribute_t ***t)
+{
+	bool ok = true;
 
 	for (int i = 0; i < m->n_codecs; i++) {
 		const struct sb_sdp_codec *c = &m->codecs[i];
-		sdp_rtpmap_t *rm = su_zalloc(h, sizeof(*rm));
 
-		if (!rm)
-			return NULL;
-		rm->rm_size = sizeof(*rm);
-		rm->rm_pt = (unsigned)c->pt & 127;
-		rm->rm_encoding = c->name;
-		rm->rm_rate = c->rate;
-		rm->rm_params = c->channels > 1 ? su_sprintf(h, "%u", c->channels) : NULL;
-		rm->rm_fmtp = c->fmtp;
-		*tail = rm;
-		tail = &rm->rm_next;
+		if (c->name[0] && c->rate > 0)
+			ok &= attr(h, t, "rtpmap",
+				   c->channels > 1
+					   ? su_sprintf(h, "%d %s/%u/%u", c->pt, c->name, c->rate,
+							c->channels)
+					   : su_sprintf(h, "%d %s/%u", c->pt, c->name, c->rate));
+		if (c->fmtp)
+			ok &= attr(h, t, "fmtp", su_sprintf(h, "%d %s", c->pt, c->fmtp));
 	}
-	return head;
+	return ok;
 }
 
-static sdp_list_t *formats(su_home_t *h, const struct sb_sdp_media *m)
-{
-	sdp_list_t *head = NULL, **tail = &head;
-
-	for (int i = 0; i < m->n_fmts; i++) {
-		sdp_list_t *l = su_zalloc(h, sizeof(*l));
-
-		if (!l)
-			return NULL;
-		l->l_size = sizeof(*l);
-		l->l_text = m->fmts[i];
-		*tail = l;
-		tail = &l->l_next;
-	}
-	return head;
-}
-
-/* The section's attributes other than rtpmap, fmtp and direction, which
- * sofia prints from its own fields. */
+/* The section's attributes but direction, which sofia prints from its
+ * own field. */
 static bool media_attrs(su_home_t *h, const struct sb_sdp_media *m, sdp_attribute_t **list)
 {
 	sdp_attribute_t **t = list;
-	bool ok = true;
+	bool ok = codec_attrs(h, m, &t);
 
 	if (m->mid)
 		ok &= attr(h, &t, "mid", m->mid);
@@ -137,9 +146,7 @@ static sdp_media_t *media(su_home_t *h, sdp_session_t *s, const struct sb_sdp_me
 	sm->m_mode = (unsigned)m->dir & SB_SDP_SENDRECV;
 	if (m->addr && !(sm->m_connections = connection(h, m->addr, m->ipv6)))
 		return NULL;
-	if (m->n_codecs > 0 && !(sm->m_rtpmaps = rtpmaps(h, m)))
-		return NULL;
-	if (m->n_codecs == 0 && m->n_fmts > 0 && !(sm->m_format = formats(h, m)))
+	if (!formats(h, m, &sm->m_format))
 		return NULL;
 	if (!media_attrs(h, m, &sm->m_attributes))
 		return NULL;
@@ -206,7 +213,7 @@ int sb_sdp_print(const struct sb_sdp *sdp, char **ret)
 	s = session(h, sdp);
 	/* JSEP (RFC 8829 section 5.2.1) writes the direction of every section;
 	 * sofia's default would leave out a=sendrecv. */
-	p = s ? sdp_print(h, s, NULL, 0, sdp_f_mode_always | sdp_f_all_rtpmaps) : NULL;
+	p = s ? sdp_print(h, s, NULL, 0, sdp_f_mode_always) : NULL;
 	if (p && sdp_message(p) && !sdp_printing_error(p)) {
 		size_t n = (size_t)sdp_message_size(p);
 		text = malloc(n + 1);

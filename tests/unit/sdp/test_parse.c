@@ -384,6 +384,25 @@ Test(sdp_parse, garbage_is_refused_with_a_reason)
 	cr_expect_null(sdp);
 }
 
+/* Found by fuzzing: sofia-sip allocated gigabytes for seconds on these
+ * bytes in an m= proto. They are refused before sofia sees them. */
+Test(sdp_parse, non_ascii_proto_is_refused_before_sofia)
+{
+	static const char text[] = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n"
+				   "c=IN IP4 1.2.3.4\r\nt=0 0\r\n"
+				   "m=video 9 A/\260\310 96\r\n";
+	static const char utf8[] = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=Caf\303\251\r\n"
+				   "c=IN IP4 1.2.3.4\r\nt=0 0\r\n"
+				   "m=audio 9 RTP/AVP 0\r\na=x-label:\303\251\r\n";
+	char err[256] = "";
+	double t0 = now_ms();
+
+	cr_expect_eq(parse_text(text, err, sizeof(err)), -EBADMSG);
+	cr_expect(strstr(err, "outside ASCII") != NULL, "%s", err);
+	cr_expect_lt(now_ms() - t0, 50.0);
+	cr_expect_eq(parse_text(utf8, err, sizeof(err)), 0, "%s", err);
+}
+
 Test(sdp_print, browser_offers_survive_print_then_parse)
 {
 	for (size_t i = 0; i < sizeof(browser_offers) / sizeof(browser_offers[0]); i++) {
