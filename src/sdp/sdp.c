@@ -165,6 +165,45 @@ enum sb_sdp_dir sb_sdp_dir_answer(enum sb_sdp_dir offered, enum sb_sdp_dir wante
 	return (enum sb_sdp_dir)(mirrored & (unsigned)wanted);
 }
 
+/* RFC 8866 section 9 token-char. */
+static bool is_token_char(unsigned char c)
+{
+	return c == 0x21 || (c >= 0x23 && c <= 0x27) || c == 0x2a || c == 0x2b || c == 0x2d ||
+	       c == 0x2e || (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) ||
+	       (c >= 0x5e && c <= 0x7e);
+}
+
+/* Checks the shape of an m= line (p, n without "m="): <media> <port>[/<n>]
+ * <proto> <fmt>..., tokens of token-chars, proto tokens joined by '/'.
+ * sofia-sip loops allocating gigabytes on a proto such as "X(/AVP" (found
+ * by fuzzing), so no m= line reaches it unchecked. Returns the number of
+ * formats, or -1 when the line is malformed. */
+static int mline_formats(const char *p, size_t n)
+{
+	int field = 0;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t start = i;
+		while (i < n && p[i] != ' ')
+			i++;
+		for (size_t k = start; k < i; k++) {
+			unsigned char c = (unsigned char)p[k];
+			bool ok = is_token_char(c);
+			if (field == 1)
+				ok = (c >= '0' && c <= '9') || (c == '/' && k > start);
+			else if (field == 2)
+				ok = ok || (c == '/' && k > start && k + 1 < i && p[k - 1] != '/');
+			if (!ok)
+				return -1;
+		}
+		field += i > start;
+		while (i < n && p[i] == ' ')
+			i++;
+	}
+	return field >= 4 ? field - 3 : -1;
+}
+
 /* Per-section counters of the limit check. */
 struct limit_scan {
 	int lines, media, cands, crypto;
@@ -196,16 +235,20 @@ static int check_line(struct limit_scan *s, const char *p, size_t n, char *err, 
 				return -EBADMSG;
 			}
 	if (n >= 2 && p[0] == 'm' && p[1] == '=') {
-		int fmts = -3; /* media, port and proto come before formats */
+		int fmts = mline_formats(p + 2, n - 2);
 
 		if (++s->media > SB_SDP_MAX_MEDIA) {
 			snprintf(err, errlen, "SDP has more than %d m= lines", SB_SDP_MAX_MEDIA);
 			return -E2BIG;
 		}
 		s->cands = s->crypto = 0;
-		for (size_t i = 2; i < n; i++)
-			if (p[i] != ' ' && (i == 2 || p[i - 1] == ' '))
-				fmts++;
+		if (fmts < 0) {
+			snprintf(err, errlen,
+				 "m= line %d is not <media> <port> <proto> <fmt>... (RFC 8866 "
+				 "section 5.14)",
+				 s->media);
+			return -EBADMSG;
+		}
 		if (fmts > SB_SDP_MAX_CODECS) {
 			snprintf(err, errlen, "m= line %d has more than %d formats", s->media,
 				 SB_SDP_MAX_CODECS);

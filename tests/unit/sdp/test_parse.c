@@ -403,6 +403,31 @@ Test(sdp_parse, non_ascii_proto_is_refused_before_sofia)
 	cr_expect_eq(parse_text(utf8, err, sizeof(err)), 0, "%s", err);
 }
 
+/* Found by fuzzing: sofia-sip loops allocating on a proto like "X(/AVP".
+ * m= lines are checked against RFC 8866's grammar first. */
+Test(sdp_parse, malformed_mline_is_refused_before_sofia)
+{
+	static const char *const bad[] = {"RT(/AVP 0",	"RTP/ 0",  "/AVP 0",
+					  "RTP//AVP 0", "RTP/AVP", "RTP/AVP 0:1"};
+	char text[256], err[256] = "";
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		double t0 = now_ms();
+
+		snprintf(text, sizeof(text),
+			 "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\n"
+			 "t=0 0\r\nm=audio 9 %s\r\n",
+			 bad[i]);
+		cr_expect_eq(parse_text(text, err, sizeof(err)), -EBADMSG, "%s", bad[i]);
+		cr_expect(strstr(err, "RFC 8866") != NULL, "%s: %s", bad[i], err);
+		cr_expect_lt(now_ms() - t0, 50.0);
+	}
+	snprintf(text, sizeof(text),
+		 "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\n"
+		 "t=0 0\r\nm=audio 9/2 RTP/AVP 0\r\nm=image 9 udptl t38\r\n");
+	cr_expect_eq(parse_text(text, err, sizeof(err)), 0, "%s", err);
+}
+
 Test(sdp_print, browser_offers_survive_print_then_parse)
 {
 	for (size_t i = 0; i < sizeof(browser_offers) / sizeof(browser_offers[0]); i++) {
