@@ -12,8 +12,18 @@
 #include "media/dtls.h"
 #include "media/media.h"
 #include "media/rtp.h"
-#include "media/sdp_min.h"
 #include "media/transcode.h"
+#include "sdp/sdp.h"
+
+/* A codec as the media plane uses it: a copy that outlives the
+ * description it was chosen from. */
+struct sb_mcodec {
+	int pt;
+	char name[24];
+	int rate;
+	int channels;
+	char fmtp[128];
+};
 
 struct sb_mworker {
 	struct sb_media *m;
@@ -51,8 +61,11 @@ struct sb_msession {
 	guint dtls_timer;
 	srtp_t srtp_in, srtp_out;
 	bool srtp_ready;
-	struct sb_sdpmin offer; /* the peer's description (offer or answer) */
-	struct sb_sdpmin_codec codec;
+	struct sb_sdp *remote;	       /* the peer's description (offer or answer) */
+	const struct sb_sdp_media *ra; /* its audio section (in remote) */
+	char remote_fp[160];	       /* "sha-256 AB:..." of ra, "" when none */
+	struct sb_sdp *local;	       /* our offer while its answer is awaited */
+	struct sb_mcodec codec;
 	int dtmf_pt; /* the peer's telephone-event payload type, -1: none */
 	uint32_t ssrc_out;
 	uint64_t peer; /* bridged session id, 0: none */
@@ -82,7 +95,31 @@ struct sb_msession {
 };
 
 /* The codec of another session of the same call on this worker, or NULL. */
-const struct sb_sdpmin_codec *sb__sibling_codec(struct sb_msession *s);
+const struct sb_mcodec *sb__sibling_codec(struct sb_msession *s);
+
+/* describe.c: SDP through src/sdp, on the worker thread. */
+/* Parses text as the peer's description and makes it s->remote (with its
+ * audio section s->ra). Returns 0, or a negative errno with a reason in err
+ * (s unchanged). */
+int sb__remote_take(struct sb_msession *s, const char *text, char *err, size_t errlen);
+/* The codec to use from a: opus, then PCMU, then PCMA; NULL when none. */
+const struct sb_sdp_codec *sb__pick_codec(const struct sb_sdp_media *a);
+/* a's telephone-event payload type at rate, or -1. */
+int sb__dtmf_pt(const struct sb_sdp_media *a, int rate);
+void sb__mcodec_set(struct sb_mcodec *out, const struct sb_sdp_codec *c);
+/* Our WebRTC description: the answer to s->remote with s->codec, or (when
+ * s->offering) an offer of s->codec, kept in s->local. fp is
+ * "sha-256 AB:...". Returns 0 and sets *ret (malloc'd text), or -errno. */
+int sb__describe_webrtc(struct sb_msession *s, const char *ufrag, const char *pwd, const char *fp,
+			const char *const *cands, int n_cands, char **ret);
+/* Our plain RTP description toward a SIP peer at addr:s->local_port: the
+ * answer to s->remote with s->codec, or (no s->remote) an offer of codecs,
+ * kept in s->local. Returns 0 and sets *ret, or -errno. */
+int sb__describe_rtp(struct sb_msession *s, const char *addr, const struct sb_mcodec *codecs,
+		     int n_codecs, char **ret);
+/* Checks the peer's answer (s->remote) against s->local, then drops
+ * s->local. 0, or -EPROTO with a reason in err. */
+int sb__answer_check(struct sb_msession *s, char *err, size_t errlen);
 
 /* session.c, on the worker thread */
 void sb__msession_create(struct sb_mworker *w, const struct sb_event *ev);

@@ -298,7 +298,7 @@ static void send_rr(struct sb_msession *s)
 
 		if (!s->have_remote)
 			return;
-		if (!s->rtcp_latched && !s->offer.rtcp_mux) {
+		if (!s->rtcp_latched && !(s->ra && s->ra->rtcp_mux)) {
 			/* RTCP on the next port (RFC 3550 section 11). */
 			alt = s->peer_rtp;
 			if (alt.ss_family == AF_INET) {
@@ -400,7 +400,7 @@ static void local_addr(struct sb_msession *s, char *out, size_t n)
 		snprintf(out, n, "%s", mc->public_address);
 		return;
 	}
-	if (mc->allow_loopback && strncmp(s->offer.addr, "127.", 4) == 0) {
+	if (mc->allow_loopback && s->ra && s->ra->addr && strncmp(s->ra->addr, "127.", 4) == 0) {
 		snprintf(out, n, "127.0.0.1");
 		return;
 	}
@@ -425,20 +425,20 @@ static int take_remote(struct sb_msession *s)
 
 	memset(&s->peer_rtp, 0, sizeof(s->peer_rtp));
 	in->sin_family = AF_INET;
-	if (s->offer.port <= 0 || s->offer.port > 65535 ||
-	    inet_pton(AF_INET, s->offer.addr, &in->sin_addr) != 1)
+	if (!s->ra || s->ra->port == 0 || s->ra->port > 65535 || !s->ra->addr ||
+	    inet_pton(AF_INET, s->ra->addr, &in->sin_addr) != 1)
 		return -EBADMSG;
-	in->sin_port = htons((uint16_t)s->offer.port);
+	in->sin_port = htons((uint16_t)s->ra->port);
 	s->peer_rtp_len = sizeof(*in);
 	/* 0.0.0.0 is a hold (RFC 3264 section 8.4): wait for latching. */
 	s->have_remote = in->sin_addr.s_addr != htonl(INADDR_ANY);
-	s->dtmf_pt = sb_sdpmin_dtmf_pt(&s->offer, s->codec.rate);
+	s->dtmf_pt = sb__dtmf_pt(s->ra, s->codec.rate);
 	return 0;
 }
 
 /* The codec of another session of the same call on this worker (the
  * browser's leg), so that the relay needs no transcoding. */
-const struct sb_sdpmin_codec *sb__sibling_codec(struct sb_msession *s)
+const struct sb_mcodec *sb__sibling_codec(struct sb_msession *s)
 {
 	GHashTableIter it;
 	gpointer v;
@@ -454,9 +454,9 @@ const struct sb_sdpmin_codec *sb__sibling_codec(struct sb_msession *s)
 
 /* A codec this leg can take: the other leg's (relayed as it is) or, when
  * the other leg has one the transcoder knows, Opus, PCMU or PCMA. */
-static gboolean want_codec(const struct sb_sdpmin_codec *c, const struct sb_sdpmin_codec *other)
+static gboolean want_codec(const struct sb_sdp_codec *c, const struct sb_mcodec *other)
 {
-	if (other && strcasecmp(c->name, other->name) == 0 && c->rate == other->rate)
+	if (other && strcasecmp(c->name, other->name) == 0 && (int)c->rate == other->rate)
 		return TRUE;
 	if (other && sb_xcode_codec_of(other->name) == SB_XC_NONE)
 		return FALSE;
@@ -475,20 +475,19 @@ static GSource *watch(struct sb_msession *s, int fd, GUnixFDSourceFunc fn)
 /* Chooses our codec among the peer's (s->offer). */
 static int choose_codec(struct sb_msession *s)
 {
-	const struct sb_sdpmin_codec *other = sb__sibling_codec(s), *c = NULL;
+	const struct sb_mcodec *other = sb__sibling_codec(s);
+	const struct sb_sdp_codec *c = NULL;
 
 	/* The other leg's codec when the peer has it (no transcoding), else
 	 * the peer's first one we can transcode to. */
-	for (int i = 0; other && i < s->offer.n_codecs && !c; i++)
-		if (strcasecmp(s->offer.codecs[i].name, other->name) == 0 &&
-		    s->offer.codecs[i].rate == other->rate)
-			c = &s->offer.codecs[i];
-	for (int i = 0; i < s->offer.n_codecs && !c; i++)
-		if (want_codec(&s->offer.codecs[i], other))
-			c = &s->offer.codecs[i];
+	if (other)
+		c = sb_sdp_codec_find(s->ra, other->name, (unsigned)other->rate);
+	for (int i = 0; i < s->ra->n_codecs && !c; i++)
+		if (want_codec(&s->ra->codecs[i], other))
+			c = &s->ra->codecs[i];
 	if (!c)
 		return -ENOTSUP;
-	s->codec = *c;
+	sb__mcodec_set(&s->codec, c);
 	return 0;
 }
 
@@ -498,21 +497,21 @@ static void connected(struct sb_msession *s)
 		return;
 	s->connected = true;
 	atomic_fetch_add(&s->w->m->sessions_connected, 1);
-	sb_info("session %llu: RTP %s to %s:%d", (unsigned long long)s->id, s->codec.name,
-		s->offer.addr, s->offer.port);
+	sb_info("session %llu: RTP %s to %s:%u", (unsigned long long)s->id, s->codec.name,
+		s->ra->addr, s->ra->port);
 	sb__media_post(s, SB_EV_MEDIA_CONNECTED, 0, s->codec.name, NULL);
 	sb__stats_start(s);
 }
 
 int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 {
-	static const struct sb_sdpmin_codec defaults[] = {
+	static const struct sb_mcodec defaults[] = {
 		{.pt = 0, .name = "PCMU", .rate = 8000, .channels = 1},
 		{.pt = 8, .name = "PCMA", .rate = 8000, .channels = 1},
 	};
-	const struct sb_sdpmin_codec *sib;
-	char err[128] = "", addr[64];
-	char *sdp;
+	const struct sb_mcodec *sib;
+	char err[160] = "", addr[64];
+	char *sdp = NULL;
 	int r;
 
 	if ((r = open_pair(s)) < 0) {
@@ -523,7 +522,7 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 	s->rtcp_src = watch(s, s->rtcp_fd, rtcp_readable);
 	s->rw.ssrc_out = s->ssrc_out;
 	if (remote_sdp) {
-		if (sb_sdpmin_parse(remote_sdp, &s->offer, err, sizeof(err)) < 0) {
+		if (sb__remote_take(s, remote_sdp, err, sizeof(err)) < 0) {
 			sb__msession_fail(s, -EBADMSG, err);
 			return -EBADMSG;
 		}
@@ -536,11 +535,11 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 			return -EBADMSG;
 		}
 		local_addr(s, addr, sizeof(addr));
-		sdp = sb_sdpmin_rtp(addr, s->local_port, &s->codec, 1, s->dtmf_pt, s->ssrc_out);
+		r = sb__describe_rtp(s, addr, &s->codec, 1, &sdp);
 	} else {
 		/* The browser leg's codec first (relayed as it is), then G.711
 		 * (transcoded from Opus), which nearly every SIP peer has. */
-		struct sb_sdpmin_codec list[3];
+		struct sb_mcodec list[3];
 		int n = 0;
 
 		sib = sb__sibling_codec(s);
@@ -553,11 +552,11 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 		s->codec = list[0];
 		s->dtmf_pt = 101;
 		local_addr(s, addr, sizeof(addr));
-		sdp = sb_sdpmin_rtp(addr, s->local_port, list, n, s->dtmf_pt, s->ssrc_out);
+		r = sb__describe_rtp(s, addr, list, n, &sdp);
 	}
-	if (!sdp) {
-		sb__msession_fail(s, -ENOMEM, "out of memory");
-		return -ENOMEM;
+	if (r < 0) {
+		sb__msession_fail(s, r, r == -ENOMEM ? "out of memory" : "no SDP answer possible");
+		return r;
 	}
 	s->ready_sent = true;
 	sb__media_post(s, SB_EV_MEDIA_READY, 0, NULL, sdp);
@@ -568,14 +567,16 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 
 void sb__rtp_update(struct sb_msession *s, const char *sdp)
 {
-	char err[128] = "";
+	char err[160] = "";
 
 	if (s->rtp_fd < 0 || s->failed) {
 		sb_debug("session %llu: new remote description ignored", (unsigned long long)s->id);
 		return;
 	}
-	if (sb_sdpmin_parse(sdp ? sdp : "", &s->offer, err, sizeof(err)) < 0 ||
-	    choose_codec(s) < 0 || take_remote(s) < 0) {
+	/* The answer to our offer is checked against it (RFC 3264 section 6). */
+	if (sb__remote_take(s, sdp, err, sizeof(err)) < 0 ||
+	    sb__answer_check(s, err, sizeof(err)) < 0 || choose_codec(s) < 0 ||
+	    take_remote(s) < 0) {
 		sb__msession_fail(s, -EBADMSG, err[0] ? err : "unusable answer");
 		return;
 	}

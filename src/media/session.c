@@ -236,13 +236,13 @@ static void on_rtp(struct sb_msession *s, uint8_t *buf, int len)
  * the DTLS server and the browser already sees the path). */
 static int dtls_begin(struct sb_msession *s)
 {
-	bool active = strcmp(s->offer.setup, "active") != 0;
+	bool active = !s->ra || s->ra->setup != SB_SDP_SETUP_ACTIVE;
 
 	if (s->dtls)
 		return 0;
-	if (!s->offer.fingerprint[0])
+	if (!s->remote_fp[0])
 		return -EAGAIN;
-	s->dtls = sb_dtls_new(s->w->m->dtls, active, s->offer.fingerprint, send_cb, s);
+	s->dtls = sb_dtls_new(s->w->m->dtls, active, s->remote_fp, send_cb, s);
 	if (!s->dtls || sb_dtls_start(s->dtls) < 0) {
 		session_fail(s, -EPROTO, "DTLS could not start");
 		return -EPROTO;
@@ -274,52 +274,27 @@ static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, 
 static void answer_ready(struct sb_msession *s)
 {
 	GSList *cands = nice_agent_get_local_candidates(s->agent, s->stream, 1);
-	const char *lines[SB_SDPMIN_MAX_CANDS];
-	gchar *owned[SB_SDPMIN_MAX_CANDS];
+	const char *lines[SB_SDP_MAX_CANDS];
+	gchar *owned[SB_SDP_MAX_CANDS];
 	gchar *ufrag = NULL, *pwd = NULL;
-	struct sb_sdpmin_local l;
-	int n = 0;
-	char *sdp;
+	int n = 0, r;
+	char *sdp = NULL;
 
-	for (GSList *c = cands; c && n < SB_SDPMIN_MAX_CANDS; c = c->next) {
+	for (GSList *c = cands; c && n < SB_SDP_MAX_CANDS; c = c->next) {
 		owned[n] = nice_agent_generate_local_candidate_sdp(s->agent, c->data);
 		lines[n] = owned[n] + (strncmp(owned[n], "a=", 2) == 0 ? 2 : 0);
 		n++;
 	}
 	g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
 	nice_agent_get_local_credentials(s->agent, s->stream, &ufrag, &pwd);
-	/* RFC 8842 section 5.3: answering actpass with active makes us the DTLS
-	 * client, which Chromium completes reliably. */
-	l = (struct sb_sdpmin_local){
-		.ufrag = ufrag,
-		.pwd = pwd,
-		.fingerprint = sb_dtls_ctx_fingerprint(s->w->m->dtls),
-		.setup = strcmp(s->offer.setup, "active") == 0 ? "passive" : "active",
-		.ssrc = s->ssrc_out,
-		.candidates = lines,
-		.n_candidates = n,
-	};
-	if (s->offering) {
-		/* Our offer (RFC 8829 section 5.2.1 shape): one audio section,
-		 * BUNDLE, rtcp-mux, actpass; the answer decides the DTLS role. */
-		struct sb_sdpmin mine = {.bundle = true, .rtcp_mux = true, .n_codecs = 2};
-		snprintf(mine.mid, sizeof(mine.mid), "0");
-		snprintf(mine.proto, sizeof(mine.proto), "UDP/TLS/RTP/SAVPF");
-		mine.codecs[0] = s->codec;
-		mine.codecs[1] =
-			(struct sb_sdpmin_codec){.pt = 101, .rate = s->codec.rate, .channels = 1};
-		snprintf(mine.codecs[1].name, sizeof(mine.codecs[1].name), "telephone-event");
-		l.setup = "actpass";
-		sdp = sb_sdpmin_answer_webrtc(&mine, &s->codec, &l);
-	} else {
-		sdp = sb_sdpmin_answer_webrtc(&s->offer, &s->codec, &l);
-	}
+	r = sb__describe_webrtc(s, ufrag, pwd, sb_dtls_ctx_fingerprint(s->w->m->dtls), lines, n,
+				&sdp);
 	for (int i = 0; i < n; i++)
 		g_free(owned[i]);
 	g_free(ufrag);
 	g_free(pwd);
-	if (!sdp) {
-		session_fail(s, -ENOMEM, "out of memory");
+	if (r < 0) {
+		session_fail(s, r, r == -ENOMEM ? "out of memory" : "no SDP answer possible");
 		return;
 	}
 	s->ready_sent = true;
@@ -390,35 +365,37 @@ static void add_local_addresses(struct sb_msession *s, const struct sb_config_me
 static int session_start(struct sb_msession *s, const char *remote_sdp)
 {
 	const struct sb_config_media *mc = &s->w->m->cfg->media;
-	const struct sb_sdpmin_codec *c;
+	const struct sb_sdp_codec *c = NULL;
+	struct sb_mcodec mine;
 	NiceAgentOption opts = NICE_AGENT_OPTION_ICE_TRICKLE | NICE_AGENT_OPTION_CONSENT_FRESHNESS;
 	char err[128] = "";
 
 	if (!remote_sdp) {
 		/* We offer (a call toward a browser): the other leg's codec, so
 		 * the relay needs no transcoding; Opus when there is none yet. */
-		static const struct sb_sdpmin_codec opus = {.pt = 111,
-							    .name = "opus",
-							    .rate = 48000,
-							    .channels = 2,
-							    .fmtp = "minptime=10;useinbandfec=1"};
+		static const struct sb_sdp_codec opus = {.pt = 111,
+							 .name = "opus",
+							 .rate = 48000,
+							 .channels = 2,
+							 .fmtp = "minptime=10;useinbandfec=1"};
 		s->offering = true;
-		c = sb__sibling_codec(s) ? sb__sibling_codec(s) : &opus;
-	} else if (sb_sdpmin_parse(remote_sdp, &s->offer, err, sizeof(err)) < 0) {
+		sb__mcodec_set(&mine, &opus);
+		if (sb__sibling_codec(s))
+			mine = *sb__sibling_codec(s);
+	} else if (sb__remote_take(s, remote_sdp, err, sizeof(err)) < 0) {
 		session_fail(s, -EBADMSG, err);
 		return -EBADMSG;
-	} else if (!s->offer.ufrag[0] || !s->offer.pwd[0] || !s->offer.fingerprint[0]) {
+	} else if (!s->ra->ice.ufrag || !s->ra->ice.pwd || !s->remote_fp[0]) {
 		session_fail(s, -EBADMSG, "the offer lacks ICE credentials or a DTLS fingerprint");
 		return -EBADMSG;
-	} else {
-		c = sb_sdpmin_pick(&s->offer);
-	}
-	if (!c) {
+	} else if (!(c = sb__pick_codec(s->ra))) {
 		session_fail(s, -ENOTSUP, "no codec in common (opus, PCMU, PCMA)");
 		return -ENOTSUP;
+	} else {
+		sb__mcodec_set(&mine, c);
 	}
-	s->codec = *c;
-	s->dtmf_pt = sb_sdpmin_dtmf_pt(&s->offer, c->rate);
+	s->codec = mine;
+	s->dtmf_pt = sb__dtmf_pt(s->ra, mine.rate);
 	if (mc->ice_lite)
 		opts |= NICE_AGENT_OPTION_LITE_MODE;
 	s->agent = nice_agent_new_full(s->w->ctx, NICE_COMPATIBILITY_RFC5245, opts);
@@ -438,14 +415,14 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	g_signal_connect(s->agent, "component-state-changed", G_CALLBACK(state_cb), s);
 	nice_agent_attach_recv(s->agent, s->stream, 1, s->w->ctx, recv_cb, s);
 	if (!s->offering)
-		nice_agent_set_remote_credentials(s->agent, s->stream, s->offer.ufrag,
-						  s->offer.pwd);
+		nice_agent_set_remote_credentials(s->agent, s->stream, s->ra->ice.ufrag,
+						  s->ra->ice.pwd);
 	if (!nice_agent_gather_candidates(s->agent, s->stream)) {
 		session_fail(s, -EADDRNOTAVAIL, "no local address to gather candidates on");
 		return -EADDRNOTAVAIL;
 	}
-	for (int i = 0; i < s->offer.n_candidates; i++)
-		add_remote_candidate(s, s->offer.candidates[i]);
+	for (int i = 0; s->ra && i < s->ra->n_candidates; i++)
+		add_remote_candidate(s, s->ra->candidates[i]);
 	return 0;
 }
 
@@ -491,26 +468,27 @@ void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand)
 /* The browser's answer to our offer. */
 static void webrtc_answer(struct sb_msession *s, const char *sdp)
 {
-	const struct sb_sdpmin_codec *c;
-	char err[128] = "";
+	const struct sb_sdp_codec *c;
+	char err[160] = "";
 
-	if (!s->offering || !s->agent || s->failed || s->offer.ufrag[0])
+	if (!s->offering || !s->agent || s->failed || s->remote)
 		return; /* re-offers are not handled yet (docs/media.md) */
-	if (sb_sdpmin_parse(sdp ? sdp : "", &s->offer, err, sizeof(err)) < 0 ||
-	    !s->offer.ufrag[0] || !s->offer.pwd[0] || !s->offer.fingerprint[0]) {
+	if (sb__remote_take(s, sdp, err, sizeof(err)) < 0 ||
+	    sb__answer_check(s, err, sizeof(err)) < 0 || !s->ra->ice.ufrag || !s->ra->ice.pwd ||
+	    !s->remote_fp[0]) {
 		session_fail(s, -EBADMSG, err[0] ? err : "the answer lacks ICE or DTLS attributes");
 		return;
 	}
-	c = sb_sdpmin_pick(&s->offer);
+	c = sb__pick_codec(s->ra);
 	if (!c || strcasecmp(c->name, s->codec.name) != 0) {
 		session_fail(s, -ENOTSUP, "the answer does not accept the offered codec");
 		return;
 	}
 	s->codec.pt = c->pt; /* the answerer's payload type for it */
-	s->dtmf_pt = sb_sdpmin_dtmf_pt(&s->offer, s->codec.rate);
-	nice_agent_set_remote_credentials(s->agent, s->stream, s->offer.ufrag, s->offer.pwd);
-	for (int i = 0; i < s->offer.n_candidates; i++)
-		add_remote_candidate(s, s->offer.candidates[i]);
+	s->dtmf_pt = sb__dtmf_pt(s->ra, s->codec.rate);
+	nice_agent_set_remote_credentials(s->agent, s->stream, s->ra->ice.ufrag, s->ra->ice.pwd);
+	for (int i = 0; i < s->ra->n_candidates; i++)
+		add_remote_candidate(s, s->ra->candidates[i]);
 }
 
 void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp)
@@ -545,6 +523,8 @@ void sb__msession_free(gpointer p)
 		g_object_unref(s->agent);
 	}
 	sb__rtp_free(s);
+	sb_sdp_free(s->remote);
+	sb_sdp_free(s->local);
 	sb_dtls_free(s->dtls);
 	if (s->srtp_in)
 		srtp_dealloc(s->srtp_in);

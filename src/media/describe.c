@@ -1,0 +1,177 @@
+/* The media plane's SDP, through src/sdp: taking the peer's description,
+ * choosing a codec from it, and writing ours (WebRTC and plain RTP, offer
+ * or answer). Worker thread; the session owns both descriptions. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "media/media_internal.h"
+
+int sb__remote_take(struct sb_msession *s, const char *text, char *err, size_t errlen)
+{
+	struct sb_sdp *sdp = NULL;
+	const struct sb_sdp_media *a;
+	size_t len = text ? strnlen(text, SB_SDP_MAX_LEN + 1) : 0;
+	int r;
+
+	if ((r = sb_sdp_parse(text ? text : "", len, &sdp, err, errlen)) < 0)
+		return r;
+	if (!(a = sb_sdp_media_find(sdp, "audio"))) {
+		snprintf(err, errlen, "the SDP has no audio section");
+		sb_sdp_free(sdp);
+		return -EBADMSG;
+	}
+	sb_sdp_free(s->remote);
+	s->remote = sdp;
+	s->ra = a;
+	s->remote_fp[0] = '\0';
+	if (a->fingerprint.hash && a->fingerprint.value)
+		snprintf(s->remote_fp, sizeof(s->remote_fp), "%s %s", a->fingerprint.hash,
+			 a->fingerprint.value);
+	return 0;
+}
+
+const struct sb_sdp_codec *sb__pick_codec(const struct sb_sdp_media *a)
+{
+	static const char *const prefs[] = {"opus", "PCMU", "PCMA"};
+	const struct sb_sdp_codec *c;
+
+	for (size_t i = 0; i < sizeof(prefs) / sizeof(prefs[0]); i++)
+		if ((c = sb_sdp_codec_find(a, prefs[i], 0)) != NULL)
+			return c;
+	return NULL;
+}
+
+int sb__dtmf_pt(const struct sb_sdp_media *a, int rate)
+{
+	const struct sb_sdp_codec *c =
+		a ? sb_sdp_codec_find(a, "telephone-event", (unsigned)rate) : NULL;
+
+	return c ? c->pt : -1;
+}
+
+void sb__mcodec_set(struct sb_mcodec *out, const struct sb_sdp_codec *c)
+{
+	memset(out, 0, sizeof(*out));
+	out->pt = c->pt;
+	snprintf(out->name, sizeof(out->name), "%s", c->name);
+	out->rate = (int)c->rate;
+	out->channels = (int)c->channels;
+	snprintf(out->fmtp, sizeof(out->fmtp), "%s", c->fmtp ? c->fmtp : "");
+}
+
+static struct sb_sdp_codec sdp_codec_of(const struct sb_mcodec *c)
+{
+	return (struct sb_sdp_codec){.pt = c->pt,
+				     .name = c->name,
+				     .rate = (unsigned)c->rate,
+				     .channels = (unsigned)c->channels,
+				     .fmtp = c->fmtp[0] ? c->fmtp : NULL};
+}
+
+/* Prints d; keeps it in s->local when it is our offer. */
+static int finish(struct sb_msession *s, struct sb_sdp *d, bool offer, char **ret)
+{
+	int r = sb_sdp_print(d, ret);
+
+	if (r == 0 && offer) {
+		sb_sdp_free(s->local);
+		s->local = d;
+	} else {
+		sb_sdp_free(d);
+	}
+	return r;
+}
+
+int sb__describe_webrtc(struct sb_msession *s, const char *ufrag, const char *pwd, const char *fp,
+			const char *const *cands, int n_cands, char **ret)
+{
+	struct sb_sdp_codec codecs[2] = {sdp_codec_of(&s->codec)};
+	struct sb_sdp_caps caps = {.type = "audio", .codecs = codecs, .n_codecs = 2};
+	char hash[32];
+	const char *sp = strchr(fp, ' ');
+	struct sb_sdp_local l = {.addr = "0.0.0.0",
+				 .port = 9,
+				 .rtcp_port = 9,
+				 .rtcp_mux = true,
+				 .bundle = true,
+				 .ice = {.ufrag = ufrag, .pwd = pwd},
+				 .fingerprint = {.hash = hash, .value = sp ? sp + 1 : ""},
+				 /* RFC 8842 section 5.3: answering actpass
+				  * with active makes us the DTLS client,
+				  * which Chromium completes reliably. */
+				 .setup = SB_SDP_SETUP_ACTIVE,
+				 .ssrc = s->ssrc_out,
+				 .candidates = cands,
+				 .n_candidates = n_cands,
+				 .end_of_candidates = true};
+	struct sb_sdp *d = NULL;
+	int r;
+
+	snprintf(hash, sizeof(hash), "%.*s", sp ? (int)(sp - fp) : 0, fp);
+	codecs[1] = (struct sb_sdp_codec){.pt = 101,
+					  .name = "telephone-event",
+					  .rate = (unsigned)s->codec.rate,
+					  .channels = 1};
+	if (s->offering) {
+		/* RFC 8829 section 5.2.1 shape: one audio section, BUNDLE,
+		 * rtcp-mux, actpass; the answer decides the DTLS role. */
+		l.proto = "UDP/TLS/RTP/SAVPF";
+		l.setup = SB_SDP_SETUP_ACTPASS;
+		r = sb_sdp_offer(&caps, 1, &l, &d);
+	} else {
+		caps.max_codecs = 1;
+		codecs[0].fmtp = NULL; /* echo the offer's */
+		r = sb_sdp_answer(s->remote, &caps, 1, &l, &d);
+	}
+	return r < 0 ? r : finish(s, d, s->offering, ret);
+}
+
+int sb__describe_rtp(struct sb_msession *s, const char *addr, const struct sb_mcodec *codecs,
+		     int n_codecs, char **ret)
+{
+	struct sb_sdp_codec list[8];
+	struct sb_sdp_caps caps = {.type = "audio", .codecs = list};
+	struct sb_sdp_local l = {.addr = addr,
+				 .port = (unsigned)s->local_port,
+				 .proto = "RTP/AVP",
+				 .rtcp_port = (unsigned)s->local_port + 1,
+				 .ptime = 20,
+				 .ssrc = s->ssrc_out};
+	struct sb_sdp *d = NULL;
+	int dtmf_rate = n_codecs > 0 ? codecs[0].rate : 8000, n = 0, r;
+
+	/* telephone-event at 8 kHz when any codec runs at 8 kHz (SIP peers). */
+	for (int i = 0; i < n_codecs && n < 7; i++) {
+		list[n++] = sdp_codec_of(&codecs[i]);
+		if (codecs[i].rate == 8000)
+			dtmf_rate = 8000;
+	}
+	if (s->remote) {
+		caps.max_codecs = 1;
+		dtmf_rate = s->codec.rate;
+	}
+	list[n++] = (struct sb_sdp_codec){.pt = s->dtmf_pt >= 0 ? s->dtmf_pt : 101,
+					  .name = "telephone-event",
+					  .rate = (unsigned)dtmf_rate,
+					  .channels = 1,
+					  .fmtp = "0-16"};
+	caps.n_codecs = n;
+	if (s->remote)
+		r = sb_sdp_answer(s->remote, &caps, 1, &l, &d);
+	else
+		r = sb_sdp_offer(&caps, 1, &l, &d);
+	return r < 0 ? r : finish(s, d, !s->remote, ret);
+}
+
+int sb__answer_check(struct sb_msession *s, char *err, size_t errlen)
+{
+	int r = 0;
+
+	if (s->local && s->remote)
+		r = sb_sdp_answer_check(s->local, s->remote, err, errlen);
+	s->local = sb_sdp_free(s->local);
+	return r < 0 ? -EPROTO : 0;
+}
