@@ -88,6 +88,10 @@ int sb_peer_remote_sdp_set(struct sb_peer *p, const char *sdp);
 bool sb_peer_finished(const struct sb_peer *p);
 /* The figures so far (final once finished). */
 void sb_peer_stats_get(const struct sb_peer *p, struct sb_peer_stats *ret);
+/* The round-trip times of the distinct echoes so far, in milliseconds, in
+ * arrival order (for load tests that pool many peers' figures). Sets *ret
+ * to the peer's own array and returns its length. */
+unsigned sb_peer_latencies(const struct sb_peer *p, const float **ret);
 /* The figures as one JSON object text ({"type":"report",...}); malloc'd,
  * NULL when out of memory. */
 char *sb_peer_report_json(const struct sb_peer *p);

@@ -307,6 +307,12 @@ void sb_peer_stats_get(const struct sb_peer *p, struct sb_peer_stats *ret)
 	free(sorted);
 }
 
+unsigned sb_peer_latencies(const struct sb_peer *p, const float **ret)
+{
+	*ret = p->latency;
+	return p->st.received;
+}
+
 char *sb_peer_report_json(const struct sb_peer *p)
 {
 	struct sb_peer_stats s;
