@@ -183,7 +183,7 @@ settle "an INVITE asking for a 30 s session interval gets 422 with Min-SE: 90" s
 
 sipp_bg redir_uas uas_redirect.xml "$p_redir" 25 -s 2005 \
   -key ok_uri "sip:ok@127.0.0.1:$p_ok" -key busy_uri "sip:busy@127.0.0.1:$p_busy"
-sipp_bg ok_uas uas_echo.xml "$p_ok" 25
+sipp_bg ok_uas uas_echo_pcmu.xml "$p_ok" 25
 sipp_bg busy_uas uas_busy.xml "$p_busy" 25
 sleep 0.3
 uac redir_uac uac_call.xml 2005 25 -d 1000
