@@ -151,7 +151,7 @@ class Gateway:
                     f"[http]\nlisten = ws://127.0.0.1:{http}\n"
                     f"[sip]\nlisten = udp:127.0.0.1:{self.sip}\nregister_min_expires = 60\n"
                     "[limits]\nmax_calls = 100000\nmax_cps = 0\n"
-                    "[media]\nworkers = 1\n"
+                    "[media]\nworkers = 1\nrtp_port_min = 20000\nrtp_port_max = 29999\n"
                     "[trunk caller]\nhost = 127.0.0.1\ninbound_addresses = 127.0.0.1\n"
                     "options_interval = 0\n"
                     f"[trunk callee]\nhost = 127.0.0.2\nport = {uas_port}\n"
