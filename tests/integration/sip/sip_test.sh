@@ -16,14 +16,8 @@ tmp=$(mktemp -d)
 echo "work dir: $tmp"
 pid=
 trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; [ -n "${SB_KEEP:-}" ] || rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
+. "$here/lib.sh"
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 sip_port=$(free_port)
 http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 sipp_port=$(free_port)
@@ -42,25 +36,6 @@ register_min_expires = 60
 password = alice-secret
 CONF
 
-start() { # [config file]
-  [ -f "$tmp/err" ] && cat "$tmp/err" >>"$tmp/err.all"
-  "$bin" -c "${1:-$tmp/sb.conf}" >"$tmp/out" 2>"$tmp/err" &
-  pid=$!
-  for _ in $(seq 1 200); do
-    grep -q "switchboard ready" "$tmp/err" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
-
-stop() {
-  kill -TERM "$pid"
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  wait "$pid"
-  rc=$?
-  pid=
-  return $rc
-}
 
 sipp_run() { # scenario
   timeout 20 sipp -sf "$here/$1" -m 1 -l 1 -i 127.0.0.1 -p "$sipp_port" -t u1 \

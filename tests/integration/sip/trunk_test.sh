@@ -20,25 +20,8 @@ cleanup() {
   [ -n "${SB_KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
-pass=0
-fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
+. "$here/lib.sh"
 
-# A port free for both UDP and TCP on loopback.
-free_port() {
-  python3 -c '
-import socket
-while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
-    p = u.getsockname()[1]
-    t = socket.socket()
-    try:
-        t.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-'
-}
 sip_port=$(free_port)
 http_port=$(free_port)
 reg_port=$(free_port)
@@ -88,25 +71,6 @@ action = trunk
 target = backup
 CONF
 
-start() {
-  [ -f "$tmp/err" ] && cat "$tmp/err" >>"$tmp/err.all"
-  "$bin" -c "$tmp/sb.conf" >"$tmp/out" 2>"$tmp/err" &
-  pid=$!
-  for _ in $(seq 1 200); do
-    grep -q "switchboard ready" "$tmp/err" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
-
-stop() {
-  kill -TERM "$pid"
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  wait "$pid"
-  rc=$?
-  pid=
-  return $rc
-}
 
 api() { curl -s -m 2 -H "Authorization: Bearer $token" "http://127.0.0.1:$http_port/api/v1/$1"; }
 metrics() { curl -s -m 2 "http://127.0.0.1:$http_port/metrics"; }

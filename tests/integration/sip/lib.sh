@@ -1,0 +1,43 @@
+# Shared by the SIP integration scripts (sourced): the tally, free ports,
+# and starting and stopping the gateway. Expects $bin (the binary) and $tmp
+# (the work dir); start/stop keep the gateway's pid in $pid and stop's exit
+# status in $rc.
+pass=0
+fail=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
+
+# A port free for both UDP and TCP on loopback.
+free_port() {
+  python3 -c '
+import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+    p = u.getsockname()[1]
+    t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+'
+}
+
+start() { # [config file]: starts the gateway, waits for "switchboard ready"
+  [ -f "$tmp/err" ] && cat "$tmp/err" >>"$tmp/err.all"
+  "$bin" -c "${1:-$tmp/sb.conf}" >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  for _ in $(seq 1 200); do
+    grep -q "switchboard ready" "$tmp/err" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+stop() { # SIGTERM, then its exit status (sanitizer reports make it fail)
+  kill -TERM "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  wait "$pid"
+  rc=$?
+  pid=
+  return $rc
+}
