@@ -336,7 +336,7 @@ test('a browser calls a phone registered to switchboard', { timeout: 60000 }, as
   const phoneProc = startUas('uas_echo.xml');
   uasPort = trunkPort;
   const reg = spawn('sipp', ['-sf', path.resolve(HERE, '../integration/sip/phone_register.xml'),
-    '-key', 'contact_port', String(phonePort), '-i', '127.0.0.1', '-p', String(await freeUdpPort()),
+    '-key', 'contact_port', String(phonePort), '-key', 'phone_user', 'carol', '-au', 'carol', '-ap', 'carol-secret', '-i', '127.0.0.1', '-p', String(await freeUdpPort()),
     '-m', '1', '-nostdin', '-timeout', '10s', `127.0.0.1:${sipPort}`], { stdio: 'ignore', cwd: HERE });
   assert.equal(await sippExit(reg), 0, 'carol registered');
   const page = await browser.newPage();
