@@ -307,4 +307,5 @@ void sb_media_counters(struct sb_media *m, struct sb_media_counters *r)
 	r->dropped_auth = atomic_load(&m->dropped_auth);
 	r->dropped_replay = atomic_load(&m->dropped_replay);
 	r->dtls_failed = atomic_load(&m->dtls_failed);
+	r->ice_restarts = atomic_load(&m->ice_restarts);
 }

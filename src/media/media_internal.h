@@ -47,6 +47,7 @@ struct sb_media {
 	atomic_ullong sessions_created, sessions_connected, sessions_failed;
 	atomic_ullong rtp_in, rtp_out, rtcp_in;
 	atomic_ullong dropped_plain, dropped_auth, dropped_replay, dtls_failed;
+	atomic_ullong ice_restarts;
 };
 
 struct sb_msession {

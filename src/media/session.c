@@ -552,6 +552,7 @@ void sb__msession_ice_restart(struct sb_mworker *w, uint64_t id)
 	/* An offer still unanswered is replaced: the client never got it. */
 	s->local = sb_sdp_free(s->local);
 	s->restarting = true;
+	atomic_fetch_add(&w->m->ice_restarts, 1);
 	sb_info("session %llu: ICE restart", (unsigned long long)s->id);
 	describe_local(s, true);
 }
