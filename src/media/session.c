@@ -1,6 +1,6 @@
 /* A WebRTC media session on a worker: libnice ICE (controlled), DTLS-SRTP,
- * and the echo of what the browser sends. Worker thread only; the worker's
- * session table owns each session. */
+ * ICE restart with a re-offer, and the echo of what the browser sends. Worker thread only; the
+ * worker's session table owns each session. */
 #define SB_LOG_COMP SB_COMP_MEDIA
 
 #include <errno.h>
