@@ -231,6 +231,8 @@ static void media_metrics_cb(struct sb_strbuf *out, void *ud)
 		ROW(dropped_auth, "SRTP packets that failed authentication"),
 		ROW(dropped_replay, "SRTP packets dropped as replays"),
 		ROW(dtls_failed, "DTLS handshakes failed or certificate fingerprints not matching"),
+		ROW(ice_restarts,
+		    "ICE restarts offered to clients that resumed from a new address"),
 #undef ROW
 	};
 	struct sb_media_counters c;

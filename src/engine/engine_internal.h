@@ -63,6 +63,7 @@ enum sb_leg_input {
 	SB_LI_FAIL,	   /* the party refused, or its signalling or media failed */
 	SB_LI_CANCEL,	   /* the party cancelled before answer */
 	SB_LI_CLOSE,	   /* the engine ends the leg (call over, fork lost) */
+	SB_LI_REANSWER,	   /* the client answered our re-offer (ICE restart) */
 	_SB_LI_MAX,
 	_SB_LI_INVALID = -22,
 };
@@ -165,6 +166,7 @@ struct sb_leg {
 	char *remote_sdp; /* the party's description */
 	char *local_sdp;  /* ours toward the party */
 	bool resume_sdp;  /* send call.resumed with the next local description */
+	bool reoffer;	  /* local_sdp is a re-offer the client has to answer */
 	bool held;	  /* SIP: the party's last re-INVITE put the call on hold */
 	uint64_t start_us, answer_us, end_us; /* engine clock */
 	int status;
@@ -353,6 +355,7 @@ void sb__h_leg_ready(struct sb_engine *eng, void *obj, int from, const void *arg
 void sb__h_leg_place(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_progress(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_answer(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_reanswer(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_close(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_session_detach(struct sb_engine *eng, void *obj, int from, const void *arg);

@@ -450,6 +450,21 @@ void sb__h_leg_answer(struct sb_engine *eng, void *obj, int from, const void *ar
 	sb__client_event(eng, leg->session, "call.answered", data);
 }
 
+/* arg: a struct sb_leg_arg with the client's answer to our re-offer. */
+void sb__h_leg_reanswer(struct sb_engine *eng, void *obj, int from, const void *arg)
+{
+	const struct sb_leg_arg *a = arg;
+	struct sb_leg *leg = obj;
+
+	leg->reoffer = false;
+	if (!a || !a->sdp || !*a->sdp)
+		return;
+	free(leg->remote_sdp);
+	leg->remote_sdp = strdup(a->sdp);
+	if (leg->media && eng->ops.media && eng->ops.media->update)
+		eng->ops.media->update(eng->ops.media_ud, leg->media, a->sdp);
+}
+
 /* ---- media ready and placing callee legs ---- */
 
 /* arg: a struct sb_leg_arg with the session's local description. */
@@ -466,7 +481,10 @@ void sb__h_leg_ready(struct sb_engine *eng, void *obj, int from, const void *arg
 
 	if (from == SB_LEG_UP) {
 		if (leg->kind == SB_LEG_CLIENT && leg->resume_sdp) {
+			/* An ICE restart offer: the client answers it with
+			 * call.answer (docs/protocol.md). */
 			leg->resume_sdp = false;
+			leg->reoffer = true;
 			sb__client_event(eng, leg->session, "call.resumed",
 					 json_pack("{s:s,s:s,s:s}", "call", call->wire_id, "state",
 						   "answered", "sdp", leg->local_sdp));

@@ -51,8 +51,8 @@ const struct sb_fsm_def sb__call_fsm = {
 /* ---- leg: media, signalled, ringing, up, ended ---- */
 
 static const char *const leg_states[] = {"new", "ready", "calling", "ringing", "up", "ended"};
-static const char *const leg_inputs[] = {"media_ready", "place", "progress", "answer",
-					 "hangup",	"fail",	 "cancel",   "close"};
+static const char *const leg_inputs[] = {"media_ready", "place",  "progress", "answer",	 "hangup",
+					 "fail",	"cancel", "close",    "reanswer"};
 
 #define L(s, i, h, n)                                                                              \
 	{                                                                                          \
@@ -73,6 +73,8 @@ static const struct sb_fsm_row leg_rows[] = {
 	L(RINGING, MEDIA_READY, sb__h_leg_ready, RINGING),
 	/* A new local description of a live leg (ICE restart). */
 	L(UP, MEDIA_READY, sb__h_leg_ready, UP),
+	/* The client's answer to that re-offer. */
+	L(UP, REANSWER, sb__h_leg_reanswer, UP),
 	L(READY, ANSWER, sb__h_leg_answer, UP),
 	L(CALLING, ANSWER, sb__h_leg_answer, UP),
 	L(RINGING, ANSWER, sb__h_leg_answer, UP),

@@ -254,14 +254,18 @@ static void on_ws_call_answer(struct sb_engine *eng, const struct sb_event *ev)
 	json_t *o = ws_params(ev);
 	struct sb_leg *leg = session_leg(eng, ev, o);
 
-	if (leg &&
+	/* The answer to an incoming call, or to our ICE restart offer of a
+	 * call that is up (docs/protocol.md, call.resumed). */
+	bool reanswer = leg && leg->state == SB_LEG_UP && leg->reoffer;
+
+	if (leg && !reanswer &&
 	    (!leg->outbound || (leg->state != SB_LEG_CALLING && leg->state != SB_LEG_RINGING))) {
 		reply_error(eng, ev, 3001);
 		leg = NULL;
 	}
 	if (leg) {
 		reply_ok(eng, ev);
-		leg_apply(eng, leg, SB_LI_ANSWER, "ws.call_answer",
+		leg_apply(eng, leg, reanswer ? SB_LI_REANSWER : SB_LI_ANSWER, "ws.call_answer",
 			  &(struct sb_leg_arg){.sdp = jstr(o, "sdp")});
 	}
 	json_decref(o);
@@ -664,8 +668,10 @@ void sb__h_session_resume(struct sb_engine *eng, void *obj, int from, const void
 		}
 		data = json_pack("{s:s,s:s}", "call", call->wire_id, "state",
 				 sb__fsm_state_name(&sb__call_fsm, call->state));
-		/* A device that was ringing gets the offer again to answer. */
-		if (data && leg->outbound && leg->state != SB_LEG_UP && leg->local_sdp)
+		/* A device that was ringing gets the offer again to answer, and
+		 * so does one that had not answered our ICE restart offer. */
+		if (data && leg->local_sdp &&
+		    ((leg->outbound && leg->state != SB_LEG_UP) || leg->reoffer))
 			json_object_set_new(data, "sdp", json_string(leg->local_sdp));
 		sb__client_event(eng, s->id, "call.resumed", data);
 	}

@@ -71,18 +71,20 @@ static struct sb_sdp_codec sdp_codec_of(const struct sb_mcodec *c)
 				     .fmtp = c->fmtp[0] ? c->fmtp : NULL};
 }
 
-/* Prints d; keeps it in s->local when it is our offer. */
+/* Prints d; keeps it in s->local when it is our offer (until its answer),
+ * else as the current description (an answer completes the exchange). */
 static int finish(struct sb_msession *s, struct sb_sdp *d, bool offer, char **ret)
 {
 	int r = sb_sdp_print(d, ret);
+	struct sb_sdp **keep = offer ? &s->local : &s->current;
 
-	if (r == 0 && offer) {
-		sb_sdp_free(s->local);
-		s->local = d;
-	} else {
+	if (r < 0) {
 		sb_sdp_free(d);
+		return r;
 	}
-	return r;
+	sb_sdp_free(*keep);
+	*keep = d;
+	return 0;
 }
 
 int sb__describe_webrtc(struct sb_msession *s, const char *ufrag, const char *pwd, const char *fp,
@@ -129,6 +131,25 @@ int sb__describe_webrtc(struct sb_msession *s, const char *ufrag, const char *pw
 	return r < 0 ? r : finish(s, d, s->offering, ret);
 }
 
+int sb__describe_reoffer(struct sb_msession *s, const char *ufrag, const char *pwd,
+			 const char *const *cands, int n_cands, char **ret)
+{
+	struct sb_sdp_local l = {.ice = {.ufrag = ufrag, .pwd = pwd},
+				 /* RFC 8842 section 5.2: an offer says actpass,
+				  * also for an association that stays. */
+				 .setup = SB_SDP_SETUP_ACTPASS,
+				 .candidates = cands,
+				 .n_candidates = n_cands,
+				 .end_of_candidates = true};
+	struct sb_sdp *d = NULL;
+	int r;
+
+	if (!s->current)
+		return -ENOENT;
+	r = sb_sdp_reoffer(s->current, &l, &d);
+	return r < 0 ? r : finish(s, d, true, ret);
+}
+
 int sb__describe_rtp(struct sb_msession *s, const char *addr, const struct sb_mcodec *codecs,
 		     int n_codecs, char **ret)
 {
@@ -172,6 +193,14 @@ int sb__answer_check(struct sb_msession *s, char *err, size_t errlen)
 
 	if (s->local && s->remote)
 		r = sb_sdp_answer_check(s->local, s->remote, err, errlen);
-	s->local = sb_sdp_free(s->local);
-	return r < 0 ? -EPROTO : 0;
+	if (r < 0) {
+		s->local = sb_sdp_free(s->local);
+		return -EPROTO;
+	}
+	if (s->local) {
+		sb_sdp_free(s->current);
+		s->current = s->local;
+		s->local = NULL;
+	}
+	return 0;
 }

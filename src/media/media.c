@@ -56,6 +56,9 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 		}
 		break;
 	}
+	case SB_EV_MEDIA_CMD_ICE_RESTART:
+		sb__msession_ice_restart(w, id);
+		break;
 	case SB_EV_MEDIA_CMD_DTMF:
 		sb__msession_dtmf(w, id, ev->text, (int)ev->arg[1]);
 		break;
@@ -83,9 +86,10 @@ static gpointer worker_main(gpointer ud)
 
 static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 {
-	static const enum sb_event_type cmds[] = {SB_EV_MEDIA_CMD_CREATE,    SB_EV_MEDIA_CMD_UPDATE,
-						  SB_EV_MEDIA_CMD_CANDIDATE, SB_EV_MEDIA_CMD_BRIDGE,
-						  SB_EV_MEDIA_CMD_DESTROY,   SB_EV_MEDIA_CMD_DTMF};
+	static const enum sb_event_type cmds[] = {
+		SB_EV_MEDIA_CMD_CREATE,	    SB_EV_MEDIA_CMD_UPDATE,  SB_EV_MEDIA_CMD_CANDIDATE,
+		SB_EV_MEDIA_CMD_BRIDGE,	    SB_EV_MEDIA_CMD_DESTROY, SB_EV_MEDIA_CMD_DTMF,
+		SB_EV_MEDIA_CMD_ICE_RESTART};
 	char name[24];
 
 	w->m = m;
@@ -228,8 +232,9 @@ static int op_update(void *ud, uint64_t id, const char *remote_sdp)
 {
 	struct sb_mworker *w = worker_of(ud, id);
 
-	/* The answer of an RTP leg we offered (re-offers toward a browser are
-	 * not handled yet: the worker ignores them, docs/media.md). */
+	/* The answer to our offer: of an RTP leg, of a browser's first offer
+	 * or of an ICE restart (other re-offers toward a browser are not
+	 * handled yet: the worker ignores them, docs/media.md). */
 	return w ? post_cmd(w, SB_EV_MEDIA_CMD_UPDATE, id, 0, 0, 0, remote_sdp ? remote_sdp : "")
 		 : -ENOENT;
 }
@@ -246,7 +251,9 @@ static int op_bridge(void *ud, uint64_t a, uint64_t b)
 
 static int op_ice_restart(void *ud, uint64_t id)
 {
-	return -ENOSYS;
+	struct sb_mworker *w = worker_of(ud, id);
+
+	return w ? post_cmd(w, SB_EV_MEDIA_CMD_ICE_RESTART, id, 0, 0, 0, NULL) : -ENOENT;
 }
 
 static int op_candidate(void *ud, uint64_t id, const char *candidate)
@@ -300,4 +307,5 @@ void sb_media_counters(struct sb_media *m, struct sb_media_counters *r)
 	r->dropped_auth = atomic_load(&m->dropped_auth);
 	r->dropped_replay = atomic_load(&m->dropped_replay);
 	r->dtls_failed = atomic_load(&m->dtls_failed);
+	r->ice_restarts = atomic_load(&m->ice_restarts);
 }

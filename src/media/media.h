@@ -36,5 +36,6 @@ struct sb_media_counters {
 	unsigned long long dropped_auth;   /* SRTP authentication failed */
 	unsigned long long dropped_replay; /* SRTP replayed */
 	unsigned long long dtls_failed;	   /* handshake failed or fingerprint mismatch */
+	unsigned long long ice_restarts;   /* ICE restarts offered (client moved) */
 };
 void sb_media_counters(struct sb_media *m, struct sb_media_counters *ret);

@@ -47,6 +47,7 @@ struct sb_media {
 	atomic_ullong sessions_created, sessions_connected, sessions_failed;
 	atomic_ullong rtp_in, rtp_out, rtcp_in;
 	atomic_ullong dropped_plain, dropped_auth, dropped_replay, dtls_failed;
+	atomic_ullong ice_restarts;
 };
 
 struct sb_msession {
@@ -65,6 +66,7 @@ struct sb_msession {
 	const struct sb_sdp_media *ra; /* its audio section (in remote) */
 	char remote_fp[160];	       /* "sha-256 AB:..." of ra, "" when none */
 	struct sb_sdp *local;	       /* our offer while its answer is awaited */
+	struct sb_sdp *current;	       /* our side of the last completed exchange */
 	struct sb_mcodec codec;
 	int dtmf_pt; /* the peer's telephone-event payload type, -1: none */
 	uint32_t ssrc_out;
@@ -92,6 +94,8 @@ struct sb_msession {
 	int dtmf_q_pos, dtmf_tx_ms, dtmf_tx_elapsed;
 	guint dtmf_timer;
 	bool offering; /* WebRTC: we made the offer; the answer comes with update */
+	/* WebRTC: our ICE restart offer is out; its answer comes with update */
+	bool restarting;
 };
 
 /* The codec of another session of the same call on this worker, or NULL. */
@@ -117,14 +121,21 @@ int sb__describe_webrtc(struct sb_msession *s, const char *ufrag, const char *pw
  * kept in s->local. Returns 0 and sets *ret, or -errno. */
 int sb__describe_rtp(struct sb_msession *s, const char *addr, const struct sb_mcodec *codecs,
 		     int n_codecs, char **ret);
-/* Checks the peer's answer (s->remote) against s->local, then drops
- * s->local. 0, or -EPROTO with a reason in err. */
+/* Our ICE restart offer (RFC 8445 section 9): s->current again with new
+ * credentials and candidates and a=setup:actpass (RFC 8842 section 5.2),
+ * kept in s->local. Returns 0 and sets *ret, or -errno (-ENOENT: no
+ * completed exchange yet). */
+int sb__describe_reoffer(struct sb_msession *s, const char *ufrag, const char *pwd,
+			 const char *const *cands, int n_cands, char **ret);
+/* Checks the peer's answer (s->remote) against s->local, then makes
+ * s->local the current description. 0, or -EPROTO with a reason in err. */
 int sb__answer_check(struct sb_msession *s, char *err, size_t errlen);
 
 /* session.c, on the worker thread */
 void sb__msession_create(struct sb_mworker *w, const struct sb_event *ev);
 void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand);
 void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp);
+void sb__msession_ice_restart(struct sb_mworker *w, uint64_t id);
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id);
 void sb__msession_free(gpointer p);
 /* Posts a result event on the control bus. Takes text. */

@@ -1,6 +1,6 @@
 /* A WebRTC media session on a worker: libnice ICE (controlled), DTLS-SRTP,
- * and the echo of what the browser sends. Worker thread only; the worker's
- * session table owns each session. */
+ * ICE restart with a re-offer, and the echo of what the browser sends. Worker thread only; the
+ * worker's session table owns each session. */
 #define SB_LOG_COMP SB_COMP_MEDIA
 
 #include <errno.h>
@@ -271,7 +271,10 @@ static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, 
 	}
 }
 
-static void answer_ready(struct sb_msession *s)
+/* Our description with the agent's credentials and local candidates: the
+ * first one (answer or offer), or the ICE restart offer. Posts it with
+ * media.ready. */
+static void describe_local(struct sb_msession *s, bool reoffer)
 {
 	GSList *cands = nice_agent_get_local_candidates(s->agent, s->stream, 1);
 	const char *lines[SB_SDP_MAX_CANDS];
@@ -287,8 +290,11 @@ static void answer_ready(struct sb_msession *s)
 	}
 	g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
 	nice_agent_get_local_credentials(s->agent, s->stream, &ufrag, &pwd);
-	r = sb__describe_webrtc(s, ufrag, pwd, sb_dtls_ctx_fingerprint(s->w->m->dtls), lines, n,
-				&sdp);
+	if (reoffer)
+		r = sb__describe_reoffer(s, ufrag, pwd, lines, n, &sdp);
+	else
+		r = sb__describe_webrtc(s, ufrag, pwd, sb_dtls_ctx_fingerprint(s->w->m->dtls),
+					lines, n, &sdp);
 	for (int i = 0; i < n; i++)
 		g_free(owned[i]);
 	g_free(ufrag);
@@ -307,7 +313,7 @@ static void gathering_done_cb(NiceAgent *agent, guint stream, gpointer ud)
 
 	if (!s->gathered) {
 		s->gathered = true;
-		answer_ready(s);
+		describe_local(s, false);
 	}
 }
 
@@ -465,30 +471,90 @@ void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand)
 	add_remote_candidate(s, cand);
 }
 
-/* The browser's answer to our offer. */
-static void webrtc_answer(struct sb_msession *s, const char *sdp)
+/* Checks the browser's answer (already s->remote) against our offer and
+ * takes its codec's payload type. 0, or -errno with the session failed. */
+static int answer_take(struct sb_msession *s, const char *sdp)
 {
 	const struct sb_sdp_codec *c;
 	char err[160] = "";
 
-	if (!s->offering || !s->agent || s->failed || s->remote)
-		return; /* re-offers are not handled yet (docs/media.md) */
 	if (sb__remote_take(s, sdp, err, sizeof(err)) < 0 ||
 	    sb__answer_check(s, err, sizeof(err)) < 0 || !s->ra->ice.ufrag || !s->ra->ice.pwd ||
 	    !s->remote_fp[0]) {
 		session_fail(s, -EBADMSG, err[0] ? err : "the answer lacks ICE or DTLS attributes");
-		return;
+		return -EBADMSG;
 	}
 	c = sb__pick_codec(s->ra);
 	if (!c || strcasecmp(c->name, s->codec.name) != 0) {
 		session_fail(s, -ENOTSUP, "the answer does not accept the offered codec");
-		return;
+		return -ENOTSUP;
 	}
 	s->codec.pt = c->pt; /* the answerer's payload type for it */
 	s->dtmf_pt = sb__dtmf_pt(s->ra, s->codec.rate);
+	return 0;
+}
+
+static void remote_ice_set(struct sb_msession *s)
+{
 	nice_agent_set_remote_credentials(s->agent, s->stream, s->ra->ice.ufrag, s->ra->ice.pwd);
 	for (int i = 0; i < s->ra->n_candidates; i++)
 		add_remote_candidate(s, s->ra->candidates[i]);
+}
+
+/* The browser's answer to our first offer. */
+static void webrtc_answer(struct sb_msession *s, const char *sdp)
+{
+	if (answer_take(s, sdp) == 0)
+		remote_ice_set(s);
+}
+
+/* The browser's answer to our ICE restart offer: its new credentials and
+ * candidates go to the agent. The DTLS association and the SRTP keys stay
+ * (RFC 8842 section 5.5): a new fingerprint would need a new handshake,
+ * which is not supported, so it fails the session. */
+static void webrtc_restart_answer(struct sb_msession *s, const char *sdp)
+{
+	char fp[sizeof(s->remote_fp)];
+
+	snprintf(fp, sizeof(fp), "%s", s->remote_fp);
+	s->restarting = false;
+	if (answer_take(s, sdp) < 0)
+		return;
+	if (strcasecmp(fp, s->remote_fp) != 0) {
+		session_fail(s, -EPROTO, "the DTLS fingerprint changed in the ICE restart");
+		return;
+	}
+	sb_info("session %llu: ICE restart answered", (unsigned long long)s->id);
+	remote_ice_set(s);
+}
+
+/* RFC 8445 section 9: new local credentials on the same agent and stream.
+ * libnice keeps the local candidates (gathered already) and the selected
+ * pair, which carries media until the new checks nominate one; the offer
+ * goes out with media.ready. */
+void sb__msession_ice_restart(struct sb_mworker *w, uint64_t id)
+{
+	struct sb_msession *s = g_hash_table_lookup(w->sessions, &id);
+
+	if (!s || s->failed)
+		return;
+	if (!s->agent || !s->ready_sent || (s->offering && !s->remote && !s->restarting)) {
+		/* Not WebRTC, or its first exchange is not complete: the
+		 * engine restarts only legs that are up. */
+		sb_debug("session %llu: no ICE restart before the first exchange",
+			 (unsigned long long)s->id);
+		return;
+	}
+	if (!nice_agent_restart_stream(s->agent, s->stream)) {
+		session_fail(s, -EIO, "ICE restart refused by the agent");
+		return;
+	}
+	/* An offer still unanswered is replaced: the client never got it. */
+	s->local = sb_sdp_free(s->local);
+	s->restarting = true;
+	atomic_fetch_add(&w->m->ice_restarts, 1);
+	sb_info("session %llu: ICE restart", (unsigned long long)s->id);
+	describe_local(s, true);
 }
 
 void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp)
@@ -499,8 +565,11 @@ void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp)
 		return;
 	if (s->kind == SB_MEDIA_RTP || s->kind == SB_MEDIA_RTP_ECHO)
 		sb__rtp_update(s, sdp);
-	else
+	else if (s->restarting && s->agent && !s->failed)
+		webrtc_restart_answer(s, sdp);
+	else if (s->offering && s->agent && !s->failed && !s->remote)
 		webrtc_answer(s, sdp);
+	/* Other re-offers are not handled yet (docs/media.md). */
 }
 
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id)
@@ -525,6 +594,7 @@ void sb__msession_free(gpointer p)
 	sb__rtp_free(s);
 	sb_sdp_free(s->remote);
 	sb_sdp_free(s->local);
+	sb_sdp_free(s->current);
 	sb_dtls_free(s->dtls);
 	if (s->srtp_in)
 		srtp_dealloc(s->srtp_in);

@@ -229,6 +229,17 @@ int sb_sdp_answer(const struct sb_sdp *offer, const struct sb_sdp_caps *caps, in
 int sb_sdp_offer(const struct sb_sdp_caps *caps, int n_caps, const struct sb_sdp_local *local,
 		 struct sb_sdp **ret);
 
+/* RFC 3264 section 8: a new offer in the same session as prev, our side of
+ * the last completed exchange (our offer or our answer): the same sections
+ * in the same order with their ports, formats, payload types, mids,
+ * directions, rtcp-mux, SSRC, fingerprint and BUNDLE group, the o= version
+ * one higher, and in every accepted section the ICE credentials and
+ * candidates of local (RFC 8839 section 4.4.1.1.1: an ICE restart) and,
+ * when it has a fingerprint, local->setup. Returns 0 and sets *ret,
+ * -EINVAL (prev has no accepted section) or -ENOMEM. */
+int sb_sdp_reoffer(const struct sb_sdp *prev, const struct sb_sdp_local *local,
+		   struct sb_sdp **ret);
+
 /* Checks answer against the offer it answers (RFC 3264 section 6): as
  * many sections, in order, of the same types, and every accepted section
  * has a codec the offer has (by name and rate). Returns 0 or -EPROTO with

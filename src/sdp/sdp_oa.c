@@ -1,9 +1,10 @@
 /* RFC 3264 offer/answer on the model: answering an offer, making an offer
- * from our capabilities, and checking an answer against our offer. Pure;
- * any thread. */
+ * from our capabilities or again from the last exchange (ICE restart), and
+ * checking an answer against our offer. Pure; any thread. */
 #include "sdp/sdp.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -323,5 +324,53 @@ int sb_sdp_answer_check(const struct sb_sdp *offer, const struct sb_sdp *answer,
 	for (int i = 0; i < offer->n_media; i++)
 		if ((r = check_section(i, offer->media[i], answer->media[i], err, errlen)) < 0)
 			return r;
+	return 0;
+}
+
+/* A copy of sdp in a new arena, through its text (the printer and parser
+ * round-trip everything the model holds). */
+static int sdp_copy(const struct sb_sdp *sdp, struct sb_sdp **ret)
+{
+	char *text = NULL, err[128];
+	int r = sb_sdp_print(sdp, &text);
+
+	if (r == 0)
+		r = sb_sdp_parse(text, strlen(text), ret, err, sizeof(err));
+	free(text);
+	return r == -ENOMEM ? r : r < 0 ? -EINVAL : 0;
+}
+
+int sb_sdp_reoffer(const struct sb_sdp *prev, const struct sb_sdp_local *local, struct sb_sdp **ret)
+{
+	struct sb_sdp *o = NULL;
+	int accepted = 0, r;
+
+	if ((r = sdp_copy(prev, &o)) < 0)
+		return r;
+	o->sess_version = prev->sess_version + 1;
+	for (int i = 0; i < o->n_media && r == 0; i++) {
+		struct sb_sdp_media *m = o->media[i];
+
+		if (m->port == 0)
+			continue;
+		accepted++;
+		m->n_candidates = 0;
+		if (m->fingerprint.hash)
+			m->setup = local->setup;
+		m->ice.ufrag = sb_sdp_strdup(o, local->ice.ufrag);
+		m->ice.pwd = sb_sdp_strdup(o, local->ice.pwd);
+		if ((local->ice.ufrag && !m->ice.ufrag) || (local->ice.pwd && !m->ice.pwd))
+			r = -ENOMEM;
+		for (int k = 0; k < local->n_candidates && r == 0; k++)
+			r = sb_sdp_candidate_add(o, m, local->candidates[k]);
+		m->end_of_candidates = local->end_of_candidates;
+	}
+	if (r == 0 && accepted == 0)
+		r = -EINVAL;
+	if (r < 0) {
+		sb_sdp_free(o);
+		return r;
+	}
+	*ret = o;
 	return 0;
 }

@@ -260,3 +260,145 @@ test('a call survives a dropped socket and its audio still flows after the resum
   assert.ok(r.n2 > r.n1 + 50, `audio kept flowing: ${r.n1} -> ${r.n2} packets`);
   await ctx.close();
 });
+
+// The same, but the client comes back from another address (the proxy's
+// upstream connection moves from 127.0.0.1 to 127.0.0.2, as a phone moving
+// from Wi-Fi to cellular would): switchboard restarts ICE, the SDK answers
+// its offer, and the tone still comes back, now over the new ICE path. The
+// DTLS association is kept: no second handshake.
+test('a call resumed from a new address restarts ICE and its audio still flows', { timeout: 90000 }, async () => {
+  const before = {
+    restarts: await metric('switchboard_media_ice_restarts_total'),
+    connected: await metric('switchboard_media_sessions_connected_total'),
+    failed: await metric('switchboard_media_sessions_failed_total'),
+  };
+  const proxy = await startProxy(server.port);
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.exposeFunction('moveAndDrop', () => {
+    proxy.from = '127.0.0.2';
+    proxy.drop();
+  });
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const token = mintJwt({ sub: 'dave', may_dial: ['echo'] });
+  const r = await page.evaluate(async ({ url, token, hz }) => {
+    const { Phone } = window.Switchboard;
+    const phone = new Phone({ url, token, reconnect: { initialDelay: 200, maxDelay: 1000 } });
+    const first = await phone.connect();
+    const ac = new AudioContext();
+    const osc = ac.createOscillator();
+    osc.frequency.value = hz;
+    const dest = ac.createMediaStreamDestination();
+    osc.connect(dest);
+    osc.start();
+    const call = phone.call('echo', { stream: dest.stream });
+    const log = [];
+    let ended = null;
+    call.on('ended', ({ reason }) => { ended = reason; });
+    call.on('error', (e) => log.push(`error:${e.name}:${e.message}`));
+    call.on('mediastate', (s) => log.push(`media:${s}`));
+    const remote = await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no remote audio')), 20000);
+      call.on('track', ({ stream }) => { clearTimeout(t); resolve(stream); });
+    });
+    const el = new Audio();
+    el.muted = true;
+    el.srcObject = remote;
+    await el.play().catch(() => {});
+    await ac.resume();
+    const an = ac.createAnalyser();
+    an.fftSize = 4096;
+    ac.createMediaStreamSource(remote).connect(an);
+    const bins = new Float32Array(an.frequencyBinCount);
+    const hearsTone = async (ms) => {
+      const start = Date.now();
+      while (Date.now() - start < ms) {
+        await new Promise((res) => setTimeout(res, 250));
+        an.getFloatFrequencyData(bins);
+        let best = 0;
+        for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+        if (bins[best] > -60 && Math.abs((best * ac.sampleRate) / an.fftSize - hz) < 30) return true;
+      }
+      return false;
+    };
+    const ufrag = (sdp) => (/a=ice-ufrag:(\S+)/.exec(sdp || '') || [])[1] || null;
+    const fingerprint = (sdp) => (/a=fingerprint:(.+)/.exec(sdp || '') || [])[1] || null;
+    // The local and remote ends of the selected ICE candidate pair.
+    const path = async () => {
+      const st = await call.peerConnection.getStats();
+      let pair = null;
+      st.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = st.get(s.selectedCandidatePairId); });
+      if (!pair) return null;
+      const l = st.get(pair.localCandidateId);
+      const rm = st.get(pair.remoteCandidateId);
+      return `${l.address}:${l.port} -> ${rm.address}:${rm.port}`;
+    };
+    const received = async () => {
+      let n = 0;
+      (await call.peerConnection.getStats()).forEach((st) => {
+        if (st.type === 'inbound-rtp' && st.kind === 'audio') n = st.packetsReceived;
+      });
+      return n;
+    };
+    const heardBefore = await hearsTone(8000);
+    const server1 = call.peerConnection.remoteDescription.sdp;
+    const local1 = call.peerConnection.localDescription.sdp;
+    const path1 = await path();
+    const resumedEvent = new Promise((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`no call resumed event; ${log.join(' ')}`)), 20000);
+      call.on('resumed', (info) => { clearTimeout(t); res(info); });
+    });
+    const reconnected = new Promise((res) => phone.on('connected', (e) => res(e)));
+    await window.moveAndDrop();
+    const again = await reconnected;
+    const info = await resumedEvent;
+    const server2 = call.peerConnection.remoteDescription.sdp;
+    const local2 = call.peerConnection.localDescription.sdp;
+    // The new path is checked and nominated: wait until it is selected.
+    let path2 = await path();
+    for (let i = 0; i < 40 && (path2 === path1 || !path2); i++) {
+      await new Promise((res) => setTimeout(res, 250));
+      path2 = await path();
+    }
+    const n1 = await received();
+    await new Promise((res) => setTimeout(res, 2000));
+    const heardAfter = await hearsTone(4000);
+    const n2 = await received();
+    const state = call.state;
+    const endedBefore = ended;
+    await call.hangup();
+    await phone.disconnect();
+    return {
+      heardBefore, heardAfter, n1, n2, info, state, ended: endedBefore, log,
+      firstSession: first.session, again: again.session, resumed: again.resumed,
+      serverUfrag1: ufrag(server1), serverUfrag2: ufrag(server2),
+      localUfrag1: ufrag(local1), localUfrag2: ufrag(local2),
+      serverFp1: fingerprint(server1), serverFp2: fingerprint(server2),
+      setup2: (/a=setup:(\S+)/.exec(server2) || [])[1],
+      path1, path2,
+    };
+  }, { url: `ws://127.0.0.1:${proxy.port}/ws`, token, hz: TONE_HZ });
+  await proxy.close();
+  if (process.env.SB_E2E_VERBOSE) console.log(r);
+  assert.ok(r.heardBefore, 'tone heard before the move');
+  assert.equal(r.resumed, true, 'the session was resumed');
+  assert.equal(r.again, r.firstSession, 'same session after the resume');
+  assert.deepEqual(r.info, { state: 'answered', iceRestart: true }, JSON.stringify(r.log));
+  assert.ok(r.serverUfrag1 && r.serverUfrag2, 'the descriptions carry ICE credentials');
+  assert.notEqual(r.serverUfrag2, r.serverUfrag1, 'switchboard offered new ICE credentials');
+  assert.notEqual(r.localUfrag2, r.localUfrag1, 'the browser answered with new ICE credentials');
+  assert.equal(r.serverFp2, r.serverFp1, 'same DTLS certificate');
+  assert.equal(r.setup2, 'actpass', 'the restart offer says actpass');
+  assert.ok(r.path1 && r.path2 && r.path2 !== r.path1, `a new ICE path: ${r.path1} then ${r.path2}`);
+  assert.equal(r.ended, null, 'the call did not end');
+  assert.equal(r.state, 'active');
+  assert.ok(r.heardAfter, `tone heard after the ICE restart; ${r.log.join(' ')}`);
+  assert.ok(r.n2 > r.n1 + 50, `audio kept flowing: ${r.n1} -> ${r.n2} packets`);
+  assert.equal(await metric('switchboard_media_ice_restarts_total'), before.restarts + 1, 'one ICE restart');
+  assert.equal(await metric('switchboard_media_sessions_connected_total'), before.connected + 1,
+    'one DTLS handshake for the call: none after the ICE restart');
+  assert.equal(await metric('switchboard_media_sessions_failed_total'), before.failed, 'no media failure');
+  await ctx.close();
+});

@@ -103,11 +103,13 @@ export async function startServer(binary, { http = '', extra = '' } = {}) {
 /**
  * A TCP proxy in front of the server: `drop()` closes every connection (both
  * sides, as a broken network would), `refuse` closes new connections at once,
- * `blackhole` keeps sockets open but forwards nothing.
+ * `blackhole` keeps sockets open but forwards nothing. `from` is the
+ * loopback address new upstream connections come from (the client's address
+ * as the server sees it): changing it makes a client that moved.
  */
 export async function startProxy(targetPort) {
   const pairs = new Set();
-  const proxy = { refuse: false, blackhole: false, accepted: 0, refused: 0 };
+  const proxy = { refuse: false, blackhole: false, accepted: 0, refused: 0, from: '127.0.0.1' };
   const server = net.createServer((client) => {
     if (proxy.refuse) {
       proxy.refused++;
@@ -115,7 +117,7 @@ export async function startProxy(targetPort) {
       return;
     }
     proxy.accepted++;
-    const up = net.connect(targetPort, '127.0.0.1');
+    const up = net.connect({ port: targetPort, host: '127.0.0.1', localAddress: proxy.from });
     const pair = { client, up };
     pairs.add(pair);
     const end = () => {

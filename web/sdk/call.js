@@ -202,6 +202,8 @@ export class Call extends Emitter {
           return undefined;
         case 'call.ended':
           return this._onEnded(data);
+        case 'call.resumed':
+          return await this._onResumed(data);
         default:
           return undefined;
       }
@@ -263,6 +265,34 @@ export class Call extends Emitter {
       // An end-of-candidates marker is refused by some engines: not fatal.
       if (c.candidate) this._emit('error', toError(err, ErrorCode.MEDIA_ERROR));
     }
+  }
+
+  /*
+   * The session came back after a dropped socket. For a call that is up,
+   * an `sdp` is the server's ICE restart offer (the client's address
+   * changed): it is answered with call.answer on the same peer connection
+   * (the DTLS association stays), and the new local candidates wait until
+   * the answer is out, as for any answer. For a call still ringing here it
+   * is the offer again.
+   */
+  async _onResumed(data) {
+    if (this.state === 'ended') return;
+    if (data.sdp && this.state === 'incoming') this._remoteOffer = data.sdp;
+    const restart = !!data.sdp && this.state === 'active' && !!this._pc;
+    if (restart) {
+      this._candidatesFlushed = false;
+      try {
+        await this._pc.setRemoteDescription({ type: 'offer', sdp: data.sdp });
+        await this._drainRemoteCandidates();
+        const answer = await this._pc.createAnswer();
+        await this._pc.setLocalDescription(answer);
+        if (this.state === 'ended') return;
+        await this._phone._request('call.answer', { call: this.id, sdp: this._pc.localDescription.sdp });
+      } finally {
+        this._flushLocalCandidates();
+      }
+    }
+    this._emit('resumed', { state: data.state, iceRestart: restart });
   }
 
   _onEnded(data) {

@@ -217,6 +217,12 @@ export interface CallEvents {
   hold: (info: { held: boolean; remote: boolean }) => void;
   digit: (info: { digit: string; duration: number }) => void;
   mediastate: (state: RTCPeerConnectionState) => void;
+  /**
+   * The session resumed after a dropped socket and still holds this call.
+   * `iceRestart`: the client's address changed and the server restarted
+   * ICE; its offer has been answered (media keeps flowing meanwhile).
+   */
+  resumed: (info: { state: string; iceRestart: boolean }) => void;
 }
 
 export declare class Call extends Emitter<CallEvents> {

@@ -10,6 +10,7 @@ async function main() {
     console.log(info.identity.user, info.session);
     const c = phone.call('bob', { video: false });
     c.on('ringing', ({ status }) => status + 1);
+    c.on('resumed', ({ state, iceRestart }) => console.log(state.length, iceRestart === true));
     await c.sendDigits('123');
     c.mute(true);
   } catch (e) {

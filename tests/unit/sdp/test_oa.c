@@ -320,3 +320,73 @@ Test(sdp_oa, webrtc_offer_from_caps_round_trips)
 	sb_sdp_free(back);
 	sb_sdp_free(offer);
 }
+
+/* An ICE restart offer made from our answer to Chromium: the same sections,
+ * payload types, mids and BUNDLE group (Chromium refuses a re-offer that
+ * reorders or drops m= lines), new ICE credentials and candidates, actpass,
+ * the o= version one higher. */
+Test(sdp_oa, reoffer_after_our_answer_keeps_the_sections)
+{
+	static const char *const cands[] = {
+		"candidate:2 1 udp 2130706431 192.0.2.9 41000 typ host"};
+	struct sb_sdp *offer = sb_test_parse_file("ex_webrtc/chromium_audio_video_sdp.sdp");
+	struct sb_sdp_caps caps = {
+		.type = "audio", .codecs = opus_te, .n_codecs = 3, .max_codecs = 1};
+	struct sb_sdp_local l = webrtc_local();
+	struct sb_sdp_local again = {.ice = {.ufrag = "uf2", .pwd = "newpwnewpwnewpwnewpwnewp"},
+				     .setup = SB_SDP_SETUP_ACTPASS,
+				     .candidates = cands,
+				     .n_candidates = 1,
+				     .end_of_candidates = true};
+	struct sb_sdp *ans = NULL, *re = NULL, *back, *answer_back;
+	char *text = NULL, err[256] = "";
+
+	cr_assert_eq(sb_sdp_answer(offer, &caps, 1, &l, &ans), 0);
+	cr_assert_eq(sb_sdp_reoffer(ans, &again, &re), 0);
+	cr_assert_eq(sb_sdp_print(re, &text), 0);
+	back = parse_str(text);
+	cr_expect_eq(back->sess_id, ans->sess_id);
+	cr_expect_eq(back->sess_version, ans->sess_version + 1);
+	cr_assert_eq(back->n_media, 2);
+	cr_expect_eq(back->media[0]->port, 9);
+	cr_expect_str_eq(back->media[0]->mid, "0");
+	cr_assert_eq(back->media[0]->n_codecs, 2);
+	cr_expect_eq(back->media[0]->codecs[0].pt, 111);
+	cr_expect_eq(back->media[0]->codecs[1].pt, 110);
+	cr_expect_str_eq(back->media[0]->ice.ufrag, "uf2");
+	cr_expect_str_eq(back->media[0]->ice.pwd, "newpwnewpwnewpwnewpwnewp");
+	cr_expect_str_eq(back->media[0]->fingerprint.value, "AA:BB");
+	cr_expect_eq(back->media[0]->setup, SB_SDP_SETUP_ACTPASS);
+	cr_expect(back->media[0]->rtcp_mux);
+	cr_expect_eq(back->media[0]->ssrcs[0], 1234);
+	cr_assert_eq(back->media[0]->n_candidates, 1);
+	cr_expect_str_eq(back->media[0]->candidates[0], cands[0]);
+	cr_expect_eq(back->media[1]->port, 0);
+	cr_expect_str_eq(back->media[1]->mid, "1");
+	cr_assert_eq(back->n_bundle, 1);
+	cr_expect_str_eq(back->bundle[0], "0");
+	/* Chromium's offer answers it; the answer checks against it. */
+	sb_sdp_free(ans);
+	ans = NULL;
+	cr_assert_eq(sb_sdp_answer(back, &caps, 1, &l, &ans), 0);
+	answer_back = through_text(back, ans);
+	cr_expect_eq(sb_sdp_answer_check(re, answer_back, err, sizeof(err)), 0, "%s", err);
+	free(text);
+	sb_sdp_free(answer_back);
+	sb_sdp_free(ans);
+	sb_sdp_free(back);
+	sb_sdp_free(re);
+	sb_sdp_free(offer);
+}
+
+Test(sdp_oa, reoffer_needs_an_accepted_section)
+{
+	struct sb_sdp *none = parse_str("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\n"
+					"c=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n");
+	struct sb_sdp_local l = webrtc_local();
+	struct sb_sdp *re = NULL;
+
+	cr_expect_eq(sb_sdp_reoffer(none, &l, &re), -EINVAL);
+	cr_expect_null(re);
+	sb_sdp_free(none);
+}
