@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { launchChromium } from './harness.mjs';
+import { TONE_JS, launchChromium } from './harness.mjs';
 
 const HARNESS = process.env.SB_MEDIA_BRIDGE_HARNESS;
 const TONE_HZ = 660;
@@ -38,27 +38,8 @@ async function listen(hz) {
   const t0 = Date.now();
   while (!window.t.remote && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 100));
   if (!window.t.remote) return { error: `no remote track; ice ${pc.iceConnectionState}` };
-  const el = new Audio();
-  el.muted = true;
-  el.srcObject = window.t.remote;
-  await el.play().catch(() => {});
-  await ac.resume();
-  const an = ac.createAnalyser();
-  an.fftSize = 4096;
-  ac.createMediaStreamSource(window.t.remote).connect(an);
-  const bins = new Float32Array(an.frequencyBinCount);
-  let peakHz = 0;
-  let peakDb = -Infinity;
-  const start = Date.now();
-  while (Date.now() - start < 15000) {
-    await new Promise((r) => setTimeout(r, 250));
-    an.getFloatFrequencyData(bins);
-    let best = 0;
-    for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-    peakDb = bins[best];
-    peakHz = (best * ac.sampleRate) / an.fftSize;
-    if (peakDb > -60 && Math.abs(peakHz - hz) < 30 && Date.now() - start > 2000) break;
-  }
+  const ear = await window.sbTone.listen(ac, window.t.remote);
+  const { peakHz, peakDb } = await window.sbTone.waitFor(ear, hz);
   let sent = 0;
   let received = 0;
   (await pc.getStats()).forEach((s) => {
@@ -108,17 +89,13 @@ async function roundTrip(h) {
     const page = await ctx.newPage();
     page.on('pageerror', (e) => console.error('page error:', e));
     await page.setContent('<html><body>bridge</body></html>');
+    await page.addScriptTag({ path: TONE_JS });
     const offer = await page.evaluate(async (hz) => {
-      const ac = new AudioContext();
-      const osc = ac.createOscillator();
-      osc.frequency.value = hz;
-      const dest = ac.createMediaStreamDestination();
-      osc.connect(dest);
-      osc.start();
+      const { ac, stream: mic } = window.sbTone.source(hz);
       const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
       window.t = { ac, pc, remote: null };
       pc.ontrack = (e) => { window.t.remote = e.streams[0] || new MediaStream([e.track]); };
-      pc.addTrack(dest.stream.getAudioTracks()[0], dest.stream);
+      pc.addTrack(mic.getAudioTracks()[0], mic);
       await pc.setLocalDescription(await pc.createOffer());
       await new Promise((resolve) => {
         if (pc.iceGatheringState === 'complete') return resolve();
@@ -164,23 +141,19 @@ test('the media plane offers to a browser and bridges it to a SIP phone',
       const page = await ctx.newPage();
       page.on('pageerror', (e) => console.error('page error:', e));
       await page.setContent('<html><body>offer</body></html>');
+      await page.addScriptTag({ path: TONE_JS });
       const offer = (await h.until(/^(v=0[\s\S]*?)\n\.\n/m, 10000))[1];
       assert.match(offer, /a=setup:actpass/);
       assert.match(offer, /m=audio 9 UDP\/TLS\/RTP\/SAVPF 0 /, 'the phone leg\'s PCMU first');
       const answer = await page.evaluate(async ({ sdp, hz }) => {
-        const ac = new AudioContext();
-        const osc = ac.createOscillator();
-        osc.frequency.value = hz;
-        const dest = ac.createMediaStreamDestination();
-        osc.connect(dest);
-        osc.start();
+        const { ac, stream: mic } = window.sbTone.source(hz);
         const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
         window.t = { ac, pc, remote: null };
         pc.ontrack = (e) => { window.t.remote = e.streams[0] || new MediaStream([e.track]); };
         await pc.setRemoteDescription({ type: 'offer', sdp });
         const [tr] = pc.getTransceivers();
         tr.direction = 'sendrecv';
-        await tr.sender.replaceTrack(dest.stream.getAudioTracks()[0]);
+        await tr.sender.replaceTrack(mic.getAudioTracks()[0]);
         await pc.setLocalDescription(await pc.createAnswer());
         await new Promise((resolve) => {
           if (pc.iceGatheringState === 'complete') return resolve();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { freePort, launchChromium } from './harness.mjs';
+import { freePort, launchChromium, sippMediaPort } from './harness.mjs';
 
 const BINARY = process.env.SB_BINARY;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -25,14 +25,6 @@ const log = [];
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SIP_DIR = path.resolve(HERE, '../integration/sip');
 
-async function freeUdpPort() {
-  const dgram = await import('node:dgram');
-  const s = dgram.createSocket('udp4');
-  await new Promise((r) => s.bind(0, '127.0.0.1', r));
-  const { port } = s.address();
-  s.close();
-  return port;
-}
 
 /* SIPp with a scenario of tests/integration/sip; resolves with its exit code
  * (or 'timeout', after killing it) and its output. */
@@ -49,8 +41,6 @@ function sipp(args, ms) {
   return { proc: p, done };
 }
 
-// Below the ephemeral range (Chromium's ICE sockets) and the gateway's RTP range.
-const mediaPort = () => String(10000 + Math.floor(Math.random() * 2400) * 4);
 const PHONE = ['-key', 'phone_user', '1001', '-au', '1001', '-ap', 'change-me-1001'];
 
 const watchdog = setTimeout(() => {
@@ -63,7 +53,7 @@ watchdog.unref();
 before(async () => {
   assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
   const port = await freePort();
-  sipPort = await freeUdpPort();
+  sipPort = await freePort();
   dir = mkdtempSync(path.join(tmpdir(), 'sb-demo-'));
   base = `http://127.0.0.1:${port}`;
   proc = spawn(BINARY, ['-c', 'conf/switchboard.conf'], {
@@ -116,11 +106,11 @@ test('the demo page calls echo with the default config', { timeout: 60000 }, asy
 test('with the default config a phone registers as 1001, the demo page calls it, and it calls the demo page', { timeout: 90000 }, async () => {
   // The phone: one SIPp answers calls and echoes their RTP; another
   // registers 1001 (digest) with the first one as its contact.
-  const phonePort = await freeUdpPort();
-  const answerer = sipp(['-sf', 'uas_echo.xml', '-p', String(phonePort), '-mi', '127.0.0.1', '-mp', mediaPort(),
+  const phonePort = await freePort();
+  const answerer = sipp(['-sf', 'uas_echo.xml', '-p', String(phonePort), '-mi', '127.0.0.1', '-mp', sippMediaPort(),
     '-rtp_echo', '-timeout', '60s'], 60000);
   const reg = await sipp(['-sf', 'phone_register.xml', ...PHONE, '-key', 'contact_port', String(phonePort),
-    '-p', String(await freeUdpPort()), '-timeout', '10s', `127.0.0.1:${sipPort}`], 15000).done;
+    '-p', String(await freePort()), '-timeout', '10s', `127.0.0.1:${sipPort}`], 15000).done;
   assert.equal(reg.code, 0, `1001 registered: ${reg.out.slice(-1500)}`);
 
   const page = await browser.newPage();
@@ -146,8 +136,8 @@ test('with the default config a phone registers as 1001, the demo page calls it,
 
   // The phone calls alice (the demo page's user): challenged, authenticated,
   // the page rings, answers; the phone echoes for 8 s and hangs up.
-  const caller = sipp(['-sf', 'phone_call.xml', ...PHONE, '-s', 'alice', '-p', String(await freeUdpPort()),
-    '-mi', '127.0.0.1', '-mp', mediaPort(), '-rtp_echo', '-timeout', '40s', `127.0.0.1:${sipPort}`], 45000);
+  const caller = sipp(['-sf', 'phone_call.xml', ...PHONE, '-s', 'alice', '-p', String(await freePort()),
+    '-mi', '127.0.0.1', '-mp', sippMediaPort(), '-rtp_echo', '-timeout', '40s', `127.0.0.1:${sipPort}`], 45000);
   await page.waitForSelector('#incoming:not([hidden])', { timeout: 15000 }).catch(async (err) => {
     caller.proc.kill('SIGKILL');
     const r = await caller.done;

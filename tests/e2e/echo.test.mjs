@@ -52,13 +52,8 @@ test('a browser calls echo and hears its own tone', { timeout: 60000 }, async ()
     const phone = new Phone({ url, token });
     await phone.connect();
     // A pure tone as the microphone.
-    const ac = new AudioContext();
-    const osc = ac.createOscillator();
-    osc.frequency.value = hz;
-    const dest = ac.createMediaStreamDestination();
-    osc.connect(dest);
-    osc.start();
-    const call = phone.call('echo', { stream: dest.stream });
+    const { ac, stream: mic } = window.sbTone.source(hz);
+    const call = phone.call('echo', { stream: mic });
     call.on('statechange', (s) => log.push(`state:${s}`));
     const remote = await new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no remote audio; ${log.join(' ')}`)), 20000);
@@ -68,30 +63,8 @@ test('a browser calls echo and hears its own tone', { timeout: 60000 }, async ()
     // Listen to what comes back: find the strongest frequency. Chromium
     // feeds a remote WebRTC stream to WebAudio only while a media element
     // plays it too.
-    const el = new Audio();
-    el.muted = true;
-    el.srcObject = remote;
-    await el.play().catch(() => {});
-    await ac.resume();
-    const src = ac.createMediaStreamSource(remote);
-    const an = ac.createAnalyser();
-    an.fftSize = 4096;
-    src.connect(an);
-    const bins = new Float32Array(an.frequencyBinCount);
-    let peakHz = 0;
-    let peakDb = -Infinity;
-    const start = Date.now();
-    const deadline = start + 15000;
-    while (Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250));
-      an.getFloatFrequencyData(bins);
-      let best = 0;
-      for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-      peakDb = bins[best];
-      peakHz = (best * ac.sampleRate) / an.fftSize;
-      // Two seconds of audio at least, so the packet counts mean something.
-      if (peakDb > -60 && Math.abs(peakHz - hz) < 30 && Date.now() - start > 2000) break;
-    }
+    const ear = await window.sbTone.listen(ac, remote);
+    const { peakHz, peakDb } = await window.sbTone.waitFor(ear, hz, { ms: 15000 });
     const stats = await call.peerConnection.getStats();
     let sent = 0;
     let received = 0;
@@ -192,39 +165,16 @@ test('a call survives a dropped socket and its audio still flows after the resum
     const { Phone } = window.Switchboard;
     const phone = new Phone({ url, token, reconnect: { initialDelay: 200, maxDelay: 1000 } });
     const first = await phone.connect();
-    const ac = new AudioContext();
-    const osc = ac.createOscillator();
-    osc.frequency.value = hz;
-    const dest = ac.createMediaStreamDestination();
-    osc.connect(dest);
-    osc.start();
-    const call = phone.call('echo', { stream: dest.stream });
+    const { ac, stream: mic } = window.sbTone.source(hz);
+    const call = phone.call('echo', { stream: mic });
     let ended = null;
     call.on('ended', ({ reason }) => { ended = reason; });
     const remote = await new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('no remote audio')), 20000);
       call.on('track', ({ stream }) => { clearTimeout(t); resolve(stream); });
     });
-    const el = new Audio();
-    el.muted = true;
-    el.srcObject = remote;
-    await el.play().catch(() => {});
-    await ac.resume();
-    const an = ac.createAnalyser();
-    an.fftSize = 4096;
-    ac.createMediaStreamSource(remote).connect(an);
-    const bins = new Float32Array(an.frequencyBinCount);
-    const hearsTone = async (ms) => {
-      const start = Date.now();
-      while (Date.now() - start < ms) {
-        await new Promise((res) => setTimeout(res, 250));
-        an.getFloatFrequencyData(bins);
-        let best = 0;
-        for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-        if (bins[best] > -60 && Math.abs((best * ac.sampleRate) / an.fftSize - hz) < 30) return true;
-      }
-      return false;
-    };
+    const ear = await window.sbTone.listen(ac, remote);
+    const hearsTone = async (ms) => (await window.sbTone.waitFor(ear, hz, { ms, minMs: 0 })).heard;
     const before = await hearsTone(8000);
     // Cut the WebSocket, as a flaky network would.
     const resumed = new Promise((res) => phone.on('connected', (e) => res(e)));
@@ -287,13 +237,8 @@ test('a call resumed from a new address restarts ICE and its audio still flows',
     const { Phone } = window.Switchboard;
     const phone = new Phone({ url, token, reconnect: { initialDelay: 200, maxDelay: 1000 } });
     const first = await phone.connect();
-    const ac = new AudioContext();
-    const osc = ac.createOscillator();
-    osc.frequency.value = hz;
-    const dest = ac.createMediaStreamDestination();
-    osc.connect(dest);
-    osc.start();
-    const call = phone.call('echo', { stream: dest.stream });
+    const { ac, stream: mic } = window.sbTone.source(hz);
+    const call = phone.call('echo', { stream: mic });
     const log = [];
     let ended = null;
     call.on('ended', ({ reason }) => { ended = reason; });
@@ -303,26 +248,8 @@ test('a call resumed from a new address restarts ICE and its audio still flows',
       const t = setTimeout(() => reject(new Error('no remote audio')), 20000);
       call.on('track', ({ stream }) => { clearTimeout(t); resolve(stream); });
     });
-    const el = new Audio();
-    el.muted = true;
-    el.srcObject = remote;
-    await el.play().catch(() => {});
-    await ac.resume();
-    const an = ac.createAnalyser();
-    an.fftSize = 4096;
-    ac.createMediaStreamSource(remote).connect(an);
-    const bins = new Float32Array(an.frequencyBinCount);
-    const hearsTone = async (ms) => {
-      const start = Date.now();
-      while (Date.now() - start < ms) {
-        await new Promise((res) => setTimeout(res, 250));
-        an.getFloatFrequencyData(bins);
-        let best = 0;
-        for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-        if (bins[best] > -60 && Math.abs((best * ac.sampleRate) / an.fftSize - hz) < 30) return true;
-      }
-      return false;
-    };
+    const ear = await window.sbTone.listen(ac, remote);
+    const hearsTone = async (ms) => (await window.sbTone.waitFor(ear, hz, { ms, minMs: 0 })).heard;
     const ufrag = (sdp) => (/a=ice-ufrag:(\S+)/.exec(sdp || '') || [])[1] || null;
     const fingerprint = (sdp) => (/a=fingerprint:(.+)/.exec(sdp || '') || [])[1] || null;
     // The local and remote ends of the selected ICE candidate pair.

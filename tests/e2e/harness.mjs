@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,19 +14,40 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const WEB_ROOT = process.env.SB_WEB_ROOT || path.resolve(here, '../../web');
+// Test-page audio helpers (a tone as the microphone, the strongest frequency
+// heard), loaded by web/sdk/test.html and added to blank pages by tests.
+export const TONE_JS = path.join(WEB_ROOT, 'sdk', 'tone.js');
 export const SECRET = 'e2e-test-secret-0123456789';
 export const ADMIN = 'e2e-admin-token';
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+/* Tries to bind port on loopback with TCP and UDP; resolves whether both
+ * were free. */
+function bindable(port) {
+  return new Promise((resolve) => {
+    const t = net.createServer();
+    t.once('error', () => resolve(false));
+    t.listen(port, '127.0.0.1', () => {
+      const u = dgram.createSocket('udp4');
+      u.once('error', () => { u.close(); t.close(() => resolve(false)); });
+      u.bind(port, '127.0.0.1', () => { u.close(); t.close(() => resolve(true)); });
     });
   });
 }
+
+/* A port free for both TCP and UDP on loopback, chosen at random in
+ * 12000-19999: below the kernel's ephemeral range (which Chromium, SIPp and
+ * every client socket draw from, so a port picked there can be taken
+ * before the server binds it) and below the gateway's RTP range. */
+export async function freePort() {
+  for (;;) {
+    const port = 12000 + Math.floor(Math.random() * 8000);
+    if (await bindable(port)) return port;
+  }
+}
+
+/* A media port for SIPp (-mp; it binds this and the next three), at random
+ * in 10000-11999, apart from freePort's range and the ephemeral one. */
+export const sippMediaPort = () => String(10000 + Math.floor(Math.random() * 500) * 4);
 
 const b64url = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
 

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { SECRET, freePort, launchChromium, mintJwt, startServer } from './harness.mjs';
+import { SECRET, freePort, launchChromium, mintJwt, sippMediaPort, startServer } from './harness.mjs';
 
 const BINARY = process.env.SB_BINARY;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -28,23 +28,14 @@ const watchdog = setTimeout(() => {
 }, 120000);
 watchdog.unref();
 
-async function freeUdpPort() {
-  const dgram = await import('node:dgram');
-  const s = dgram.createSocket('udp4');
-  await new Promise((r) => s.bind(0, '127.0.0.1', r));
-  const { port } = s.address();
-  s.close();
-  return port;
-}
 
 let uasPort;
 
 /* One SIPp far end on the trunk's port for one call, with its own scenario. */
 function startUas(scenario) {
-  const mediaPort = 42000 + Math.floor(Math.random() * 2000) * 2;
   sippLog = '';
   sipp = spawn('sipp', ['-sf', path.resolve(HERE, '../integration/sip', scenario), '-i', '127.0.0.1',
-    '-p', String(uasPort), '-mi', '127.0.0.1', '-mp', String(mediaPort), '-rtp_echo', '-m', '1',
+    '-p', String(uasPort), '-mi', '127.0.0.1', '-mp', sippMediaPort(), '-rtp_echo', '-m', '1',
     '-nostdin', '-timeout', '60s', '-trace_err'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: HERE });
   sipp.stdout.on('data', (d) => { sippLog += d; });
   sipp.stderr.on('data', (d) => { sippLog += d; });
@@ -61,8 +52,8 @@ function sippExit(proc, ms = 10000) {
 
 before(async () => {
   assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
-  uasPort = await freeUdpPort();
-  sipPort = await freeUdpPort();
+  uasPort = await freePort();
+  sipPort = await freePort();
   server = await startServer(BINARY, {
     extra: [
       '[sip]', `listen = udp:127.0.0.1:${sipPort}`, `trace = ${process.env.SB_E2E_VERBOSE ? 'true' : 'false'}`,
@@ -99,14 +90,9 @@ test('a browser calls a SIP far end and hears its audio come back', { timeout: 6
     const { Phone } = window.Switchboard;
     const phone = new Phone({ url, token });
     await phone.connect();
-    const ac = new AudioContext();
-    const osc = ac.createOscillator();
-    osc.frequency.value = hz;
-    const dest = ac.createMediaStreamDestination();
-    osc.connect(dest);
-    osc.start();
+    const { ac, stream: mic } = window.sbTone.source(hz);
     const events = [];
-    const call = phone.call('7000', { stream: dest.stream });
+    const call = phone.call('7000', { stream: mic });
     call.on('ringing', () => events.push('ringing'));
     call.on('answered', () => events.push('answered'));
     const remote = await new Promise((resolve, reject) => {
@@ -114,27 +100,8 @@ test('a browser calls a SIP far end and hears its audio come back', { timeout: 6
       call.on('track', ({ stream }) => { clearTimeout(t); resolve(stream); });
       call.on('ended', ({ reason, error }) => reject(new Error(`ended: ${reason} ${error && error.name}`)));
     });
-    const el = new Audio();
-    el.muted = true;
-    el.srcObject = remote;
-    await el.play().catch(() => {});
-    await ac.resume();
-    const an = ac.createAnalyser();
-    an.fftSize = 4096;
-    ac.createMediaStreamSource(remote).connect(an);
-    const bins = new Float32Array(an.frequencyBinCount);
-    let peakHz = 0;
-    let peakDb = -Infinity;
-    const start = Date.now();
-    while (Date.now() - start < 15000) {
-      await new Promise((res) => setTimeout(res, 250));
-      an.getFloatFrequencyData(bins);
-      let best = 0;
-      for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-      peakDb = bins[best];
-      peakHz = (best * ac.sampleRate) / an.fftSize;
-      if (peakDb > -60 && Math.abs(peakHz - hz) < 30 && Date.now() - start > 2000) break;
-    }
+    const ear = await window.sbTone.listen(ac, remote);
+    const { peakHz, peakDb } = await window.sbTone.waitFor(ear, hz, { ms: 15000 });
     const id = call.id;
     await call.hangup();
     await phone.disconnect();
@@ -170,43 +137,23 @@ test('a SIP trunk calls a browser user who answers and is heard', { timeout: 600
     window.result = { events: [] };
     phone.on('incoming', async (call) => {
       window.result.from = call.remote;
-      const ac = new AudioContext();
-      const osc = ac.createOscillator();
-      osc.frequency.value = hz;
-      const dest = ac.createMediaStreamDestination();
-      osc.connect(dest);
-      osc.start();
+      const { ac, stream: mic } = window.sbTone.source(hz);
       call.on('ended', ({ reason }) => { window.result.ended = reason; });
       call.on('track', async ({ stream }) => {
-        const el = new Audio();
-        el.muted = true;
-        el.srcObject = stream;
-        await el.play().catch(() => {});
-        await ac.resume();
-        const an = ac.createAnalyser();
-        an.fftSize = 4096;
-        ac.createMediaStreamSource(stream).connect(an);
-        const bins = new Float32Array(an.frequencyBinCount);
-        const start = Date.now();
-        while (Date.now() - start < 7000) {
-          await new Promise((r) => setTimeout(r, 250));
-          an.getFloatFrequencyData(bins);
-          let best = 0;
-          for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-          window.result.peakDb = bins[best];
-          window.result.peakHz = (best * ac.sampleRate) / an.fftSize;
-          if (bins[best] > -60 && Math.abs(window.result.peakHz - hz) < 30 && Date.now() - start > 2000) break;
-        }
+        const ear = await window.sbTone.listen(ac, stream);
+        const r = await window.sbTone.waitFor(ear, hz, { ms: 7000 });
+        window.result.peakHz = r.peakHz;
+        window.result.peakDb = r.peakDb;
         window.result.done = true;
       });
-      await call.accept({ stream: dest.stream });
+      await call.accept({ stream: mic });
     });
     await phone.register();
   }, { url: `ws://127.0.0.1:${server.port}/ws`, token, hz: TONE_HZ });
 
   const uac = spawn('sipp', ['-sf', path.resolve(HERE, '../integration/sip/uac_echo.xml'), '-s', 'bob',
-    '-i', '127.0.0.1', '-p', String(await freeUdpPort()), '-mi', '127.0.0.1',
-    '-mp', String(44000 + Math.floor(Math.random() * 1000) * 2), '-rtp_echo', '-m', '1', '-nostdin',
+    '-i', '127.0.0.1', '-p', String(await freePort()), '-mi', '127.0.0.1',
+    '-mp', sippMediaPort(), '-rtp_echo', '-m', '1', '-nostdin',
     '-timeout', '40s', '-trace_err', `127.0.0.1:${sipPort}`], { stdio: ['ignore', 'pipe', 'pipe'], cwd: HERE });
   let uacLog = '';
   uac.stdout.on('data', (d) => { uacLog += d; });
@@ -330,13 +277,13 @@ test('the demo page calls a SIP far end, shows audio both ways, and the CDR is s
 // the engine finds carol's contact in the location service, the phone
 // answers, the browser hears its tone and hangs up (BYE to the phone).
 test('a browser calls a phone registered to switchboard', { timeout: 60000 }, async () => {
-  const phonePort = await freeUdpPort();
+  const phonePort = await freePort();
   const trunkPort = uasPort;
   uasPort = phonePort;
   const phoneProc = startUas('uas_echo.xml');
   uasPort = trunkPort;
   const reg = spawn('sipp', ['-sf', path.resolve(HERE, '../integration/sip/phone_register.xml'),
-    '-key', 'contact_port', String(phonePort), '-key', 'phone_user', 'carol', '-au', 'carol', '-ap', 'carol-secret', '-i', '127.0.0.1', '-p', String(await freeUdpPort()),
+    '-key', 'contact_port', String(phonePort), '-key', 'phone_user', 'carol', '-au', 'carol', '-ap', 'carol-secret', '-i', '127.0.0.1', '-p', String(await freePort()),
     '-m', '1', '-nostdin', '-timeout', '10s', `127.0.0.1:${sipPort}`], { stdio: 'ignore', cwd: HERE });
   assert.equal(await sippExit(reg), 0, 'carol registered');
   const page = await browser.newPage();
@@ -346,39 +293,15 @@ test('a browser calls a phone registered to switchboard', { timeout: 60000 }, as
   const r = await page.evaluate(async ({ url, token, hz }) => {
     const phone = new window.Switchboard.Phone({ url, token });
     await phone.connect();
-    const ac = new AudioContext();
-    const osc = ac.createOscillator();
-    osc.frequency.value = hz;
-    const dest = ac.createMediaStreamDestination();
-    osc.connect(dest);
-    osc.start();
-    const call = phone.call('carol', { stream: dest.stream });
+    const { ac, stream: mic } = window.sbTone.source(hz);
+    const call = phone.call('carol', { stream: mic });
     const remote = await new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('no answer')), 20000);
       call.on('track', ({ stream }) => { clearTimeout(t); resolve(stream); });
       call.on('ended', ({ reason, error }) => reject(new Error(`ended: ${reason} ${error && error.name}`)));
     });
-    const el = new Audio();
-    el.muted = true;
-    el.srcObject = remote;
-    await el.play().catch(() => {});
-    await ac.resume();
-    const an = ac.createAnalyser();
-    an.fftSize = 4096;
-    ac.createMediaStreamSource(remote).connect(an);
-    const bins = new Float32Array(an.frequencyBinCount);
-    let peakHz = 0;
-    let peakDb = -Infinity;
-    const start = Date.now();
-    while (Date.now() - start < 12000) {
-      await new Promise((res) => setTimeout(res, 250));
-      an.getFloatFrequencyData(bins);
-      let best = 0;
-      for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-      peakDb = bins[best];
-      peakHz = (best * ac.sampleRate) / an.fftSize;
-      if (peakDb > -60 && Math.abs(peakHz - hz) < 30 && Date.now() - start > 2000) break;
-    }
+    const ear = await window.sbTone.listen(ac, remote);
+    const { peakHz, peakDb } = await window.sbTone.waitFor(ear, hz, { ms: 12000 });
     await call.hangup();
     await phone.disconnect();
     return { peakHz, peakDb };

@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { freePort, launchChromium, mintJwt, startServer } from './harness.mjs';
+import { freePort, launchChromium, mintJwt, sippMediaPort, startServer } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BINARY = process.env.SB_BINARY;
@@ -33,9 +33,8 @@ before(async () => {
   assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
   const sipPort = await freePort();
   const sippPort = await freePort();
-  const mediaPort = 2 * Math.floor((await freePort()) / 2);
   sipp = spawn('sipp', ['-sf', path.join(here, '../integration/sip/uas_echo_pcmu.xml'), '-m', '1', '-i', '127.0.0.1',
-    '-p', String(sippPort), '-mp', String(mediaPort), '-rtp_echo', '-t', 'u1', '-nostdin',
+    '-p', String(sippPort), '-mp', sippMediaPort(), '-rtp_echo', '-t', 'u1', '-nostdin',
     '-timeout', '90s'], { stdio: ['ignore', 'pipe', 'pipe'] });
   sipp.stdout.on('data', (d) => { sippLog += d; });
   sipp.stderr.on('data', (d) => { sippLog += d; });
@@ -73,13 +72,8 @@ test('a browser calls a SIP trunk and hears its tone through the RTP leg',
       const log = [];
       const phone = new Phone({ url, token });
       await phone.connect();
-      const ac = new AudioContext();
-      const osc = ac.createOscillator();
-      osc.frequency.value = hz;
-      const dest = ac.createMediaStreamDestination();
-      osc.connect(dest);
-      osc.start();
-      const call = phone.call('1234', { stream: dest.stream });
+      const { ac, stream: mic } = window.sbTone.source(hz);
+      const call = phone.call('1234', { stream: mic });
       call.on('statechange', (s) => log.push(`state:${s}`));
       let remote;
       try {
@@ -91,27 +85,8 @@ test('a browser calls a SIP trunk and hears its tone through the RTP leg',
       } catch (e) {
         return { error: `${e.message}; ${log.join(' ')}` };
       }
-      const el = new Audio();
-      el.muted = true;
-      el.srcObject = remote;
-      await el.play().catch(() => {});
-      await ac.resume();
-      const an = ac.createAnalyser();
-      an.fftSize = 4096;
-      ac.createMediaStreamSource(remote).connect(an);
-      const bins = new Float32Array(an.frequencyBinCount);
-      let peakHz = 0;
-      let peakDb = -Infinity;
-      const start = Date.now();
-      while (Date.now() - start < 15000) {
-        await new Promise((r) => setTimeout(r, 250));
-        an.getFloatFrequencyData(bins);
-        let best = 0;
-        for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-        peakDb = bins[best];
-        peakHz = (best * ac.sampleRate) / an.fftSize;
-        if (peakDb > -60 && Math.abs(peakHz - hz) < 30 && Date.now() - start > 2000) break;
-      }
+      const ear = await window.sbTone.listen(ac, remote);
+      const { peakHz, peakDb } = await window.sbTone.waitFor(ear, hz, { ms: 15000 });
       let sent = 0;
       let received = 0;
       (await call.peerConnection.getStats()).forEach((s) => {

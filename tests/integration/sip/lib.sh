@@ -7,18 +7,22 @@ fail=0
 ok() { echo "ok - $*"; pass=$((pass + 1)); }
 not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
 
-# A port free for both UDP and TCP on loopback.
+# A port free for both UDP and TCP on loopback, at random in 12000-19999:
+# below the kernel's ephemeral range, so that no client socket takes it
+# between this check and the bind (and apart from the RTP ranges).
 free_port() {
   python3 -c '
-import socket
+import random, socket
 while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
-    p = u.getsockname()[1]
+    p = random.randrange(12000, 20000)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     t = socket.socket()
     try:
-        t.bind(("127.0.0.1", p)); print(p); break
+        u.bind(("127.0.0.1", p)); t.bind(("127.0.0.1", p)); print(p); break
     except OSError:
         pass
+    finally:
+        u.close(); t.close()
 '
 }
 
