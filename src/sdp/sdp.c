@@ -281,6 +281,13 @@ int sb_sdp_check_limits(const char *text, size_t len, char *err, size_t errlen)
 			snprintf(err, errlen, "SDP has a NUL byte at offset %zu", i);
 			return -EBADMSG;
 		}
+		/* Lines end with CRLF or LF (RFC 8866 section 5). sofia-sip also
+		 * ends a line at a lone CR, which would hide a line from this
+		 * scan ("a=x\rm=audio 9RTP//SAVPF 0", found by fuzzing). */
+		if (i < len && text[i] == '\r' && (i + 1 == len || text[i + 1] != '\n')) {
+			snprintf(err, errlen, "SDP has a CR without LF at offset %zu", i);
+			return -EBADMSG;
+		}
 		if (i < len && text[i] != '\n')
 			continue;
 		/* One line is text[start, i), its CR (RFC 8866 CRLF) excluded. */

@@ -200,6 +200,24 @@ Test(sdp_parse, plain_rtp_avp_from_sip)
 	sb_sdp_free(sdp);
 }
 
+/* A lone CR ends a line for sofia but not for the limit scan: refused, so
+ * that no m= line escapes the scan (found by fuzzing). */
+Test(sdp_parse, a_lone_cr_is_refused)
+{
+	static const char text[] = "v=0\r\n"
+				   "o=- 1 1 IN IP4 192.0.2.5\r\n"
+				   "s=-\r\n"
+				   "t=0 0\r\n"
+				   "a=group:BUNDLE audio\rm=audio 9RTP//SAVPF 111\n"
+				   "a=rtpmap:111 opus/48000/2\r\n";
+	struct sb_sdp *sdp = NULL;
+	char err[128] = "";
+
+	cr_expect_eq(sb_sdp_parse(text, strlen(text), &sdp, err, sizeof(err)), -EBADMSG);
+	cr_expect_null(sdp);
+	cr_expect(strstr(err, "CR without LF") != NULL, "%s", err);
+}
+
 Test(sdp_parse, lf_and_crlf_read_the_same)
 {
 	size_t n;
