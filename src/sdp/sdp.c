@@ -221,6 +221,15 @@ static int check_line(struct limit_scan *s, const char *p, size_t n, char *err, 
 			 SB_SDP_MAX_LINE_LEN);
 		return -E2BIG;
 	}
+	/* Every line is <type>=<value> with a one-letter type (RFC 8866
+	 * section 5). sofia skips leading whitespace, which would let an m=
+	 * line past the checks below ("\tm=audio 9 RT(/A\255 0", found by
+	 * fuzzing). */
+	if (n > 0 && (n < 2 || p[1] != '=' || !((p[0] >= 'a' && p[0] <= 'z') ||
+						(p[0] >= 'A' && p[0] <= 'Z')))) {
+		snprintf(err, errlen, "SDP line %d is not <type>=<value>", s->lines);
+		return -EBADMSG;
+	}
 	/* sofia-sip 1.13 loops allocating gigabytes on some bytes above 0x7e
 	 * in an m= proto ("m=video 9 A/\260\310 96", found by fuzzing). The
 	 * grammar of these lines is ASCII tokens (RFC 8866 section 9); text

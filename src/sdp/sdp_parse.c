@@ -402,6 +402,19 @@ static int take_formats(struct pctx *c, const sdp_media_t *sm)
 	return 0;
 }
 
+/* sofia reads "c=IN IP4 /2" as an empty address with a TTL (found by
+ * fuzzing); such a line cannot be printed back. */
+static bool empty_address(const sdp_session_t *s)
+{
+	if (s->sdp_connection && s->sdp_connection->c_address && !*s->sdp_connection->c_address)
+		return true;
+	for (const sdp_media_t *m = s->sdp_media; m; m = m->m_next)
+		for (const sdp_connection_t *c = m->m_connections; c; c = c->c_next)
+			if (c->c_address && !*c->c_address)
+				return true;
+	return false;
+}
+
 static void take_connection(struct sb_sdp *sdp, const sdp_connection_t *cn, const char **addr,
 			    bool *ipv6)
 {
@@ -498,6 +511,9 @@ int sb_sdp_parse(const char *text, size_t len, struct sb_sdp **ret, char *err, s
 		const char *why = p ? sdp_parsing_error(p) : NULL;
 		snprintf(err, errlen, "not valid SDP (sofia-sip: %s)", why ? why : "out of memory");
 		r = p ? -EBADMSG : -ENOMEM;
+	} else if (empty_address(s)) {
+		snprintf(err, errlen, "a c= line has no address");
+		r = -EBADMSG;
 	} else {
 		r = take_session(sdp, s, err, errlen);
 		if (r == -ENOMEM)

@@ -382,7 +382,7 @@ Test(sdp_parse, limits_on_formats_candidates_sections_lines)
 	/* Many short lines under the byte limit. */
 	t = calloc(1, SB_SDP_MAX_LINES * 4 + 64);
 	for (int i = 0; i <= SB_SDP_MAX_LINES; i++)
-		memcpy(t + 3 * i, "a\r\n", 3);
+		memcpy(t + 4 * i, "a=\r\n", 4);
 	cr_expect_eq(parse_text(t, err, sizeof(err)), -E2BIG);
 	cr_expect(strstr(err, "lines") != NULL, "%s", err);
 	free(t);
@@ -395,6 +395,10 @@ Test(sdp_parse, garbage_is_refused_with_a_reason)
 	char err[256] = "";
 
 	cr_expect_eq(parse_text("hello world", err, sizeof(err)), -EBADMSG);
+	cr_expect(strstr(err, "not <type>=<value>") != NULL, "%s", err);
+	cr_expect_eq(parse_text("v=0\r\n\tm=audio 9 RTP/AVP 0\r\n", err, sizeof(err)), -EBADMSG);
+	cr_expect(strstr(err, "line 2 is not <type>=<value>") != NULL, "%s", err);
+	cr_expect_eq(parse_text("v=0\r\nx=y\r\n", err, sizeof(err)), -EBADMSG);
 	cr_expect(strstr(err, "sofia-sip") != NULL, "%s", err);
 	cr_expect_eq(parse_text("", err, sizeof(err)), -EBADMSG);
 	cr_expect_eq(sb_sdp_parse(nul, sizeof(nul) - 1, &sdp, err, sizeof(err)), -EBADMSG);
