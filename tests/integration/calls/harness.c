@@ -650,7 +650,7 @@ void ct_browser_expect_echo(struct ct_browser *b, int timeout_ms)
 		ct_browser_run(b, 5);
 	sb_peer_stats_get(b->peer, &s);
 	report = sb_peer_report_json(b->peer);
-	cr_log_info("%s: %s", b->user, report);
+	fprintf(stderr, "%s: %s\n", b->user, report);
 	if (!sb_peer_finished(b->peer) || s.error[0])
 		dump_tail("switchboard", b->gw->log);
 	cr_assert(sb_peer_finished(b->peer), "%s: the peer still runs after %d ms: %s", b->user,

@@ -115,10 +115,16 @@ Test(calls, cancel_while_ringing)
 
 Test(calls, no_route)
 {
+	json_t *r;
+
 	ct_gw_start(&gw, NULL);
 	ct_browser_open(&alice, &gw, "alice", "[\"*\"]");
-	dial_taken(&alice, "5555");
-	cr_assert_eq(ct_browser_expect_ended(&alice, "failed", "sip_404_not_found", 10000), 10404);
+	/* Refused before it was routed: the error is the dial's reply. */
+	r = ct_browser_dial(&alice, "5555", SB_PEER_PCMU, 1000);
+	ct_expect_error(r, 10404, "sip_404_not_found");
+	json_decref(r);
+	ct_browser_run(&alice, 200);
+	cr_assert_eq(json_array_size(alice.events), 0, "events for a call never made");
 }
 
 /* 4. Admission with [limits] max_calls = 1: while one call is up, a
