@@ -5,6 +5,7 @@
  * sides the gateway relays it untouched, so every packet must come back
  * intact. One gateway per test; meson runs each test on its own. */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "harness.h"
@@ -46,42 +47,67 @@ static void dial_taken(struct ct_browser *b, const char *to)
 	json_decref(r);
 }
 
-/* 1. A browser calls the SIP far end (SIPp answering and echoing), hears
- * its own audio come back, and hangs up: SIPp gets the BYE. */
-static void browser_to_sip_echo(const char *scenario, enum sb_peer_codec codec)
+/* 1. A browser calls the SIP far end (SIPp answering and echoing) and hears
+ * its own audio come back; then the browser hangs up (SIPp must get the
+ * BYE) or the far end does (call.ended remote_hangup). */
+static void browser_to_sip(const char *scenario, enum sb_peer_codec codec, bool far_end_hangs_up)
 {
 	ct_gw_start(&gw, NULL);
 	ct_sipp_uas_start(&uas, &gw, scenario);
 	ct_browser_open(&alice, &gw, "alice", "[\"7*\"]");
 	ct_browser_dial_answered(&alice, "7000", codec, 3000);
 	ct_browser_expect_echo(&alice, 15000);
-	ct_browser_hangup(&alice, "hangup");
+	if (far_end_hangs_up)
+		ct_browser_expect_ended(&alice, "remote_hangup", NULL, 10000);
+	else
+		ct_browser_hangup(&alice, "hangup");
 	ct_sipp_expect_pass(&uas, 5000);
 	expect_cdr(&alice, "trunk", "answered");
 }
 
 Test(calls, browser_to_sip_pcmu)
 {
-	browser_to_sip_echo("sip/uas_echo_pcmu.xml", SB_PEER_PCMU);
+	browser_to_sip("sip/uas_echo_pcmu.xml", SB_PEER_PCMU, false);
 }
 
 Test(calls, browser_to_sip_opus)
 {
-	browser_to_sip_echo("sip/uas_echo.xml", SB_PEER_OPUS);
+	browser_to_sip("sip/uas_echo.xml", SB_PEER_OPUS, false);
 }
 
-/* 2. A trunk caller (SIPp) calls the browser user bob, who answers; SIPp
- * echoes bob's audio for 8 s and hangs up: call.ended remote_hangup. */
-Test(calls, sip_to_browser)
+Test(calls, browser_to_sip_far_end_hangs_up)
+{
+	browser_to_sip("calls/uas_echo_bye.xml", SB_PEER_PCMU, true);
+}
+
+/* 2. A trunk caller (SIPp) calls the browser user bob, who answers and
+ * hears his audio echoed by SIPp; then SIPp hangs up (call.ended
+ * remote_hangup) or bob does (SIPp must get the BYE). */
+static void sip_to_browser(const char *scenario, enum sb_peer_codec codec, bool browser_hangs_up)
 {
 	ct_gw_start(&gw, NULL);
 	ct_browser_open(&bob, &gw, "bob", "[\"7*\"]");
-	ct_sipp_uac_start(&uac, &gw, "sip/uac_echo.xml", "bob");
-	ct_browser_answer_incoming(&bob, "15550001", SB_PEER_OPUS, 4000);
+	ct_sipp_uac_start(&uac, &gw, scenario, "bob");
+	ct_browser_answer_incoming(&bob, "15550001", codec, 3000);
 	ct_browser_expect_echo(&bob, 15000);
-	ct_browser_expect_ended(&bob, "remote_hangup", NULL, 15000);
+	if (browser_hangs_up)
+		ct_browser_hangup(&bob, "hangup");
+	else
+		ct_browser_expect_ended(&bob, "remote_hangup", NULL, 15000);
 	ct_sipp_expect_pass(&uac, 5000);
 	expect_cdr(&bob, "user", "answered");
+}
+
+/* uac_echo.xml offers Opus and hangs up 8 s after its ACK. */
+Test(calls, sip_to_browser_opus)
+{
+	sip_to_browser("sip/uac_echo.xml", SB_PEER_OPUS, false);
+}
+
+/* uac_call_wait_bye.xml offers PCMU and waits for the BYE. */
+Test(calls, sip_to_browser_browser_hangs_up)
+{
+	sip_to_browser("sip/uac_call_wait_bye.xml", SB_PEER_PCMU, true);
 }
 
 /* 3. Failures: a busy far end, a browser that gives up while it rings, a
