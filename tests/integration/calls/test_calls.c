@@ -6,6 +6,7 @@
  * intact. One gateway per test; meson runs each test on its own. */
 #include <criterion/criterion.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -29,12 +30,17 @@ static void fini(void)
 TestSuite(calls, .fini = fini, .timeout = 55);
 
 /* Asserts the stored CDR of b's current call. */
-static void expect_cdr(struct ct_browser *b, const char *action, const char *disposition)
+static void expect_cdr(struct ct_browser *b, const char *action, const char *disposition,
+		       const char *cause)
 {
 	json_t *cdr = ct_gw_cdr(&gw, b->call);
+	char *t = json_dumps(cdr, JSON_COMPACT);
 
-	cr_expect_str_eq(json_string_value(json_object_get(cdr, "action")), action);
-	cr_expect_str_eq(json_string_value(json_object_get(cdr, "disposition")), disposition);
+	cr_expect_str_eq(json_string_value(json_object_get(cdr, "action")), action, "%s", t);
+	cr_expect_str_eq(json_string_value(json_object_get(cdr, "disposition")), disposition, "%s",
+			 t);
+	cr_expect_str_eq(json_string_value(json_object_get(cdr, "cause")), cause, "%s", t);
+	free(t);
 	json_decref(cdr);
 }
 
@@ -62,7 +68,8 @@ static void browser_to_sip(const char *scenario, enum sb_peer_codec codec, bool 
 	else
 		ct_browser_hangup(&alice, "hangup");
 	ct_sipp_expect_pass(&uas, 5000);
-	expect_cdr(&alice, "trunk", "answered");
+	expect_cdr(&alice, "trunk", "answered",
+		   far_end_hangs_up ? "callee_hangup" : "caller_hangup");
 }
 
 Test(calls, browser_to_sip_pcmu)
@@ -95,7 +102,7 @@ static void sip_to_browser(const char *scenario, enum sb_peer_codec codec, bool 
 	else
 		ct_browser_expect_ended(&bob, "remote_hangup", NULL, 15000);
 	ct_sipp_expect_pass(&uac, 5000);
-	expect_cdr(&bob, "user", "answered");
+	expect_cdr(&bob, "user", "answered", browser_hangs_up ? "callee_hangup" : "caller_hangup");
 }
 
 /* uac_echo.xml offers Opus and hangs up 8 s after its ACK. */
@@ -120,7 +127,7 @@ Test(calls, busy)
 	dial_taken(&alice, "7001");
 	cr_assert_eq(ct_browser_expect_ended(&alice, "failed", "sip_486_busy_here", 10000), 10486);
 	ct_sipp_expect_pass(&uas, 5000);
-	expect_cdr(&alice, "trunk", "busy");
+	expect_cdr(&alice, "trunk", "busy", "busy");
 }
 
 Test(calls, cancel_while_ringing)
@@ -136,7 +143,7 @@ Test(calls, cancel_while_ringing)
 	ct_browser_hangup(&alice, "hangup");
 	/* SIPp saw CANCEL, answered it and the INVITE (487), got the ACK. */
 	ct_sipp_expect_pass(&uas, 5000);
-	expect_cdr(&alice, "trunk", "cancelled");
+	expect_cdr(&alice, "trunk", "cancelled", "caller_cancel");
 }
 
 Test(calls, no_route)
@@ -216,5 +223,5 @@ Test(calls, resume_mid_call)
 		      end.received - at_resume.received);
 	ct_browser_hangup(&alice, "hangup");
 	ct_sipp_expect_pass(&uas, 5000);
-	expect_cdr(&alice, "trunk", "answered");
+	expect_cdr(&alice, "trunk", "answered", "caller_hangup");
 }
