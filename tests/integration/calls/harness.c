@@ -129,8 +129,27 @@ static pid_t spawn(const char *dir, const char *log, char *const argv[])
 	return pid;
 }
 
-/* Reaps pid within timeout_ms; returns its wait status or -1 (still runs). */
-static int reap(pid_t pid, int timeout_ms)
+/* Runs what is due on ctx (the browsers' media): timers and sockets. */
+static void media_pump(GMainContext *ctx)
+{
+	for (int i = 0; ctx && i < 64 && g_main_context_iteration(ctx, FALSE); i++)
+		;
+}
+
+/* Waits ms, running ctx meanwhile. */
+static void idle(GMainContext *ctx, int ms)
+{
+	gint64 end = g_get_monotonic_time() + ms * 1000LL;
+
+	do {
+		media_pump(ctx);
+		g_usleep(2000);
+	} while (g_get_monotonic_time() < end);
+}
+
+/* Reaps pid within timeout_ms, running ctx meanwhile; returns its wait
+ * status or -1 (still runs). */
+static int reap(pid_t pid, int timeout_ms, GMainContext *ctx)
 {
 	gint64 end = g_get_monotonic_time() + timeout_ms * 1000LL;
 	int status;
@@ -138,7 +157,8 @@ static int reap(pid_t pid, int timeout_ms)
 	do {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return status;
-		g_usleep(20000);
+		media_pump(ctx);
+		g_usleep(2000);
 	} while (g_get_monotonic_time() < end);
 	return -1;
 }
@@ -151,6 +171,7 @@ void ct_gw_start(struct ct_gw *g, const char *extra)
 	char *argv[] = {(char *)env_dir("SB_BINARY"), "-c", g->conf, NULL};
 
 	memset(g, 0, sizeof(*g));
+	g->ctx = g_main_context_new();
 	snprintf(g->dir, sizeof(g->dir), "/tmp/sb-calls-XXXXXX");
 	cr_assert(mkdtemp(g->dir), "mkdtemp: %s", strerror(errno));
 	snprintf(path, sizeof(path), "%s/web", g->dir);
@@ -205,7 +226,7 @@ void ct_gw_stop(struct ct_gw *g)
 
 		if (!died) {
 			kill(g->pid, SIGTERM);
-			status = reap(g->pid, 10000);
+			status = reap(g->pid, 10000, NULL);
 			if (status == -1) {
 				kill(g->pid, SIGKILL);
 				waitpid(g->pid, &status, 0);
@@ -223,6 +244,11 @@ void ct_gw_stop(struct ct_gw *g)
 		cr_expect(system(cmd) == 0);
 	}
 	g->dir[0] = '\0';
+	if (g->ctx) {
+		media_pump(g->ctx);
+		g_main_context_unref(g->ctx);
+	}
+	g->ctx = NULL;
 }
 
 json_t *ct_gw_cdr(const struct ct_gw *g, const char *call)
@@ -244,7 +270,7 @@ json_t *ct_gw_cdr(const struct ct_gw *g, const char *call)
 			}
 		}
 		json_decref(r);
-		g_usleep(100000);
+		idle(g->ctx, 100);
 	}
 	cr_assert_fail("no CDR for call %s", call);
 	return NULL;
@@ -264,6 +290,7 @@ static void sipp_start(struct ct_sipp *s, const struct ct_gw *g, const char *sce
 	int n = 20;
 
 	memset(s, 0, sizeof(*s));
+	s->gw = g;
 	s->status = -1;
 	snprintf(s->scenario, sizeof(s->scenario), "%s", base);
 	snprintf(sf, sizeof(sf), "%s/%s", env_dir("SB_ITEST_DIR"), scenario);
@@ -283,7 +310,11 @@ static void sipp_start(struct ct_sipp *s, const struct ct_gw *g, const char *sce
 	/* Ready once its SIP port is bound: an INVITE sent earlier would meet
 	 * an ICMP port unreachable and fail its transaction at once. */
 	for (int i = 0; i < 250 && !udp_port_taken(sip_port); i++)
-		g_usleep(20000);
+		idle(g->ctx, 20);
+	if (!udp_port_taken(sip_port)) {
+		dump_tail("SIPp", s->log);
+		cr_assert_fail("SIPp %s did not bind port %d in 5 s", s->scenario, sip_port);
+	}
 }
 
 void ct_sipp_uas_start(struct ct_sipp *s, const struct ct_gw *g, const char *scenario)
@@ -300,7 +331,7 @@ void ct_sipp_uac_start(struct ct_sipp *s, const struct ct_gw *g, const char *sce
 void ct_sipp_expect_pass(struct ct_sipp *s, int timeout_ms)
 {
 	cr_assert(s->pid > 0, "SIPp %s was not started", s->scenario);
-	s->status = reap(s->pid, timeout_ms);
+	s->status = reap(s->pid, timeout_ms, s->gw->ctx);
 	if (s->status == -1) {
 		kill(s->pid, SIGKILL);
 		waitpid(s->pid, NULL, 0);
@@ -308,11 +339,14 @@ void ct_sipp_expect_pass(struct ct_sipp *s, int timeout_ms)
 	s->pid = 0;
 	if (s->status != -1 && WIFEXITED(s->status) && WEXITSTATUS(s->status) == 0)
 		return;
+	dump_tail("switchboard", s->gw->log);
 	dump_tail("SIPp", s->log);
 	dump_tail("SIPp errors", s->err);
+	if (s->status == -1)
+		cr_assert_fail("SIPp %s still ran after %d ms (killed)", s->scenario, timeout_ms);
 	cr_assert_fail("SIPp %s: %s %d", s->scenario,
-		       s->status == -1 ? "still running after the wait, killed; status" : "exit",
-		       s->status == -1 ? -1 : WEXITSTATUS(s->status));
+		       WIFEXITED(s->status) ? "exit status" : "killed by signal",
+		       WIFEXITED(s->status) ? WEXITSTATUS(s->status) : WTERMSIG(s->status));
 }
 
 void ct_sipp_kill(struct ct_sipp *s)
@@ -364,8 +398,7 @@ static json_t *read_msg(struct ct_browser *b, int wait_ms, const char *method)
  * 2 ms for a message, which is returned (events are not kept here). */
 static json_t *turn(struct ct_browser *b, const char *method)
 {
-	for (int i = 0; i < 64 && g_main_context_iteration(b->ctx, FALSE); i++)
-		;
+	media_pump(b->gw->ctx);
 	if (!b->ws) {
 		g_usleep(2000);
 		return NULL;
@@ -530,7 +563,6 @@ void ct_browser_open(struct ct_browser *b, const struct ct_gw *g, const char *us
 {
 	memset(b, 0, sizeof(*b));
 	b->gw = g;
-	b->ctx = g_main_context_new();
 	b->events = json_array();
 	snprintf(b->user, sizeof(b->user), "%s", user);
 	snprintf(b->may_dial, sizeof(b->may_dial), "%s", may_dial);
@@ -544,12 +576,6 @@ void ct_browser_close(struct ct_browser *b)
 	if (b->ws)
 		ws_close(b->ws);
 	b->ws = NULL;
-	if (b->ctx) {
-		while (g_main_context_iteration(b->ctx, FALSE))
-			;
-		g_main_context_unref(b->ctx);
-	}
-	b->ctx = NULL;
 	json_decref(b->events);
 	b->events = NULL;
 }
@@ -583,7 +609,7 @@ static const char *peer_make(struct ct_browser *b, enum sb_peer_codec codec, int
 	int r;
 
 	b->peer = sb_peer_free(b->peer);
-	b->peer = sb_peer_new(b->ctx, &o);
+	b->peer = sb_peer_new(b->gw->ctx, &o);
 	cr_assert(b->peer, "sb-peer did not start");
 	if (remote_offer)
 		cr_assert((r = sb_peer_remote_sdp_set(b->peer, remote_offer)) == 0,

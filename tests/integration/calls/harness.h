@@ -3,8 +3,10 @@
  * port, a trunk toward SIPp), SIPp far ends and callers as child processes,
  * and "browsers" in the test process: protocol v1 over the signal tests'
  * WebSocket client, media by sb-peer (tests/peer), both driven from the test
- * thread. Every server message is checked against docs/schema. Every wait is
- * bounded, and a failing wait fails the test with the tails of the logs.
+ * thread. Every wait (for any browser's message, for SIPp) runs every
+ * browser's media, so audio flows while the test does something else. Every server message is
+ * checked against docs/schema. Every wait is bounded, and a failing wait fails the test with the
+ * tails of the logs.
  *
  * Threads: one, the test's. Children die with the test process
  * (PR_SET_PDEATHSIG), so a test killed by its timeout leaves nothing behind. */
@@ -30,10 +32,12 @@ struct ct_gw {
 	char dir[64];
 	char conf[128];
 	char log[128];
+	GMainContext *ctx; /* runs every browser's sb-peer, in every wait */
 };
 
 /* A SIPp child. */
 struct ct_sipp {
+	const struct ct_gw *gw;
 	pid_t pid;
 	int status; /* exit status once reaped, else -1 */
 	char scenario[64];
@@ -45,9 +49,8 @@ struct ct_sipp {
 struct ct_browser {
 	const struct ct_gw *gw;
 	struct ws *ws;
-	GMainContext *ctx;
-	struct sb_peer *peer;
-	json_t *events; /* events read but not yet taken, oldest first */
+	struct sb_peer *peer; /* on gw->ctx */
+	json_t *events;	      /* events read but not yet taken, oldest first */
 	unsigned next_id;
 	char user[32];
 	char may_dial[128]; /* a JSON array text */
@@ -94,7 +97,7 @@ void ct_browser_drop(struct ct_browser *b);
 /* A new connection whose hello carries the resume token; asserts the same
  * session came back. */
 void ct_browser_resume(struct ct_browser *b);
-/* Runs the peer and reads the socket for ms. */
+/* Runs the media of every browser and reads b's socket for ms. */
 void ct_browser_run(struct ct_browser *b, int ms);
 
 /* Sends method with params (a JSON object text, or NULL) and returns its
