@@ -1,0 +1,227 @@
+/* The call engine end to end: the real switchboard binary, SIPp far ends and
+ * callers, and browsers made of the signal tests' WebSocket client and
+ * sb-peer (harness.h). Audio is checked by content: sb-peer marks every
+ * packet, SIPp's RTP echo returns it unchanged, and with one codec on both
+ * sides the gateway relays it untouched, so every packet must come back
+ * intact. One gateway per test; meson runs each test on its own. */
+#include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define LIMITS "[limits]\nmax_calls = 1\nretry_after = 7\n"
+
+static struct ct_gw gw;
+static struct ct_sipp uas, uac;
+static struct ct_browser alice, bob, carol;
+
+static void fini(void)
+{
+	ct_browser_close(&alice);
+	ct_browser_close(&bob);
+	ct_browser_close(&carol);
+	ct_sipp_kill(&uas);
+	ct_sipp_kill(&uac);
+	ct_gw_stop(&gw);
+}
+
+TestSuite(calls, .fini = fini, .timeout = 55);
+
+/* Asserts the stored CDR of b's current call. */
+static void expect_cdr(struct ct_browser *b, const char *action, const char *disposition,
+		       const char *cause)
+{
+	json_t *cdr = ct_gw_cdr(&gw, b->call);
+	char *t = json_dumps(cdr, JSON_COMPACT);
+
+	cr_expect_str_eq(json_string_value(json_object_get(cdr, "action")), action, "%s", t);
+	cr_expect_str_eq(json_string_value(json_object_get(cdr, "disposition")), disposition, "%s",
+			 t);
+	cr_expect_str_eq(json_string_value(json_object_get(cdr, "cause")), cause, "%s", t);
+	free(t);
+	json_decref(cdr);
+}
+
+/* Dials to and asserts that the dial was taken (the call may fail later). */
+static void dial_taken(struct ct_browser *b, const char *to)
+{
+	json_t *r = ct_browser_dial(b, to, SB_PEER_PCMU, 1000);
+
+	cr_assert(json_object_get(r, "result"), "%s: call.dial refused", b->user);
+	json_decref(r);
+}
+
+/* 1. A browser calls the SIP far end (SIPp answering and echoing) and hears
+ * its own audio come back; then the browser hangs up (SIPp must get the
+ * BYE) or the far end does (call.ended remote_hangup). */
+static void browser_to_sip(const char *scenario, enum sb_peer_codec codec, bool far_end_hangs_up)
+{
+	ct_gw_start(&gw, NULL);
+	ct_sipp_uas_start(&uas, &gw, scenario);
+	ct_browser_open(&alice, &gw, "alice", "[\"7*\"]");
+	ct_browser_dial_answered(&alice, "7000", codec, 3000);
+	ct_browser_expect_echo(&alice, 15000);
+	if (far_end_hangs_up)
+		ct_browser_expect_ended(&alice, "remote_hangup", NULL, 10000);
+	else
+		ct_browser_hangup(&alice, "hangup");
+	ct_sipp_expect_pass(&uas, 5000);
+	expect_cdr(&alice, "trunk", "answered",
+		   far_end_hangs_up ? "callee_hangup" : "caller_hangup");
+}
+
+Test(calls, browser_to_sip_pcmu)
+{
+	browser_to_sip("sip/uas_echo_pcmu.xml", SB_PEER_PCMU, false);
+}
+
+Test(calls, browser_to_sip_opus)
+{
+	browser_to_sip("sip/uas_echo.xml", SB_PEER_OPUS, false);
+}
+
+Test(calls, browser_to_sip_far_end_hangs_up)
+{
+	browser_to_sip("calls/uas_echo_bye.xml", SB_PEER_PCMU, true);
+}
+
+/* 2. A trunk caller (SIPp) calls the browser user bob, who answers and
+ * hears his audio echoed by SIPp; then SIPp hangs up (call.ended
+ * remote_hangup) or bob does (SIPp must get the BYE). */
+static void sip_to_browser(const char *scenario, enum sb_peer_codec codec, bool browser_hangs_up)
+{
+	ct_gw_start(&gw, NULL);
+	ct_browser_open(&bob, &gw, "bob", "[\"7*\"]");
+	ct_sipp_uac_start(&uac, &gw, scenario, "bob");
+	ct_browser_answer_incoming(&bob, "15550001", codec, 3000);
+	ct_browser_expect_echo(&bob, 15000);
+	if (browser_hangs_up)
+		ct_browser_hangup(&bob, "hangup");
+	else
+		ct_browser_expect_ended(&bob, "remote_hangup", NULL, 15000);
+	ct_sipp_expect_pass(&uac, 5000);
+	expect_cdr(&bob, "user", "answered", browser_hangs_up ? "callee_hangup" : "caller_hangup");
+}
+
+/* uac_echo.xml offers Opus and hangs up 8 s after its ACK. */
+Test(calls, sip_to_browser_opus)
+{
+	sip_to_browser("sip/uac_echo.xml", SB_PEER_OPUS, false);
+}
+
+/* uac_call_wait_bye.xml offers PCMU and waits for the BYE. */
+Test(calls, sip_to_browser_browser_hangs_up)
+{
+	sip_to_browser("sip/uac_call_wait_bye.xml", SB_PEER_PCMU, true);
+}
+
+/* 3. Failures: a busy far end, a browser that gives up while it rings, a
+ * number no route matches. */
+Test(calls, busy)
+{
+	ct_gw_start(&gw, NULL);
+	ct_sipp_uas_start(&uas, &gw, "sip/uas_busy.xml");
+	ct_browser_open(&alice, &gw, "alice", "[\"7*\"]");
+	dial_taken(&alice, "7001");
+	cr_assert_eq(ct_browser_expect_ended(&alice, "failed", "sip_486_busy_here", 10000), 10486);
+	ct_sipp_expect_pass(&uas, 5000);
+	expect_cdr(&alice, "trunk", "busy", "busy");
+}
+
+Test(calls, cancel_while_ringing)
+{
+	json_t *ev;
+
+	ct_gw_start(&gw, NULL);
+	ct_sipp_uas_start(&uas, &gw, "sip/uas_ring_cancel.xml");
+	ct_browser_open(&alice, &gw, "alice", "[\"7*\"]");
+	dial_taken(&alice, "7002");
+	ev = ct_browser_event(&alice, "call.progress", 10000);
+	json_decref(ev);
+	ct_browser_hangup(&alice, "hangup");
+	/* SIPp saw CANCEL, answered it and the INVITE (487), got the ACK. */
+	ct_sipp_expect_pass(&uas, 5000);
+	expect_cdr(&alice, "trunk", "cancelled", "caller_cancel");
+}
+
+Test(calls, no_route)
+{
+	json_t *r;
+
+	ct_gw_start(&gw, NULL);
+	ct_browser_open(&alice, &gw, "alice", "[\"*\"]");
+	/* Refused before it was routed: the error is the dial's reply. */
+	r = ct_browser_dial(&alice, "5555", SB_PEER_PCMU, 1000);
+	ct_expect_error(r, 10404, "sip_404_not_found");
+	json_decref(r);
+	ct_browser_run(&alice, 200);
+	cr_assert_eq(json_array_size(alice.events), 0, "events for a call never made");
+}
+
+/* 4. Admission with [limits] max_calls = 1: while one call is up, a
+ * browser's dial is refused (overloaded, retry_after) and a trunk's INVITE
+ * gets 503 with Retry-After; the call that is up is untouched, and once it
+ * ends the next call is admitted. */
+Test(calls, admission_limit)
+{
+	json_t *r, *e;
+
+	ct_gw_start(&gw, LIMITS);
+	ct_sipp_uas_start(&uas, &gw, "sip/uas_echo_pcmu.xml");
+	ct_browser_open(&alice, &gw, "alice", "[\"7*\"]");
+	ct_browser_open(&carol, &gw, "carol", "[\"7*\"]");
+	ct_browser_open(&bob, &gw, "bob", "[\"7*\"]");
+	ct_browser_dial_answered(&alice, "7000", SB_PEER_PCMU, 3000);
+
+	r = ct_browser_dial(&carol, "7001", SB_PEER_PCMU, 1000);
+	e = ct_expect_error(r, 3004, "overloaded");
+	cr_assert_eq(json_integer_value(json_object_get(e, "retry_after")), 7);
+	json_decref(r);
+	ct_sipp_uac_start(&uac, &gw, "calls/uac_limit_503.xml", "bob");
+	ct_sipp_expect_pass(&uac, 10000);
+	ct_browser_run(&bob, 200);
+	cr_assert_eq(json_array_size(bob.events), 0, "bob heard of a call refused at admission");
+
+	ct_browser_expect_echo(&alice, 15000);
+	ct_browser_hangup(&alice, "hangup");
+	ct_sipp_expect_pass(&uas, 5000);
+
+	ct_sipp_uas_start(&uas, &gw, "sip/uas_busy.xml");
+	dial_taken(&carol, "7001");
+	ct_browser_expect_ended(&carol, "failed", "sip_486_busy_here", 10000);
+	ct_sipp_expect_pass(&uas, 5000);
+}
+
+/* 5. The browser's socket drops mid-call while its media keeps flowing;
+ * it reconnects and resumes the session (same address: no ICE restart),
+ * gets call.resumed, and its audio still comes back intact afterwards. */
+Test(calls, resume_mid_call)
+{
+	struct sb_peer_stats at_resume, end;
+	json_t *ev;
+
+	ct_gw_start(&gw, NULL);
+	ct_sipp_uas_start(&uas, &gw, "sip/uas_echo_pcmu.xml");
+	ct_browser_open(&alice, &gw, "alice", "[\"7*\"]");
+	ct_browser_dial_answered(&alice, "7000", SB_PEER_PCMU, 6000);
+	ct_browser_run(&alice, 1500);
+	ct_browser_drop(&alice);
+	ct_browser_run(&alice, 1000);
+	ct_browser_resume(&alice);
+	ev = ct_browser_event(&alice, "call.resumed", 5000);
+	cr_assert_str_eq(json_string_value(json_object_get(ev, "state")), "answered");
+	cr_assert_null(json_object_get(ev, "sdp"), "an ICE restart offer from the same address");
+	json_decref(ev);
+	sb_peer_stats_get(alice.peer, &at_resume);
+	ct_browser_expect_echo(&alice, 15000);
+	sb_peer_stats_get(alice.peer, &end);
+	/* About 3 s of the 6 s were still to be sent at the resume: 150 packets. */
+	cr_assert_geq(end.received - at_resume.received, 100,
+		      "only %u packets came back after the resume",
+		      end.received - at_resume.received);
+	ct_browser_hangup(&alice, "hangup");
+	ct_sipp_expect_pass(&uas, 5000);
+	expect_cdr(&alice, "trunk", "answered", "caller_hangup");
+}
