@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <glib-unix.h>
 #include <glib.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -177,9 +178,12 @@ static const struct sb_engine_store_ops store_ops = {.cdr = store_cdr_cb};
 
 /* Registrations live in the store: every change is written there, and the
  * SIP component starts with the bindings that have not expired. */
-static void reg_put_cb(void *ud, const char *aor, const char *contact, int64_t expires_at_s)
+static void reg_put_cb(void *ud, const char *aor, const char *contact, int64_t expires_at_s,
+		       bool nat)
 {
-	sb_store_reg_put(ud, aor, contact, expires_at_s, NULL);
+	/* The row's json column carries what the binding needs besides its
+	 * expiry: whether nat.c rewrote it (keepalives resume at start). */
+	sb_store_reg_put(ud, aor, contact, expires_at_s, nat ? "{\"nat\":true}" : NULL);
 }
 
 static void reg_del_cb(void *ud, const char *aor, const char *contact)
@@ -190,7 +194,11 @@ static void reg_del_cb(void *ud, const char *aor, const char *contact)
 static void reg_restore_cb(const char *aor, const char *contact, int64_t expires_at_s,
 			   const char *json, void *ud)
 {
-	sb_sip_location_restore(ud, aor, contact, expires_at_s);
+	json_t *o = json && *json ? json_loads(json, 0, NULL) : NULL;
+
+	sb_sip_location_restore(ud, aor, contact, expires_at_s,
+				json_is_true(json_object_get(o, "nat")));
+	json_decref(o);
 }
 
 static int sip_start_cb(void *ud, struct sb_lifecycle *lc)
@@ -247,8 +255,8 @@ static void media_metrics_cb(struct sb_strbuf *out, void *ud)
 				 *(unsigned long long *)((char *)&c + rows[i].off));
 }
 
-/* GET /api/v1/trunks and /api/v1/registrations: SIP client and registrar
- * state. */
+/* GET /api/v1/trunks, /api/v1/accounts and /api/v1/registrations: SIP
+ * client and registrar state. */
 static char *trunks_api_cb(const char *query, void *ud)
 {
 	return sb_sip_trunks_json(ud);
@@ -259,9 +267,14 @@ static char *registrations_api_cb(const char *query, void *ud)
 	return sb_sip_location_json(ud);
 }
 
+static char *accounts_api_cb(const char *query, void *ud)
+{
+	return sb_sip_accounts_json(ud);
+}
+
 static void sip_metrics_cb(struct sb_strbuf *out, void *ud)
 {
-	sb_sip_trunks_metrics_write(ud, out);
+	sb_sip_client_metrics_write(ud, out);
 }
 
 static void engine_metrics_cb(struct sb_strbuf *out, void *ud)
@@ -440,6 +453,7 @@ static int run(struct app *app)
 	sb_signal_api_add(app->signal, "/api/v1/cdrs", cdrs_api_cb, app->store);
 	sb_signal_api_add(app->signal, "/api/v1/trunks", trunks_api_cb, app->sip);
 	sb_signal_api_add(app->signal, "/api/v1/registrations", registrations_api_cb, app->sip);
+	sb_signal_api_add(app->signal, "/api/v1/accounts", accounts_api_cb, app->sip);
 	sb_signal_metrics_add(app->signal, engine_metrics_cb, app->engine);
 	sb_signal_metrics_add(app->signal, sip_metrics_cb, app->sip);
 	sb_signal_metrics_add(app->signal, media_metrics_cb, app->media);

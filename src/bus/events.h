@@ -63,6 +63,9 @@ enum sb_prio {
 	X(SIP_TRUNK_REGISTRATION, "sip.trunk_registration", NORMAL,                                \
 	  "arg0=state (0 off, 1 registering, 2 registered, 3 backoff) arg1=status "                \
 	  "arg2=seconds to expiry or retry str=trunk")                                             \
+	X(SIP_ACCOUNT_REGISTRATION, "sip.account_registration", NORMAL,                            \
+	  "arg0=state (0 off, 1 registering, 2 registered, 3 backoff) arg1=status "                \
+	  "arg2=seconds to expiry or retry str=user")                                              \
 	X(SIP_MESSAGE, "sip.message", NORMAL, "str=from text=body")                                \
 	/* media */                                                                                \
 	X(MEDIA_READY, "media.ready", CRITICAL, "arg0=session id text=local sdp")                  \

@@ -576,6 +576,43 @@ static bool is_power_of_two(int64_t v)
 	return v > 0 && (v & (v - 1)) == 0;
 }
 
+/* A [user]'s upstream account: a known trunk, a username, and no other
+ * user with the same account (an inbound call must name one user). */
+static void check_accounts(struct parse *p)
+{
+	const struct sb_config *c = p->cfg;
+
+	for (size_t i = 0; i < c->n_users; i++) {
+		const struct sb_config_user *u = &c->users[i];
+		bool has_trunk = u->sip_trunk && *u->sip_trunk;
+
+		if (!has_trunk) {
+			if ((u->sip_username && *u->sip_username) ||
+			    (u->sip_password && *u->sip_password))
+				add_error(p->errs,
+					  "%s: [user %s] sip_username needs key 'sip_trunk'",
+					  p->name, u->name);
+			continue;
+		}
+		if (!sb_config_find_trunk(c, u->sip_trunk))
+			add_error(p->errs, "%s: [user %s] key 'sip_trunk': no [trunk %s]", p->name,
+				  u->name, u->sip_trunk);
+		if (!u->sip_username || !*u->sip_username) {
+			add_error(p->errs, "%s: [user %s] sip_trunk needs key 'sip_username'",
+				  p->name, u->name);
+			continue;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (sb_config_user_has_account(&c->users[j]) &&
+			    strcmp(c->users[j].sip_trunk, u->sip_trunk) == 0 &&
+			    strcmp(c->users[j].sip_username, u->sip_username) == 0)
+				add_error(p->errs,
+					  "%s: [user %s] has the account of [user %s] (%s at %s)",
+					  p->name, u->name, c->users[j].name, u->sip_username,
+					  u->sip_trunk);
+	}
+}
+
 /* Checks that involve more than one key. */
 static void check_cross(struct parse *p)
 {
@@ -608,6 +645,7 @@ static void check_cross(struct parse *p)
 				  "%s: [trunk %s] register_retry_min is above register_retry_max",
 				  p->name, t->name);
 	}
+	check_accounts(p);
 	for (size_t i = 0; i < c->n_routes; i++) {
 		const struct sb_config_route *r = &c->routes[i];
 		if (!r->action) {
@@ -685,6 +723,11 @@ const struct sb_config_user *sb_config_find_user(const struct sb_config *cfg, co
 		if (strcmp(cfg->users[i].name, name) == 0)
 			return &cfg->users[i];
 	return NULL;
+}
+
+bool sb_config_user_has_account(const struct sb_config_user *u)
+{
+	return u && u->sip_trunk && *u->sip_trunk && u->sip_username && *u->sip_username;
 }
 
 const struct sb_config_trunk *sb_config_find_trunk(const struct sb_config *cfg, const char *name)

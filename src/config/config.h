@@ -79,6 +79,7 @@ struct sb_config_sip {
 	bool trace;
 	bool nat_contact_rewrite;
 	int64_t nat_keepalive_interval_s;
+	int64_t crlf_keepalive_interval_s;
 };
 
 struct sb_config_media {
@@ -114,6 +115,12 @@ struct sb_config_user {
 	char *password;
 	char *display_name;
 	char **may_dial; /* patterns the user may dial */
+	/* An upstream SIP account of this user, at the registrar of a [trunk]
+	 * (docs/sip.md): registered, called in, used for the user's calls
+	 * through that trunk. Empty sip_trunk: none. */
+	char *sip_trunk;
+	char *sip_username;
+	char *sip_password;
 };
 
 struct sb_config_trunk {
@@ -135,6 +142,7 @@ struct sb_config_trunk {
 	char **inbound_addresses;
 	int64_t max_calls;
 	int64_t max_cps;
+	char *outbound_proxy; /* host[:port], or "" */
 };
 
 struct sb_config_route {
@@ -194,3 +202,5 @@ void sb_config_errors_clear(struct sb_config_errors *errs);
 const struct sb_config_user *sb_config_find_user(const struct sb_config *cfg, const char *name);
 const struct sb_config_trunk *sb_config_find_trunk(const struct sb_config *cfg, const char *name);
 size_t sb_config_strv_len(char *const *v);
+/* True when the user has an upstream account (sip_trunk and sip_username). */
+bool sb_config_user_has_account(const struct sb_config_user *u);

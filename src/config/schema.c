@@ -103,6 +103,8 @@ static const struct sb_config_key sip_keys[] = {
 	K(sb_config_sip, nat_contact_rewrite, "nat_contact_rewrite", SB_CT_BOOL, "true", 0, 0),
 	K(sb_config_sip, nat_keepalive_interval_s, "nat_keepalive_interval", SB_CT_INT, "30", 0,
 	  3600),
+	K(sb_config_sip, crlf_keepalive_interval_s, "crlf_keepalive_interval", SB_CT_INT, "90", 0,
+	  3600),
 	END,
 };
 
@@ -143,6 +145,9 @@ static const struct sb_config_key user_keys[] = {
 	K(sb_config_user, password, "password", SB_CT_STR, "", 0, 0),
 	K(sb_config_user, display_name, "display_name", SB_CT_STR, "", 0, 0),
 	K(sb_config_user, may_dial, "may_dial", SB_CT_LIST, "*", 0, 0),
+	K(sb_config_user, sip_trunk, "sip_trunk", SB_CT_STR, "", 0, 0),
+	K(sb_config_user, sip_username, "sip_username", SB_CT_STR, "", 0, 0),
+	K(sb_config_user, sip_password, "sip_password", SB_CT_STR, "", 0, 0),
 	END,
 };
 
@@ -164,6 +169,7 @@ static const struct sb_config_key trunk_keys[] = {
 	K(sb_config_trunk, inbound_addresses, "inbound_addresses", SB_CT_LIST, "", 0, 0),
 	K(sb_config_trunk, max_calls, "max_calls", SB_CT_INT, "0", 0, 10000000),
 	K(sb_config_trunk, max_cps, "max_cps", SB_CT_INT, "0", 0, 1000000),
+	K(sb_config_trunk, outbound_proxy, "outbound_proxy", SB_CT_STR, "", 0, 0),
 	END,
 };
 

@@ -49,6 +49,7 @@ struct sb_engine_sip_target {
 	const char *uri;	  /* contact URI (phones) or the destination (trunks) */
 	const char *from_user;	  /* caller's user or number */
 	const char *from_display; /* caller's display name, may be "" */
+	const char *caller_user;  /* the [user] calling (their account), or "" */
 };
 
 struct sb_engine_sip_ops {

@@ -197,6 +197,7 @@ struct sb_call {
 	char destination[SB_PARTY_MAX];
 	char in_trunk[SB_NAME_MAX];  /* counted against this trunk's limits */
 	char out_trunk[SB_NAME_MAX]; /* idem */
+	char account[SB_NAME_MAX];   /* to this user's upstream SIP account, or "" */
 	char route[SB_NAME_MAX];
 	char action[8];
 	char target[SB_PARTY_MAX];

@@ -516,6 +516,7 @@ void sb__h_leg_place(struct sb_engine *eng, void *obj, int from, const void *arg
 			.from_user = tr && tr->caller_id && *tr->caller_id ? tr->caller_id
 									   : call->caller,
 			.from_display = call->caller_display,
+			.caller_user = call->caller_user,
 		};
 		if (eng->ops.sip && eng->ops.sip->invite)
 			r = eng->ops.sip->invite(eng->ops.sip_ud, call->id, leg->id, &t,
@@ -666,6 +667,14 @@ static bool route(struct sb_engine *eng, struct sb_call *call, uint64_t now)
 		eng->m.calls_not_allowed++;
 		refuse(eng, call, 403, 3002, false, "not_allowed", "failed");
 		return false;
+	}
+	if (call->account[0]) {
+		/* A call to a user's upstream account (docs/sip.md) is that
+		 * user's, like a call to their own name: no dialplan. */
+		sb__set_str(call->route, sizeof(call->route), "account");
+		sb__set_str(call->action, sizeof(call->action), "user");
+		sb__set_str(call->target, sizeof(call->target), call->account);
+		return true;
 	}
 	r = sb__route_find_usable(eng->cfg, call->destination, call->caller, trunk_down_cb, eng,
 				  &skipped);

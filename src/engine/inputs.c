@@ -372,6 +372,7 @@ static void on_sip_invite(struct sb_engine *eng, const struct sb_event *ev)
 	sb__set_str(call->caller_user, sizeof(call->caller_user), jstr(o, "user"));
 	sb__set_str(call->caller_display, sizeof(call->caller_display), jstr(o, "display_name"));
 	sb__set_str(call->in_trunk, sizeof(call->in_trunk), jstr(o, "trunk"));
+	sb__set_str(call->account, sizeof(call->account), jstr(o, "account"));
 	sb__set_str(call->destination, sizeof(call->destination), ev->str);
 	json_decref(o);
 	sb__call_setup(eng, call, "sip.invite");

@@ -114,6 +114,49 @@ char *sb__sip_nat_contact(struct sb_sip *sip, nua_t *nua, su_home_t *home, const
 	return uri;
 }
 
+bool sb__sip_nat_rewritten(struct sb_sip *sip, const char *contact)
+{
+	return sip->nat && contact && g_hash_table_contains(sip->nat->bindings, contact);
+}
+
+/* The rewritten bindings restored from the store: their keepalives go
+ * through the listener of the contact's transport. */
+static void nat_restore(struct sb_sip *sip)
+{
+	GHashTableIter it;
+	gpointer k, v;
+	int64_t now = (int64_t)time(NULL);
+
+	g_hash_table_iter_init(&it, sip->location);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		GPtrArray *a = v;
+
+		for (guint i = 0; i < a->len; i++) {
+			const struct sb_sip_binding *sb = a->pdata[i];
+			su_home_t home[1] = {SU_HOME_INIT(home)};
+			url_t *u = sb->nat && sb->expires_at_s > now ? url_make(home, sb->contact)
+								     : NULL;
+			char tp[8] = "udp";
+			struct nat_binding *b;
+
+			if (u && u->url_params)
+				url_param(u->url_params, "transport", tp, sizeof(tp));
+			su_home_deinit(home);
+			if (!u || !(b = calloc(1, sizeof(*b))))
+				continue;
+			b->nua = sb__sip_nua_for(sip, tp);
+			b->aor = strdup(k);
+			if (b->aor)
+				g_hash_table_replace(sip->nat->bindings, g_strdup(sb->contact), b);
+			else
+				nat_binding_free(b);
+		}
+	}
+	if (g_hash_table_size(sip->nat->bindings))
+		sb_info("keepalives of %u NAT bindings resumed",
+			g_hash_table_size(sip->nat->bindings));
+}
+
 /* True while contact is a live binding of aor in the location service. */
 static bool binding_live(struct sb_sip *sip, const char *aor, const char *contact)
 {
@@ -175,6 +218,8 @@ int sb__sip_nat_start(struct sb_sip *sip)
 		nat->timer = g_timeout_add_seconds((guint)sip->cfg->sip.nat_keepalive_interval_s,
 						   keepalive_cb, sip);
 	sip->nat = nat;
+	if (sip->n_nua)
+		nat_restore(sip);
 	return 0;
 }
 
@@ -219,8 +264,7 @@ char *sb_sip_location_json(struct sb_sip *sip)
 
 		for (guint i = 0; list && i < a->len; i++) {
 			const struct sb_sip_binding *b = a->pdata[i];
-			bool nat =
-				sip->nat && g_hash_table_contains(sip->nat->bindings, b->contact);
+			bool nat = b->nat;
 
 			if (b->expires_at_s > now)
 				json_array_append_new(list,

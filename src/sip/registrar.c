@@ -137,6 +137,7 @@ static int bind_contact(struct sb_sip *sip, const char *user, const char *contac
 			continue;
 		if (expires > 0) {
 			b->expires_at_s = at;
+			b->nat = sb__sip_nat_rewritten(sip, contact);
 		} else {
 			if (sip->persist.del)
 				sip->persist.del(sip->persist.ud, user, contact);
@@ -158,16 +159,18 @@ static int bind_contact(struct sb_sip *sip, const char *user, const char *contac
 			return -ENOMEM;
 		}
 		b->expires_at_s = at;
+		b->nat = sb__sip_nat_rewritten(sip, contact);
 		g_ptr_array_add(a, b);
 	}
 persist:
 	if (sip->persist.put)
-		sip->persist.put(sip->persist.ud, user, contact, at);
+		sip->persist.put(sip->persist.ud, user, contact, at,
+				 sb__sip_nat_rewritten(sip, contact));
 	return 0;
 }
 
 void sb_sip_location_restore(struct sb_sip *sip, const char *aor, const char *contact,
-			     int64_t expires_at_s)
+			     int64_t expires_at_s, bool nat)
 {
 	GPtrArray *a = bindings_of(sip, aor, true);
 	struct sb_sip_binding *b = calloc(1, sizeof(*b));
@@ -179,6 +182,7 @@ void sb_sip_location_restore(struct sb_sip *sip, const char *aor, const char *co
 		return;
 	}
 	b->expires_at_s = expires_at_s;
+	b->nat = nat;
 	g_ptr_array_add(a, b);
 }
 

@@ -209,6 +209,7 @@ out:
 static void on_new_invite(struct sb_sip *sip, const struct nua_ev *e)
 {
 	const struct sb_config_trunk *trunk = trunk_by_source(sip, e->nua);
+	const struct sb_config_user *acct;
 	const sip_t *s = e->s;
 	const char *dest = s->sip_request->rq_url->url_user;
 	const char *from = s->sip_from ? s->sip_from->a_url->url_user : NULL;
@@ -254,7 +255,11 @@ static void on_new_invite(struct sb_sip *sip, const struct nua_ev *e)
 	prefer_update(d, s);
 	if (trunk)
 		json_object_set_new(j, "trunk", json_string(trunk->name));
-	else
+	/* A call to a user's upstream account (the Request-URI names its
+	 * username, the registrar's address sent it) is for that user. */
+	if (trunk && (acct = sb__sip_account_user(sip, trunk, dest)))
+		json_object_set_new(j, "account", json_string(acct->name));
+	else if (!trunk)
 		json_object_set_new(j, "user", json_string(from));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
@@ -290,12 +295,15 @@ static nua_handle_t *invite_handle(struct sb_sip *sip, struct sb_sip_dialog *d, 
 {
 	unsigned se = (unsigned)sip->cfg->sip.session_expires_s;
 	/* nua restarts nothing by itself (3xx and 422 are ours), except
-	 * through a trunk with credentials: one restart, so that the INVITE
-	 * can wait for our nua_authenticate after a 401/407. */
-	bool creds = d->trunk && d->trunk->username && *d->trunk->username;
+	 * with credentials: one restart, so that the INVITE can wait for our
+	 * nua_authenticate after a 401/407. */
+	bool creds = d->auth_user && *d->auth_user;
+	char route[300];
+	bool proxy = sb__sip_trunk_route(d->trunk, route, sizeof(route));
 
 	return nua_handle(sip->nua[0], NULL, SIPTAG_TO_STR(d->to), SIPTAG_FROM_STR(d->from),
 			  NUTAG_RETRY_COUNT(creds ? 1 : 0),
+			  TAG_IF(proxy, NUTAG_INITIAL_ROUTE_STR(route)),
 			  TAG_IF(call_id, SIPTAG_CALL_ID_STR(call_id)),
 			  TAG_IF(d->min_se, NUTAG_MIN_SE(d->min_se)),
 			  TAG_IF(d->min_se > se, NUTAG_SESSION_TIMER(d->min_se)), TAG_END());
@@ -395,8 +403,8 @@ static void on_r_invite(struct sb_sip *sip, const struct nua_ev *e)
 		/* A trunk that challenges our INVITE (RFC 3261 section 22.2):
 		 * once per target with its credentials; a second challenge
 		 * means they were refused. */
-		if ((status == 401 || status == 407) && d->trunk && d->auth_tries++ == 0 &&
-		    sb__sip_auth_answer(d->nh, e->s, d->trunk->username, d->trunk->password))
+		if ((status == 401 || status == 407) && d->auth_user && d->auth_tries++ == 0 &&
+		    sb__sip_auth_answer(d->nh, e->s, d->auth_user, d->auth_password))
 			return;
 		if (status < 400 && e->s)
 			sb__sip_targets_add(d, e->s->sip_contact);
@@ -533,6 +541,10 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 	sip->source_id = g_source_attach(su_glib_root_gsource(sip->root), NULL);
 	for (size_t i = 0; listen && listen[i] && sip->n_nua < SB_SIP_MAX_LISTEN; i++) {
 		char url[160], tls[512] = "";
+		/* RFC 5626 section 4.4.1: a CRLFCRLF ping on every TCP
+		 * connection idle this long (sofia's TLS transport has no
+		 * such timer). */
+		unsigned crlf_ms = (unsigned)sip->cfg->sip.crlf_keepalive_interval_s * 1000;
 		nua_t *nua;
 
 		if (listen_url(listen[i], url, sizeof(url)) < 0) {
@@ -555,7 +567,8 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 				 NUTAG_SESSION_REFRESHER(nua_no_refresher),
 				 SIPTAG_USER_AGENT_STR(sip->cfg->sip.user_agent),
 				 SIPTAG_SERVER_STR(sip->cfg->sip.user_agent),
-				 TAG_IF(tls[0], TPTAG_CERTIFICATE(tls)), TAG_END());
+				 TAG_IF(tls[0], TPTAG_CERTIFICATE(tls)), TPTAG_KEEPALIVE(crlf_ms),
+				 TAG_END());
 		if (!nua) {
 			sb_error("cannot listen for SIP on %s", url);
 			return -EADDRINUSE;
@@ -670,13 +683,42 @@ static void quote_display(const char *in, char *out, size_t n)
 	out[o] = '\0';
 }
 
+/* The calling user's account at trunk, when it has one there. */
+static const struct sb_config_user *
+caller_account(struct sb_sip *sip, const struct sb_config_trunk *trunk, const char *user)
+{
+	const struct sb_config_user *u =
+		trunk && user && *user ? sb_config_find_user(sip->cfg, user) : NULL;
+
+	return sb_config_user_has_account(u) && strcmp(u->sip_trunk, trunk->name) == 0 ? u : NULL;
+}
+
+/* From of an outbound INVITE: through a trunk where the caller has an
+ * account, that account (its registrar's domain, so that the registrar
+ * knows the caller); else the caller's number at our domain. */
+static void from_header(struct sb_sip *sip, const struct sb_engine_sip_target *t,
+			const struct sb_config_trunk *trunk, const struct sb_config_user *acct,
+			char *out, size_t len)
+{
+	char display[128];
+
+	quote_display(t->from_display ? t->from_display : "", display, sizeof(display));
+	if (acct)
+		snprintf(out, len, "\"%s\" <sip:%s@%s>", display, acct->sip_username, trunk->host);
+	else
+		snprintf(out, len, "\"%s\" <sip:%s@%s>", display,
+			 t->from_user && *t->from_user ? t->from_user : "anonymous",
+			 sip->cfg->sip.domain);
+}
+
 static int op_invite(void *ud, uint64_t call, uint32_t leg, const struct sb_engine_sip_target *t,
 		     const char *sdp)
 {
 	struct sb_sip *sip = ud;
 	const struct sb_config_trunk *trunk =
 		t->trunk ? sb_config_find_trunk(sip->cfg, t->trunk) : NULL;
-	char ruri[256], to[264], from[256], display[128];
+	const struct sb_config_user *acct = caller_account(sip, trunk, t->caller_user);
+	char ruri[256], to[264], from[256];
 	struct sb_sip_dialog *d;
 	nua_handle_t *nh;
 
@@ -688,13 +730,13 @@ static int op_invite(void *ud, uint64_t call, uint32_t leg, const struct sb_engi
 	else
 		snprintf(ruri, sizeof(ruri), "%s", t->uri);
 	snprintf(to, sizeof(to), "<%s>", ruri);
-	quote_display(t->from_display ? t->from_display : "", display, sizeof(display));
-	snprintf(from, sizeof(from), "\"%s\" <sip:%s@%s>", display,
-		 t->from_user && *t->from_user ? t->from_user : "anonymous", sip->cfg->sip.domain);
+	from_header(sip, t, trunk, acct, from, sizeof(from));
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->trunk = trunk;
+	d->auth_user = acct ? acct->sip_username : trunk ? trunk->username : NULL;
+	d->auth_password = acct ? acct->sip_password : trunk ? trunk->password : NULL;
 	d->local_sdp = strdup(sdp ? sdp : "");
 	d->from = strdup(from);
 	d->to = strdup(to);

@@ -8,6 +8,7 @@
  * (docs/engine.md); the engine commands SIP through sb_sip_engine_ops. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/lifecycle.h"
@@ -21,7 +22,9 @@ struct sb_strbuf;
 /* Persistence of registrations, provided by main.c (the store): called when
  * a binding is added, refreshed or removed. May be left unset. */
 struct sb_sip_persist {
-	void (*put)(void *ud, const char *aor, const char *contact, int64_t expires_at_s);
+	/* nat: the contact is a NAT-rewritten one (its keepalives resume
+	 * after a restart). */
+	void (*put)(void *ud, const char *aor, const char *contact, int64_t expires_at_s, bool nat);
 	void (*del)(void *ud, const char *aor, const char *contact);
 	void *ud;
 };
@@ -29,9 +32,9 @@ struct sb_sip_persist {
 struct sb_sip *sb_sip_new(struct sb_config *cfg, struct sb_bus *control_bus);
 struct sb_sip *sb_sip_free(struct sb_sip *sip);
 void sb_sip_set_persist(struct sb_sip *sip, const struct sb_sip_persist *p);
-/* Restores a binding loaded from the store at start. */
+/* Restores a binding loaded from the store, before start. */
 void sb_sip_location_restore(struct sb_sip *sip, const char *aor, const char *contact,
-			     int64_t expires_at_s);
+			     int64_t expires_at_s, bool nat);
 /* Registered contacts of user right now (not expired). */
 size_t sb_sip_location_count(struct sb_sip *sip, const char *user);
 /* Live bindings as malloc'd JSON {"user": [{contact, expires_in, nat}]}
@@ -41,8 +44,13 @@ char *sb_sip_location_json(struct sb_sip *sip);
  * registering, registered, backoff), keepalive (off, unknown, up, down),
  * ...} (GET /api/v1/trunks); NULL when out of memory. */
 char *sb_sip_trunks_json(struct sb_sip *sip);
-/* Appends the switchboard_sip_trunk_* families to a /metrics scrape. */
-void sb_sip_trunks_metrics_write(struct sb_sip *sip, struct sb_strbuf *out);
+/* The upstream accounts of [user]s as a malloc'd JSON array of {user,
+ * trunk, username, registration (off, registering, registered, backoff),
+ * ...} (GET /api/v1/accounts); NULL when out of memory. */
+char *sb_sip_accounts_json(struct sb_sip *sip);
+/* Appends the switchboard_sip_trunk_* and switchboard_sip_account_*
+ * families to a /metrics scrape. */
+void sb_sip_client_metrics_write(struct sb_sip *sip, struct sb_strbuf *out);
 
 extern const struct sb_engine_sip_ops sb_sip_engine_ops;
 extern const struct sb_component_ops sb_sip_component;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,9 @@ struct sb_sip_nat;
 #include <sofia-sip/su_glib.h>
 
 #include "sip/sip.h"
+
+struct sb_config_trunk;
+struct sb_config_user;
 
 #define SB_SIP_MAX_LISTEN 8
 /* Redirect targets remembered per outbound leg (tried and pending). */
@@ -54,12 +58,16 @@ struct sb_sip_dialog {
 	size_t n_pending;
 	unsigned hops;
 	const struct sb_config_trunk *trunk; /* outbound through a trunk, or NULL */
-	unsigned auth_tries;		     /* challenges answered on this INVITE */
+	/* Credentials for a challenge to the INVITE: the trunk's, or the
+	 * calling user's account at that trunk (in sip->cfg), else NULL. */
+	const char *auth_user, *auth_password;
+	unsigned auth_tries; /* challenges answered on this INVITE */
 };
 
 struct sb_sip_binding {
 	char *contact;
 	int64_t expires_at_s;
+	bool nat; /* rewritten by nat.c (persisted, so keepalives resume) */
 };
 
 struct sb_sip {
@@ -120,6 +128,53 @@ bool sb__sip_digest_ok(struct sb_sip *sip, const char *method, const msg_auth_t 
 void sb__sip_challenge(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, bool proxy);
 void sb__sip_location_free(gpointer p);
 
+/* reg.c: the registration client, one binding toward a trunk's registrar
+ * (for the trunk itself or for a user's account). The owner fills the
+ * fields above the line, then calls start; stop before nua_shutdown (nua
+ * removes the binding on shutdown). */
+enum sb_sip_reg_state {
+	SB_SIP_REG_OFF,
+	SB_SIP_REG_REGISTERING,
+	SB_SIP_REG_REGISTERED,
+	SB_SIP_REG_BACKOFF,
+	_SB_SIP_REG_MAX,
+	_SB_SIP_REG_INVALID = -22,
+};
+
+struct sb_sip_reg {
+	struct sb_sip *sip;
+	const char *what;		   /* "trunk" or "account", for the log */
+	const char *name;		   /* the trunk's or the user's, in the log and events */
+	const struct sb_config_trunk *via; /* registrar, expiry, backoff, proxy */
+	const char *username, *password;
+	nua_t *nua;
+	uint16_t event; /* posted on every change (SB_EV_SIP_*_REGISTRATION) */
+	/* ---- */
+	nua_handle_t *nh;
+	enum sb_sip_reg_state state;
+	int auth_tries;
+	int failures; /* consecutive, for the backoff */
+	int last_status;
+	char last_phrase[64];
+	int64_t expires_at_s; /* registered until */
+	int64_t retry_at_s;   /* next attempt while in backoff */
+	uint64_t registrations;
+	guint timer;
+};
+
+void sb__sip_reg_start(struct sb_sip_reg *r);
+void sb__sip_reg_stop(struct sb_sip_reg *r);
+/* Handles an event of r's handle; false when nh is not r's. */
+bool sb__sip_reg_event(struct sb_sip_reg *r, nua_event_t event, int status, const char *phrase,
+		       nua_handle_t *nh, const sip_t *s);
+/* Adds registration, last_status, expires_in, retry_in, failures and
+ * registrations (those that apply) to o. */
+void sb__sip_reg_json(const struct sb_sip_reg *r, json_t *o);
+const char *sb__sip_reg_state_name(enum sb_sip_reg_state s);
+/* The Route of a trunk's outbound proxy ("<sip:proxy;transport=..;lr>")
+ * in out; false when the trunk has none (or it does not fit). */
+bool sb__sip_trunk_route(const struct sb_config_trunk *c, char *out, size_t len);
+
 /* trunk.c: the client side (registrations toward trunks, their OPTIONS
  * keepalive, and nat.c's keepalives). Start after the nua instances exist,
  * stop before nua_shutdown. */
@@ -129,6 +184,12 @@ void sb__sip_client_stop(struct sb_sip *sip);
  * one of them (the caller then handles the event). */
 bool sb__sip_client_event(struct sb_sip *sip, nua_event_t event, int status, const char *phrase,
 			  nua_handle_t *nh, const sip_t *s);
+/* The nua listening on transport ("udp", "tcp", "tls"), else the first. */
+nua_t *sb__sip_nua_for(struct sb_sip *sip, const char *transport);
+/* The user whose account at trunk has username, or NULL. */
+const struct sb_config_user *sb__sip_account_user(const struct sb_sip *sip,
+						  const struct sb_config_trunk *trunk,
+						  const char *username);
 
 /* nat.c */
 /* rport and received for every listener (RFC 3581). */
@@ -138,6 +199,10 @@ void sb__sip_nat_setup(struct sb_sip *sip, nua_t *nua);
  * nat_contact_rewrite), else the Contact itself. Allocated in home. */
 char *sb__sip_nat_contact(struct sb_sip *sip, nua_t *nua, su_home_t *home, const sip_t *s,
 			  const url_t *contact, const char *aor);
+/* True when contact is a binding nat.c rewrote. */
+bool sb__sip_nat_rewritten(struct sb_sip *sip, const char *contact);
+/* Starts the keepalive timer and takes up the rewritten bindings restored
+ * from the store (their keepalives resume after a restart). */
 int sb__sip_nat_start(struct sb_sip *sip);
 void sb__sip_nat_stop(struct sb_sip *sip);
 bool sb__sip_nat_event(struct sb_sip *sip, nua_event_t event, int status, nua_handle_t *nh);

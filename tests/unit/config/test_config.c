@@ -135,6 +135,27 @@ Test(config, cross_key_checks)
 		     "[trunk t] register_retry_min is above register_retry_max");
 }
 
+Test(config, user_accounts)
+{
+	struct sb_config *cfg = NULL;
+	const char *ok = "[trunk p]\nhost = h\n[user a]\nsip_trunk = p\nsip_username = 1001\n"
+			 "sip_password = s\n[user b]\n";
+
+	cr_assert_eq(load(ok, NULL, &cfg), 0);
+	cr_assert(sb_config_user_has_account(sb_config_find_user(cfg, "a")));
+	cr_assert_not(sb_config_user_has_account(sb_config_find_user(cfg, "b")));
+	cr_assert_str_eq(sb_config_find_user(cfg, "a")->sip_password, "s");
+	sb_config_unref(cfg);
+	expect_error("[user a]\nsip_trunk = nope\nsip_username = x\n",
+		     "[user a] key 'sip_trunk': no [trunk nope]");
+	expect_error("[trunk p]\nhost = h\n[user a]\nsip_trunk = p\n",
+		     "[user a] sip_trunk needs key 'sip_username'");
+	expect_error("[user a]\nsip_username = x\n", "[user a] sip_username needs key 'sip_trunk'");
+	expect_error("[trunk p]\nhost = h\n[user a]\nsip_trunk = p\nsip_username = x\n"
+		     "[user b]\nsip_trunk = p\nsip_username = x\n",
+		     "[user b] has the account of [user a] (x at p)");
+}
+
 Test(config, structural_errors)
 {
 	expect_error("[sip\n", "test.conf:1: malformed section header");

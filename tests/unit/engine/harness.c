@@ -47,9 +47,10 @@ static int sip_invite(void *ud, uint64_t call, uint32_t leg, const struct sb_eng
 		      const char *sdp)
 {
 	return record(ud, "sip.invite",
-		      json_pack("{s:I,s:i,s:o,s:s,s:s,s:o}", "call", (json_int_t)call, "leg",
+		      json_pack("{s:I,s:i,s:o,s:s,s:s,s:o,s:o}", "call", (json_int_t)call, "leg",
 				(int)leg, "trunk", str_or_null(t->trunk), "uri", t->uri, "from",
-				t->from_user, "sdp", str_or_null(sdp)));
+				t->from_user, "caller_user", str_or_null(t->caller_user), "sdp",
+				str_or_null(sdp)));
 }
 
 static int sip_progress(void *ud, uint64_t call, uint32_t leg, int status, const char *sdp)
