@@ -406,6 +406,10 @@ static int take_formats(struct pctx *c, const sdp_media_t *sm)
  * fuzzing); such a line cannot be printed back. */
 static bool empty_address(const sdp_session_t *s)
 {
+	const sdp_origin_t *o = s->sdp_origin;
+
+	if (o && o->o_address && o->o_address->c_address && !*o->o_address->c_address)
+		return true;
 	if (s->sdp_connection && s->sdp_connection->c_address && !*s->sdp_connection->c_address)
 		return true;
 	for (const sdp_media_t *m = s->sdp_media; m; m = m->m_next)
@@ -512,7 +516,7 @@ int sb_sdp_parse(const char *text, size_t len, struct sb_sdp **ret, char *err, s
 		snprintf(err, errlen, "not valid SDP (sofia-sip: %s)", why ? why : "out of memory");
 		r = p ? -EBADMSG : -ENOMEM;
 	} else if (empty_address(s)) {
-		snprintf(err, errlen, "a c= line has no address");
+		snprintf(err, errlen, "an o= or c= line has no address");
 		r = -EBADMSG;
 	} else {
 		r = take_session(sdp, s, err, errlen);
