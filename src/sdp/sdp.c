@@ -187,6 +187,15 @@ static int mline_formats(const char *p, size_t n)
 		size_t start = i;
 		while (i < n && p[i] != ' ')
 			i++;
+		/* <port>[/<number of ports>]: digits, at most one '/', and a
+		 * count that is not 0 ("49/0/0" printed back as "49 /0",
+		 * found by fuzzing). */
+		if (field == 1 && i > start) {
+			const char *slash = memchr(p + start, '/', i - start);
+			if (slash && (slash == p + start || slash + 1 == p + i || slash[1] == '0' ||
+				      memchr(slash + 1, '/', (size_t)(p + i - slash - 1))))
+				return -1;
+		}
 		for (size_t k = start; k < i; k++) {
 			unsigned char c = (unsigned char)p[k];
 			bool ok = is_token_char(c);
