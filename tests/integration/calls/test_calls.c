@@ -146,6 +146,25 @@ Test(calls, cancel_while_ringing)
 	expect_cdr(&alice, "trunk", "cancelled", "caller_cancel");
 }
 
+/* Nobody answers within [limits] ring_timeout: the browser gets a timeout
+ * (408) and the ringing far end a CANCEL (SIPp answers it and the INVITE
+ * with 487, and gets the ACK). */
+Test(calls, unanswered)
+{
+	json_t *ev;
+
+	ct_gw_start(&gw, "[limits]\nring_timeout = 2s\n");
+	ct_sipp_uas_start(&uas, &gw, "sip/uas_ring_cancel.xml");
+	ct_browser_open(&alice, &gw, "alice", "[\"7*\"]");
+	dial_taken(&alice, "7002");
+	ev = ct_browser_event(&alice, "call.progress", 10000);
+	json_decref(ev);
+	cr_assert_eq(ct_browser_expect_ended(&alice, "timeout", "sip_408_request_timeout", 10000),
+		     10408);
+	ct_sipp_expect_pass(&uas, 5000);
+	expect_cdr(&alice, "trunk", "no_answer", "ring_timeout");
+}
+
 Test(calls, no_route)
 {
 	json_t *r;
