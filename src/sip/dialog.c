@@ -12,6 +12,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/url.h>
 
+#include "sdp/sdp.h"
 #include "sip/sip_internal.h"
 
 /* The direction of a description: its first stream's (sofia folds
@@ -46,6 +47,15 @@ int sb__sip_sdp_answer_mode(const char *offer, const char *ours, char **ret_sdp,
 	char *out = NULL;
 	int r = -EINVAL;
 
+	struct sb_sdp *checked = NULL;
+	char err[160];
+
+	/* The offer comes from outside: it goes through src/sdp's scan and
+	 * limits before sofia's parser sees it (some inputs make sofia
+	 * allocate gigabytes, docs/sdp.md). */
+	if (sb_sdp_parse(offer, strlen(offer), &checked, err, sizeof(err)) < 0)
+		return -EINVAL;
+	sb_sdp_free(checked);
 	/* sdp_f_mode_0000: c=0.0.0.0 is the old way of saying sendonly. */
 	po = sdp_parse(home, offer, (issize_t)strlen(offer), sdp_f_mode_0000);
 	pl = sdp_parse(home, ours, (issize_t)strlen(ours), 0);
