@@ -29,6 +29,10 @@ import time
 import urllib.request
 
 USERS = 2000
+# --pin: the gateway on CPU 0, both SIPp instances on the other CPUs
+# (taskset), so that the load generators do not take the gateway's core.
+PIN_GW = []
+PIN_SIPP = []
 
 
 def free_port(kind=socket.SOCK_DGRAM):
@@ -160,7 +164,7 @@ class Gateway:
             for i in range(USERS):
                 f.write(f"[user u{i}]\npassword = bench-secret\n")
         self.err = open(os.path.join(tmp, "err"), "w+b")
-        self.proc = subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(PIN_GW + [binary, "-c", conf], stdout=subprocess.DEVNULL,
                                      stderr=self.err)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -184,7 +188,8 @@ class Gateway:
 
 def sipp(args, cwd, timeout):
     with open(os.path.join(cwd, "sipp.err"), "wb") as err:
-        r = subprocess.run(["sipp"] + args + ["-nostdin"], cwd=cwd, stdout=subprocess.DEVNULL,
+        r = subprocess.run(PIN_SIPP + ["sipp"] + args + ["-nostdin"], cwd=cwd,
+                           stdout=subprocess.DEVNULL,
                            stderr=err, timeout=timeout, check=False)
     if r.returncode not in (0, 1):
         with open(os.path.join(cwd, "sipp.err"), "rb") as err:
@@ -195,7 +200,7 @@ def sipp(args, cwd, timeout):
 def run_calls(gw, here, tmp, uas_port, rate, seconds):
     work = tempfile.mkdtemp(dir=tmp, prefix=f"calls{rate}-")
     total = rate * seconds
-    uas = subprocess.Popen(["sipp", "-sf", os.path.join(here, "uas.xml"), "-i", "127.0.0.2",
+    uas = subprocess.Popen(PIN_SIPP + ["sipp", "-sf", os.path.join(here, "uas.xml"), "-i", "127.0.0.2",
                             "-p", str(uas_port), "-mp", str(free_port()), "-nostdin",
                             "-timeout", str(seconds + 30) + "s", "-trace_msg"],
                            cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -261,12 +266,18 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--call-rates", default="100,250,500")
     ap.add_argument("--register-rates", default="250,500,1000")
+    ap.add_argument("--pin", action="store_true",
+                    help="gateway on CPU 0, SIPp on the other CPUs (taskset)")
     a = ap.parse_args()
+    if a.pin and (os.cpu_count() or 1) > 1:
+        PIN_GW[:] = ["taskset", "-c", "0"]
+        PIN_SIPP[:] = ["taskset", "-c", f"1-{os.cpu_count() - 1}"]
     here = os.path.join(os.path.abspath(a.source), "tests", "bench", "sip")
     tmp = tempfile.mkdtemp(prefix="sb-bench-sip-")
     uas_port = free_port()
     gw = Gateway(os.path.abspath(a.binary), tmp, uas_port)
-    print(f"bench-sip: {os.cpu_count()} cores, {a.seconds} s per run, gateway pid {gw.proc.pid}, "
+    print(f"bench-sip: {os.cpu_count()} cores{' (pinned)' if PIN_GW else ''}, {a.seconds} s per run, "
+          f"gateway pid {gw.proc.pid}, "
           f"resident {rss_kib(gw.proc.pid)} KiB at start")
     try:
         print("calls (SIPp UAC -> switchboard -> SIPp UAS, no RTP):")
