@@ -95,6 +95,7 @@ struct sb_config_media {
 	char **srtp_profiles;
 	bool allow_loopback;
 	int64_t consent_timeout_ms;
+	bool ice_tcp; /* gather ICE-TCP candidates (RFC 6544) too */
 };
 
 struct sb_config_store {

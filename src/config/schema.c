@@ -123,6 +123,7 @@ static const struct sb_config_key media_keys[] = {
 	K(sb_config_media, allow_loopback, "allow_loopback", SB_CT_BOOL, "true", 0, 0),
 	K(sb_config_media, consent_timeout_ms, "consent_timeout", SB_CT_DURATION, "30s", 5000,
 	  600000),
+	K(sb_config_media, ice_tcp, "ice_tcp", SB_CT_BOOL, "false", 0, 0),
 	END,
 };
 

@@ -160,6 +160,8 @@ int sb__describe_rtp(struct sb_msession *s, const char *addr, const struct sb_mc
 				 .proto = "RTP/AVP",
 				 .rtcp_port = (unsigned)s->local_port + 1,
 				 .ptime = 20,
+				 /* RFC 5761: one socket when the peer agrees. */
+				 .rtcp_mux = true,
 				 .ssrc = s->ssrc_out};
 	struct sb_sdp *d = NULL;
 	int dtmf_rate = n_codecs > 0 ? codecs[0].rate : 8000, n = 0, r;

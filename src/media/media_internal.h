@@ -84,6 +84,7 @@ struct sb_msession {
 	struct sockaddr_storage peer_rtp, peer_rtcp;
 	socklen_t peer_rtp_len, peer_rtcp_len;
 	bool have_remote, latched, rtcp_latched;
+	bool rtcp_mux; /* RFC 5761 agreed: RTCP on rtp_fd, no rtcp_fd */
 	/* what this session sends, transcoded from its peer's codec */
 	struct sb_xcode *xc;
 	int xc_from;

@@ -298,7 +298,7 @@ static void send_rr(struct sb_msession *s)
 
 		if (!s->have_remote)
 			return;
-		if (!s->rtcp_latched && !(s->ra && s->ra->rtcp_mux)) {
+		if (!s->rtcp_latched && !s->rtcp_mux) {
 			/* RTCP on the next port (RFC 3550 section 11). */
 			alt = s->peer_rtp;
 			if (alt.ss_family == AF_INET) {
@@ -418,6 +418,23 @@ static void local_addr(struct sb_msession *s, char *out, size_t n)
 	g_list_free_full(ips, g_free);
 }
 
+/* RFC 5761: both sides agreed on rtcp-mux (the offer had it and our answer
+ * keeps it, or our offer had it and the answer keeps it), so RTCP comes and
+ * goes on the RTP port and the RTCP socket is closed. */
+static void rtcp_mux_start(struct sb_msession *s)
+{
+	s->rtcp_mux = true;
+	if (s->rtcp_src) {
+		g_source_destroy(s->rtcp_src);
+		g_source_unref(s->rtcp_src);
+		s->rtcp_src = NULL;
+	}
+	if (s->rtcp_fd >= 0)
+		close(s->rtcp_fd);
+	s->rtcp_fd = -1;
+	s->rtcp_latched = false;
+}
+
 /* Takes the peer's address and codec from s->offer (already parsed). */
 static int take_remote(struct sb_msession *s)
 {
@@ -433,6 +450,8 @@ static int take_remote(struct sb_msession *s)
 	/* 0.0.0.0 is a hold (RFC 3264 section 8.4): wait for latching. */
 	s->have_remote = in->sin_addr.s_addr != htonl(INADDR_ANY);
 	s->dtmf_pt = sb__dtmf_pt(s->ra, s->codec.rate);
+	if (s->ra->rtcp_mux && !s->rtcp_mux)
+		rtcp_mux_start(s);
 	return 0;
 }
 

@@ -410,9 +410,11 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 		return -ENOMEM;
 	}
 	/* UPnP costs a thread and many descriptors per agent and delays
-	 * gathering (DESIGN.md); a media server needs none of it. */
+	 * gathering (DESIGN.md); a media server needs none of it. ICE-TCP
+	 * adds a listening socket per session, only when configured. */
 	/* The offerer controls ICE (RFC 8445 section 6.1.1). */
-	g_object_set(s->agent, "controlling-mode", s->offering, "upnp", FALSE, NULL);
+	g_object_set(s->agent, "controlling-mode", s->offering, "upnp", FALSE, "ice-tcp",
+		     (gboolean)mc->ice_tcp, NULL);
 	add_local_addresses(s, mc);
 	s->stream = nice_agent_add_stream(s->agent, 1);
 	nice_agent_set_port_range(s->agent, s->stream, 1, (guint)mc->rtp_port_min,
