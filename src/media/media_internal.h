@@ -25,6 +25,19 @@ struct sb_mcodec {
 	char fmtp[128];
 };
 
+/* A descriptor in the worker's epoll set (poll.c), embedded in its owner;
+ * fn runs on the worker thread with the epoll events. */
+struct sb_mwatch;
+typedef void (*sb_mwatch_fn)(struct sb_mwatch *wt, uint32_t events);
+struct sb_mwatch {
+	sb_mwatch_fn fn;
+	void *owner;
+	int fd;
+	bool added; /* false (zeroed): not in the set */
+};
+
+struct epoll_event;
+
 struct sb_mworker {
 	struct sb_media *m;
 	unsigned index;
@@ -33,6 +46,11 @@ struct sb_mworker {
 	GMainLoop *loop;
 	struct sb_bus *bus;   /* inbox: commands from the control thread */
 	GHashTable *sessions; /* id -> struct sb_msession; THREAD: this worker */
+	/* poll.c; THREAD: this worker */
+	int mp_fd;		   /* epoll */
+	GSource *mp_src, *mp_tick; /* watches mp_fd; the statistics tick */
+	struct epoll_event *mp_ev; /* the batch being dispatched */
+	int mp_n;
 };
 
 struct sb_media {
@@ -49,6 +67,10 @@ struct sb_media {
 	atomic_ullong dropped_plain, dropped_auth, dropped_replay, dtls_failed;
 	atomic_ullong ice_restarts;
 };
+
+/* libnice sockets of one session read through epoll; an agent with more
+ * (many local addresses) is read on the worker's context instead. */
+#define SB_MSESSION_NICE_FDS 4
 
 struct sb_msession {
 	struct sb_mworker *w;
@@ -76,10 +98,15 @@ struct sb_msession {
 	struct sb_rtp_rx rx;
 	unsigned long long pkts_in, pkts_out;
 	int64_t rtt_us;
-	guint stats_timer;
+	int64_t stats_due_us; /* monotonic; 0: statistics not started */
+	/* libnice's sockets read from the worker's epoll (nice_io.c); no
+	 * nice_ctx: the agent reads them on the worker's context */
+	GMainContext *nice_ctx;
+	NiceAgentRecvFunc nice_fn;
+	struct sb_mwatch nice_w[SB_MSESSION_NICE_FDS];
 	/* plain RTP toward SIP (rtp_session.c); fds -1 otherwise */
 	int rtp_fd, rtcp_fd;
-	GSource *rtp_src, *rtcp_src;
+	struct sb_mwatch rtp_w, rtcp_w;
 	int local_port;
 	struct sockaddr_storage peer_rtp, peer_rtcp;
 	socklen_t peer_rtp_len, peer_rtcp_len;
@@ -174,5 +201,29 @@ void sb__dtmf_free(struct sb_msession *s);
 void sb__msession_dtmf(struct sb_mworker *w, uint64_t id, const char *digits, int duration_ms);
 /* Starts the periodic statistics (media.stats, RTCP RR on RTP legs). */
 void sb__stats_start(struct sb_msession *s);
+/* The worker tick: statistics of the sessions that are due. */
+void sb__stats_tick(struct sb_mworker *w);
+
+/* poll.c, on the worker thread (init and fini before and after it runs) */
+int sb__mpoll_init(struct sb_mworker *w);
+void sb__mpoll_fini(struct sb_mworker *w);
+/* Adds fd (readable) to the worker's set; fn is called with wt. Returns 0,
+ * -EBUSY (wt is in the set) or -errno of epoll_ctl. */
+int sb__mpoll_add(struct sb_mworker *w, struct sb_mwatch *wt, int fd, sb_mwatch_fn fn);
+/* Removes wt (no-op when not in the set); wt is not called back from the
+ * batch being dispatched. Call before closing its descriptor. */
+void sb__mpoll_del(struct sb_mworker *w, struct sb_mwatch *wt);
+
+/* nice_io.c, on the worker thread */
+/* Attaches fn as the agent's receive callback, on a context of the
+ * session's own (or the worker's with ICE-TCP). 0 or -EINVAL. */
+int sb__nice_io_attach(struct sb_msession *s, NiceAgentRecvFunc fn);
+/* After gathering: puts the agent's sockets in the worker's epoll set (or,
+ * when that cannot be done, moves the agent to the worker's context). */
+void sb__nice_io_watch(struct sb_msession *s);
+/* Takes the agent's sockets out of the epoll set (before the agent goes). */
+void sb__nice_io_detach(struct sb_msession *s);
+/* Frees the session's context (after the agent is gone). */
+void sb__nice_io_free(struct sb_msession *s);
 
 #define SB_MEDIA_MAX_PKT 1500

@@ -6,7 +6,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <glib-unix.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -195,9 +194,9 @@ static void on_rtcp(struct sb_msession *s, const uint8_t *buf, size_t len)
 	}
 }
 
-static gboolean rtcp_readable(gint fd, GIOCondition cond, gpointer ud)
+static void rtcp_readable(struct sb_mwatch *wt, uint32_t events)
 {
-	struct sb_msession *s = ud;
+	struct sb_msession *s = wt->owner;
 	uint8_t buf[SB_MEDIA_MAX_PKT];
 	struct sockaddr_storage from;
 	socklen_t flen;
@@ -205,7 +204,8 @@ static gboolean rtcp_readable(gint fd, GIOCondition cond, gpointer ud)
 
 	for (int i = 0; i < 32; i++) {
 		flen = sizeof(from);
-		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+		n = recvfrom(wt->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from,
+			     &flen);
 		if (n < 0)
 			break;
 		if (!s->rtcp_latched && s->w->m->cfg->media.symmetric_rtp) {
@@ -215,54 +215,70 @@ static gboolean rtcp_readable(gint fd, GIOCondition cond, gpointer ud)
 		}
 		on_rtcp(s, buf, (size_t)n);
 	}
-	return G_SOURCE_CONTINUE;
 }
 
-static gboolean rtp_readable(gint fd, GIOCondition cond, gpointer ud)
+/* One received datagram of the RTP socket. */
+static void rtp_packet(struct sb_msession *s, uint8_t *buf, ssize_t n,
+		       const struct sockaddr_storage *from, socklen_t flen)
 {
-	struct sb_msession *s = ud;
 	struct sb_media *m = s->w->m;
-	uint8_t buf[SB_MEDIA_MAX_PKT + SRTP_MAX_TRAILER_LEN];
-	struct sockaddr_storage from;
-	socklen_t flen;
 	struct sb_rtp_hdr h;
 	struct sb_msession *peer;
-	ssize_t n;
 
-	/* A bounded batch per wake-up keeps one busy leg from starving others. */
-	for (int i = 0; i < 32; i++) {
-		flen = sizeof(from);
-		n = recvfrom(fd, buf, SB_MEDIA_MAX_PKT, MSG_DONTWAIT, (struct sockaddr *)&from,
-			     &flen);
-		if (n < 0)
-			break;
-		if (s->latched && !same_addr(&from, &s->peer_rtp))
-			continue; /* not the source we latched onto */
-		if (sb_rtp_is_rtcp(buf, (size_t)n)) {
-			on_rtcp(s, buf, (size_t)n); /* rtcp-mux */
-			continue;
-		}
-		if (sb_rtp_parse(buf, (size_t)n, &h) < 0)
-			continue;
-		if (!s->latched && m->cfg->media.symmetric_rtp) {
-			/* Symmetric RTP: answer where the media comes from (NAT). */
-			s->peer_rtp = from;
-			s->peer_rtp_len = flen;
-			s->have_remote = true;
-			s->latched = true;
-		}
-		atomic_fetch_add_explicit(&m->rtp_in, 1, memory_order_relaxed);
-		sb__rx_count(s, buf, &h);
-		if (s->kind == SB_MEDIA_RTP_ECHO) {
-			sb_rtp_rewrite_apply(&s->rw, buf, &h, h.pt, (uint32_t)s->codec.rate / 50);
-			rtp_send_plain(s, buf, (int)n);
-			continue;
-		}
-		peer = s->peer ? g_hash_table_lookup(s->w->sessions, &s->peer) : NULL;
-		if (peer)
-			sb__relay(s, peer, buf, (int)n, &h);
+	if (s->latched && !same_addr(from, &s->peer_rtp))
+		return; /* not the source we latched onto */
+	if (sb_rtp_is_rtcp(buf, (size_t)n)) {
+		on_rtcp(s, buf, (size_t)n); /* rtcp-mux */
+		return;
 	}
-	return G_SOURCE_CONTINUE;
+	if (sb_rtp_parse(buf, (size_t)n, &h) < 0)
+		return;
+	if (!s->latched && m->cfg->media.symmetric_rtp) {
+		/* Symmetric RTP: answer where the media comes from (NAT). */
+		s->peer_rtp = *from;
+		s->peer_rtp_len = flen;
+		s->have_remote = true;
+		s->latched = true;
+	}
+	atomic_fetch_add_explicit(&m->rtp_in, 1, memory_order_relaxed);
+	sb__rx_count(s, buf, &h);
+	if (s->kind == SB_MEDIA_RTP_ECHO) {
+		sb_rtp_rewrite_apply(&s->rw, buf, &h, h.pt, (uint32_t)s->codec.rate / 50);
+		rtp_send_plain(s, buf, (int)n);
+		return;
+	}
+	peer = s->peer ? g_hash_table_lookup(s->w->sessions, &s->peer) : NULL;
+	if (peer)
+		sb__relay(s, peer, buf, (int)n, &h);
+}
+
+/* Datagrams taken per recvmmsg(); a fuller socket stays ready in epoll
+ * (level-triggered) and is read again on the next wake-up, so one busy leg
+ * does not starve the others. */
+#define RTP_BATCH 16
+
+static void rtp_readable(struct sb_mwatch *wt, uint32_t events)
+{
+	struct sb_msession *s = wt->owner;
+	/* Room for the SRTP trailer: the relay protects in place. */
+	uint8_t buf[RTP_BATCH][SB_MEDIA_MAX_PKT + SRTP_MAX_TRAILER_LEN];
+	struct sockaddr_storage from[RTP_BATCH];
+	struct iovec iov[RTP_BATCH];
+	struct mmsghdr mh[RTP_BATCH];
+	int n;
+
+	for (int i = 0; i < RTP_BATCH; i++) {
+		iov[i] = (struct iovec){buf[i], SB_MEDIA_MAX_PKT};
+		mh[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+						.msg_namelen = sizeof(from[i]),
+						.msg_iov = &iov[i],
+						.msg_iovlen = 1};
+	}
+	n = recvmmsg(wt->fd, mh, RTP_BATCH, MSG_DONTWAIT, NULL);
+	/* Sessions are freed from the command queue, never on a packet's
+	 * path, so s outlives the batch. */
+	for (int i = 0; i < n; i++)
+		rtp_packet(s, buf[i], (ssize_t)mh[i].msg_len, &from[i], mh[i].msg_hdr.msg_namelen);
 }
 
 /* ---- statistics ---- */
@@ -315,9 +331,8 @@ static void send_rr(struct sb_msession *s)
 	}
 }
 
-static gboolean stats_cb(gpointer ud)
+static void stats_send(struct sb_msession *s)
 {
-	struct sb_msession *s = ud;
 	int rate = s->codec.rate > 0 ? s->codec.rate : 8000;
 	uint32_t expected = sb_rtp_rx_expected(&s->rx);
 	int64_t lost = sb_rtp_rx_lost(&s->rx);
@@ -334,19 +349,33 @@ static gboolean stats_cb(gpointer ud)
 		 s->codec.name, s->pkts_in, s->pkts_out, (long long)lost, (long long)jitter_us,
 		 (long long)s->rtt_us, smos);
 	sb__media_post_stats(s, lost, jitter_us, s->rtt_us, smos, strdup(text));
-	return G_SOURCE_CONTINUE;
 }
 
 void sb__stats_start(struct sb_msession *s)
 {
-	GSource *src;
+	if (!s->stats_due_us)
+		s->stats_due_us = g_get_monotonic_time() + STATS_INTERVAL_MS * 1000;
+}
 
-	if (s->stats_timer)
-		return;
-	src = g_timeout_source_new(STATS_INTERVAL_MS);
-	g_source_set_callback(src, stats_cb, s, NULL);
-	s->stats_timer = g_source_attach(src, s->w->ctx);
-	g_source_unref(src);
+/* One timer per worker rather than one per session: the worker's loop
+ * prepares and checks every source on every wake-up. */
+void sb__stats_tick(struct sb_mworker *w)
+{
+	int64_t now = g_get_monotonic_time();
+	GHashTableIter it;
+	gpointer v;
+
+	g_hash_table_iter_init(&it, w->sessions);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct sb_msession *s = v;
+
+		if (!s->stats_due_us || now < s->stats_due_us)
+			continue;
+		s->stats_due_us += STATS_INTERVAL_MS * 1000;
+		if (s->stats_due_us <= now)
+			s->stats_due_us = now + STATS_INTERVAL_MS * 1000;
+		stats_send(s);
+	}
 }
 
 /* ---- sockets and descriptions ---- */
@@ -424,11 +453,7 @@ static void local_addr(struct sb_msession *s, char *out, size_t n)
 static void rtcp_mux_start(struct sb_msession *s)
 {
 	s->rtcp_mux = true;
-	if (s->rtcp_src) {
-		g_source_destroy(s->rtcp_src);
-		g_source_unref(s->rtcp_src);
-		s->rtcp_src = NULL;
-	}
+	sb__mpoll_del(s->w, &s->rtcp_w);
 	if (s->rtcp_fd >= 0)
 		close(s->rtcp_fd);
 	s->rtcp_fd = -1;
@@ -482,13 +507,10 @@ static gboolean want_codec(const struct sb_sdp_codec *c, const struct sb_mcodec 
 	return sb_xcode_codec_of(c->name) != SB_XC_NONE;
 }
 
-static GSource *watch(struct sb_msession *s, int fd, GUnixFDSourceFunc fn)
+static int watch(struct sb_msession *s, struct sb_mwatch *wt, int fd, sb_mwatch_fn fn)
 {
-	GSource *src = g_unix_fd_source_new(fd, G_IO_IN);
-
-	g_source_set_callback(src, G_SOURCE_FUNC(fn), s, NULL);
-	g_source_attach(src, s->w->ctx);
-	return src;
+	wt->owner = s;
+	return sb__mpoll_add(s->w, wt, fd, fn);
 }
 
 /* Chooses our codec among the peer's (s->offer). */
@@ -537,8 +559,11 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 		sb__msession_fail(s, r, "no free RTP port");
 		return r;
 	}
-	s->rtp_src = watch(s, s->rtp_fd, rtp_readable);
-	s->rtcp_src = watch(s, s->rtcp_fd, rtcp_readable);
+	if ((r = watch(s, &s->rtp_w, s->rtp_fd, rtp_readable)) < 0 ||
+	    (r = watch(s, &s->rtcp_w, s->rtcp_fd, rtcp_readable)) < 0) {
+		sb__msession_fail(s, r, "RTP sockets not watched");
+		return r;
+	}
 	s->rw.ssrc_out = s->ssrc_out;
 	if (remote_sdp) {
 		if (sb__remote_take(s, remote_sdp, err, sizeof(err)) < 0) {
@@ -606,22 +631,12 @@ void sb__rtp_free(struct sb_msession *s)
 {
 	sb__dtmf_free(s);
 	s->xc = sb_xcode_free(s->xc);
-	if (s->stats_timer) {
-		GSource *src = g_main_context_find_source_by_id(s->w->ctx, s->stats_timer);
-		if (src)
-			g_source_destroy(src);
-		s->stats_timer = 0;
-	}
-	if (s->rtp_src) {
-		g_source_destroy(s->rtp_src);
-		g_source_unref(s->rtp_src);
-	}
-	if (s->rtcp_src) {
-		g_source_destroy(s->rtcp_src);
-		g_source_unref(s->rtcp_src);
-	}
+	s->stats_due_us = 0;
+	sb__mpoll_del(s->w, &s->rtp_w);
+	sb__mpoll_del(s->w, &s->rtcp_w);
 	if (s->rtp_fd >= 0)
 		close(s->rtp_fd);
 	if (s->rtcp_fd >= 0)
 		close(s->rtcp_fd);
+	s->rtp_fd = s->rtcp_fd = -1;
 }

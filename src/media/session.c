@@ -421,7 +421,7 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 				  (guint)mc->rtp_port_max);
 	g_signal_connect(s->agent, "candidate-gathering-done", G_CALLBACK(gathering_done_cb), s);
 	g_signal_connect(s->agent, "component-state-changed", G_CALLBACK(state_cb), s);
-	nice_agent_attach_recv(s->agent, s->stream, 1, s->w->ctx, recv_cb, s);
+	sb__nice_io_attach(s, recv_cb);
 	if (!s->offering)
 		nice_agent_set_remote_credentials(s->agent, s->stream, s->ra->ice.ufrag,
 						  s->ra->ice.pwd);
@@ -429,6 +429,7 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 		session_fail(s, -EADDRNOTAVAIL, "no local address to gather candidates on");
 		return -EADDRNOTAVAIL;
 	}
+	sb__nice_io_watch(s); /* host sockets exist once gathering starts */
 	for (int i = 0; s->ra && i < s->ra->n_candidates; i++)
 		add_remote_candidate(s, s->ra->candidates[i]);
 	return 0;
@@ -589,10 +590,12 @@ void sb__msession_free(gpointer p)
 			g_source_destroy(src);
 	}
 	if (s->agent) {
+		sb__nice_io_detach(s);
 		nice_agent_attach_recv(s->agent, s->stream, 1, s->w->ctx, NULL, NULL);
 		g_signal_handlers_disconnect_by_data(s->agent, s);
 		g_object_unref(s->agent);
 	}
+	sb__nice_io_free(s);
 	sb__rtp_free(s);
 	sb_sdp_free(s->remote);
 	sb_sdp_free(s->local);
