@@ -33,6 +33,12 @@ int sb__remote_take(struct sb_msession *s, const char *text, char *err, size_t e
 	return 0;
 }
 
+void sb__remote_drop(struct sb_msession *s)
+{
+	s->remote = sb_sdp_free(s->remote);
+	s->ra = NULL;
+}
+
 const struct sb_sdp_codec *sb__pick_codec(const struct sb_sdp_media *a)
 {
 	static const char *const prefs[] = {"opus", "PCMU", "PCMA"};

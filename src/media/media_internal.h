@@ -84,11 +84,13 @@ struct sb_msession {
 	guint dtls_timer;
 	srtp_t srtp_in, srtp_out;
 	bool srtp_ready;
-	struct sb_sdp *remote;	       /* the peer's description (offer or answer) */
-	const struct sb_sdp_media *ra; /* its audio section (in remote) */
-	char remote_fp[160];	       /* "sha-256 AB:..." of ra, "" when none */
-	struct sb_sdp *local;	       /* our offer while its answer is awaited */
-	struct sb_sdp *current;	       /* our side of the last completed exchange */
+	/* the peer's description (offer or answer) and its audio section,
+	 * NULL once connected (sb__remote_drop) */
+	struct sb_sdp *remote;
+	const struct sb_sdp_media *ra;
+	char remote_fp[160];	/* "sha-256 AB:..." of ra, "" when none */
+	struct sb_sdp *local;	/* our offer while its answer is awaited */
+	struct sb_sdp *current; /* our side of the last completed exchange */
 	struct sb_mcodec codec;
 	int dtmf_pt; /* the peer's telephone-event payload type, -1: none */
 	uint32_t ssrc_out;
@@ -134,6 +136,10 @@ const struct sb_mcodec *sb__sibling_codec(struct sb_msession *s);
  * audio section s->ra). Returns 0, or a negative errno with a reason in err
  * (s unchanged). */
 int sb__remote_take(struct sb_msession *s, const char *text, char *err, size_t errlen);
+/* Frees the peer's description once the session is connected: what the
+ * media path needs of it was copied (codec, payload types, addresses,
+ * fingerprint), and a parsed description is 5-20 KiB a session. */
+void sb__remote_drop(struct sb_msession *s);
 /* The codec to use from a: opus, then PCMU, then PCMA; NULL when none. */
 const struct sb_sdp_codec *sb__pick_codec(const struct sb_sdp_media *a);
 /* a's telephone-event payload type at rate, or -1. */

@@ -534,14 +534,15 @@ static int choose_codec(struct sb_msession *s)
 
 static void connected(struct sb_msession *s)
 {
-	if (s->connected)
-		return;
-	s->connected = true;
-	atomic_fetch_add(&s->w->m->sessions_connected, 1);
-	sb_info("session %llu: RTP %s to %s:%u", (unsigned long long)s->id, s->codec.name,
-		s->ra->addr, s->ra->port);
-	sb__media_post(s, SB_EV_MEDIA_CONNECTED, 0, s->codec.name, NULL);
-	sb__stats_start(s);
+	if (!s->connected) {
+		s->connected = true;
+		atomic_fetch_add(&s->w->m->sessions_connected, 1);
+		sb_info("session %llu: RTP %s to %s:%u", (unsigned long long)s->id, s->codec.name,
+			s->ra->addr, s->ra->port);
+		sb__media_post(s, SB_EV_MEDIA_CONNECTED, 0, s->codec.name, NULL);
+		sb__stats_start(s);
+	}
+	sb__remote_drop(s);
 }
 
 int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)

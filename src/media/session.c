@@ -166,6 +166,7 @@ static void on_dtls(struct sb_msession *s, const uint8_t *buf, size_t len)
 			return;
 		}
 		s->connected = true;
+		sb__remote_drop(s);
 		atomic_fetch_add(&s->w->m->sessions_connected, 1);
 		sb_info("session %llu connected (DTLS-SRTP, %s)", (unsigned long long)s->id,
 			s->codec.name);
@@ -529,6 +530,8 @@ static void webrtc_restart_answer(struct sb_msession *s, const char *sdp)
 	}
 	sb_info("session %llu: ICE restart answered", (unsigned long long)s->id);
 	remote_ice_set(s);
+	if (s->connected)
+		sb__remote_drop(s);
 }
 
 /* RFC 8445 section 9: new local credentials on the same agent and stream.
@@ -541,7 +544,8 @@ void sb__msession_ice_restart(struct sb_mworker *w, uint64_t id)
 
 	if (!s || s->failed)
 		return;
-	if (!s->agent || !s->ready_sent || (s->offering && !s->remote && !s->restarting)) {
+	if (!s->agent || !s->ready_sent ||
+	    (s->offering && !s->remote && !s->connected && !s->restarting)) {
 		/* Not WebRTC, or its first exchange is not complete: the
 		 * engine restarts only legs that are up. */
 		sb_debug("session %llu: no ICE restart before the first exchange",
@@ -570,7 +574,7 @@ void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp)
 		sb__rtp_update(s, sdp);
 	else if (s->restarting && s->agent && !s->failed)
 		webrtc_restart_answer(s, sdp);
-	else if (s->offering && s->agent && !s->failed && !s->remote)
+	else if (s->offering && s->agent && !s->failed && !s->remote && !s->connected)
 		webrtc_answer(s, sdp);
 	/* Other re-offers are not handled yet (docs/media.md). */
 }
