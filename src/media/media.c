@@ -35,6 +35,7 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 {
 	struct sb_mworker *w = ud;
 	uint64_t id = (uint64_t)ev->arg[0];
+	struct sb_msession *s;
 
 	switch (ev->type) {
 	case SB_EV_MEDIA_CMD_CREATE:
@@ -64,10 +65,15 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 		break;
 	case SB_EV_MEDIA_CMD_DESTROY:
 		sb__msession_destroy(w, id);
-		break;
+		return;
 	default:
 		break;
 	}
+	/* A command may have started or moved timers of the session's ICE
+	 * agent, which runs off the worker's loop (nice_io.c). */
+	s = g_hash_table_lookup(w->sessions, &id);
+	if (s)
+		sb__nice_io_rearm(s);
 }
 
 static gpointer worker_main(gpointer ud)
@@ -99,7 +105,7 @@ static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 	w->loop = g_main_loop_new(w->ctx, FALSE);
 	w->bus = sb_bus_new(&m->cfg->bus, w->ctx);
 	w->sessions = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, sb__msession_free);
-	if (!w->bus || sb__mpoll_init(w) < 0)
+	if (!w->bus || sb__mpoll_init(w) < 0 || sb__nice_io_init(w) < 0)
 		return -ENOMEM;
 	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
 		sb_bus_subscribe(w->bus, cmds[k], worker_cmd_cb, w);
@@ -127,6 +133,7 @@ static void worker_stop(struct sb_mworker *w)
 	if (w->sessions)
 		g_hash_table_destroy(w->sessions);
 	w->sessions = NULL;
+	sb__nice_io_fini(w);
 	sb__mpoll_fini(w);
 	w->bus = sb_bus_free(w->bus);
 	if (w->loop)

@@ -51,6 +51,10 @@ struct sb_mworker {
 	GSource *mp_src, *mp_tick; /* watches mp_fd; the statistics tick */
 	struct epoll_event *mp_ev; /* the batch being dispatched */
 	int mp_n;
+	/* nice_io.c: sessions by their agent's next deadline; THREAD: this worker */
+	struct sb_msession **nh;
+	unsigned nh_n, nh_cap;
+	GSource *nh_src; /* ready at nh[0]'s deadline */
 };
 
 struct sb_media {
@@ -67,10 +71,6 @@ struct sb_media {
 	atomic_ullong dropped_plain, dropped_auth, dropped_replay, dtls_failed;
 	atomic_ullong ice_restarts;
 };
-
-/* libnice sockets of one session read through epoll; an agent with more
- * (many local addresses) is read on the worker's context instead. */
-#define SB_MSESSION_NICE_FDS 4
 
 struct sb_msession {
 	struct sb_mworker *w;
@@ -101,11 +101,13 @@ struct sb_msession {
 	unsigned long long pkts_in, pkts_out;
 	int64_t rtt_us;
 	int64_t stats_due_us; /* monotonic; 0: statistics not started */
-	/* libnice's sockets read from the worker's epoll (nice_io.c); no
-	 * nice_ctx: the agent reads them on the worker's context */
+	/* the agent's own context, run from the worker's epoll and deadline
+	 * heap (nice_io.c); NULL: the agent runs on the worker's context */
 	GMainContext *nice_ctx;
-	NiceAgentRecvFunc nice_fn;
-	struct sb_mwatch nice_w[SB_MSESSION_NICE_FDS];
+	struct sb_mwatch *nice_w; /* one per agent socket */
+	unsigned n_nice_w;
+	int64_t nice_due_us; /* the context's next deadline, monotonic */
+	unsigned nice_hidx;  /* 1 + index in the worker's heap, 0: none */
 	/* plain RTP toward SIP (rtp_session.c); fds -1 otherwise */
 	int rtp_fd, rtcp_fd;
 	struct sb_mwatch rtp_w, rtcp_w;
@@ -220,14 +222,24 @@ int sb__mpoll_add(struct sb_mworker *w, struct sb_mwatch *wt, int fd, sb_mwatch_
  * batch being dispatched. Call before closing its descriptor. */
 void sb__mpoll_del(struct sb_mworker *w, struct sb_mwatch *wt);
 
-/* nice_io.c, on the worker thread */
-/* Attaches fn as the agent's receive callback, on a context of the
- * session's own (or the worker's with ICE-TCP). 0 or -EINVAL. */
+/* nice_io.c, on the worker thread (init and fini as sb__mpoll_*) */
+int sb__nice_io_init(struct sb_mworker *w);
+void sb__nice_io_fini(struct sb_mworker *w);
+/* The context to create s's agent on: s's own (or the worker's with
+ * ICE-TCP). */
+GMainContext *sb__nice_io_context(struct sb_msession *s);
+/* Attaches fn as the agent's receive callback on that context. 0 or
+ * -EINVAL. */
 int sb__nice_io_attach(struct sb_msession *s, NiceAgentRecvFunc fn);
-/* After gathering: puts the agent's sockets in the worker's epoll set (or,
- * when that cannot be done, moves the agent to the worker's context). */
-void sb__nice_io_watch(struct sb_msession *s);
-/* Takes the agent's sockets out of the epoll set (before the agent goes). */
+/* After gathering started: puts the agent's sockets in the worker's epoll
+ * set. 0 or -errno. */
+int sb__nice_io_watch(struct sb_msession *s);
+/* After anything that may have started or moved a timer of the agent (any
+ * call into libnice from outside its own callbacks): the agent's next
+ * deadline into the worker's heap. */
+void sb__nice_io_rearm(struct sb_msession *s);
+/* Takes the agent's sockets and deadline out of the worker's sets (before
+ * the agent goes). */
 void sb__nice_io_detach(struct sb_msession *s);
 /* Frees the session's context (after the agent is gone). */
 void sb__nice_io_free(struct sb_msession *s);

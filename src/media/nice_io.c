@@ -1,21 +1,26 @@
-/* Reading a WebRTC session's libnice sockets from the worker's epoll
- * (poll.c) instead of the worker's GLib poll: the agent's socket sources
- * live on a GMainContext of the session's own, which is never polled; when
- * epoll reports one of the agent's descriptors ready, that context is
- * dispatched by hand with the readiness epoll gave (no poll() call), and
- * libnice reads, answers STUN (checks, consent) and hands the rest to the
- * session's receive callback as before. Worker thread only; the session
- * owns the context and the watches. */
+/* A WebRTC session's libnice agent off the worker's GLib loop: the agent
+ * runs on a GMainContext of the session's own (its socket sources and its
+ * timers: checks, keepalives, consent), which is never polled. When the
+ * worker's epoll (poll.c) reports one of the agent's sockets ready, or the
+ * context's next timer is due (one heap of deadlines and one GSource per
+ * worker), that context is dispatched by hand with the readiness epoll gave
+ * (no poll() call). libnice then reads, answers STUN and hands the rest to
+ * the session's receive callback as before. So a worker's loop prepares and
+ * checks a handful of sources per wake-up, not every agent's. With ICE-TCP
+ * (sockets come and go during checks) the agent stays on the worker's
+ * context. Worker thread only; the session owns its context and watches. */
 #define SB_LOG_COMP SB_COMP_MEDIA
 
+#include <errno.h>
 #include <sys/epoll.h>
 
 #include "config/config.h"
 #include "log/log.h"
 #include "media/media_internal.h"
 
-/* Descriptors of the context: the agent's sockets and GLib's wake-up. */
-#define NICE_POLLFDS (SB_MSESSION_NICE_FDS + 4)
+/* Descriptors of a session's context: the agent's sockets, GLib's
+ * wake-up; more than this are not expected without ICE-TCP. */
+#define NICE_POLLFDS 16
 
 static gushort gio_of(uint32_t events)
 {
@@ -23,88 +28,234 @@ static gushort gio_of(uint32_t events)
 			 ((events & EPOLLHUP) ? G_IO_HUP : 0));
 }
 
-static void nice_ready_cb(struct sb_mwatch *wt, uint32_t events)
+/* ---- the worker's heap of deadlines (binary, by nice_due_us) ---- */
+
+static void heap_swap(struct sb_mworker *w, unsigned a, unsigned b)
 {
-	struct sb_msession *s = wt->owner;
+	struct sb_msession *x = w->nh[a];
+
+	w->nh[a] = w->nh[b];
+	w->nh[b] = x;
+	w->nh[a]->nice_hidx = a + 1;
+	w->nh[b]->nice_hidx = b + 1;
+}
+
+static void heap_fix(struct sb_mworker *w, unsigned i)
+{
+	while (i > 0 && w->nh[(i - 1) / 2]->nice_due_us > w->nh[i]->nice_due_us) {
+		heap_swap(w, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		unsigned l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < w->nh_n && w->nh[l]->nice_due_us < w->nh[m]->nice_due_us)
+			m = l;
+		if (r < w->nh_n && w->nh[r]->nice_due_us < w->nh[m]->nice_due_us)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(w, i, m);
+		i = m;
+	}
+}
+
+static void heap_remove(struct sb_mworker *w, struct sb_msession *s)
+{
+	unsigned i = s->nice_hidx - 1;
+
+	if (!s->nice_hidx)
+		return;
+	s->nice_hidx = 0;
+	w->nh_n--;
+	if (i != w->nh_n) {
+		w->nh[i] = w->nh[w->nh_n];
+		w->nh[i]->nice_hidx = i + 1;
+		heap_fix(w, i);
+	}
+}
+
+/* Puts s in the heap at due (or takes it out, due < 0). */
+static int heap_set(struct sb_mworker *w, struct sb_msession *s, int64_t due)
+{
+	if (due < 0) {
+		heap_remove(w, s);
+	} else if (s->nice_hidx) {
+		s->nice_due_us = due;
+		heap_fix(w, s->nice_hidx - 1);
+	} else {
+		if (w->nh_n == w->nh_cap) {
+			unsigned cap = w->nh_cap ? 2 * w->nh_cap : 64;
+			struct sb_msession **nh = g_try_renew(struct sb_msession *, w->nh, cap);
+
+			if (!nh)
+				return -ENOMEM;
+			w->nh = nh;
+			w->nh_cap = cap;
+		}
+		s->nice_due_us = due;
+		w->nh[w->nh_n] = s;
+		s->nice_hidx = ++w->nh_n;
+		heap_fix(w, w->nh_n - 1);
+	}
+	g_source_set_ready_time(w->nh_src, w->nh_n ? w->nh[0]->nice_due_us : -1);
+	return 0;
+}
+
+/* ---- dispatching a session's context ---- */
+
+/* One g_main_context_iteration() of s's context, with the poll() replaced
+ * by the readiness of fd (events; -1: none, only timers). Then the next
+ * deadline of the context goes into the heap. */
+static void nice_run(struct sb_msession *s, int fd, uint32_t events)
+{
 	GMainContext *c = s->nice_ctx;
 	GPollFD fds[NICE_POLLFDS];
 	gint prio, timeout, n;
 
-	if (!c || !g_main_context_acquire(c))
+	if (!g_main_context_acquire(c))
 		return;
-	/* The steps of g_main_context_iteration() with the poll() replaced by
-	 * what epoll already said. */
 	g_main_context_prepare(c, &prio);
 	n = g_main_context_query(c, prio, &timeout, fds, NICE_POLLFDS);
-	if (n > NICE_POLLFDS)
-		n = NICE_POLLFDS; /* sb__nice_io_watch keeps it from happening */
+	n = n > NICE_POLLFDS ? NICE_POLLFDS : n;
 	for (gint i = 0; i < n; i++)
 		fds[i].revents =
-			fds[i].fd == wt->fd
+			fds[i].fd == fd
 				? (gushort)(gio_of(events) & (fds[i].events | G_IO_ERR | G_IO_HUP))
 				: 0;
 	if (g_main_context_check(c, prio, fds, n))
 		g_main_context_dispatch(c);
 	g_main_context_release(c);
+	sb__nice_io_rearm(s);
+}
+
+void sb__nice_io_rearm(struct sb_msession *s)
+{
+	GMainContext *c = s->nice_ctx;
+	GPollFD fds[NICE_POLLFDS];
+	gint prio, timeout = -1, n;
+	bool ready;
+
+	if (!c || !g_main_context_acquire(c))
+		return;
+	/* The context's own computation of its next deadline; what is ready
+	 * now runs on the worker's next iteration, not inside the caller. */
+	ready = g_main_context_prepare(c, &prio);
+	n = g_main_context_query(c, prio, &timeout, fds, NICE_POLLFDS);
+	n = n > NICE_POLLFDS ? NICE_POLLFDS : n;
+	for (gint i = 0; i < n; i++)
+		fds[i].revents = 0;
+	ready = g_main_context_check(c, prio, fds, n) || ready;
+	g_main_context_release(c);
+	if (ready)
+		timeout = 0;
+	if (heap_set(s->w, s, timeout < 0 ? -1 : g_get_monotonic_time() + (int64_t)timeout * 1000) <
+	    0)
+		sb__msession_fail(s, -ENOMEM, "out of memory");
+}
+
+static void nice_ready_cb(struct sb_mwatch *wt, uint32_t events)
+{
+	nice_run(wt->owner, wt->fd, events);
+}
+
+static gboolean nice_due_dispatch(GSource *src, GSourceFunc cb, gpointer ud)
+{
+	struct sb_mworker *w = ud;
+	int64_t now = g_get_monotonic_time();
+
+	/* Each session runs once per pass; its new deadline is later. */
+	for (unsigned k = w->nh_n; k > 0 && w->nh_n && w->nh[0]->nice_due_us <= now; k--) {
+		struct sb_msession *s = w->nh[0];
+
+		heap_remove(w, s);
+		nice_run(s, -1, 0);
+	}
+	g_source_set_ready_time(src, w->nh_n ? w->nh[0]->nice_due_us : -1);
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs nice_due_funcs = {.dispatch = nice_due_dispatch};
+
+/* ---- per worker ---- */
+
+int sb__nice_io_init(struct sb_mworker *w)
+{
+	w->nh_src = g_source_new(&nice_due_funcs, sizeof(GSource));
+	g_source_set_callback(w->nh_src, NULL, w, NULL);
+	g_source_attach(w->nh_src, w->ctx);
+	return 0;
+}
+
+void sb__nice_io_fini(struct sb_mworker *w)
+{
+	if (w->nh_src) {
+		g_source_destroy(w->nh_src);
+		g_source_unref(w->nh_src);
+	}
+	w->nh_src = NULL;
+	g_free(w->nh);
+	w->nh = NULL;
+	w->nh_n = w->nh_cap = 0;
+}
+
+/* ---- per session ---- */
+
+GMainContext *sb__nice_io_context(struct sb_msession *s)
+{
+	/* ICE-TCP opens and accepts sockets while checks run, which a watch
+	 * set taken after gathering would miss. */
+	if (s->w->m->cfg->media.ice_tcp)
+		return s->w->ctx;
+	if (!s->nice_ctx)
+		s->nice_ctx = g_main_context_new();
+	return s->nice_ctx;
 }
 
 int sb__nice_io_attach(struct sb_msession *s, NiceAgentRecvFunc fn)
 {
-	/* ICE-TCP opens and accepts sockets while checks run, which a watch
-	 * set taken after gathering would miss: those agents stay on the
-	 * worker's context. */
-	if (!s->w->m->cfg->media.ice_tcp)
-		s->nice_ctx = g_main_context_new();
-	s->nice_fn = fn;
-	return nice_agent_attach_recv(s->agent, s->stream, 1, s->nice_ctx ? s->nice_ctx : s->w->ctx,
-				      fn, s)
+	return nice_agent_attach_recv(s->agent, s->stream, 1, sb__nice_io_context(s), fn, s)
 		       ? 0
 		       : -EINVAL;
 }
 
-/* Back to the worker's context: the agent reads its sockets there. */
-static void nice_io_fallback(struct sb_msession *s)
-{
-	sb__nice_io_detach(s);
-	nice_agent_attach_recv(s->agent, s->stream, 1, s->w->ctx, s->nice_fn, s);
-	if (s->nice_ctx)
-		g_main_context_unref(s->nice_ctx);
-	s->nice_ctx = NULL;
-}
-
-void sb__nice_io_watch(struct sb_msession *s)
+int sb__nice_io_watch(struct sb_msession *s)
 {
 	GPtrArray *socks;
+	int r = 0;
 
 	if (!s->nice_ctx)
-		return;
+		return 0;
 	socks = nice_agent_get_sockets(s->agent, s->stream, 1);
-	if (!socks || socks->len > SB_MSESSION_NICE_FDS) {
-		nice_io_fallback(s);
-		goto out;
-	}
-	for (guint i = 0; i < socks->len; i++) {
-		int fd = g_socket_get_fd(socks->pdata[i]);
-
+	if (!socks)
+		return -EINVAL;
+	sb__nice_io_detach(s);
+	g_free(s->nice_w);
+	s->nice_w = g_new0(struct sb_mwatch, socks->len);
+	s->n_nice_w = socks->len;
+	for (guint i = 0; i < socks->len && r == 0; i++) {
 		s->nice_w[i].owner = s;
-		if (sb__mpoll_add(s->w, &s->nice_w[i], fd, nice_ready_cb) < 0) {
-			nice_io_fallback(s);
-			goto out;
-		}
+		r = sb__mpoll_add(s->w, &s->nice_w[i], g_socket_get_fd(socks->pdata[i]),
+				  nice_ready_cb);
 	}
-out:
-	if (socks)
-		g_ptr_array_unref(socks);
+	g_ptr_array_unref(socks);
+	sb__nice_io_rearm(s);
+	return r;
 }
 
 void sb__nice_io_detach(struct sb_msession *s)
 {
-	for (int i = 0; i < SB_MSESSION_NICE_FDS; i++)
+	for (unsigned i = 0; i < s->n_nice_w; i++)
 		sb__mpoll_del(s->w, &s->nice_w[i]);
+	heap_remove(s->w, s);
 }
 
 void sb__nice_io_free(struct sb_msession *s)
 {
+	sb__nice_io_detach(s);
+	g_free(s->nice_w);
+	s->nice_w = NULL;
+	s->n_nice_w = 0;
 	if (s->nice_ctx)
 		g_main_context_unref(s->nice_ctx);
 	s->nice_ctx = NULL;

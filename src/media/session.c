@@ -405,7 +405,7 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	s->dtmf_pt = sb__dtmf_pt(s->ra, mine.rate);
 	if (mc->ice_lite)
 		opts |= NICE_AGENT_OPTION_LITE_MODE;
-	s->agent = nice_agent_new_full(s->w->ctx, NICE_COMPATIBILITY_RFC5245, opts);
+	s->agent = nice_agent_new_full(sb__nice_io_context(s), NICE_COMPATIBILITY_RFC5245, opts);
 	if (!s->agent) {
 		session_fail(s, -ENOMEM, "ICE agent");
 		return -ENOMEM;
@@ -430,7 +430,10 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 		session_fail(s, -EADDRNOTAVAIL, "no local address to gather candidates on");
 		return -EADDRNOTAVAIL;
 	}
-	sb__nice_io_watch(s); /* host sockets exist once gathering starts */
+	if (sb__nice_io_watch(s) < 0) { /* host sockets exist once gathering starts */
+		session_fail(s, -EIO, "ICE sockets not watched");
+		return -EIO;
+	}
 	for (int i = 0; s->ra && i < s->ra->n_candidates; i++)
 		add_remote_candidate(s, s->ra->candidates[i]);
 	return 0;
