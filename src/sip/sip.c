@@ -568,7 +568,8 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 				 SIPTAG_USER_AGENT_STR(sip->cfg->sip.user_agent),
 				 SIPTAG_SERVER_STR(sip->cfg->sip.user_agent),
 				 TAG_IF(tls[0], TPTAG_CERTIFICATE(tls)), TPTAG_KEEPALIVE(crlf_ms),
-				 TAG_END());
+				 /* No STUN server on our SIP ports (DESIGN.md). */
+				 TPTAG_STUN_SERVER(0), TAG_END());
 		if (!nua) {
 			sb_error("cannot listen for SIP on %s", url);
 			return -EADDRINUSE;

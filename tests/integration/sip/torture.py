@@ -218,6 +218,67 @@ class Gateway:
         return self.err.read()[-3000:].decode(errors="replace")
 
 
+def ipv6_listeners(binary):
+    """A gateway listening on [::1] over UDP and TCP answers OPTIONS on both
+    (skipped when the machine has no IPv6 loopback)."""
+    try:
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+    except OSError:
+        print("ok - IPv6 listeners # SKIP no IPv6 loopback")
+        return 1, 0
+    tmp = tempfile.mkdtemp(prefix="sb-torture-v6-")
+    http = free_port(socket.SOCK_STREAM)
+    conf = os.path.join(tmp, "sb.conf")
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write(f"[general]\ndata_dir = {tmp}/var\n[http]\nlisten = ws://127.0.0.1:{http}\n"
+                f"[sip]\nlisten = udp:[::1]:{port},tcp:[::1]:{port}\n")
+    err = open(os.path.join(tmp, "err"), "w+b")
+    proc = subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL, stderr=err)
+    passed = failed = 0
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            err.seek(0)
+            if b"switchboard ready" in err.read():
+                break
+            time.sleep(0.02)
+        for kind in ("udp", "tcp"):
+            if kind == "udp":
+                s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                s.bind(("::1", 0))
+            else:
+                s = socket.create_connection(("::1", port), timeout=2)
+            me = s.getsockname()[1]
+            msg = (f"OPTIONS sip:[::1]:{port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/{kind.upper()} [::1]:{me};branch=z9hG4bK-v6{kind};rport\r\n"
+                   "Max-Forwards: 70\r\nFrom: <sip:probe@[::1]>;tag=1\r\nTo: <sip:[::1]>\r\n"
+                   f"Call-ID: v6-{kind}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
+            s.settimeout(2)
+            try:
+                if kind == "udp":
+                    s.sendto(msg, ("::1", port))
+                else:
+                    s.sendall(msg)
+                ok = s.recv(65535).startswith(b"SIP/2.0 200")
+            except OSError:
+                ok = False
+            s.close()
+            if ok:
+                print(f"ok - a listener on [::1] answers OPTIONS over {kind}")
+                passed += 1
+            else:
+                print(f"not ok - no 200 from the [::1] listener over {kind}")
+                failed += 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return passed, failed
+
+
 def main():
     binary, source, testdata = sys.argv[1:4]
     reexec_in_netns()
@@ -262,6 +323,9 @@ def main():
                 print(f"ok - {name} over {transport}: {got} ({why})")
                 passed += 1
             shutil.rmtree(tmp, ignore_errors=True)
+    p, f = ipv6_listeners(binary)
+    passed += p
+    failed += f
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
