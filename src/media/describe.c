@@ -168,7 +168,9 @@ int sb__describe_rtp(struct sb_msession *s, const char *addr, const struct sb_mc
 				 .ptime = 20,
 				 /* RFC 5761: one socket when the peer agrees. */
 				 .rtcp_mux = true,
-				 .ssrc = s->ssrc_out};
+				 .ssrc = s->ssrc_out,
+				 /* RFC 4568: our line and key, when SDES */
+				 .crypto = s->sdes};
 	struct sb_sdp *d = NULL;
 	int dtmf_rate = n_codecs > 0 ? codecs[0].rate : 8000, n = 0, r;
 

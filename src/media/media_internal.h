@@ -116,6 +116,11 @@ struct sb_msession {
 	socklen_t peer_rtp_len, peer_rtcp_len;
 	bool have_remote, latched, rtcp_latched;
 	bool rtcp_mux; /* RFC 5761 agreed: RTCP on rtp_fd, no rtcp_fd */
+	/* RFC 4568 SDES (sdes.c): the crypto line of our answer (suite NULL:
+	 * plain RTP) and our key params; srtp_in, srtp_out and srtp_ready are
+	 * then the SDES contexts, installed before the first packet */
+	struct sb_sdp_crypto sdes;
+	char sdes_kp[64];
 	/* what this session sends, transcoded from its peer's codec */
 	struct sb_xcode *xc;
 	int xc_from;
@@ -185,6 +190,17 @@ void sb__media_post_stats(struct sb_msession *s, int64_t lost, int64_t jitter_us
 /* session.c: protects and sends one RTP packet (header already rewritten)
  * to a WebRTC peer; buf has room for the SRTP trailer. */
 void sb__webrtc_send(struct sb_msession *s, uint8_t *buf, int len);
+
+/* sdes.c, on the worker thread */
+/* RFC 4568 answer: takes the first of s->ra's a=crypto lines with a suite we
+ * know (AES_CM_128_HMAC_SHA1_80/_32, AEAD_AES_128_GCM) and a single inline
+ * key without MKI or session parameters, makes a fresh key of ours, installs
+ * both (s->srtp_in theirs, s->srtp_out ours, replay window 1024) and sets
+ * s->sdes to the line of our answer. Returns 0, -ENOENT (no crypto lines),
+ * -ENOTSUP (none usable) or -EIO (random bytes or libsrtp2 failed). */
+int sb__sdes_answer(struct sb_msession *s);
+/* Wipes our key params; the SRTP contexts go with the session. */
+void sb__sdes_free(struct sb_msession *s);
 
 /* rtp_session.c, on the worker thread */
 int sb__rtp_start(struct sb_msession *s, const char *remote_sdp);

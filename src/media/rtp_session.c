@@ -1,7 +1,8 @@
-/* Plain RTP/AVP toward a SIP peer (SB_MEDIA_RTP, SB_MEDIA_RTP_ECHO): a UDP
- * pair from [media] rtp_port_min..max, symmetric RTP latching, the relay to
- * and from a bridged session without decoding, and per-leg RTCP statistics.
- * Worker thread only; no allocation per packet. */
+/* RTP/AVP or SDES RTP/SAVP (RFC 4568, sdes.c) toward a SIP peer
+ * (SB_MEDIA_RTP, SB_MEDIA_RTP_ECHO): a UDP pair from [media]
+ * rtp_port_min..max, symmetric RTP latching, the relay to and from a bridged
+ * session without decoding, and per-leg RTCP statistics. Worker thread only;
+ * no allocation per packet. */
 #define SB_LOG_COMP SB_COMP_MEDIA
 
 #include <arpa/inet.h>
@@ -25,7 +26,7 @@ static uint32_t now_units(const struct sb_msession *s)
 	return (uint32_t)((uint64_t)g_get_monotonic_time() * (uint64_t)rate / 1000000u);
 }
 
-static void rtp_send_plain(struct sb_msession *s, const uint8_t *buf, int len);
+static void rtp_send(struct sb_msession *s, uint8_t *buf, int len);
 
 void sb__rx_count(struct sb_msession *s, const uint8_t *buf, const struct sb_rtp_hdr *h)
 {
@@ -47,16 +48,20 @@ void sb__rx_count(struct sb_msession *s, const uint8_t *buf, const struct sb_rtp
 void sb__session_send(struct sb_msession *s, uint8_t *buf, int len)
 {
 	if (s->rtp_fd >= 0)
-		rtp_send_plain(s, buf, len);
+		rtp_send(s, buf, len);
 	else
 		sb__webrtc_send(s, buf, len);
 }
 
 /* ---- the relay ---- */
 
-static void rtp_send_plain(struct sb_msession *s, const uint8_t *buf, int len)
+/* Sends one RTP packet to the peer, protected in place with SDES (buf has
+ * room for the SRTP trailer). */
+static void rtp_send(struct sb_msession *s, uint8_t *buf, int len)
 {
 	if (!s->have_remote)
+		return;
+	if (s->srtp_ready && srtp_protect(s->srtp_out, buf, &len) != srtp_err_status_ok)
 		return;
 	if (sendto(s->rtp_fd, buf, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&s->peer_rtp,
 		   s->peer_rtp_len) == len) {
@@ -134,7 +139,7 @@ void sb__relay(struct sb_msession *from, struct sb_msession *to, uint8_t *buf, i
 			return;
 		sb_rtp_rewrite_apply(&to->rw, tbuf, &th, (uint8_t)to->codec.pt, step);
 		if (to->rtp_fd >= 0)
-			rtp_send_plain(to, tbuf, len);
+			rtp_send(to, tbuf, len);
 		else
 			sb__webrtc_send(to, tbuf, len);
 		return;
@@ -158,7 +163,7 @@ void sb__relay(struct sb_msession *from, struct sb_msession *to, uint8_t *buf, i
 	}
 	sb_rtp_rewrite_apply(&to->rw, buf, h, (uint8_t)pt, step);
 	if (to->rtp_fd >= 0)
-		rtp_send_plain(to, buf, len);
+		rtp_send(to, buf, len);
 	else
 		sb__webrtc_send(to, buf, len);
 }
@@ -194,6 +199,25 @@ static void on_rtcp(struct sb_msession *s, const uint8_t *buf, size_t len)
 	}
 }
 
+/* SDES: unprotects buf (RTP or RTCP) in place. False when it is to be
+ * dropped, counted as the WebRTC leg counts (session.c). */
+static bool sdes_unprotect(struct sb_msession *s, uint8_t *buf, int *len, bool rtcp)
+{
+	struct sb_media *m = s->w->m;
+	srtp_err_status_t e;
+
+	if (!s->srtp_ready)
+		return true;
+	e = rtcp ? srtp_unprotect_rtcp(s->srtp_in, buf, len) : srtp_unprotect(s->srtp_in, buf, len);
+	if (e == srtp_err_status_ok)
+		return true;
+	if (e == srtp_err_status_replay_fail || e == srtp_err_status_replay_old)
+		atomic_fetch_add_explicit(&m->dropped_replay, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&m->dropped_auth, 1, memory_order_relaxed);
+	return false;
+}
+
 static void rtcp_readable(struct sb_mwatch *wt, uint32_t events)
 {
 	struct sb_msession *s = wt->owner;
@@ -201,6 +225,7 @@ static void rtcp_readable(struct sb_mwatch *wt, uint32_t events)
 	struct sockaddr_storage from;
 	socklen_t flen;
 	ssize_t n;
+	int len;
 
 	for (int i = 0; i < 32; i++) {
 		flen = sizeof(from);
@@ -208,6 +233,11 @@ static void rtcp_readable(struct sb_mwatch *wt, uint32_t events)
 			     &flen);
 		if (n < 0)
 			break;
+		len = (int)n;
+		/* Only authenticated packets move the latch. */
+		if (!sdes_unprotect(s, buf, &len, true))
+			continue;
+		n = len;
 		if (!s->rtcp_latched && s->w->m->cfg->media.symmetric_rtp) {
 			s->peer_rtcp = from;
 			s->peer_rtcp_len = flen;
@@ -224,10 +254,18 @@ static void rtp_packet(struct sb_msession *s, uint8_t *buf, ssize_t n,
 	struct sb_media *m = s->w->m;
 	struct sb_rtp_hdr h;
 	struct sb_msession *peer;
+	bool rtcp;
+	int len = (int)n;
 
 	if (s->latched && !same_addr(from, &s->peer_rtp))
 		return; /* not the source we latched onto */
-	if (sb_rtp_is_rtcp(buf, (size_t)n)) {
+	rtcp = sb_rtp_is_rtcp(buf, (size_t)n);
+	/* SDES: only authenticated packets move the latch (a forged packet
+	 * must not steal the stream). */
+	if (!sdes_unprotect(s, buf, &len, rtcp))
+		return;
+	n = len;
+	if (rtcp) {
 		on_rtcp(s, buf, (size_t)n); /* rtcp-mux */
 		return;
 	}
@@ -244,7 +282,7 @@ static void rtp_packet(struct sb_msession *s, uint8_t *buf, ssize_t n,
 	sb__rx_count(s, buf, &h);
 	if (s->kind == SB_MEDIA_RTP_ECHO) {
 		sb_rtp_rewrite_apply(&s->rw, buf, &h, h.pt, (uint32_t)s->codec.rate / 50);
-		rtp_send_plain(s, buf, (int)n);
+		rtp_send(s, buf, (int)n);
 		return;
 	}
 	peer = s->peer ? g_hash_table_lookup(s->w->sessions, &s->peer) : NULL;
@@ -313,6 +351,8 @@ static void send_rr(struct sb_msession *s)
 		struct sockaddr_storage alt;
 
 		if (!s->have_remote)
+			return;
+		if (s->srtp_ready && srtp_protect_rtcp(s->srtp_out, buf, &n) != srtp_err_status_ok)
 			return;
 		if (!s->rtcp_latched && !s->rtcp_mux) {
 			/* RTCP on the next port (RFC 3550 section 11). */
@@ -545,6 +585,25 @@ static void connected(struct sb_msession *s)
 	sb__remote_drop(s);
 }
 
+/* RFC 4568: an offer with a=crypto lines is answered with one of them and
+ * our own key; RTP/SAVP without a usable one is refused, since its sender
+ * would not take clear RTP (RFC 3711 section 1). */
+static int sdes_take(struct sb_msession *s)
+{
+	bool savp = s->ra->proto && strstr(s->ra->proto, "SAVP");
+	int r = sb__sdes_answer(s);
+
+	if (r == -ENOENT && !savp)
+		return 0;
+	if (r < 0) {
+		sb__msession_fail(s, r == -EIO ? -EIO : -ENOTSUP,
+				  r == -EIO ? "SRTP keys could not be installed"
+					    : "no usable SDES crypto line in the RTP/SAVP offer");
+		return r == -EIO ? -EIO : -ENOTSUP;
+	}
+	return 0;
+}
+
 int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 {
 	static const struct sb_mcodec defaults[] = {
@@ -579,6 +638,8 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 			sb__msession_fail(s, -EBADMSG, "the offer has no usable IPv4 address");
 			return -EBADMSG;
 		}
+		if ((r = sdes_take(s)) < 0)
+			return r;
 		local_addr(s, addr, sizeof(addr));
 		r = sb__describe_rtp(s, addr, &s->codec, 1, &sdp);
 	} else {
@@ -631,6 +692,7 @@ void sb__rtp_update(struct sb_msession *s, const char *sdp)
 void sb__rtp_free(struct sb_msession *s)
 {
 	sb__dtmf_free(s);
+	sb__sdes_free(s);
 	s->xc = sb_xcode_free(s->xc);
 	s->stats_due_us = 0;
 	sb__mpoll_del(s->w, &s->rtp_w);

@@ -1,7 +1,8 @@
 /* The media component's RTP legs end to end on loopback: two UDP "SIP
  * phones" in the test, the real workers in between. Checks by content:
  * payload bytes arrive intact, SSRC rewritten to the gateway's, payload type
- * mapped, sequence continuous, symmetric latching, echo, media.stats loss. */
+ * mapped, sequence continuous, symmetric latching, echo, media.stats loss,
+ * and SDES-SRTP with the phone's side done by libsrtp2 in the test. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <glib.h>
@@ -9,6 +10,7 @@
 #include <opus/opus.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <srtp2/srtp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -553,4 +555,286 @@ Test(rtp_legs, dtmf_received_and_sent)
 	sb_media_engine_ops.destroy(media, 5);
 	g_free(offer);
 	close(a);
+}
+
+/* ---- SDES-SRTP (RFC 4568): the test is the SIP phone, with libsrtp2 ---- */
+
+struct sdes_suite {
+	const char *name;
+	int key_len; /* key || salt */
+	void (*rtp)(srtp_crypto_policy_t *p);
+	void (*rtcp)(srtp_crypto_policy_t *p);
+};
+
+static const struct sdes_suite sdes_suites[] = {
+	{"AES_CM_128_HMAC_SHA1_80", 30, srtp_crypto_policy_set_rtp_default,
+	 srtp_crypto_policy_set_rtcp_default},
+	{"AES_CM_128_HMAC_SHA1_32", 30, srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32,
+	 srtp_crypto_policy_set_rtcp_default},
+	{"AEAD_AES_128_GCM", 28, srtp_crypto_policy_set_aes_gcm_128_16_auth,
+	 srtp_crypto_policy_set_aes_gcm_128_16_auth},
+};
+
+/* The phone's two directions: out with its own key, in with the gateway's. */
+struct phone {
+	int fd, port, gw;
+	srtp_t out, in;
+	uint8_t key[30];
+};
+
+static srtp_t srtp_ctx(const struct sdes_suite *su, uint8_t *key, bool inbound)
+{
+	srtp_policy_t p;
+	srtp_t sc = NULL;
+
+	memset(&p, 0, sizeof(p));
+	su->rtp(&p.rtp);
+	su->rtcp(&p.rtcp);
+	p.window_size = 1024;
+	p.ssrc.type = inbound ? ssrc_any_inbound : ssrc_any_outbound;
+	p.key = key;
+	cr_assert_eq(srtp_create(&sc, &p), srtp_err_status_ok);
+	return sc;
+}
+
+/* An RTP/SAVP offer from the phone: a line of a suite the gateway does not
+ * know first (tag 1), then su with the phone's key (tag 2). */
+static char *savp_offer(struct phone *ph, const struct sdes_suite *su)
+{
+	uint8_t junk[30];
+	gchar *k, *j;
+	char *sdp;
+
+	for (int i = 0; i < su->key_len; i++)
+		ph->key[i] = (uint8_t)g_random_int();
+	for (int i = 0; i < 30; i++)
+		junk[i] = (uint8_t)i;
+	k = g_base64_encode(ph->key, (gsize)su->key_len);
+	j = g_base64_encode(junk, 30);
+	sdp = g_strdup_printf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+			      "t=0 0\r\nm=audio %d RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+			      "a=rtcp-mux\r\na=crypto:1 F8_128_HMAC_SHA1_80 inline:%s\r\n"
+			      "a=crypto:2 %s inline:%s|2^31\r\n",
+			      ph->port, j, su->name, k);
+	g_free(k);
+	g_free(j);
+	return sdp;
+}
+
+/* Creates echo leg id from an SDES offer of su; reads the gateway's key
+ * from the answer and makes the phone's contexts. */
+static void sdes_leg(struct phone *ph, uint64_t id, const struct sdes_suite *su)
+{
+	const struct sb_event *ev;
+	char *offer, want[80], b64[80] = "";
+	const char *line;
+	guchar *gk;
+	gsize gl = 0;
+
+	ph->fd = udp_peer(&ph->port);
+	offer = savp_offer(ph, su);
+	cr_assert_eq(sb_media_engine_ops.create(media, id, 50, 1, SB_MEDIA_RTP_ECHO, offer), 0);
+	ev = wait_event(SB_EV_MEDIA_READY, id, 3000);
+	cr_assert_not_null(ev, "no answer to the %s offer", su->name);
+	cr_assert_not_null(strstr(ev->text, "RTP/SAVP 0"), "answer: %s", ev->text);
+	snprintf(want, sizeof(want), "a=crypto:2 %s inline:", su->name);
+	line = strstr(ev->text, want);
+	cr_assert_not_null(line, "no crypto line of tag 2 in %s", ev->text);
+	cr_assert_null(strstr(line + 1, "a=crypto:"), "one crypto line: %s", ev->text);
+	sscanf(line + strlen(want), "%79[A-Za-z0-9+/=]", b64);
+	gk = g_base64_decode(b64, &gl);
+	cr_assert_eq(gl, (gsize)su->key_len, "the gateway's key is %zu bytes", (size_t)gl);
+	cr_assert_neq(memcmp(gk, ph->key, gl), 0, "the gateway sends with its own key");
+	ph->gw = port_of(ev->text);
+	ph->out = srtp_ctx(su, ph->key, false);
+	ph->in = srtp_ctx(su, gk, true);
+	g_free(gk);
+	g_free(offer);
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, id, 1000));
+}
+
+static void phone_free(struct phone *ph)
+{
+	srtp_dealloc(ph->out);
+	srtp_dealloc(ph->in);
+	close(ph->fd);
+}
+
+/* Builds and protects an RTP packet; sends it unless tamper < -1 (copy
+ * only). tamper >= 0 flips that byte after protection. The wire bytes go
+ * to wire (SB_MEDIA_MAX_PKT) when not NULL. */
+static int send_srtp(struct phone *ph, uint16_t seq, const char *payload, int tamper, uint8_t *wire)
+{
+	uint8_t p[256];
+	int n = 12 + (int)strlen(payload);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons((uint16_t)ph->gw)};
+
+	p[0] = 0x80;
+	p[1] = 0;
+	p[2] = (uint8_t)(seq >> 8);
+	p[3] = (uint8_t)seq;
+	for (int i = 0; i < 4; i++) {
+		p[4 + i] = (uint8_t)((160u * seq) >> (24 - 8 * i));
+		p[8 + i] = (uint8_t)(0x5D355D35u >> (24 - 8 * i));
+	}
+	memcpy(p + 12, payload, strlen(payload));
+	cr_assert_eq(srtp_protect(ph->out, p, &n), srtp_err_status_ok);
+	cr_assert_null(memmem(p, (size_t)n, payload, strlen(payload)), "payload sent in clear");
+	if (tamper >= 0)
+		p[tamper] ^= 0x01;
+	if (wire)
+		memcpy(wire, p, (size_t)n);
+	cr_assert_eq(sendto(ph->fd, p, (size_t)n, 0, (struct sockaddr *)&a, sizeof(a)), n);
+	return n;
+}
+
+/* Receives one SRTP packet within ms and unprotects it with the gateway's
+ * key; returns the clear length (0: nothing came). */
+static size_t recv_srtp(struct phone *ph, uint8_t *buf, size_t cap, int ms)
+{
+	size_t n = recv_rtp(ph->fd, buf, cap, ms);
+	int len = (int)n;
+
+	if (n == 0)
+		return 0;
+	cr_assert_eq(srtp_unprotect(ph->in, buf, &len), srtp_err_status_ok,
+		     "the gateway's packet does not authenticate with its key");
+	return (size_t)len;
+}
+
+/* Each suite: the phone's SRTP comes back, protected with the gateway's
+ * key, carrying the same payload. */
+Test(rtp_legs, sdes_echo_for_each_suite)
+{
+	for (size_t s = 0; s < sizeof(sdes_suites) / sizeof(sdes_suites[0]); s++) {
+		const struct sdes_suite *su = &sdes_suites[s];
+		struct phone ph;
+		uint8_t buf[512];
+
+		sdes_leg(&ph, 40 + s, su);
+		for (int i = 0; i < 5; i++) {
+			char payload[48];
+			struct sb_rtp_hdr h;
+			size_t n;
+
+			snprintf(payload, sizeof(payload), "%s-%d", su->name, i);
+			send_srtp(&ph, (uint16_t)(100 + i), payload, -1, NULL);
+			n = recv_srtp(&ph, buf, sizeof(buf), 2000);
+			cr_assert_gt(n, 0, "%s: packet %d not echoed", su->name, i);
+			cr_assert_eq(sb_rtp_parse(buf, n, &h), 0);
+			cr_assert_eq(h.payload_len, strlen(payload));
+			cr_assert_eq(memcmp(buf + h.hdr_len, payload, h.payload_len), 0);
+			cr_assert_neq(h.ssrc, 0x5D355D35u, "the gateway's own SSRC");
+		}
+		sb_media_engine_ops.destroy(media, 40 + s);
+		phone_free(&ph);
+	}
+}
+
+/* Tampered, replayed and clear packets are dropped and counted; RTCP goes
+ * both ways as SRTCP. */
+Test(rtp_legs, sdes_drops_tampered_and_replayed, .timeout = 40)
+{
+	struct phone ph;
+	struct sb_media_counters c0, c1;
+	uint8_t buf[512], wire[1500];
+	uint8_t sr[28 + SRTP_MAX_TRAILER_LEN] = {0x80, 200, 0, 6, 0x5D, 0x35, 0x5D, 0x35};
+	int wn, srn = 28;
+	size_t n;
+	bool rr = false;
+	gint64 end;
+
+	sdes_leg(&ph, 45, &sdes_suites[0]);
+	wn = send_srtp(&ph, 1, "first", -1, wire);
+	cr_assert_gt(recv_srtp(&ph, buf, sizeof(buf), 2000), 0);
+	sb_media_counters(media, &c0);
+
+	/* a flipped payload bit: authentication fails */
+	send_srtp(&ph, 2, "tampered", 14, NULL);
+	cr_assert_eq(recv_rtp(ph.fd, buf, sizeof(buf), 300), 0, "a tampered packet was echoed");
+	/* the first packet again: a replay */
+	{
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+					.sin_port = htons((uint16_t)ph.gw)};
+		cr_assert_eq(sendto(ph.fd, wire, (size_t)wn, 0, (struct sockaddr *)&a, sizeof(a)),
+			     wn);
+	}
+	cr_assert_eq(recv_rtp(ph.fd, buf, sizeof(buf), 300), 0, "a replayed packet was echoed");
+	/* clear RTP on an SRTP leg */
+	send_rtp(ph.fd, ph.gw, 0, 3, 480, 0x5D355D35u, "clear");
+	cr_assert_eq(recv_rtp(ph.fd, buf, sizeof(buf), 300), 0, "clear RTP was echoed");
+	sb_media_counters(media, &c1);
+	cr_assert_eq(c1.dropped_auth - c0.dropped_auth, 2, "dropped_auth +%llu",
+		     c1.dropped_auth - c0.dropped_auth);
+	cr_assert_eq(c1.dropped_replay - c0.dropped_replay, 1, "dropped_replay +%llu",
+		     c1.dropped_replay - c0.dropped_replay);
+
+	/* still working after all that */
+	send_srtp(&ph, 4, "after", -1, NULL);
+	n = recv_srtp(&ph, buf, sizeof(buf), 2000);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(memcmp(buf + 12, "after", 5), 0);
+
+	/* SRTCP in: a sender report (rtcp-mux) is taken */
+	cr_assert_eq(srtp_protect_rtcp(ph.out, sr, &srn), srtp_err_status_ok);
+	{
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+					.sin_port = htons((uint16_t)ph.gw)};
+		cr_assert_eq(sendto(ph.fd, sr, (size_t)srn, 0, (struct sockaddr *)&a, sizeof(a)),
+			     srn);
+	}
+	/* SRTCP out: the gateway's receiver report, within its 5 s period */
+	end = g_get_monotonic_time() + 7000 * 1000;
+	while (!rr && g_get_monotonic_time() < end) {
+		struct pollfd p = {.fd = ph.fd, .events = POLLIN};
+		ssize_t got;
+		int len;
+
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		got = recv(ph.fd, buf, sizeof(buf), 0);
+		if (got <= 0 || !sb_rtp_is_rtcp(buf, (size_t)got))
+			continue;
+		len = (int)got;
+		cr_assert_eq(srtp_unprotect_rtcp(ph.in, buf, &len), srtp_err_status_ok,
+			     "the gateway's RTCP does not authenticate");
+		cr_assert_eq(buf[1], 201, "a receiver report");
+		rr = true;
+	}
+	cr_assert(rr, "no SRTCP receiver report from the gateway");
+	sb_media_counters(media, &c1);
+	cr_assert_geq(c1.rtcp_in - c0.rtcp_in, 1, "the SRTCP sender report was not taken");
+	sb_media_engine_ops.destroy(media, 45);
+	phone_free(&ph);
+}
+
+/* RTP/SAVP the gateway cannot key is refused, not answered in clear. */
+Test(rtp_legs, sdes_refuses_savp_without_usable_crypto)
+{
+	static const char *const attrs[] = {
+		"",
+		"a=crypto:1 F8_128_HMAC_SHA1_80 "
+		"inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\r\n",
+		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ=\r\n",
+		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 "
+		"inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd|2^20|1:4\r\n",
+	};
+
+	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+		uint64_t id = 60 + i;
+		char *offer = g_strdup_printf(
+			"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+			"t=0 0\r\nm=audio 4000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n%s",
+			attrs[i]);
+
+		cr_assert_eq(sb_media_engine_ops.create(media, id, 60, 1, SB_MEDIA_RTP, offer), 0);
+		cr_assert_not_null(wait_event(SB_EV_MEDIA_FAILED, id, 3000), "offer %zu taken", i);
+		cr_assert_null(wait_event(SB_EV_MEDIA_READY, id, 10), "offer %zu answered", i);
+		sb_media_engine_ops.destroy(media, id);
+		g_free(offer);
+	}
 }

@@ -1,0 +1,170 @@
+/* RFC 4568 SDES-SRTP on RTP legs toward SIP: choosing one of the peer's
+ * a=crypto lines, making our own key for the answer, and installing the
+ * libsrtp2 contexts of both directions (s->srtp_in, s->srtp_out). Worker
+ * thread, at session start only; the session owns the contexts. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "media/media_internal.h"
+
+/* key || salt bytes of the suites we take (RFC 4568 section 6.2, RFC 7714
+ * section 12: AES-GCM has a 96-bit salt). */
+#define SDES_KEY_MAX 30
+
+struct sdes_suite {
+	const char *name;
+	int key_len;
+	void (*rtp)(srtp_crypto_policy_t *p);
+	void (*rtcp)(srtp_crypto_policy_t *p);
+};
+
+static const struct sdes_suite suites[] = {
+	{"AES_CM_128_HMAC_SHA1_80", 30, srtp_crypto_policy_set_rtp_default,
+	 srtp_crypto_policy_set_rtcp_default},
+	/* RFC 4568 section 6.2.2: SRTCP keeps the 80-bit tag. */
+	{"AES_CM_128_HMAC_SHA1_32", 30, srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32,
+	 srtp_crypto_policy_set_rtcp_default},
+	{"AEAD_AES_128_GCM", 28, srtp_crypto_policy_set_aes_gcm_128_16_auth,
+	 srtp_crypto_policy_set_aes_gcm_128_16_auth},
+};
+
+static const struct sdes_suite *suite_find(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(suites) / sizeof(suites[0]); i++)
+		if (strcmp(suites[i].name, name) == 0)
+			return &suites[i];
+	return NULL;
+}
+
+static bool b64_valid(const char *p, size_t n)
+{
+	if (n == 0 || n % 4 != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			     (c >= '0' && c <= '9') || c == '+' || c == '/';
+
+		if (!alpha && !(c == '=' && i + 2 >= n && (i + 1 == n || p[i + 1] == '=')))
+			return false;
+	}
+	return true;
+}
+
+/* RFC 4568 section 9.2: "inline:<base64 key||salt>[|lifetime][|MKI:len]".
+ * Takes a single key of exactly want bytes without MKI into out. */
+static int key_decode(const char *kp, uint8_t *out, int want)
+{
+	const char *b64, *bar;
+	char tmp[4 * ((SDES_KEY_MAX + 2) / 3) + 1];
+	guchar *bin;
+	gsize blen = 0;
+	size_t n;
+
+	if (!kp || strncmp(kp, "inline:", 7) != 0)
+		return -EINVAL;
+	b64 = kp + 7;
+	if (strchr(b64, ';'))
+		return -ENOTSUP; /* several keys (section 9.1) */
+	bar = strchr(b64, '|');
+	if (bar && strchr(bar, ':'))
+		return -ENOTSUP; /* an MKI */
+	n = bar ? (size_t)(bar - b64) : strlen(b64);
+	if (n >= sizeof(tmp) || !b64_valid(b64, n))
+		return -EINVAL;
+	memcpy(tmp, b64, n);
+	tmp[n] = '\0';
+	bin = g_base64_decode(tmp, &blen);
+	if (!bin || blen != (gsize)want) {
+		if (bin)
+			OPENSSL_cleanse(bin, blen);
+		g_free(bin);
+		return -EINVAL;
+	}
+	memcpy(out, bin, (size_t)want);
+	OPENSSL_cleanse(bin, blen);
+	g_free(bin);
+	return 0;
+}
+
+static int context_make(srtp_t *ret, const struct sdes_suite *su, uint8_t *key, bool inbound)
+{
+	srtp_policy_t p;
+
+	memset(&p, 0, sizeof(p));
+	su->rtp(&p.rtp);
+	su->rtcp(&p.rtcp);
+	/* Replay protection stays on (window of 1024 packets). */
+	p.window_size = 1024;
+	p.ssrc.type = inbound ? ssrc_any_inbound : ssrc_any_outbound;
+	p.key = key;
+	return srtp_create(ret, &p) == srtp_err_status_ok ? 0 : -EIO;
+}
+
+/* The first offered line of a suite we know with a usable key: the SDP
+ * layer answers the first line of a suite, so later lines of the same suite
+ * are not considered (RFC 4568 section 7.1.1 lets the answerer choose). */
+static const struct sb_sdp_crypto *line_pick(const struct sb_sdp_media *a,
+					     const struct sdes_suite **ret_su, uint8_t *key)
+{
+	for (int i = 0; i < a->n_crypto; i++) {
+		const struct sb_sdp_crypto *c = &a->crypto[i];
+		const struct sdes_suite *su = suite_find(c->suite);
+		bool first = true;
+
+		for (int j = 0; j < i && su; j++)
+			if (strcmp(a->crypto[j].suite, c->suite) == 0)
+				first = false;
+		/* Session parameters (section 6.3) change what SRTP does
+		 * (UNENCRYPTED_SRTP, KDR, ...): we take lines without. */
+		if (!su || !first || (c->session_params && *c->session_params))
+			continue;
+		if (key_decode(c->key_params, key, su->key_len) == 0) {
+			*ret_su = su;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+int sb__sdes_answer(struct sb_msession *s)
+{
+	uint8_t theirs[SDES_KEY_MAX], ours[SDES_KEY_MAX];
+	const struct sdes_suite *su = NULL;
+	const struct sb_sdp_crypto *c;
+	gchar *b64;
+	int r;
+
+	if (!s->ra || s->ra->n_crypto == 0)
+		return -ENOENT;
+	if (!(c = line_pick(s->ra, &su, theirs)))
+		return -ENOTSUP;
+	if (RAND_bytes(ours, su->key_len) != 1) {
+		r = -EIO;
+		goto out;
+	}
+	b64 = g_base64_encode(ours, (gsize)su->key_len);
+	snprintf(s->sdes_kp, sizeof(s->sdes_kp), "inline:%s", b64);
+	OPENSSL_cleanse(b64, strlen(b64));
+	g_free(b64);
+	if ((r = context_make(&s->srtp_in, su, theirs, true)) < 0 ||
+	    (r = context_make(&s->srtp_out, su, ours, false)) < 0)
+		goto out;
+	s->sdes =
+		(struct sb_sdp_crypto){.tag = c->tag, .suite = su->name, .key_params = s->sdes_kp};
+	s->srtp_ready = true;
+	r = 0;
+out:
+	OPENSSL_cleanse(theirs, sizeof(theirs));
+	OPENSSL_cleanse(ours, sizeof(ours));
+	return r;
+}
+
+void sb__sdes_free(struct sb_msession *s)
+{
+	OPENSSL_cleanse(s->sdes_kp, sizeof(s->sdes_kp));
+	s->sdes = (struct sb_sdp_crypto){0};
+}
