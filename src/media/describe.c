@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/config.h"
 #include "media/media_internal.h"
 
 int sb__remote_take(struct sb_msession *s, const char *text, char *err, size_t errlen)
@@ -134,7 +135,11 @@ int sb__describe_webrtc(struct sb_msession *s, const char *ufrag, const char *pw
 		codecs[0].fmtp = NULL; /* echo the offer's */
 		r = sb_sdp_answer(s->remote, &caps, 1, &l, &d);
 	}
-	return r < 0 ? r : finish(s, d, s->offering, ret);
+	if (r < 0)
+		return r;
+	/* [media] ice_lite: we only answer checks (RFC 8445 section 2.5). */
+	d->ice_lite = s->w->m->cfg->media.ice_lite;
+	return finish(s, d, s->offering, ret);
 }
 
 int sb__describe_reoffer(struct sb_msession *s, const char *ufrag, const char *pwd,

@@ -275,8 +275,23 @@ static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, 
 /* Our description with the agent's credentials and local candidates: the
  * first one (answer or offer), or the ICE restart offer. Posts it with
  * media.ready. */
+/* [media] public_address (1:1 NAT, as in clouds and containers): for each
+ * UDP host candidate, the same port at the public address, so that a
+ * browser outside reaches the socket through the NAT. A host candidate of
+ * its own (the address is one of ours, only translated), with a foundation
+ * of its own and a lower priority than the private one. */
+static gchar *public_candidate(const NiceCandidate *c, const char *pub, int n)
+{
+	if (c->type != NICE_CANDIDATE_TYPE_HOST || c->transport != NICE_CANDIDATE_TRANSPORT_UDP)
+		return NULL;
+	return g_strdup_printf("candidate:pub%d %u udp %u %s %u typ host", n, c->component_id,
+			       c->priority > 1 ? c->priority - 1 : 1, pub,
+			       nice_address_get_port(&c->addr));
+}
+
 static void describe_local(struct sb_msession *s, bool reoffer)
 {
+	const char *pub = s->w->m->cfg->media.public_address;
 	GSList *cands = nice_agent_get_local_candidates(s->agent, s->stream, 1);
 	const char *lines[SB_SDP_MAX_CANDS];
 	gchar *owned[SB_SDP_MAX_CANDS];
@@ -288,6 +303,11 @@ static void describe_local(struct sb_msession *s, bool reoffer)
 		owned[n] = nice_agent_generate_local_candidate_sdp(s->agent, c->data);
 		lines[n] = owned[n] + (strncmp(owned[n], "a=", 2) == 0 ? 2 : 0);
 		n++;
+		if (pub && *pub && n < SB_SDP_MAX_CANDS &&
+		    (owned[n] = public_candidate(c->data, pub, n)) != NULL) {
+			lines[n] = owned[n];
+			n++;
+		}
 	}
 	g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
 	nice_agent_get_local_credentials(s->agent, s->stream, &ufrag, &pwd);
@@ -413,9 +433,10 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	/* UPnP costs a thread and many descriptors per agent and delays
 	 * gathering (DESIGN.md); a media server needs none of it. ICE-TCP
 	 * adds a listening socket per session, only when configured. */
-	/* The offerer controls ICE (RFC 8445 section 6.1.1). */
-	g_object_set(s->agent, "controlling-mode", s->offering, "upnp", FALSE, "ice-tcp",
-		     (gboolean)mc->ice_tcp, NULL);
+	/* The offerer controls ICE, and a lite agent never does (RFC 8445
+	 * section 6.1.1). */
+	g_object_set(s->agent, "controlling-mode", s->offering && !mc->ice_lite, "upnp", FALSE,
+		     "ice-tcp", (gboolean)mc->ice_tcp, NULL);
 	add_local_addresses(s, mc);
 	s->stream = nice_agent_add_stream(s->agent, 1);
 	nice_agent_set_port_range(s->agent, s->stream, 1, (guint)mc->rtp_port_min,

@@ -283,14 +283,18 @@ static void report_log(struct sb_peer *p)
 
 /* The full path both ways: peer -> SRTP -> gateway -> RTP -> echo -> RTP
  * -> gateway -> SRTP -> peer, every payload compared with what was sent. */
-static void echo_by_content(enum sb_peer_codec codec, enum sb_peer_srtp srtp, const char *profile)
+static void echo_by_content_answer(enum sb_peer_codec codec, enum sb_peer_srtp srtp,
+				   const char *profile, char **ret_answer)
 {
 	struct sb_peer *p = peer_new(codec, srtp, SB_PEER_FAULT_NONE, 2000);
 	struct sb_peer_stats s;
 	struct sb_media_counters c;
 	const struct sb_event *ev;
+	const char *answer = call_up(p, codec);
 
-	cr_assert_not_null(call_up(p, codec), "the gateway refused the offer");
+	cr_assert_not_null(answer, "the gateway refused the offer");
+	if (ret_answer)
+		*ret_answer = strdup(answer);
 	ev = wait_event(SB_EV_MEDIA_CONNECTED, WEB_ID, 5000);
 	cr_assert_not_null(ev, "the WebRTC session did not connect");
 	cr_assert_str_eq(ev->str, codec == SB_PEER_OPUS ? "opus" : "PCMU");
@@ -320,7 +324,51 @@ static void echo_by_content(enum sb_peer_codec codec, enum sb_peer_srtp srtp, co
 	sb_peer_free(p);
 }
 
+static void echo_by_content(enum sb_peer_codec codec, enum sb_peer_srtp srtp, const char *profile)
+{
+	echo_by_content_answer(codec, srtp, profile, NULL);
+}
+
 TestSuite(peer, .init = setup, .fini = teardown, .timeout = 30);
+
+/* [media] ice_lite: the answer says a=ice-lite, the gateway only answers
+ * the peer's checks (the peer controls), and audio still comes back by
+ * content. */
+Test(peer, ice_lite_echo_by_content)
+{
+	char *answer = NULL;
+
+	cfg->media.ice_lite = true;
+	echo_by_content_answer(SB_PEER_PCMU, SB_PEER_SRTP_CM, "AES_CM_128_HMAC_SHA1_80", &answer);
+	cr_expect_not_null(strstr(answer, "a=ice-lite"), "%s", answer);
+	free(answer);
+}
+
+/* [media] public_address (1:1 NAT): each UDP host candidate also goes out
+ * at the public address with the same port; the call still connects on
+ * the private one here. */
+Test(peer, public_address_is_advertised)
+{
+	char *answer = NULL;
+	unsigned host_port = 0, pub_port = 0, port;
+	char addr[64];
+
+	free(cfg->media.public_address);
+	cfg->media.public_address = strdup("192.0.2.77");
+	echo_by_content_answer(SB_PEER_PCMU, SB_PEER_SRTP_CM, "AES_CM_128_HMAC_SHA1_80", &answer);
+	for (const char *line = answer; line && *line; line = strchr(line, '\n')) {
+		line += *line == '\n';
+		if (sscanf(line, "a=candidate:%*s %*u %*s %*u %63s %u typ host", addr, &port) != 2)
+			continue;
+		if (strcmp(addr, "127.0.0.1") == 0)
+			host_port = port;
+		else if (strcmp(addr, "192.0.2.77") == 0)
+			pub_port = port;
+	}
+	cr_expect_neq(host_port, 0, "no private host candidate");
+	cr_expect_eq(pub_port, host_port, "public candidate port %u, host %u", pub_port, host_port);
+	free(answer);
+}
 
 Test(peer, pcmu_echo_by_content_aes_cm)
 {
