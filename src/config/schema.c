@@ -160,7 +160,7 @@ static const struct sb_config_key trunk_keys[] = {
 	K(sb_config_trunk, password, "password", SB_CT_STR, "", 0, 0),
 	K(sb_config_trunk, do_register, "register", SB_CT_BOOL, "false", 0, 0),
 	K(sb_config_trunk, register_expires_s, "register_expires", SB_CT_INT, "600", 60, 86400),
-	K(sb_config_trunk, codecs, "codecs", SB_CT_LIST, "PCMU,PCMA,opus,G722", 0, 0),
+	K(sb_config_trunk, codecs, "codecs", SB_CT_LIST, "", 0, 0),
 	K(sb_config_trunk, caller_id, "caller_id", SB_CT_STR, "", 0, 0),
 	K(sb_config_trunk, register_retry_min_s, "register_retry_min", SB_CT_INT, "5", 1, 3600),
 	K(sb_config_trunk, register_retry_max_s, "register_retry_max", SB_CT_INT, "300", 1, 86400),

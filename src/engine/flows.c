@@ -521,9 +521,13 @@ void sb__h_leg_place(struct sb_engine *eng, void *obj, int from, const void *arg
 		if (eng->ops.sip && eng->ops.sip->invite)
 			r = eng->ops.sip->invite(eng->ops.sip_ud, call->id, leg->id, &t,
 						 leg->local_sdp);
-		if (r < 0)
-			leg_apply(eng, leg, SB_LI_FAIL, "sip_error",
-				  &(struct sb_leg_arg){.status = 500, .cause = "sip_error"});
+		if (r < 0) {
+			/* -ENOTSUP: the trunk takes none of our codecs. */
+			const char *cause = r == -ENOTSUP ? "no_common_codec" : "sip_error";
+			leg_apply(eng, leg, SB_LI_FAIL, cause,
+				  &(struct sb_leg_arg){.status = r == -ENOTSUP ? 488 : 500,
+						       .cause = cause});
+		}
 		return;
 	}
 	sb__client_event(eng, leg->session, "call.incoming",

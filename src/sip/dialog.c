@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sofia-sip/sdp.h>
 #include <sofia-sip/sip_header.h>
@@ -176,4 +177,42 @@ void sb__sip_targets_clear(struct sb_sip_dialog *d)
 	for (size_t i = 0; i < d->n_pending; i++)
 		free(d->pending[i].uri);
 	d->n_tried = d->n_pending = 0;
+}
+
+int sb__sip_offer_for_trunk(const char *sdp, char *const *prefs, char **ret)
+{
+	struct sb_sdp *d = NULL;
+	struct sb_sdp_codec keep[SB_SDP_MAX_CODECS];
+	char err[160];
+	int n = 0, media = 0, r;
+
+	*ret = NULL;
+	if (!prefs || !prefs[0])
+		return 0;
+	if ((r = sb_sdp_parse(sdp, strlen(sdp), &d, err, sizeof(err))) < 0)
+		return r;
+	for (int i = 0; i < d->n_media; i++) {
+		struct sb_sdp_media *m = d->media[i];
+
+		if (!m->port || strcmp(m->type, "audio") != 0)
+			continue;
+		n = media = 0;
+		/* The trunk's codecs in its order, then DTMF events. */
+		for (size_t p = 0; prefs[p]; p++)
+			for (int c = 0; c < m->n_codecs && n < SB_SDP_MAX_CODECS; c++)
+				if (strcasecmp(m->codecs[c].name, prefs[p]) == 0) {
+					keep[n++] = m->codecs[c];
+					media++;
+				}
+		for (int c = 0; c < m->n_codecs && n < SB_SDP_MAX_CODECS; c++)
+			if (strcasecmp(m->codecs[c].name, "telephone-event") == 0)
+				keep[n++] = m->codecs[c];
+		if (!media)
+			break;
+		memcpy(m->codecs, keep, (size_t)n * sizeof(keep[0]));
+		m->n_codecs = n;
+	}
+	r = media ? sb_sdp_print(d, ret) : -ENOTSUP;
+	sb_sdp_free(d);
+	return r;
 }

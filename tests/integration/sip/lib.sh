@@ -26,6 +26,29 @@ while True:
 '
 }
 
+# A media port for SIPp's -mp (it binds this one and the next three), at
+# random in 10000-11999 with all four free, apart from free_port's range.
+media_port() {
+  python3 -c '
+import random, socket
+while True:
+    p = random.randrange(10000, 12000, 4)
+    socks = []
+    try:
+        for i in range(4):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", p + i))
+        print(p)
+        break
+    except OSError:
+        pass
+    finally:
+        for s in socks:
+            s.close()
+'
+}
+
 start() { # [config file]: starts the gateway, waits for "switchboard ready"
   [ -f "$tmp/err" ] && cat "$tmp/err" >>"$tmp/err.all"
   "$bin" -c "${1:-$tmp/sb.conf}" >"$tmp/out" 2>"$tmp/err" &

@@ -82,7 +82,7 @@ if stop; then ok "clean exit after hostile input"; else not_ok "exit $rc after h
 # Each far end is a SIPp UAS on its own port; the caller (also SIPp, seen
 # as a trunk by its address) dials a number routed to it.
 p_prack=$(free_port); p_timer=$(free_port); p_expire=$(free_port); p_minse=$(free_port)
-p_redir=$(free_port); p_ok=$(free_port); p_busy=$(free_port); p_auth=$(free_port)
+p_redir=$(free_port); p_ok=$(free_port); p_busy=$(free_port); p_auth=$(free_port); p_pcma=$(free_port)
 cat >"$tmp/dlg.conf" <<CONF
 [general]
 data_dir = $tmp/var2
@@ -103,12 +103,14 @@ for t in prack:2001:$p_prack timer:2002:$p_timer expire:2003:$p_expire minse:200
 done
 printf '[trunk auth]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\nusername = trunkuser\npassword = trunk-secret\n' "$p_auth" >>"$tmp/dlg.conf"
 printf '[route auth]\ndestination = 2006\naction = trunk\ntarget = auth\n' >>"$tmp/dlg.conf"
+printf '[trunk pcma]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\ncodecs = PCMA\n' "$p_pcma" >>"$tmp/dlg.conf"
+printf '[route pcma]\ndestination = 2007\naction = trunk\ntarget = pcma\n' >>"$tmp/dlg.conf"
 printf '[route echo]\ndestination = echo\naction = echo\n' >>"$tmp/dlg.conf"
 
 sipp_bg() { # name scenario port timeout_s [sipp args...]: starts SIPp, sets pid_<name>
   local name=$1 sf=$2 port=$3 t=$4
   shift 4
-  timeout "$t" sipp -sf "$here/$sf" -m 1 -l 1 -i 127.0.0.1 -p "$port" -mp "$(free_port)" -t u1 \
+  timeout "$t" sipp -sf "$here/$sf" -m 1 -l 1 -i 127.0.0.1 -p "$port" -mp "$(media_port)" -t u1 \
     -timeout "$((t - 5))s" -nostdin "$@" >"$tmp/sipp.$name.log" 2>&1 </dev/null &
   eval "pid_$name=$!"
 }
@@ -152,6 +154,12 @@ sleep 0.3
 uac auth_uac uac_call.xml 2006 25 -d 1000
 settle "a trunk's 401 on our INVITE: answered with its credentials (digest verified), then 200" \
   auth_uas auth_uac
+
+sipp_bg pcma_uas uas_pcma_only.xml "$p_pcma" 25
+sleep 0.3
+uac pcma_uac uac_call.xml 2007 25 -d 1000
+settle "[trunk] codecs = PCMA: the trunk is offered PCMA alone (then telephone-event), answers it" \
+  pcma_uas pcma_uac
 
 uac short uac_short_timer.xml 2001 20
 settle "an INVITE asking for a 30 s session interval gets 422 with Min-SE: 90" short
