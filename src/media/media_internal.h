@@ -99,6 +99,7 @@ struct sb_msession {
 	struct sb_rtp_rewrite rw;
 	struct sb_rtp_rx rx;
 	unsigned long long pkts_in, pkts_out;
+	struct sb_rtcp_sender sent; /* for our sender reports */
 	int64_t rtt_us;
 	int64_t stats_due_us; /* monotonic; 0: statistics not started */
 	/* the agent's own context, run from the worker's epoll and deadline

@@ -309,3 +309,55 @@ void sb_rtp_rewrite_apply(struct sb_rtp_rewrite *rw, uint8_t *p, const struct sb
 	put32(p + 4, ts);
 	put32(p + 8, rw->ssrc_out);
 }
+
+void sb_rtcp_sender_note(struct sb_rtcp_sender *si, const uint8_t *rtp, size_t len, int rate,
+			 uint64_t now_us)
+{
+	size_t hdr;
+
+	if (len < 12)
+		return;
+	hdr = 12 + 4 * (size_t)(rtp[0] & 0x0f);
+	if ((rtp[0] & 0x10) && len >= hdr + 4)
+		hdr += 4 + 4 * ((size_t)rtp[hdr + 2] << 8 | rtp[hdr + 3]);
+	si->packets++;
+	si->octets += len > hdr ? (uint32_t)(len - hdr) : 0;
+	si->last_ts =
+		(uint32_t)rtp[4] << 24 | (uint32_t)rtp[5] << 16 | (uint32_t)rtp[6] << 8 | rtp[7];
+	si->last_us = now_us;
+	si->rate = rate > 0 ? rate : 8000;
+}
+
+int sb_rtcp_write_report(uint8_t *buf, size_t cap, uint32_t own_ssrc,
+			 const struct sb_rtcp_sender *si, struct sb_rtp_rx *rx, uint64_t now_us)
+{
+	uint8_t rr[32];
+	int n, blocks;
+	uint64_t ntp;
+	uint32_t ts;
+
+	if (!si || !si->last_us)
+		return sb_rtcp_write_rr(buf, cap, own_ssrc, rx, now_us);
+	/* The report block of an RR, moved behind the sender info. */
+	n = sb_rtcp_write_rr(rr, sizeof(rr), own_ssrc, rx, now_us);
+	if (n < 0)
+		return n;
+	blocks = rr[0] & 0x1f;
+	if (cap < (size_t)(28 + n - 8))
+		return -ENOSPC;
+	ntp = sb_rtp_ntp_of_us(now_us);
+	ts = si->last_ts + (uint32_t)((now_us > si->last_us ? now_us - si->last_us : 0) *
+				      (uint64_t)si->rate / 1000000);
+	buf[0] = (uint8_t)(0x80 | blocks);
+	buf[1] = 200;
+	buf[2] = 0;
+	buf[3] = (uint8_t)((28 + n - 8) / 4 - 1);
+	put32(buf + 4, own_ssrc);
+	put32(buf + 8, (uint32_t)(ntp >> 32));
+	put32(buf + 12, (uint32_t)ntp);
+	put32(buf + 16, ts);
+	put32(buf + 20, si->packets);
+	put32(buf + 24, si->octets);
+	memcpy(buf + 28, rr + 8, (size_t)n - 8);
+	return 28 + n - 8;
+}

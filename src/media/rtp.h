@@ -82,6 +82,21 @@ void sb_rtp_rx_on_sr(struct sb_rtp_rx *rx, uint64_t ntp, uint64_t now_us);
  * -ENOSPC. */
 int sb_rtcp_write_rr(uint8_t *buf, size_t cap, uint32_t own_ssrc, struct sb_rtp_rx *rx,
 		     uint64_t now_us);
+/* What we sent on a stream, for a sender report (RFC 3550 section 6.4.1). */
+struct sb_rtcp_sender {
+	uint32_t packets, octets; /* payload octets */
+	uint32_t last_ts;	  /* RTP timestamp of the last packet sent */
+	uint64_t last_us;	  /* wall clock time it was sent, 0: nothing sent */
+	int rate;		  /* clock rate of the timestamps */
+};
+/* Counts one RTP packet (plain, before any protection) sent now_us. */
+void sb_rtcp_sender_note(struct sb_rtcp_sender *si, const uint8_t *rtp, size_t len, int rate,
+			 uint64_t now_us);
+/* Writes an SR when si has sent anything (else an RR) from own_ssrc, with
+ * one report block for rx as sb_rtcp_write_rr does. The SR's RTP timestamp
+ * is the last one sent moved on to now_us at si's rate. */
+int sb_rtcp_write_report(uint8_t *buf, size_t cap, uint32_t own_ssrc,
+			 const struct sb_rtcp_sender *si, struct sb_rtp_rx *rx, uint64_t now_us);
 /* Round-trip time in microseconds from a report block about us (RFC 3550
  * section 6.4.1: A - LSR - DLSR), or -1 when the block has no LSR. */
 int64_t sb_rtcp_rtt_us(const struct sb_rtcp_block *b, uint64_t now_ntp);

@@ -59,12 +59,16 @@ void sb__session_send(struct sb_msession *s, uint8_t *buf, int len)
  * room for the SRTP trailer). */
 static void rtp_send(struct sb_msession *s, uint8_t *buf, int len)
 {
+	int plain = len;
+
 	if (!s->have_remote)
 		return;
 	if (s->srtp_ready && srtp_protect(s->srtp_out, buf, &len) != srtp_err_status_ok)
 		return;
 	if (sendto(s->rtp_fd, buf, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&s->peer_rtp,
 		   s->peer_rtp_len) == len) {
+		sb_rtcp_sender_note(&s->sent, buf, (size_t)plain, s->codec.rate,
+				    (uint64_t)g_get_real_time());
 		s->pkts_out++;
 		atomic_fetch_add_explicit(&s->w->m->rtp_out, 1, memory_order_relaxed);
 	}
@@ -338,10 +342,12 @@ static double mos_of(int64_t rtt_us, int64_t jitter_us, double loss_pct)
 	return 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r);
 }
 
+/* Our report: an SR once we have sent media on the leg, else an RR. */
 static void send_rr(struct sb_msession *s)
 {
 	uint8_t buf[64 + SRTP_MAX_TRAILER_LEN];
-	int n = sb_rtcp_write_rr(buf, 64, s->rw.ssrc_out, &s->rx, (uint64_t)g_get_real_time());
+	int n = sb_rtcp_write_report(buf, 64, s->rw.ssrc_out, &s->sent, &s->rx,
+				     (uint64_t)g_get_real_time());
 
 	if (n < 0)
 		return;

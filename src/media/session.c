@@ -179,6 +179,7 @@ void sb__webrtc_send(struct sb_msession *s, uint8_t *buf, int len)
 {
 	if (!s->srtp_ready)
 		return;
+	sb_rtcp_sender_note(&s->sent, buf, (size_t)len, s->codec.rate, (uint64_t)g_get_real_time());
 	if (srtp_protect(s->srtp_out, buf, &len) != srtp_err_status_ok)
 		return;
 	nice_agent_send(s->agent, s->stream, 1, (guint)len, (const gchar *)buf);

@@ -203,6 +203,47 @@ Test(rx, counts_loss_and_jitter)
 	cr_assert_eq(sb_rtcp_write_rr(rr, 16, 7, &rx, 0), -ENOSPC);
 }
 
+/* Once media was sent, our report is an SR: NTP now, the last RTP
+ * timestamp moved on to now, packet and payload octet counts, and the
+ * receiver's report block behind them; before that, an RR. */
+Test(rx, sender_report_after_media_sent)
+{
+	struct sb_rtcp_sender si = {0};
+	struct sb_rtp_rx rx = {0};
+	struct sb_rtp_hdr h = {.ssrc = 42, .seq = 1, .ts = 0};
+	uint64_t t0 = 1700000000000000ull; /* us */
+	uint8_t pkt[172] = {0x80, 0}, rep[64];
+	struct sb_rtcp_info r;
+	int n;
+
+	sb_rtp_rx_update(&rx, &h, 0);
+	n = sb_rtcp_write_report(rep, sizeof(rep), 7, &si, &rx, t0);
+	cr_assert_eq(sb_rtcp_parse(rep, (size_t)n, &r), 0);
+	cr_assert_not(r.has_sr, "an SR before anything was sent");
+	for (uint32_t i = 0; i < 3; i++) {
+		uint32_t ts = 1000 + 160 * i;
+
+		pkt[4] = (uint8_t)(ts >> 24);
+		pkt[5] = (uint8_t)(ts >> 16);
+		pkt[6] = (uint8_t)(ts >> 8);
+		pkt[7] = (uint8_t)ts;
+		sb_rtcp_sender_note(&si, pkt, sizeof(pkt), 8000, t0 + 20000 * i);
+	}
+	/* 10 ms after the last packet: its timestamp plus 80 samples. */
+	n = sb_rtcp_write_report(rep, sizeof(rep), 7, &si, &rx, t0 + 50000);
+	cr_assert_eq(n, 52);
+	cr_assert_eq(sb_rtcp_parse(rep, (size_t)n, &r), 0);
+	cr_assert(r.has_sr);
+	cr_assert_eq(r.ssrc, 7);
+	cr_assert_eq(r.ntp, sb_rtp_ntp_of_us(t0 + 50000));
+	cr_assert_eq(r.rtp_ts, 1000 + 320 + 80);
+	cr_assert_eq(r.packets, 3);
+	cr_assert_eq(r.octets, 3 * 160);
+	cr_assert_eq(r.n_blocks, 1);
+	cr_assert_eq(r.blocks[0].ssrc, 42);
+	cr_assert_eq(sb_rtcp_write_report(rep, 40, 7, &si, &rx, t0), -ENOSPC);
+}
+
 Test(rx, round_trip_from_lsr_and_dlsr)
 {
 	struct sb_rtp_rx rx = {0};
