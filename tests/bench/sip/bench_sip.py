@@ -103,19 +103,23 @@ def caller_of(headers):
 
 
 def call_latencies(msgs):
-    """Per call, in ms: the gateway's INVITE hop (UAC sent -> UAS received)
-    and its 180 hop (UAS sent -> UAC received); first transmissions only."""
+    """Per call, in ms: the gateway's first reaction to the INVITE (UAC sent
+    -> 100 Trying received at the UAC, one round trip on loopback), its
+    INVITE hop (UAC sent -> UAS received) and its 180 hop (UAS sent -> UAC
+    received); first transmissions only."""
     first = {}
     for t, way, line, h in sorted(msgs, key=lambda m: m[0]):
         key = caller_of(h)
         kind = "INVITE" if line.startswith("INVITE ") else line[8:11]
-        if key and kind in ("INVITE", "180"):
+        if key and kind in ("INVITE", "100", "180"):
             first.setdefault((key, way, kind), t)
-    hops = {"INVITE": [], "180": []}
+    hops = {"INVITE": [], "180": [], "100": []}
     for (key, way, kind), t in first.items():
-        if way == "sent" and (key, "received", kind) in first:
+        if kind in ("INVITE", "180") and way == "sent" and (key, "received", kind) in first:
             hops[kind].append((first[(key, "received", kind)] - t) * 1000)
-    return hops["INVITE"], hops["180"]
+        if kind == "100" and way == "received" and (key, "sent", "INVITE") in first:
+            hops["100"].append((t - first[(key, "sent", "INVITE")]) * 1000)
+    return hops["INVITE"], hops["180"], hops["100"]
 
 
 def register_latencies(msgs):
@@ -219,12 +223,13 @@ def run_calls(gw, here, tmp, uas_port, rate, seconds):
     except subprocess.TimeoutExpired:
         uas.kill()
     stat = read_stat(os.path.join(work, "uac_*_.csv"))
-    invite, ringing = call_latencies(read_messages(os.path.join(work, "*_messages.log")))
+    invite, ringing, trying = call_latencies(
+        read_messages(os.path.join(work, "*_messages.log")))
     ok = int(stat.get("SuccessfulCall(C)", 0))
     failed = int(stat.get("FailedCall(C)", 0))
     return {
         "rate": rate, "offered": total, "ok": ok, "failed": failed, "wall": wall, "cpu": cpu,
-        "inv": invite, "ring": ringing,
+        "inv": invite, "ring": ringing, "trying": trying,
     }
 
 
@@ -282,13 +287,15 @@ def main():
     try:
         print("calls (SIPp UAC -> switchboard -> SIPp UAS, no RTP):")
         print("  rate/s  offered       ok  failed  gw-core%   us/call  "
-              "INVITE hop p50/p99/max ms   180 hop p50/p99/max ms")
+              "INVITE->100 p50/p99/max ms  INVITE hop p50/p99/max ms   "
+              "180 hop p50/p99/max ms")
         for rate in [int(x) for x in a.call_rates.split(",") if x]:
             r = run_calls(gw, here, tmp, uas_port, rate, a.seconds)
             per = r["cpu"] / max(1, r["ok"]) * 1e6
             print(f"  {rate:6d} {r['offered']:8d} {r['ok']:8d} {r['failed']:7d} "
                   f"{100 * r['cpu'] / r['wall']:8.1f} {per:9.0f}  "
-                  f"{spread(r['inv'])}   {spread(r['ring'])}   rss {rss_kib(gw.proc.pid)} KiB")
+                  f"{spread(r['trying'])}   {spread(r['inv'])}   {spread(r['ring'])}   "
+                  f"rss {rss_kib(gw.proc.pid)} KiB")
             time.sleep(1)
         print("registrations (digest: REGISTER, 401, REGISTER, 200; stored in SQLite):")
         print("  rate/s  offered       ok  failed  gw-core%    us/reg  "
