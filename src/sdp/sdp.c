@@ -234,8 +234,8 @@ static int check_line(struct limit_scan *s, const char *p, size_t n, char *err, 
 	 * section 5). sofia skips leading whitespace, which would let an m=
 	 * line past the checks below ("\tm=audio 9 RT(/A\255 0", found by
 	 * fuzzing). */
-	if (n > 0 && (n < 2 || p[1] != '=' || !((p[0] >= 'a' && p[0] <= 'z') ||
-						(p[0] >= 'A' && p[0] <= 'Z')))) {
+	if (n > 0 && (n < 2 || p[1] != '=' ||
+		      !((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z')))) {
 		snprintf(err, errlen, "SDP line %d is not <type>=<value>", s->lines);
 		return -EBADMSG;
 	}

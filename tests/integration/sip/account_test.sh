@@ -12,16 +12,6 @@
 set -u
 bin=$1
 here=$2/tests/integration/sip
-tmp=$(mktemp -d)
-echo "work dir: $tmp"
-pid=
-helpers=()
-cleanup() {
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  for h in "${helpers[@]}"; do kill -9 "$h" 2>/dev/null; done
-  [ -n "${SB_KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
 . "$here/lib.sh"
 
 sip_port=$(free_port)

@@ -1,7 +1,18 @@
-# Shared by the SIP integration scripts (sourced): the tally, free ports,
-# and starting and stopping the gateway. Expects $bin (the binary) and $tmp
-# (the work dir); start/stop keep the gateway's pid in $pid and stop's exit
-# status in $rc.
+# Shared by the SIP integration scripts (sourced): a work dir ($tmp, kept
+# when SB_KEEP is set) cleaned up at exit with the gateway ($pid) and any
+# background helpers (pids in the array helpers), the tally, free ports,
+# and starting and stopping the gateway. Expects $bin (the binary);
+# start/stop keep the gateway's pid in $pid and stop's exit status in $rc.
+tmp=$(mktemp -d)
+echo "work dir: $tmp"
+pid=
+helpers=()
+cleanup() {
+  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+  for h in "${helpers[@]}"; do kill -9 "$h" 2>/dev/null; done
+  [ -n "${SB_KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
 pass=0
 fail=0
 ok() { echo "ok - $*"; pass=$((pass + 1)); }

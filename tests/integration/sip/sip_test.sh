@@ -12,14 +12,10 @@ set -u
 bin=$1
 here=$2/tests/integration/sip
 testdata=$3
-tmp=$(mktemp -d)
-echo "work dir: $tmp"
-pid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; [ -n "${SB_KEEP:-}" ] || rm -rf "$tmp"' EXIT
 . "$here/lib.sh"
 
 sip_port=$(free_port)
-http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+http_port=$(free_port)
 sipp_port=$(free_port)
 
 cat >"$tmp/sb.conf" <<CONF
