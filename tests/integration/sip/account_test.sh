@@ -23,14 +23,7 @@ phone_port=$(free_port)
 nat_port=$(free_port)
 token=account-test-token
 
-cat >"$tmp/sb.conf" <<CONF
-[general]
-data_dir = $tmp/var
-[log]
-format = json
-[http]
-listen = ws://127.0.0.1:$http_port
-admin_token = $token
+{ conf_head "$tmp/var"; cat <<CONF
 [sip]
 listen = udp:127.0.0.1:$sip_port,tcp:127.0.0.1:$sip_port
 nat_keepalive_interval = 1
@@ -52,6 +45,7 @@ destination = 9*
 action = trunk
 target = provider
 CONF
+} >"$tmp/sb.conf"
 
 api() { curl -s -m 2 -H "Authorization: Bearer $token" "http://127.0.0.1:$http_port/api/v1/$1"; }
 metrics() { curl -s -m 2 "http://127.0.0.1:$http_port/metrics"; }

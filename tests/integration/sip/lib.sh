@@ -60,6 +60,16 @@ while True:
 '
 }
 
+# conf_head DATA_DIR: the start of a test config: data dir, JSON logs, HTTP
+# on $http_port (with admin_token = $token when token is set). The caller
+# appends its own sections.
+conf_head() {
+  printf '[general]\ndata_dir = %s\n[log]\nformat = json\n[http]\nlisten = ws://127.0.0.1:%s\n' \
+    "$1" "$http_port"
+  [ -n "${token:-}" ] && printf 'admin_token = %s\n' "$token"
+  return 0
+}
+
 start() { # [config file]: starts the gateway, waits for "switchboard ready"
   [ -f "$tmp/err" ] && cat "$tmp/err" >>"$tmp/err.all"
   "$bin" -c "${1:-$tmp/sb.conf}" >"$tmp/out" 2>"$tmp/err" &

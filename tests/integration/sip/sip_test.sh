@@ -18,19 +18,14 @@ sip_port=$(free_port)
 http_port=$(free_port)
 sipp_port=$(free_port)
 
-cat >"$tmp/sb.conf" <<CONF
-[general]
-data_dir = $tmp/var
-[log]
-format = json
-[http]
-listen = ws://127.0.0.1:$http_port
+{ conf_head "$tmp/var"; cat <<CONF
 [sip]
 listen = udp:127.0.0.1:$sip_port
 register_min_expires = 60
 [user alice]
 password = alice-secret
 CONF
+} >"$tmp/sb.conf"
 
 
 sipp_run() { # scenario
@@ -79,18 +74,13 @@ if stop; then ok "clean exit after hostile input"; else not_ok "exit $rc after h
 # as a trunk by its address) dials a number routed to it.
 p_prack=$(free_port); p_timer=$(free_port); p_expire=$(free_port); p_minse=$(free_port)
 p_redir=$(free_port); p_ok=$(free_port); p_busy=$(free_port); p_auth=$(free_port); p_pcma=$(free_port)
-cat >"$tmp/dlg.conf" <<CONF
-[general]
-data_dir = $tmp/var2
-[log]
-format = json
-[http]
-listen = ws://127.0.0.1:$http_port
+{ conf_head "$tmp/var2"; cat <<CONF
 [sip]
 listen = udp:127.0.0.1:$sip_port
 [media]
 workers = 1
 CONF
+} >"$tmp/dlg.conf"
 for t in prack:2001:$p_prack timer:2002:$p_timer expire:2003:$p_expire minse:2004:$p_minse \
   redirect:2005:$p_redir; do
   IFS=: read -r name number port <<<"$t"

@@ -24,14 +24,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -subj /CN=localhost -keyout "$tmp/tls.key" -out "$tmp/tls.crt" >/dev/null 2>&1
 token=trunk-test-token
 
-cat >"$tmp/sb.conf" <<CONF
-[general]
-data_dir = $tmp/var
-[log]
-format = json
-[http]
-listen = ws://127.0.0.1:$http_port
-admin_token = $token
+{ conf_head "$tmp/var"; cat <<CONF
 [sip]
 listen = udp:127.0.0.1:$sip_port,tcp:127.0.0.1:$sip_port,tls:127.0.0.1:$tls_port
 tls_cert = $tmp/tls.crt
@@ -60,6 +53,7 @@ destination = 9*
 action = trunk
 target = backup
 CONF
+} >"$tmp/sb.conf"
 
 
 api() { curl -s -m 2 -H "Authorization: Bearer $token" "http://127.0.0.1:$http_port/api/v1/$1"; }
