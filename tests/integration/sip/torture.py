@@ -20,6 +20,7 @@ most of them, so the test binds that port on loopback without colliding with
 anything on the machine. Outcomes: a final status code, "none" (silence for
 the whole wait), or "closed" (TCP connection closed with no response)."""
 import os
+import random
 import re
 import select
 import shutil
@@ -41,12 +42,26 @@ def reexec_in_netns():
     os.execvpe("unshare", ["unshare", flags, sys.executable] + sys.argv, env)
 
 
-def free_port(kind):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_port(host="127.0.0.1"):
+    """A port free for both UDP and TCP on loopback, below the ephemeral range
+    (32768 up), so that no outgoing connection of another test can take it
+    between this check and the gateway's bind. 20000-31999 is kept apart from
+    the 12000-19999 the shell and e2e tests draw from."""
+    for _ in range(200):
+        port = random.randint(20000, 31999)
+        socks = []
+        try:
+            for k in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, k)
+                socks.append(s)
+                s.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port in 20000-31999")
 
 
 def load_expectations(path):
@@ -153,7 +168,7 @@ OPTIONS = (
 
 
 def options_ok(port):
-    me = free_port(socket.SOCK_DGRAM)
+    me = free_port()
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", me))
     s.settimeout(2)
@@ -176,10 +191,19 @@ def with_transport(data, transport):
 
 class Gateway:
     def __init__(self, binary, tmp):
+        """Starts a gateway; a start that fails (a port taken between the
+        check and the bind) is retried on new ports, twice."""
         self.binary = binary
         self.tmp = tmp
-        self.port = free_port(socket.SOCK_DGRAM)
-        http = free_port(socket.SOCK_STREAM)
+        for attempt in range(3):
+            if self._start(attempt):
+                return
+        raise RuntimeError("switchboard did not start:\n" + self.log_tail())
+
+    def _start(self, attempt):
+        tmp = self.tmp
+        self.port = free_port()
+        http = free_port()
         self.conf = os.path.join(tmp, "sb.conf")
         with open(self.conf, "w", encoding="utf-8") as f:
             f.write(f"[general]\ndata_dir = {tmp}/var\n[http]\nlisten = ws://127.0.0.1:{http}\n"
@@ -191,16 +215,19 @@ class Gateway:
                     "[trunk torture]\nhost = 127.0.0.1\ninbound_addresses = 127.0.0.1\n"
                     "options_interval = 0\n"
                     "[route all]\ndestination = *\naction = reject\nstatus = 480\n")
-        self.err = open(os.path.join(tmp, "err"), "w+b")
-        self.proc = subprocess.Popen([binary, "-c", self.conf], stdout=subprocess.DEVNULL,
+        self.err = open(os.path.join(tmp, f"err{attempt}"), "w+b")
+        self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdout=subprocess.DEVNULL,
                                      stderr=self.err)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline and self.proc.poll() is None:
             self.err.seek(0)
             if b"switchboard ready" in self.err.read():
-                return
+                return True
             time.sleep(0.02)
-        raise RuntimeError("switchboard did not start")
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        return False
 
     def stop(self):
         """SIGTERM; True when it exits 0 (sanitizer reports make it fail)."""
@@ -224,13 +251,13 @@ def ipv6_listeners(binary):
     try:
         probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         probe.bind(("::1", 0))
-        port = probe.getsockname()[1]
         probe.close()
     except OSError:
         print("ok - IPv6 listeners # SKIP no IPv6 loopback")
         return 1, 0
+    port = free_port("::1")
     tmp = tempfile.mkdtemp(prefix="sb-torture-v6-")
-    http = free_port(socket.SOCK_STREAM)
+    http = free_port()
     conf = os.path.join(tmp, "sb.conf")
     with open(conf, "w", encoding="utf-8") as f:
         f.write(f"[general]\ndata_dir = {tmp}/var\n[http]\nlisten = ws://127.0.0.1:{http}\n"
