@@ -185,7 +185,7 @@ Test(rtp_legs, relay_between_two_sip_legs)
 	 * answer where A's packets come from instead. */
 	offer_a = sdp_of(pa == 65535 ? 1 : pa + 1, "0 101",
 			 "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n");
-	cr_assert_eq(sb_media_engine_ops.create(media, 1, 7, 1, SB_MEDIA_RTP, offer_a), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 1, 7, 1, SB_MEDIA_RTP, offer_a, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 1, 3000);
 	cr_assert_not_null(ev, "no media.ready for the answering leg");
 	cr_assert_not_null(strstr(ev->text, "RTP/AVP 0 101"), "answer: %s", ev->text);
@@ -194,7 +194,7 @@ Test(rtp_legs, relay_between_two_sip_legs)
 
 	/* The outgoing leg offers the codec the first leg uses first (then the
 	 * other G.711 law, which it would transcode to). */
-	cr_assert_eq(sb_media_engine_ops.create(media, 2, 7, 2, SB_MEDIA_RTP, NULL), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 2, 7, 2, SB_MEDIA_RTP, NULL, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 2, 3000);
 	cr_assert_not_null(ev);
 	offer_gw = ev->text;
@@ -265,7 +265,7 @@ Test(rtp_legs, echo_returns_the_audio_and_reports_loss)
 	uint8_t buf[512];
 	int got = 0;
 
-	cr_assert_eq(sb_media_engine_ops.create(media, 3, 8, 1, SB_MEDIA_RTP_ECHO, offer), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 3, 8, 1, SB_MEDIA_RTP_ECHO, offer, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 3, 3000);
 	cr_assert_not_null(ev);
 	cr_assert_not_null(strstr(ev->text, "a=rtpmap:8 PCMA/8000"), "%s", ev->text);
@@ -303,7 +303,7 @@ Test(rtp_legs, refuses_an_offer_without_a_common_codec)
 	char *offer = sdp_of(4000, "18", "a=rtpmap:18 G729/8000\r\n");
 	const struct sb_event *ev;
 
-	cr_assert_eq(sb_media_engine_ops.create(media, 4, 9, 1, SB_MEDIA_RTP, offer), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 4, 9, 1, SB_MEDIA_RTP, offer, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_FAILED, 4, 3000);
 	cr_assert_not_null(ev);
 	cr_assert_null(wait_event(SB_EV_MEDIA_READY, 4, 10));
@@ -351,11 +351,11 @@ Test(rtp_legs, transcodes_between_opus_and_pcmu)
 	int packets_b = 0, packets_a = 0;
 
 	offer_a = sdp_of(pa, "111", "a=rtpmap:111 opus/48000/2\r\n");
-	cr_assert_eq(sb_media_engine_ops.create(media, 11, 21, 1, SB_MEDIA_RTP, offer_a), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 11, 21, 1, SB_MEDIA_RTP, offer_a, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 11, 3000);
 	cr_assert_not_null(ev);
 	gw1 = port_of(ev->text);
-	cr_assert_eq(sb_media_engine_ops.create(media, 12, 21, 2, SB_MEDIA_RTP, NULL), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 12, 21, 2, SB_MEDIA_RTP, NULL, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 12, 3000);
 	cr_assert_not_null(ev);
 	cr_assert_not_null(strstr(ev->text, "RTP/AVP 111 0 8 101"), "offer: %s", ev->text);
@@ -510,7 +510,7 @@ Test(rtp_legs, dtmf_received_and_sent)
 	bool first = true;
 	size_t n;
 
-	cr_assert_eq(sb_media_engine_ops.create(media, 5, 31, 1, SB_MEDIA_RTP, offer), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 5, 31, 1, SB_MEDIA_RTP, offer, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 5, 3000);
 	cr_assert_not_null(ev);
 	gw = port_of(ev->text);
@@ -633,7 +633,8 @@ static void sdes_leg(struct phone *ph, uint64_t id, const struct sdes_suite *su)
 
 	ph->fd = udp_peer(&ph->port);
 	offer = savp_offer(ph, su);
-	cr_assert_eq(sb_media_engine_ops.create(media, id, 50, 1, SB_MEDIA_RTP_ECHO, offer), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, id, 50, 1, SB_MEDIA_RTP_ECHO, offer, NULL),
+		     0);
 	ev = wait_event(SB_EV_MEDIA_READY, id, 3000);
 	cr_assert_not_null(ev, "no answer to the %s offer", su->name);
 	cr_assert_not_null(strstr(ev->text, "RTP/SAVP 0"), "answer: %s", ev->text);
@@ -839,7 +840,8 @@ Test(rtp_legs, sdes_refuses_savp_without_usable_crypto)
 			"t=0 0\r\nm=audio 4000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n%s",
 			attrs[i]);
 
-		cr_assert_eq(sb_media_engine_ops.create(media, id, 60, 1, SB_MEDIA_RTP, offer), 0);
+		cr_assert_eq(
+			sb_media_engine_ops.create(media, id, 60, 1, SB_MEDIA_RTP, offer, NULL), 0);
 		cr_assert_not_null(wait_event(SB_EV_MEDIA_FAILED, id, 3000), "offer %zu taken", i);
 		cr_assert_null(wait_event(SB_EV_MEDIA_READY, id, 10), "offer %zu answered", i);
 		sb_media_engine_ops.destroy(media, id);
