@@ -61,7 +61,9 @@ static void rtp_send(struct sb_msession *s, uint8_t *buf, int len)
 {
 	int plain = len;
 
-	if (!s->have_remote)
+	/* A failed session sends nothing (a refused SDES answer must not get
+	 * clear RTP while the engine ends the call). */
+	if (!s->have_remote || s->failed)
 		return;
 	if (s->srtp_ready && srtp_protect(s->srtp_out, buf, &len) != srtp_err_status_ok)
 		return;
@@ -210,8 +212,8 @@ static bool sdes_unprotect(struct sb_msession *s, uint8_t *buf, int *len, bool r
 	struct sb_media *m = s->w->m;
 	srtp_err_status_t e;
 
-	if (s->n_sdes_offer)
-		return false; /* keys offered, none agreed yet: nothing authenticates */
+	if (s->n_sdes_offer || s->failed)
+		return false; /* keys offered, none agreed yet (or refused) */
 	if (!s->srtp_ready)
 		return true;
 	e = rtcp ? srtp_unprotect_rtcp(s->srtp_in, buf, len) : srtp_unprotect(s->srtp_in, buf, len);
@@ -358,7 +360,7 @@ static void send_rr(struct sb_msession *s)
 		socklen_t tl = s->rtcp_latched ? s->peer_rtcp_len : s->peer_rtp_len;
 		struct sockaddr_storage alt;
 
-		if (!s->have_remote)
+		if (!s->have_remote || s->failed)
 			return;
 		if (s->srtp_ready && srtp_protect_rtcp(s->srtp_out, buf, &n) != srtp_err_status_ok)
 			return;
