@@ -620,14 +620,13 @@ static int sdes_take(struct sb_msession *s)
 static int offer_make(struct sb_msession *s, char **ret)
 {
 	struct sb_mcodec list[SB_OFFER_CODECS_MAX];
-	char addr[64], why[SB_EVENT_STR_MAX + 64];
+	char addr[64];
 	int n = sb__offer_codecs(sb__sibling_codec(s), s->has_prefs ? s->prefs : NULL, list);
 	int r;
 
 	if (n == 0) {
-		snprintf(why, sizeof(why), "none of the codecs we can offer is in the trunk's (%s)",
-			 s->prefs[0] ? s->prefs : "none we know");
-		sb__msession_fail_as(s, SB_MEDIA_FAIL_NO_CODEC, -ENOTSUP, why);
+		sb__msession_fail_as(s, SB_MEDIA_FAIL_NO_CODEC, -ENOTSUP,
+				     "the trunk's codecs name none we can offer");
 		return -ENOTSUP;
 	}
 	if (s->srtp_mode != SB_ENGINE_SRTP_OFF && (r = sb__sdes_offer(s)) < 0) {
