@@ -70,13 +70,15 @@ enum sb_prio {
 	/* media */                                                                                \
 	X(MEDIA_READY, "media.ready", CRITICAL, "arg0=session id text=local sdp")                  \
 	X(MEDIA_CONNECTED, "media.connected", CRITICAL, "arg0=session id str=codec")               \
-	X(MEDIA_FAILED, "media.failed", CRITICAL, "arg0=session id arg1=error str=reason")         \
+	X(MEDIA_FAILED, "media.failed", CRITICAL,                                                  \
+	  "arg0=session id arg1=error arg2=cause (enum sb_engine_media_fail) str=reason")          \
 	X(MEDIA_CANDIDATE, "media.candidate", HIGH, "arg0=session id text=candidate")              \
 	X(MEDIA_DTMF, "media.dtmf", HIGH, "arg0=session id str=digit arg1=duration ms")            \
 	X(MEDIA_STATS, "media.stats", LOW,                                                         \
 	  "arg0=session id arg1=packets lost arg2=jitter us arg3=rtt us str=mos text=json")        \
 	X(MEDIA_CMD_CREATE, "media.cmd_create", CRITICAL,                                          \
-	  "arg0=session id arg1=kind text=remote sdp")                                             \
+	  "arg0=session id arg1=kind arg2=srtp (enum sb_engine_srtp) arg3=1 with a codec list "    \
+	  "str=codec names to offer, comma-separated text=remote sdp")                             \
 	X(MEDIA_CMD_UPDATE, "media.cmd_update", HIGH, "arg0=session id text=remote sdp")           \
 	X(MEDIA_CMD_CANDIDATE, "media.cmd_candidate", HIGH, "arg0=session id text=candidate")      \
 	X(MEDIA_CMD_BRIDGE, "media.cmd_bridge", CRITICAL, "arg0=session id arg1=other session id") \

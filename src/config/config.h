@@ -133,7 +133,8 @@ struct sb_config_trunk {
 	char *password;
 	bool do_register;
 	int64_t register_expires_s;
-	char **codecs;
+	char **codecs; /* the order our offers to it follow (media plane) */
+	char *srtp;    /* off | sdes | sdes_optional: SDES in our offers to it */
 	char *caller_id;
 	int64_t register_retry_min_s;
 	int64_t register_retry_max_s;

@@ -26,6 +26,7 @@
 static const char *const log_levels[] = {"error", "warn", "info", "debug", "trace", NULL};
 static const char *const log_formats[] = {"auto", "text", "json", NULL};
 static const char *const transports[] = {"udp", "tcp", "tls", NULL};
+static const char *const srtp_modes[] = {"off", "sdes", "sdes_optional", NULL};
 static const char *const route_actions[] = {"trunk", "user", "echo", "reject", NULL};
 
 static const struct sb_config_key general_keys[] = {
@@ -161,6 +162,7 @@ static const struct sb_config_key trunk_keys[] = {
 	K(sb_config_trunk, do_register, "register", SB_CT_BOOL, "false", 0, 0),
 	K(sb_config_trunk, register_expires_s, "register_expires", SB_CT_INT, "600", 60, 86400),
 	K(sb_config_trunk, codecs, "codecs", SB_CT_LIST, "", 0, 0),
+	KE(sb_config_trunk, srtp, "srtp", "off", srtp_modes),
 	K(sb_config_trunk, caller_id, "caller_id", SB_CT_STR, "", 0, 0),
 	K(sb_config_trunk, register_retry_min_s, "register_retry_min", SB_CT_INT, "5", 1, 3600),
 	K(sb_config_trunk, register_retry_max_s, "register_retry_max", SB_CT_INT, "300", 1, 86400),

@@ -84,12 +84,46 @@ enum sb_engine_media_kind {
 	_SB_MEDIA_KIND_INVALID = -22,
 };
 
+/* SRTP in an RTP session's own offer toward a SIP peer ([trunk] srtp,
+ * docs/media.md "SDES-SRTP"). */
+enum sb_engine_srtp {
+	SB_ENGINE_SRTP_OFF,	      /* RTP/AVP without a=crypto */
+	SB_ENGINE_SRTP_SDES,	      /* RTP/SAVP with a=crypto; the answer must take one */
+	SB_ENGINE_SRTP_SDES_OPTIONAL, /* RTP/AVP with a=crypto; SRTP when the answer takes one */
+	_SB_ENGINE_SRTP_MAX,
+	_SB_ENGINE_SRTP_INVALID = -22,
+};
+
+/* Options of a media session that offers toward a SIP peer: the engine
+ * gives a trunk's preferences to the leg that calls it. Read during the
+ * create call only. */
+struct sb_engine_media_opts {
+	/* Codec names in preference order, NULL-terminated: the offer has only
+	 * those the media plane can offer, in this order, then
+	 * telephone-event. NULL or empty: the media plane's own order. None of
+	 * them offerable: MEDIA_FAILED with SB_MEDIA_FAIL_NO_CODEC. */
+	char *const *codecs;
+	enum sb_engine_srtp srtp;
+};
+
+/* Why a media session failed: MEDIA_FAILED arg2 (the engine's cause). */
+enum sb_engine_media_fail {
+	SB_MEDIA_FAIL_OTHER,	/* "media_failed" */
+	SB_MEDIA_FAIL_NO_CODEC, /* "no_common_codec": no codec in common, or none to offer */
+	SB_MEDIA_FAIL_SRTP,	/* "srtp_refused": the answer did not take our SRTP offer */
+	_SB_MEDIA_FAIL_MAX,
+	_SB_MEDIA_FAIL_INVALID = -22,
+};
+
 struct sb_engine_media_ops {
 	/* Creates session id for (call, leg). remote_sdp is the peer's offer
-	 * (the session answers) or NULL (the session offers). MEDIA_READY
-	 * (arg0 = id, text = local sdp) or MEDIA_FAILED follows. */
+	 * (the session answers) or NULL (the session offers). opts (NULL:
+	 * defaults) shape an RTP session's own offer; an answer ignores them.
+	 * MEDIA_READY (arg0 = id, text = local sdp) or MEDIA_FAILED (arg2 an
+	 * enum sb_engine_media_fail) follows. */
 	int (*create)(void *ud, uint64_t id, uint64_t call, uint32_t leg,
-		      enum sb_engine_media_kind kind, const char *remote_sdp);
+		      enum sb_engine_media_kind kind, const char *remote_sdp,
+		      const struct sb_engine_media_opts *opts);
 	/* Gives a session the peer's answer (or a new remote description). */
 	int (*update)(void *ud, uint64_t id, const char *remote_sdp);
 	/* Relays media between two sessions (both legs of a bridge). */

@@ -93,7 +93,7 @@ static void send_ended(struct sb_engine *eng, const struct sb_leg *leg, json_t *
 /* ---- media ---- */
 
 static int media_create(struct sb_engine *eng, struct sb_leg *leg, enum sb_engine_media_kind kind,
-			const char *remote_sdp)
+			const char *remote_sdp, const struct sb_engine_media_opts *opts)
 {
 	const struct sb_engine_media_ops *m = eng->ops.media;
 
@@ -101,7 +101,20 @@ static int media_create(struct sb_engine *eng, struct sb_leg *leg, enum sb_engin
 		return -ENOSYS;
 	leg->media = ++eng->next_media;
 	leg->media_kind = kind;
-	return m->create(eng->ops.media_ud, leg->media, leg->call->id, leg->id, kind, remote_sdp);
+	return m->create(eng->ops.media_ud, leg->media, leg->call->id, leg->id, kind, remote_sdp,
+			 opts);
+}
+
+/* The media options of a leg that calls trunk tr: its codec order and
+ * SRTP mode shape the offer the media plane makes (docs/media.md). */
+static void trunk_media_opts(const struct sb_config_trunk *tr, struct sb_engine_media_opts *ret)
+{
+	static const char *const modes[] = {"off", "sdes", "sdes_optional"};
+
+	*ret = (struct sb_engine_media_opts){.codecs = tr->codecs, .srtp = SB_ENGINE_SRTP_OFF};
+	for (size_t i = 0; tr->srtp && i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strcmp(tr->srtp, modes[i]) == 0)
+			ret->srtp = (enum sb_engine_srtp)i;
 }
 
 void sb__leg_release(struct sb_engine *eng, struct sb_leg *leg)
@@ -521,13 +534,9 @@ void sb__h_leg_place(struct sb_engine *eng, void *obj, int from, const void *arg
 		if (eng->ops.sip && eng->ops.sip->invite)
 			r = eng->ops.sip->invite(eng->ops.sip_ud, call->id, leg->id, &t,
 						 leg->local_sdp);
-		if (r < 0) {
-			/* -ENOTSUP: the trunk takes none of our codecs. */
-			const char *cause = r == -ENOTSUP ? "no_common_codec" : "sip_error";
-			leg_apply(eng, leg, SB_LI_FAIL, cause,
-				  &(struct sb_leg_arg){.status = r == -ENOTSUP ? 488 : 500,
-						       .cause = cause});
-		}
+		if (r < 0)
+			leg_apply(eng, leg, SB_LI_FAIL, "sip_error",
+				  &(struct sb_leg_arg){.status = 500, .cause = "sip_error"});
 		return;
 	}
 	sb__client_event(eng, leg->session, "call.incoming",
@@ -609,15 +618,22 @@ static int place_user(struct sb_engine *eng, struct sb_call *call, const char *u
 }
 
 /* Creates the media sessions of the callee legs; each is signalled when its
- * session is ready (sb__h_leg_ready). */
+ * session is ready (sb__h_leg_ready). A leg to a trunk gets the trunk's
+ * media options for its offer. */
 static void start_callees(struct sb_engine *eng, struct sb_call *call)
 {
 	for (unsigned i = 1; i < call->n_legs; i++) {
 		struct sb_leg *leg = call->legs[i];
 		enum sb_engine_media_kind k =
 			leg->kind == SB_LEG_SIP ? SB_MEDIA_RTP : SB_MEDIA_WEBRTC;
+		const struct sb_config_trunk *tr =
+			leg->trunk[0] ? sb_config_find_trunk(eng->cfg, leg->trunk) : NULL;
+		struct sb_engine_media_opts opts;
 
-		if (leg->state == SB_LEG_NEW && media_create(eng, leg, k, NULL) < 0)
+		if (tr)
+			trunk_media_opts(tr, &opts);
+		if (leg->state == SB_LEG_NEW &&
+		    media_create(eng, leg, k, NULL, tr ? &opts : NULL) < 0)
 			leg_apply(eng, leg, SB_LI_FAIL, "media_error",
 				  &(struct sb_leg_arg){.status = 500, .cause = "media_error"});
 	}
@@ -725,7 +741,7 @@ static void place(struct sb_engine *eng, struct sb_call *call)
 		k = echo ? SB_MEDIA_ECHO : SB_MEDIA_WEBRTC;
 	else
 		k = echo ? SB_MEDIA_RTP_ECHO : SB_MEDIA_RTP;
-	if (media_create(eng, caller, k, caller->remote_sdp) < 0) {
+	if (media_create(eng, caller, k, caller->remote_sdp, NULL) < 0) {
 		sb__call_end(eng, call, 500, "media_error", "failed");
 		return;
 	}

@@ -501,11 +501,27 @@ static void on_media_connected(struct sb_engine *eng, const struct sb_event *ev)
 
 static void on_media_failed(struct sb_engine *eng, const struct sb_event *ev)
 {
+	static const char *const causes[] = {
+		[SB_MEDIA_FAIL_OTHER] = "media_failed",
+		[SB_MEDIA_FAIL_NO_CODEC] = "no_common_codec",
+		[SB_MEDIA_FAIL_SRTP] = "srtp_refused",
+	};
 	struct sb_leg *leg = media_leg(eng, ev);
+	int64_t why = ev->arg[2];
+	const char *cause = why > 0 && why < _SB_MEDIA_FAIL_MAX ? causes[why] : causes[0];
 
-	if (leg)
-		sb__call_end(eng, leg->call, leg->state == SB_LEG_UP ? 0 : 488, "media_failed",
-			     leg->call->answer_us ? "answered" : "failed");
+	if (!leg)
+		return;
+	if (why == SB_MEDIA_FAIL_NO_CODEC && leg->outbound && leg->state == SB_LEG_NEW) {
+		/* A callee's offer that cannot be made (its trunk takes none
+		 * of the codecs we have): that callee fails as a 488 from it
+		 * would, and the other forks go on. */
+		leg_apply(eng, leg, SB_LI_FAIL, cause,
+			  &(struct sb_leg_arg){.status = 488, .cause = cause});
+		return;
+	}
+	sb__call_end(eng, leg->call, leg->state == SB_LEG_UP ? 0 : 488, cause,
+		     leg->call->answer_us ? "answered" : "failed");
 }
 
 static void on_media_candidate(struct sb_engine *eng, const struct sb_event *ev)

@@ -69,6 +69,73 @@ void sb__mcodec_set(struct sb_mcodec *out, const struct sb_sdp_codec *c)
 	snprintf(out->fmtp, sizeof(out->fmtp), "%s", c->fmtp ? c->fmtp : "");
 }
 
+/* What our offers toward SIP can carry besides the other leg's codec:
+ * G.711 (which nearly every SIP peer has) and Opus, all transcoded from
+ * and to the other leg's codec (transcode.c). */
+static const struct sb_mcodec offerable[] = {
+	{.pt = 0, .name = "PCMU", .rate = 8000, .channels = 1},
+	{.pt = 8, .name = "PCMA", .rate = 8000, .channels = 1},
+	{.pt = 111,
+	 .name = "opus",
+	 .rate = 48000,
+	 .channels = 2,
+	 .fmtp = "minptime=10;useinbandfec=1"},
+};
+
+bool sb__codec_offerable(const char *name)
+{
+	for (size_t i = 0; i < sizeof(offerable) / sizeof(offerable[0]); i++)
+		if (strcasecmp(name, offerable[i].name) == 0)
+			return true;
+	return strcasecmp(name, "telephone-event") == 0;
+}
+
+/* The next name of a comma-separated list at *p into out; false at the
+ * end. */
+static bool next_name(const char **p, char *out, size_t len)
+{
+	const char *s = *p, *e;
+
+	while (*s == ',' || *s == ' ')
+		s++;
+	if (!*s)
+		return false;
+	e = s + strcspn(s, ", ");
+	snprintf(out, len, "%.*s", (int)(e - s), s);
+	*p = e;
+	return true;
+}
+
+int sb__offer_codecs(const struct sb_mcodec *other, const char *prefs, struct sb_mcodec *out)
+{
+	struct sb_mcodec can[SB_OFFER_CODECS_MAX];
+	bool used[SB_OFFER_CODECS_MAX] = {false};
+	char name[sizeof(can[0].name)];
+	int n_can = 0, n = 0;
+
+	if (other)
+		can[n_can++] = *other;
+	for (size_t i = 0; i < sizeof(offerable) / sizeof(offerable[0]); i++)
+		if (!other || (sb_xcode_codec_of(other->name) != SB_XC_NONE &&
+			       strcasecmp(other->name, offerable[i].name) != 0))
+			can[n_can++] = offerable[i];
+	if (!prefs) {
+		/* The other leg's codec first (relayed as it is), then G.711;
+		 * Opus only as the other leg's. */
+		for (int i = 0; i < n_can; i++)
+			if ((other && i == 0) || strcasecmp(can[i].name, "opus") != 0)
+				out[n++] = can[i];
+		return n;
+	}
+	while (next_name(&prefs, name, sizeof(name)))
+		for (int i = 0; i < n_can; i++)
+			if (!used[i] && strcasecmp(can[i].name, name) == 0) {
+				used[i] = true;
+				out[n++] = can[i];
+			}
+	return n;
+}
+
 static struct sb_sdp_codec sdp_codec_of(const struct sb_mcodec *c)
 {
 	return (struct sb_sdp_codec){.pt = c->pt,
@@ -168,14 +235,20 @@ int sb__describe_rtp(struct sb_msession *s, const char *addr, const struct sb_mc
 	struct sb_sdp_caps caps = {.type = "audio", .codecs = list};
 	struct sb_sdp_local l = {.addr = addr,
 				 .port = (unsigned)s->local_port,
-				 .proto = "RTP/AVP",
+				 /* RFC 4568 section 3.1.4: SRTP required
+				  * is RTP/SAVP; best effort keeps RTP/AVP */
+				 .proto = s->n_sdes_offer && s->srtp_mode == SB_ENGINE_SRTP_SDES
+						  ? "RTP/SAVP"
+						  : "RTP/AVP",
 				 .rtcp_port = (unsigned)s->local_port + 1,
 				 .ptime = 20,
 				 /* RFC 5761: one socket when the peer agrees. */
 				 .rtcp_mux = true,
 				 .ssrc = s->ssrc_out,
 				 /* RFC 4568: our line and key, when SDES */
-				 .crypto = s->sdes};
+				 .crypto = s->sdes,
+				 .crypto_offer = s->sdes_offer,
+				 .n_crypto_offer = s->n_sdes_offer};
 	struct sb_sdp *d = NULL;
 	int dtmf_rate = n_codecs > 0 ? codecs[0].rate : 8000, n = 0, r;
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -221,20 +222,61 @@ static int post_cmd(struct sb_mworker *w, enum sb_event_type type, uint64_t id, 
 	return sb_bus_post(w->bus, &ev) < 0 ? -EAGAIN : 0;
 }
 
+/* The options of an offer into the create command: arg2 the SRTP mode,
+ * arg3 1 when a codec list was given, str the names in it that an offer of
+ * ours can carry, comma-separated (the others could never be offered, and
+ * so the list fits in str: a list of only those means no codec to offer). */
+static int opts_put(const struct sb_engine_media_opts *o, struct sb_event *ev)
+{
+	size_t len = 0;
+
+	if (!o)
+		return 0;
+	if (o->srtp < 0 || o->srtp >= _SB_ENGINE_SRTP_MAX)
+		return -EINVAL;
+	ev->arg[2] = o->srtp;
+	ev->arg[3] = o->codecs && o->codecs[0];
+	for (size_t i = 0; o->codecs && o->codecs[i]; i++) {
+		const char *c = o->codecs[i];
+		bool again = false;
+		int n;
+
+		for (size_t j = 0; j < i && !again; j++)
+			again = strcasecmp(o->codecs[j], c) == 0;
+		if (again || !sb__codec_offerable(c))
+			continue;
+		n = snprintf(ev->str + len, sizeof(ev->str) - len, "%s%s", len ? "," : "", c);
+		if (n < 0 || (size_t)n >= sizeof(ev->str) - len)
+			return -E2BIG;
+		len += (size_t)n;
+	}
+	return 0;
+}
+
 static int op_create(void *ud, uint64_t id, uint64_t call, uint32_t leg,
-		     enum sb_engine_media_kind kind, const char *remote_sdp)
+		     enum sb_engine_media_kind kind, const char *remote_sdp,
+		     const struct sb_engine_media_opts *opts)
 {
 	struct sb_media *m = ud;
+	struct sb_event ev = {.type = SB_EV_MEDIA_CMD_CREATE,
+			      .call = call,
+			      .leg = leg,
+			      .arg = {(int64_t)id, kind}};
 	unsigned idx;
 	uint64_t *key;
+	int r;
 
 	if (!m->running)
 		return -ESHUTDOWN;
+	if ((r = opts_put(opts, &ev)) < 0)
+		return r;
+	if (remote_sdp && !(ev.text = strdup(remote_sdp)))
+		return -ENOMEM;
 	idx = (unsigned)(call % m->n_workers);
 	key = g_new(uint64_t, 1);
 	*key = id;
 	g_hash_table_replace(m->where, key, GUINT_TO_POINTER(idx + 1));
-	return post_cmd(&m->workers[idx], SB_EV_MEDIA_CMD_CREATE, id, kind, call, leg, remote_sdp);
+	return sb_bus_post(m->workers[idx].bus, &ev) < 0 ? -EAGAIN : 0;
 }
 
 static int op_update(void *ud, uint64_t id, const char *remote_sdp)

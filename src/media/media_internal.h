@@ -15,6 +15,11 @@
 #include "media/transcode.h"
 #include "sdp/sdp.h"
 
+/* SDES suites we key (sdes.c). */
+#define SB_SDES_SUITES 3
+/* Codecs an offer of ours toward SIP can carry (sb__offer_codecs). */
+#define SB_OFFER_CODECS_MAX 4
+
 /* A codec as the media plane uses it: a copy that outlives the
  * description it was chosen from. */
 struct sb_mcodec {
@@ -122,6 +127,17 @@ struct sb_msession {
 	 * then the SDES contexts, installed before the first packet */
 	struct sb_sdp_crypto sdes;
 	char sdes_kp[64];
+	/* our own offer toward a trunk (the engine's struct
+	 * sb_engine_media_opts): the codec names to offer in order
+	 * ("PCMA,PCMU"; has_prefs false: our default order) and the SRTP
+	 * mode; with SDES, our lines (a key per suite) until the answer
+	 * takes one (n_sdes_offer 0 once it has, sdes.c) */
+	char prefs[SB_EVENT_STR_MAX];
+	bool has_prefs;
+	enum sb_engine_srtp srtp_mode;
+	struct sb_sdp_crypto sdes_offer[SB_SDES_SUITES];
+	char sdes_offer_kp[SB_SDES_SUITES][64];
+	int n_sdes_offer;
 	/* what this session sends, transcoded from its peer's codec */
 	struct sb_xcode *xc;
 	int xc_from;
@@ -153,14 +169,27 @@ const struct sb_sdp_codec *sb__pick_codec(const struct sb_sdp_media *a);
 /* a's telephone-event payload type at rate, or -1. */
 int sb__dtmf_pt(const struct sb_sdp_media *a, int rate);
 void sb__mcodec_set(struct sb_mcodec *out, const struct sb_sdp_codec *c);
+/* True when our offers toward SIP can carry a codec of that name (Opus,
+ * PCMU, PCMA, telephone-event; case-insensitive). */
+bool sb__codec_offerable(const char *name);
+/* The codecs of our offer toward a SIP peer, into out (room for
+ * SB_OFFER_CODECS_MAX). We can offer other (the other leg's codec, relayed
+ * as it is; NULL: no other leg) and, when the transcoder knows other (or
+ * there is none), PCMU, PCMA and Opus. prefs NULL: other, then PCMU and
+ * PCMA (Opus only as other). prefs a comma-separated list of names
+ * ("PCMA,PCMU"): only those, in that order. Returns how many; 0 when prefs
+ * names none of them. Pure. */
+int sb__offer_codecs(const struct sb_mcodec *other, const char *prefs, struct sb_mcodec *out);
 /* Our WebRTC description: the answer to s->remote with s->codec, or (when
  * s->offering) an offer of s->codec, kept in s->local. fp is
  * "sha-256 AB:...". Returns 0 and sets *ret (malloc'd text), or -errno. */
 int sb__describe_webrtc(struct sb_msession *s, const char *ufrag, const char *pwd, const char *fp,
 			const char *const *cands, int n_cands, char **ret);
 /* Our plain RTP description toward a SIP peer at addr:s->local_port: the
- * answer to s->remote with s->codec, or (no s->remote) an offer of codecs,
- * kept in s->local. Returns 0 and sets *ret, or -errno. */
+ * answer to s->remote with s->codec, or (no s->remote) an offer of codecs
+ * then telephone-event, with s->sdes_offer's lines when there are (RTP/SAVP
+ * when s->srtp_mode is SB_ENGINE_SRTP_SDES), kept in s->local. Returns 0
+ * and sets *ret, or -errno. */
 int sb__describe_rtp(struct sb_msession *s, const char *addr, const struct sb_mcodec *codecs,
 		     int n_codecs, char **ret);
 /* Our ICE restart offer (RFC 8445 section 9): s->current again with new
@@ -185,6 +214,10 @@ void sb__media_post(struct sb_msession *s, enum sb_event_type type, int64_t arg1
 		    char *text);
 
 void sb__msession_fail(struct sb_msession *s, int code, const char *why);
+/* As sb__msession_fail, with the cause the engine reports (media.failed
+ * arg2). */
+void sb__msession_fail_as(struct sb_msession *s, enum sb_engine_media_fail cause, int code,
+			  const char *why);
 /* Posts media.stats (low priority, coalesced). Takes text. */
 void sb__media_post_stats(struct sb_msession *s, int64_t lost, int64_t jitter_us, int64_t rtt_us,
 			  const char *mos, char *text);
@@ -200,6 +233,18 @@ void sb__webrtc_send(struct sb_msession *s, uint8_t *buf, int len);
  * s->sdes to the line of our answer. Returns 0, -ENOENT (no crypto lines),
  * -ENOTSUP (none usable) or -EIO (random bytes or libsrtp2 failed). */
 int sb__sdes_answer(struct sb_msession *s);
+/* RFC 4568 offer: a fresh key (OpenSSL RAND_bytes) for each suite we know,
+ * AES_CM_128_HMAC_SHA1_80 (tag 1), AES_CM_128_HMAC_SHA1_32 (tag 2),
+ * AEAD_AES_128_GCM (tag 3), into s->sdes_offer. Returns 0 or -EIO. */
+int sb__sdes_offer(struct sb_msession *s);
+/* The answer (s->ra) to our SDES offer: its crypto line must name one of
+ * our tags with that tag's suite and carry a usable key (as in
+ * sb__sdes_answer); then s->srtp_in gets the answer's key, s->srtp_out
+ * ours, s->sdes our chosen line, and the other keys are wiped. Returns 0
+ * (also when no SDES offer is out, or for an answer without crypto lines
+ * under SB_ENGINE_SRTP_SDES_OPTIONAL: plain RTP), -ENOENT (no crypto line,
+ * under SB_ENGINE_SRTP_SDES), -ENOTSUP (none matches our offer) or -EIO. */
+int sb__sdes_answered(struct sb_msession *s);
 /* Wipes our key params; the SRTP contexts go with the session. */
 void sb__sdes_free(struct sb_msession *s);
 

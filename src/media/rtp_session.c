@@ -61,7 +61,9 @@ static void rtp_send(struct sb_msession *s, uint8_t *buf, int len)
 {
 	int plain = len;
 
-	if (!s->have_remote)
+	/* A failed session sends nothing (a refused SDES answer must not get
+	 * clear RTP while the engine ends the call). */
+	if (!s->have_remote || s->failed)
 		return;
 	if (s->srtp_ready && srtp_protect(s->srtp_out, buf, &len) != srtp_err_status_ok)
 		return;
@@ -210,6 +212,8 @@ static bool sdes_unprotect(struct sb_msession *s, uint8_t *buf, int *len, bool r
 	struct sb_media *m = s->w->m;
 	srtp_err_status_t e;
 
+	if (s->n_sdes_offer || s->failed)
+		return false; /* keys offered, none agreed yet (or refused) */
 	if (!s->srtp_ready)
 		return true;
 	e = rtcp ? srtp_unprotect_rtcp(s->srtp_in, buf, len) : srtp_unprotect(s->srtp_in, buf, len);
@@ -356,7 +360,7 @@ static void send_rr(struct sb_msession *s)
 		socklen_t tl = s->rtcp_latched ? s->peer_rtcp_len : s->peer_rtp_len;
 		struct sockaddr_storage alt;
 
-		if (!s->have_remote)
+		if (!s->have_remote || s->failed)
 			return;
 		if (s->srtp_ready && srtp_protect_rtcp(s->srtp_out, buf, &n) != srtp_err_status_ok)
 			return;
@@ -610,13 +614,53 @@ static int sdes_take(struct sb_msession *s)
 	return 0;
 }
 
+/* Our offer toward SIP: the codecs the engine's options allow, in their
+ * order (else the other leg's first, relayed as it is, then G.711), and
+ * with SDES our keys. 0, or -errno with the session failed. */
+static int offer_make(struct sb_msession *s, char **ret)
+{
+	struct sb_mcodec list[SB_OFFER_CODECS_MAX];
+	char addr[64];
+	int n = sb__offer_codecs(sb__sibling_codec(s), s->has_prefs ? s->prefs : NULL, list);
+	int r;
+
+	if (n == 0) {
+		sb__msession_fail_as(s, SB_MEDIA_FAIL_NO_CODEC, -ENOTSUP,
+				     "the trunk's codecs name none we can offer");
+		return -ENOTSUP;
+	}
+	if (s->srtp_mode != SB_ENGINE_SRTP_OFF && (r = sb__sdes_offer(s)) < 0) {
+		sb__msession_fail(s, r, "no random bytes for SDES keys");
+		return r;
+	}
+	s->codec = list[0];
+	s->dtmf_pt = 101;
+	local_addr(s, addr, sizeof(addr));
+	return sb__describe_rtp(s, addr, list, n, ret);
+}
+
+/* RFC 4568: the answer to our SDES offer keys the leg, or leaves it plain
+ * when the offer was best effort (RTP/AVP) and the answer has no crypto
+ * line. 0, or -errno with the session failed. */
+static int sdes_answered(struct sb_msession *s)
+{
+	int r = sb__sdes_answered(s);
+
+	if (r == -ENOENT)
+		sb__msession_fail_as(s, SB_MEDIA_FAIL_SRTP, r,
+				     "the answer to our RTP/SAVP offer has no SDES crypto line");
+	else if (r == -ENOTSUP)
+		sb__msession_fail_as(s, SB_MEDIA_FAIL_SRTP, r,
+				     "the answer's crypto line matches none of our offer's");
+	else if (r < 0)
+		sb__msession_fail(s, r, "SRTP keys could not be installed");
+	else if (s->srtp_ready)
+		sb_info("session %llu: SDES-SRTP %s", (unsigned long long)s->id, s->sdes.suite);
+	return r;
+}
+
 int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 {
-	static const struct sb_mcodec defaults[] = {
-		{.pt = 0, .name = "PCMU", .rate = 8000, .channels = 1},
-		{.pt = 8, .name = "PCMA", .rate = 8000, .channels = 1},
-	};
-	const struct sb_mcodec *sib;
 	char err[160] = "", addr[64];
 	char *sdp = NULL;
 	int r;
@@ -637,7 +681,8 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 			return -EBADMSG;
 		}
 		if (choose_codec(s) < 0) {
-			sb__msession_fail(s, -ENOTSUP, "no codec in common");
+			sb__msession_fail_as(s, SB_MEDIA_FAIL_NO_CODEC, -ENOTSUP,
+					     "no codec in common");
 			return -ENOTSUP;
 		}
 		if (take_remote(s) < 0) {
@@ -648,23 +693,8 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 			return r;
 		local_addr(s, addr, sizeof(addr));
 		r = sb__describe_rtp(s, addr, &s->codec, 1, &sdp);
-	} else {
-		/* The browser leg's codec first (relayed as it is), then G.711
-		 * (transcoded from Opus), which nearly every SIP peer has. */
-		struct sb_mcodec list[3];
-		int n = 0;
-
-		sib = sb__sibling_codec(s);
-		if (sib)
-			list[n++] = *sib;
-		for (int i = 0; i < 2; i++)
-			if (!sib || (sb_xcode_codec_of(sib->name) != SB_XC_NONE &&
-				     strcasecmp(sib->name, defaults[i].name) != 0))
-				list[n++] = defaults[i];
-		s->codec = list[0];
-		s->dtmf_pt = 101;
-		local_addr(s, addr, sizeof(addr));
-		r = sb__describe_rtp(s, addr, list, n, &sdp);
+	} else if ((r = offer_make(s, &sdp)) < 0 && s->failed) {
+		return r;
 	}
 	if (r < 0) {
 		sb__msession_fail(s, r, r == -ENOMEM ? "out of memory" : "no SDP answer possible");
@@ -692,6 +722,8 @@ void sb__rtp_update(struct sb_msession *s, const char *sdp)
 		sb__msession_fail(s, -EBADMSG, err[0] ? err : "unusable answer");
 		return;
 	}
+	if (sdes_answered(s) < 0)
+		return;
 	connected(s);
 }
 

@@ -1,7 +1,9 @@
 /* RFC 4568 SDES-SRTP on RTP legs toward SIP: choosing one of the peer's
- * a=crypto lines, making our own key for the answer, and installing the
- * libsrtp2 contexts of both directions (s->srtp_in, s->srtp_out). Worker
- * thread, at session start only; the session owns the contexts. */
+ * a=crypto lines and making our own key for the answer, or offering a key
+ * per suite and taking the answer's line; then installing the libsrtp2
+ * contexts of both directions (s->srtp_in, s->srtp_out). Worker thread, at
+ * session start and on the answer to our offer; the session owns the
+ * contexts. */
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -21,7 +23,9 @@ struct sdes_suite {
 	void (*rtcp)(srtp_crypto_policy_t *p);
 };
 
-static const struct sdes_suite suites[] = {
+/* In the order we offer them (RFC 4568 section 6.2: the mandatory
+ * AES_CM_128_HMAC_SHA1_80 first). */
+static const struct sdes_suite suites[SB_SDES_SUITES] = {
 	{"AES_CM_128_HMAC_SHA1_80", 30, srtp_crypto_policy_set_rtp_default,
 	 srtp_crypto_policy_set_rtcp_default},
 	/* RFC 4568 section 6.2.2: SRTCP keeps the 80-bit tag. */
@@ -130,26 +134,37 @@ static const struct sb_sdp_crypto *line_pick(const struct sb_sdp_media *a,
 	return NULL;
 }
 
+/* "inline:<base64 of len fresh bytes>" into kp. */
+static int key_make(const struct sdes_suite *su, char *kp, size_t kp_len)
+{
+	uint8_t key[SDES_KEY_MAX];
+	gchar *b64;
+
+	if (RAND_bytes(key, su->key_len) != 1)
+		return -EIO;
+	b64 = g_base64_encode(key, (gsize)su->key_len);
+	snprintf(kp, kp_len, "inline:%s", b64);
+	OPENSSL_cleanse(b64, strlen(b64));
+	OPENSSL_cleanse(key, sizeof(key));
+	g_free(b64);
+	return 0;
+}
+
 int sb__sdes_answer(struct sb_msession *s)
 {
 	uint8_t theirs[SDES_KEY_MAX], ours[SDES_KEY_MAX];
 	const struct sdes_suite *su = NULL;
 	const struct sb_sdp_crypto *c;
-	gchar *b64;
 	int r;
 
 	if (!s->ra || s->ra->n_crypto == 0)
 		return -ENOENT;
 	if (!(c = line_pick(s->ra, &su, theirs)))
 		return -ENOTSUP;
-	if (RAND_bytes(ours, su->key_len) != 1) {
-		r = -EIO;
+	r = -EIO;
+	if (key_make(su, s->sdes_kp, sizeof(s->sdes_kp)) < 0 ||
+	    key_decode(s->sdes_kp, ours, su->key_len) < 0)
 		goto out;
-	}
-	b64 = g_base64_encode(ours, (gsize)su->key_len);
-	snprintf(s->sdes_kp, sizeof(s->sdes_kp), "inline:%s", b64);
-	OPENSSL_cleanse(b64, strlen(b64));
-	g_free(b64);
 	if ((r = context_make(&s->srtp_in, su, theirs, true)) < 0 ||
 	    (r = context_make(&s->srtp_out, su, ours, false)) < 0)
 		goto out;
@@ -163,8 +178,93 @@ out:
 	return r;
 }
 
+static void offer_wipe(struct sb_msession *s)
+{
+	OPENSSL_cleanse(s->sdes_offer_kp, sizeof(s->sdes_offer_kp));
+	memset(s->sdes_offer, 0, sizeof(s->sdes_offer));
+	s->n_sdes_offer = 0;
+}
+
+int sb__sdes_offer(struct sb_msession *s)
+{
+	offer_wipe(s);
+	for (int i = 0; i < SB_SDES_SUITES; i++) {
+		if (key_make(&suites[i], s->sdes_offer_kp[i], sizeof(s->sdes_offer_kp[i])) < 0) {
+			offer_wipe(s);
+			return -EIO;
+		}
+		s->sdes_offer[i] = (struct sb_sdp_crypto){.tag = (unsigned)i + 1,
+							  .suite = suites[i].name,
+							  .key_params = s->sdes_offer_kp[i]};
+	}
+	s->n_sdes_offer = SB_SDES_SUITES;
+	return 0;
+}
+
+/* Our offered line that the answer's line c answers: the same tag and the
+ * same suite (RFC 4568 section 7.1.2). */
+static int offered_index(const struct sb_msession *s, const struct sb_sdp_crypto *c)
+{
+	for (int i = 0; i < s->n_sdes_offer; i++)
+		if (s->sdes_offer[i].tag == c->tag && c->suite &&
+		    strcmp(s->sdes_offer[i].suite, c->suite) == 0)
+			return i;
+	return -1;
+}
+
+/* Installs the contexts for the answer's line c to our line i. */
+static int answered_install(struct sb_msession *s, const struct sb_sdp_crypto *c, int i)
+{
+	uint8_t theirs[SDES_KEY_MAX], ours[SDES_KEY_MAX];
+	const struct sdes_suite *su = suite_find(c->suite);
+	int r = -ENOTSUP;
+
+	if (!su || (c->session_params && *c->session_params) ||
+	    key_decode(c->key_params, theirs, su->key_len) < 0)
+		goto out;
+	r = -EIO;
+	if (key_decode(s->sdes_offer_kp[i], ours, su->key_len) < 0 ||
+	    context_make(&s->srtp_in, su, theirs, true) < 0 ||
+	    context_make(&s->srtp_out, su, ours, false) < 0)
+		goto out;
+	snprintf(s->sdes_kp, sizeof(s->sdes_kp), "%s", s->sdes_offer_kp[i]);
+	s->sdes =
+		(struct sb_sdp_crypto){.tag = c->tag, .suite = su->name, .key_params = s->sdes_kp};
+	s->srtp_ready = true;
+	r = 0;
+out:
+	OPENSSL_cleanse(theirs, sizeof(theirs));
+	OPENSSL_cleanse(ours, sizeof(ours));
+	return r;
+}
+
+int sb__sdes_answered(struct sb_msession *s)
+{
+	int r = -ENOTSUP;
+
+	if (s->n_sdes_offer == 0 || !s->ra)
+		return 0;
+	if (s->ra->n_crypto == 0) {
+		/* No SDES in the answer: plain RTP when our offer was
+		 * RTP/AVP (best effort), a failure when it was RTP/SAVP. */
+		r = s->srtp_mode == SB_ENGINE_SRTP_SDES ? -ENOENT : 0;
+		offer_wipe(s);
+		return r;
+	}
+	/* RFC 4568 section 7.1.2: the answer has the one line it accepted. */
+	for (int j = 0; j < s->ra->n_crypto && r == -ENOTSUP; j++) {
+		int i = offered_index(s, &s->ra->crypto[j]);
+
+		if (i >= 0)
+			r = answered_install(s, &s->ra->crypto[j], i);
+	}
+	offer_wipe(s);
+	return r;
+}
+
 void sb__sdes_free(struct sb_msession *s)
 {
 	OPENSSL_cleanse(s->sdes_kp, sizeof(s->sdes_kp));
 	s->sdes = (struct sb_sdp_crypto){0};
+	offer_wipe(s);
 }

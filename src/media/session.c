@@ -56,14 +56,26 @@ void sb__media_post_dtmf(struct sb_msession *s, const char *digit, int64_t durat
 	sb_bus_post(s->w->m->control, &ev);
 }
 
-static void session_fail(struct sb_msession *s, int code, const char *why)
+void sb__msession_fail_as(struct sb_msession *s, enum sb_engine_media_fail cause, int code,
+			  const char *why)
 {
+	struct sb_event ev = {.type = SB_EV_MEDIA_FAILED,
+			      .call = s->call,
+			      .leg = s->leg,
+			      .arg = {(int64_t)s->id, code, cause}};
+
 	if (s->failed)
 		return;
 	s->failed = true;
 	atomic_fetch_add(&s->w->m->sessions_failed, 1);
 	sb_warn("session %llu failed: %s", (unsigned long long)s->id, why);
-	sb__media_post(s, SB_EV_MEDIA_FAILED, code, why, NULL);
+	snprintf(ev.str, sizeof(ev.str), "%s", why);
+	sb_bus_post(s->w->m->control, &ev);
+}
+
+static void session_fail(struct sb_msession *s, int code, const char *why)
+{
+	sb__msession_fail_as(s, SB_MEDIA_FAIL_OTHER, code, why);
 }
 
 void sb__msession_fail(struct sb_msession *s, int code, const char *why)
@@ -476,6 +488,10 @@ void sb__msession_create(struct sb_mworker *w, const struct sb_event *ev)
 	s->rw.ssrc_out = s->ssrc_out;
 	s->dtmf_pt = -1;
 	s->rtp_fd = s->rtcp_fd = -1;
+	/* The engine's options for our offer (media.c, op_create). */
+	s->srtp_mode = (enum sb_engine_srtp)ev->arg[2];
+	s->has_prefs = ev->arg[3] != 0;
+	snprintf(s->prefs, sizeof(s->prefs), "%s", ev->str);
 	g_hash_table_replace(w->sessions, &s->id, s);
 	atomic_fetch_add(&w->m->sessions_created, 1);
 	SB_LOG_SCOPE(NULL, NULL, "media session starting");

@@ -206,8 +206,13 @@ struct sb_sdp_local {
 	int n_candidates;
 	bool end_of_candidates;
 	/* RFC 4568 SDES: our suite and key params (suite NULL: none). An
-	 * answer takes the tag of the offered line with the same suite. */
+	 * answer takes the tag of the offered line with the same suite; an
+	 * offer writes it with tag 1 when crypto_offer is empty. */
 	struct sb_sdp_crypto crypto;
+	/* Offers: our lines in preference order, each with its own tag and
+	 * key (at most SB_SDP_MAX_CRYPTO are written). */
+	const struct sb_sdp_crypto *crypto_offer;
+	int n_crypto_offer;
 };
 
 /* RFC 3264 section 6: the answer to offer. One section per offered section,
@@ -224,7 +229,8 @@ int sb_sdp_answer(const struct sb_sdp *offer, const struct sb_sdp_caps *caps, in
 		  const struct sb_sdp_local *local, struct sb_sdp **ret);
 
 /* An offer with one section per caps entry (with local->bundle: mids "0",
- * "1", ... in one BUNDLE group). Returns 0
+ * "1", ... in one BUNDLE group; with SDES, local's crypto lines in every
+ * section). Returns 0
  * and sets *ret, -EINVAL (no caps or no proto) or -ENOMEM. */
 int sb_sdp_offer(const struct sb_sdp_caps *caps, int n_caps, const struct sb_sdp_local *local,
 		 struct sb_sdp **ret);

@@ -225,6 +225,29 @@ out_fail:
 	return r;
 }
 
+/* RFC 4568 section 5.1.1: the offer's crypto lines, each with its tag. */
+static int put_crypto_offer(struct sb_sdp *o, struct sb_sdp_media *m, const struct sb_sdp_local *l)
+{
+	struct sb_sdp_crypto one = l->crypto;
+	const struct sb_sdp_crypto *list = l->n_crypto_offer > 0 ? l->crypto_offer : &one;
+	int n = l->n_crypto_offer > 0 ? l->n_crypto_offer : l->crypto.suite ? 1 : 0;
+
+	if (l->n_crypto_offer <= 0)
+		one.tag = 1;
+	for (int i = 0; i < n && m->n_crypto < SB_SDP_MAX_CRYPTO; i++) {
+		struct sb_sdp_crypto *c = &m->crypto[m->n_crypto];
+
+		c->tag = list[i].tag;
+		c->suite = sb_sdp_strdup(o, list[i].suite);
+		c->key_params = sb_sdp_strdup(o, list[i].key_params);
+		c->session_params = sb_sdp_strdup(o, list[i].session_params);
+		if (!c->suite || !c->key_params || (list[i].session_params && !c->session_params))
+			return -ENOMEM;
+		m->n_crypto++;
+	}
+	return 0;
+}
+
 int sb_sdp_offer(const struct sb_sdp_caps *caps, int n_caps, const struct sb_sdp_local *local,
 		 struct sb_sdp **ret)
 {
@@ -260,14 +283,8 @@ int sb_sdp_offer(const struct sb_sdp_caps *caps, int n_caps, const struct sb_sdp
 		m->dir = caps[i].dir ? caps[i].dir : SB_SDP_SENDRECV;
 		m->rtcp_mux = local->rtcp_mux;
 		m->setup = local->fingerprint.hash ? local->setup : SB_SDP_SETUP_NONE;
-		if (local->crypto.suite) {
-			m->crypto[0].tag = 1;
-			m->crypto[0].suite = sb_sdp_strdup(o, local->crypto.suite);
-			m->crypto[0].key_params = sb_sdp_strdup(o, local->crypto.key_params);
-			m->crypto[0].session_params =
-				sb_sdp_strdup(o, local->crypto.session_params);
-			m->n_crypto = 1;
-		}
+		if (r == 0)
+			r = put_crypto_offer(o, m, local);
 		if (r == 0)
 			r = put_local(o, m, local);
 	}

@@ -738,20 +738,9 @@ static int op_invite(void *ud, uint64_t call, uint32_t leg, const struct sb_engi
 	d->trunk = trunk;
 	d->auth_user = acct ? acct->sip_username : trunk ? trunk->username : NULL;
 	d->auth_password = acct ? acct->sip_password : trunk ? trunk->password : NULL;
-	if (trunk && sdp) {
-		char *narrowed = NULL;
-		int r = sb__sip_offer_for_trunk(sdp, trunk->codecs, &narrowed);
-
-		if (r < 0) {
-			sb_warn("trunk %s: no codec of [trunk] codecs in our offer (%s)",
-				trunk->name, strerror(-r));
-			free(d);
-			return r;
-		}
-		d->local_sdp = narrowed;
-	}
-	if (!d->local_sdp)
-		d->local_sdp = strdup(sdp ? sdp : "");
+	/* The offer comes from the media plane as it is: [trunk] codecs and
+	 * srtp were applied there (docs/media.md). */
+	d->local_sdp = strdup(sdp ? sdp : "");
 	d->from = strdup(from);
 	d->to = strdup(to);
 	nh = d->local_sdp && d->from && d->to ? invite_handle(sip, d, NULL) : NULL;

@@ -117,12 +117,6 @@ void sb__sip_targets_add(struct sb_sip_dialog *d, const sip_contact_t *m);
  * from the list; the caller frees it. NULL when none is left. */
 char *sb__sip_target_next(struct sb_sip_dialog *d);
 void sb__sip_targets_clear(struct sb_sip_dialog *d);
-/* Our offer toward a trunk narrowed to its [trunk] codecs: those codecs of
- * each audio section in the trunk's order, then telephone-event. *ret: the
- * new description, or NULL when prefs is empty (offer sdp as it is).
- * -ENOTSUP when the offer has none of the trunk's codecs, -EBADMSG when it
- * does not parse, -ENOMEM. */
-int sb__sip_offer_for_trunk(const char *sdp, char *const *prefs, char **ret);
 
 /* registrar.c */
 void sb__sip_on_register(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, const sip_t *s);

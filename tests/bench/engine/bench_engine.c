@@ -25,7 +25,8 @@ struct bench {
 static struct bench B;
 
 static int media_create(void *ud, uint64_t id, uint64_t call, uint32_t leg,
-			enum sb_engine_media_kind kind, const char *sdp)
+			enum sb_engine_media_kind kind, const char *sdp,
+			const struct sb_engine_media_opts *opts)
 {
 	B.last_media = id;
 	B.last_call = call;

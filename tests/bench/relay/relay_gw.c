@@ -286,8 +286,8 @@ static void on_ready(struct gw *g, const struct sb_event *ev)
 
 	if (id % 2 == 1) {
 		/* The WebRTC session is ready: now its RTP leg, which offers. */
-		if (sb_media_engine_ops.create(g->media, id + 1, ev->call, 2, SB_MEDIA_RTP, NULL) <
-		    0)
+		if (sb_media_engine_ops.create(g->media, id + 1, ev->call, 2, SB_MEDIA_RTP, NULL,
+					       NULL) < 0)
 			reply(g, "F create");
 		return;
 	}
@@ -387,7 +387,7 @@ static gboolean cmd_cb(gint fd, GIOCondition cond, gpointer ud)
 		call = strtoull(buf + 2, NULL, 10);
 		if (!nl || call >= g->n_calls ||
 		    sb_media_engine_ops.create(g->media, 2 * call + 1, call, 1, SB_MEDIA_WEBRTC,
-					       nl + 1) < 0)
+					       nl + 1, NULL) < 0)
 			reply(g, "F bad offer");
 		break;
 	case 'S':

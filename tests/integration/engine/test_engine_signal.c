@@ -48,7 +48,8 @@ static void post(enum sb_event_type type, uint64_t call, uint32_t leg, int64_t a
  * naming it ---- */
 
 static int media_create(void *ud, uint64_t id, uint64_t call, uint32_t leg,
-			enum sb_engine_media_kind kind, const char *remote_sdp)
+			enum sb_engine_media_kind kind, const char *remote_sdp,
+			const struct sb_engine_media_opts *opts)
 {
 	char sdp[128];
 

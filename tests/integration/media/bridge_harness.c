@@ -180,7 +180,7 @@ static void offer_mode_ready(uint64_t id, const char *sdp)
 		gw_port = sdp_port(sdp);
 		codec_pt = 0;
 		is_opus = false;
-		sb_media_engine_ops.create(media, SID_WEB, 9, 2, SB_MEDIA_WEBRTC, NULL);
+		sb_media_engine_ops.create(media, SID_WEB, 9, 2, SB_MEDIA_WEBRTC, NULL, NULL);
 		return;
 	}
 	sdp_out(sdp);
@@ -204,7 +204,7 @@ static void on_event(const struct sb_event *ev, void *ud)
 			offer_mode_ready(id, ev->text);
 		} else if (id == SID_WEB) {
 			sdp_out(ev->text);
-			sb_media_engine_ops.create(media, SID_RTP, 9, 2, SB_MEDIA_RTP, NULL);
+			sb_media_engine_ops.create(media, SID_RTP, 9, 2, SB_MEDIA_RTP, NULL, NULL);
 		} else {
 			answer_gateway_offer(ev->text);
 		}
@@ -318,10 +318,10 @@ int main(int argc, char **argv)
 			 "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
 			 "t=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
 			 phone_port);
-		sb_media_engine_ops.create(media, SID_RTP, 9, 1, SB_MEDIA_RTP, sdp);
+		sb_media_engine_ops.create(media, SID_RTP, 9, 1, SB_MEDIA_RTP, sdp, NULL);
 	} else {
 		offer = read_offer();
-		sb_media_engine_ops.create(media, SID_WEB, 9, 1, SB_MEDIA_WEBRTC, offer->str);
+		sb_media_engine_ops.create(media, SID_WEB, 9, 1, SB_MEDIA_WEBRTC, offer->str, NULL);
 		g_string_free(offer, TRUE);
 	}
 	g_unix_fd_add(0, G_IO_IN | G_IO_HUP, stdin_readable, NULL);

@@ -185,7 +185,7 @@ Test(rtp_legs, relay_between_two_sip_legs)
 	 * answer where A's packets come from instead. */
 	offer_a = sdp_of(pa == 65535 ? 1 : pa + 1, "0 101",
 			 "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n");
-	cr_assert_eq(sb_media_engine_ops.create(media, 1, 7, 1, SB_MEDIA_RTP, offer_a), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 1, 7, 1, SB_MEDIA_RTP, offer_a, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 1, 3000);
 	cr_assert_not_null(ev, "no media.ready for the answering leg");
 	cr_assert_not_null(strstr(ev->text, "RTP/AVP 0 101"), "answer: %s", ev->text);
@@ -194,7 +194,7 @@ Test(rtp_legs, relay_between_two_sip_legs)
 
 	/* The outgoing leg offers the codec the first leg uses first (then the
 	 * other G.711 law, which it would transcode to). */
-	cr_assert_eq(sb_media_engine_ops.create(media, 2, 7, 2, SB_MEDIA_RTP, NULL), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 2, 7, 2, SB_MEDIA_RTP, NULL, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 2, 3000);
 	cr_assert_not_null(ev);
 	offer_gw = ev->text;
@@ -265,7 +265,7 @@ Test(rtp_legs, echo_returns_the_audio_and_reports_loss)
 	uint8_t buf[512];
 	int got = 0;
 
-	cr_assert_eq(sb_media_engine_ops.create(media, 3, 8, 1, SB_MEDIA_RTP_ECHO, offer), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 3, 8, 1, SB_MEDIA_RTP_ECHO, offer, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 3, 3000);
 	cr_assert_not_null(ev);
 	cr_assert_not_null(strstr(ev->text, "a=rtpmap:8 PCMA/8000"), "%s", ev->text);
@@ -303,7 +303,7 @@ Test(rtp_legs, refuses_an_offer_without_a_common_codec)
 	char *offer = sdp_of(4000, "18", "a=rtpmap:18 G729/8000\r\n");
 	const struct sb_event *ev;
 
-	cr_assert_eq(sb_media_engine_ops.create(media, 4, 9, 1, SB_MEDIA_RTP, offer), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 4, 9, 1, SB_MEDIA_RTP, offer, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_FAILED, 4, 3000);
 	cr_assert_not_null(ev);
 	cr_assert_null(wait_event(SB_EV_MEDIA_READY, 4, 10));
@@ -351,11 +351,11 @@ Test(rtp_legs, transcodes_between_opus_and_pcmu)
 	int packets_b = 0, packets_a = 0;
 
 	offer_a = sdp_of(pa, "111", "a=rtpmap:111 opus/48000/2\r\n");
-	cr_assert_eq(sb_media_engine_ops.create(media, 11, 21, 1, SB_MEDIA_RTP, offer_a), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 11, 21, 1, SB_MEDIA_RTP, offer_a, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 11, 3000);
 	cr_assert_not_null(ev);
 	gw1 = port_of(ev->text);
-	cr_assert_eq(sb_media_engine_ops.create(media, 12, 21, 2, SB_MEDIA_RTP, NULL), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 12, 21, 2, SB_MEDIA_RTP, NULL, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 12, 3000);
 	cr_assert_not_null(ev);
 	cr_assert_not_null(strstr(ev->text, "RTP/AVP 111 0 8 101"), "offer: %s", ev->text);
@@ -510,7 +510,7 @@ Test(rtp_legs, dtmf_received_and_sent)
 	bool first = true;
 	size_t n;
 
-	cr_assert_eq(sb_media_engine_ops.create(media, 5, 31, 1, SB_MEDIA_RTP, offer), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, 5, 31, 1, SB_MEDIA_RTP, offer, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, 5, 3000);
 	cr_assert_not_null(ev);
 	gw = port_of(ev->text);
@@ -633,7 +633,8 @@ static void sdes_leg(struct phone *ph, uint64_t id, const struct sdes_suite *su)
 
 	ph->fd = udp_peer(&ph->port);
 	offer = savp_offer(ph, su);
-	cr_assert_eq(sb_media_engine_ops.create(media, id, 50, 1, SB_MEDIA_RTP_ECHO, offer), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, id, 50, 1, SB_MEDIA_RTP_ECHO, offer, NULL),
+		     0);
 	ev = wait_event(SB_EV_MEDIA_READY, id, 3000);
 	cr_assert_not_null(ev, "no answer to the %s offer", su->name);
 	cr_assert_not_null(strstr(ev->text, "RTP/SAVP 0"), "answer: %s", ev->text);
@@ -839,10 +840,277 @@ Test(rtp_legs, sdes_refuses_savp_without_usable_crypto)
 			"t=0 0\r\nm=audio 4000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n%s",
 			attrs[i]);
 
-		cr_assert_eq(sb_media_engine_ops.create(media, id, 60, 1, SB_MEDIA_RTP, offer), 0);
+		cr_assert_eq(
+			sb_media_engine_ops.create(media, id, 60, 1, SB_MEDIA_RTP, offer, NULL), 0);
 		cr_assert_not_null(wait_event(SB_EV_MEDIA_FAILED, id, 3000), "offer %zu taken", i);
 		cr_assert_null(wait_event(SB_EV_MEDIA_READY, id, 10), "offer %zu answered", i);
 		sb_media_engine_ops.destroy(media, id);
 		g_free(offer);
 	}
+}
+
+/* ---- our own SDES offer toward a trunk (RFC 4568), answered by the phone ---- */
+
+/* The key of the gateway's line "a=crypto:<tag> <suite> inline:..." in its
+ * offer, decoded into key; the line must be there with a key of the suite's
+ * length. */
+static void gateway_key(const char *offer, unsigned tag, const struct sdes_suite *su, uint8_t *key)
+{
+	char want[80], b64[80] = "";
+	const char *line;
+	guchar *k;
+	gsize kl = 0;
+
+	snprintf(want, sizeof(want), "a=crypto:%u %s inline:", tag, su->name);
+	line = strstr(offer, want);
+	cr_assert_not_null(line, "no line '%s' in the offer %s", want, offer);
+	sscanf(line + strlen(want), "%79[A-Za-z0-9+/=]", b64);
+	k = g_base64_decode(b64, &kl);
+	cr_assert_eq(kl, (gsize)su->key_len, "%s key of %zu bytes", su->name, (size_t)kl);
+	memcpy(key, k, kl);
+	g_free(k);
+}
+
+/* The phone's answer to the gateway's offer: PCMU on its own port, with
+ * (su not NULL) the gateway's line of tag and a key of the phone's, whose
+ * contexts it makes (in: the gateway's key from the offer). */
+static char *phone_answer(struct phone *ph, const char *offer, const char *proto,
+			  const struct sdes_suite *su, unsigned tag)
+{
+	uint8_t gk[30];
+	gchar *k;
+	char *sdp;
+
+	ph->fd = udp_peer(&ph->port);
+	ph->gw = port_of(offer);
+	ph->in = ph->out = NULL;
+	if (!su)
+		return g_strdup_printf("v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\n"
+				       "c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d %s 0\r\n"
+				       "a=rtpmap:0 PCMU/8000\r\n",
+				       ph->port, proto);
+	gateway_key(offer, tag, su, gk);
+	for (int i = 0; i < su->key_len; i++)
+		ph->key[i] = (uint8_t)g_random_int();
+	ph->out = srtp_ctx(su, ph->key, false);
+	ph->in = srtp_ctx(su, gk, true);
+	k = g_base64_encode(ph->key, (gsize)su->key_len);
+	sdp = g_strdup_printf("v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+			      "t=0 0\r\nm=audio %d %s 0\r\na=rtpmap:0 PCMU/8000\r\n"
+			      "a=crypto:%u %s inline:%s\r\n",
+			      ph->port, proto, tag, su->name, k);
+	g_free(k);
+	return sdp;
+}
+
+static void phone_close(struct phone *ph)
+{
+	if (ph->out)
+		srtp_dealloc(ph->out);
+	if (ph->in)
+		srtp_dealloc(ph->in);
+	close(ph->fd);
+}
+
+/* Leg a of call: the gateway answering a plain PCMU phone at port. Returns
+ * the gateway's port for it. */
+static int plain_leg(uint64_t a, uint64_t call, int port)
+{
+	char *offer = sdp_of(port, "0", "a=rtpmap:0 PCMU/8000\r\n");
+	const struct sb_event *ev;
+
+	cr_assert_eq(sb_media_engine_ops.create(media, a, call, 1, SB_MEDIA_RTP, offer, NULL), 0);
+	ev = wait_event(SB_EV_MEDIA_READY, a, 3000);
+	cr_assert_not_null(ev);
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, a, 1000));
+	g_free(offer);
+	return port_of(ev->text);
+}
+
+/* Leg b of call offering toward a trunk with opts; its offer's text. */
+static const char *trunk_offer(uint64_t b, uint64_t call, char *const *codecs,
+			       enum sb_engine_srtp srtp)
+{
+	struct sb_engine_media_opts o = {.codecs = codecs, .srtp = srtp};
+	const struct sb_event *ev;
+
+	cr_assert_eq(sb_media_engine_ops.create(media, b, call, 2, SB_MEDIA_RTP, NULL, &o), 0);
+	ev = wait_event(SB_EV_MEDIA_READY, b, 3000);
+	cr_assert_not_null(ev, "no offer from session %llu", (unsigned long long)b);
+	return ev->text;
+}
+
+/* Audio both ways between the plain phone (fd a, gateway port gw_a) and
+ * the trunk's phone, checked by content; with SRTP when ph->in is set. */
+static void audio_both_ways(int a, int gw_a, struct phone *ph, const char *what)
+{
+	uint8_t buf[512];
+
+	for (int i = 0; i < 5; i++) {
+		char payload[48];
+		struct sb_rtp_hdr h;
+		size_t n;
+
+		snprintf(payload, sizeof(payload), "to-trunk-%s-%d", what, i);
+		send_rtp(a, gw_a, 0, (uint16_t)(300 + i), 160u * (unsigned)i, 0xAAAA, payload);
+		n = ph->in ? recv_srtp(ph, buf, sizeof(buf), 2000)
+			   : recv_rtp(ph->fd, buf, sizeof(buf), 2000);
+		cr_assert_gt(n, 0, "%s: packet %d did not reach the trunk", what, i);
+		cr_assert_eq(sb_rtp_parse(buf, n, &h), 0);
+		cr_assert_eq(h.pt, 0);
+		cr_assert_eq(h.payload_len, strlen(payload), "%s", what);
+		cr_assert_eq(memcmp(buf + h.hdr_len, payload, h.payload_len), 0, "%s", what);
+
+		snprintf(payload, sizeof(payload), "from-trunk-%s-%d", what, i);
+		if (ph->out)
+			send_srtp(ph, (uint16_t)(700 + i), payload, -1, NULL);
+		else
+			send_rtp(ph->fd, ph->gw, 0, (uint16_t)(700 + i), 160u * (unsigned)i,
+				 0x5D355D35u, payload);
+		n = recv_rtp(a, buf, sizeof(buf), 2000);
+		cr_assert_gt(n, 0, "%s: packet %d from the trunk did not arrive", what, i);
+		cr_assert_eq(sb_rtp_parse(buf, n, &h), 0);
+		cr_assert_eq(h.payload_len, strlen(payload), "%s", what);
+		cr_assert_eq(memcmp(buf + h.hdr_len, payload, h.payload_len), 0, "%s", what);
+	}
+}
+
+/* srtp = sdes: the gateway offers RTP/SAVP with a line per suite (each with
+ * a key of its own); the phone answers each suite in turn, and audio is
+ * checked by content both ways across the bridge to a plain phone. */
+Test(rtp_legs, sdes_offer_answered_by_the_phone_for_each_suite, .timeout = 40)
+{
+	static char *const pcmu[] = {"PCMU", NULL};
+
+	for (unsigned s = 0; s < sizeof(sdes_suites) / sizeof(sdes_suites[0]); s++) {
+		const struct sdes_suite *su = &sdes_suites[s];
+		uint64_t a = 70 + 2 * s, b = 71 + 2 * s, call = 70 + s;
+		int pa, fa = udp_peer(&pa), gw_a = plain_leg(a, call, pa);
+		const char *offer = trunk_offer(b, call, pcmu, SB_ENGINE_SRTP_SDES);
+		struct phone ph;
+		char *answer;
+
+		cr_assert_not_null(strstr(offer, "RTP/SAVP 0 101\r\n"), "offer: %s", offer);
+		for (unsigned t = 0; t < 3; t++) {
+			uint8_t k[30];
+
+			gateway_key(offer, t + 1, &sdes_suites[t], k);
+		}
+		answer = phone_answer(&ph, offer, "RTP/SAVP", su, s + 1);
+		cr_assert_eq(sb_media_engine_ops.update(media, b, answer), 0);
+		cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, b, 2000), "%s", su->name);
+		cr_assert_eq(sb_media_engine_ops.bridge(media, a, b), 0);
+		pump(100);
+		audio_both_ways(fa, gw_a, &ph, su->name);
+		sb_media_engine_ops.destroy(media, a);
+		sb_media_engine_ops.destroy(media, b);
+		phone_close(&ph);
+		close(fa);
+		g_free(answer);
+	}
+}
+
+/* srtp = sdes_optional: RTP/AVP with the crypto lines; an answer with a
+ * line keys the leg, one without leaves it plain. */
+Test(rtp_legs, sdes_optional_offer_takes_srtp_or_plain)
+{
+	for (int keyed = 1; keyed >= 0; keyed--) {
+		uint64_t a = 80 + 2 * (uint64_t)keyed, b = 81 + 2 * (uint64_t)keyed;
+		int pa, fa = udp_peer(&pa), gw_a = plain_leg(a, 80 + keyed, pa);
+		const char *offer = trunk_offer(b, 80 + keyed, NULL, SB_ENGINE_SRTP_SDES_OPTIONAL);
+		struct phone ph;
+		char *answer;
+
+		cr_assert_not_null(strstr(offer, "RTP/AVP 0 8 101\r\n"), "offer: %s", offer);
+		cr_assert_not_null(strstr(offer, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+				   "offer: %s", offer);
+		answer = phone_answer(&ph, offer, "RTP/AVP", keyed ? &sdes_suites[0] : NULL, 1);
+		cr_assert_eq(sb_media_engine_ops.update(media, b, answer), 0);
+		cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, b, 2000));
+		cr_assert_eq(sb_media_engine_ops.bridge(media, a, b), 0);
+		pump(100);
+		audio_both_ways(fa, gw_a, &ph, keyed ? "optional-srtp" : "optional-plain");
+		sb_media_engine_ops.destroy(media, a);
+		sb_media_engine_ops.destroy(media, b);
+		phone_close(&ph);
+		close(fa);
+		g_free(answer);
+	}
+}
+
+/* srtp = sdes: an answer without a crypto line, or with a line that
+ * answers none of ours, fails the session (cause SRTP); what the bridged
+ * leg sends is not relayed in clear. */
+Test(rtp_legs, sdes_offer_refuses_an_answer_without_matching_crypto)
+{
+	for (int i = 0; i < 2; i++) {
+		uint64_t a = 92 + (uint64_t)i, b = 90 + (uint64_t)i;
+		int pa, fa = udp_peer(&pa), gw_a = plain_leg(a, 90 + i, pa);
+		const char *offer = trunk_offer(b, 90 + i, NULL, SB_ENGINE_SRTP_SDES);
+		const struct sb_event *ev;
+		struct phone ph;
+		uint8_t buf[256];
+		char *answer, *bad = NULL;
+
+		cr_assert_not_null(strstr(offer, "RTP/SAVP 0 8 101\r\n"), "offer: %s", offer);
+		answer = phone_answer(&ph, offer, i == 0 ? "RTP/AVP" : "RTP/SAVP",
+				      i == 0 ? NULL : &sdes_suites[0], 1);
+		if (i == 1) {
+			/* the phone's line under tag 3, which we offered for GCM */
+			bad = g_strdup(answer);
+			memcpy(strstr(bad, "a=crypto:1"), "a=crypto:3", 10);
+		}
+		cr_assert_eq(sb_media_engine_ops.update(media, b, bad ? bad : answer), 0);
+		ev = wait_event(SB_EV_MEDIA_FAILED, b, 2000);
+		cr_assert_not_null(ev, "answer %d taken", i);
+		cr_assert_eq(ev->arg[2], SB_MEDIA_FAIL_SRTP, "cause %lld", (long long)ev->arg[2]);
+		cr_assert_null(wait_event(SB_EV_MEDIA_CONNECTED, b, 10));
+		cr_assert_eq(sb_media_engine_ops.bridge(media, a, b), 0);
+		pump(100);
+		send_rtp(fa, gw_a, 0, 1, 0, 0xAAAA, "must-not-leak");
+		cr_assert_eq(recv_rtp(ph.fd, buf, sizeof(buf), 300), 0, "relayed after a refusal");
+		sb_media_engine_ops.destroy(media, a);
+		sb_media_engine_ops.destroy(media, b);
+		phone_close(&ph);
+		close(fa);
+		g_free(answer);
+		g_free(bad);
+	}
+}
+
+/* [trunk] codecs: the offer has the trunk's codecs we can offer, in its
+ * order, then telephone-event; none: the session fails (no codec). */
+Test(rtp_legs, trunk_codecs_narrow_and_order_the_offer)
+{
+	static char *const list[] = {"G729", "PCMA", "PCMU", NULL};
+	static char *const g729[] = {"G729", NULL};
+	static char *const pcma[] = {"pcma", NULL};
+	const struct sb_event *ev;
+	const char *offer;
+	int pa, fa = udp_peer(&pa);
+	char *opus_offer;
+
+	offer = trunk_offer(100, 100, list, SB_ENGINE_SRTP_OFF);
+	cr_assert_not_null(strstr(offer, "m=audio "), "%s", offer);
+	cr_assert_not_null(strstr(offer, " RTP/AVP 8 0 101\r\n"), "offer: %s", offer);
+	cr_assert_null(strstr(offer, "a=crypto"), "offer: %s", offer);
+
+	struct sb_engine_media_opts o = {.codecs = g729};
+	cr_assert_eq(sb_media_engine_ops.create(media, 101, 101, 2, SB_MEDIA_RTP, NULL, &o), 0);
+	ev = wait_event(SB_EV_MEDIA_FAILED, 101, 3000);
+	cr_assert_not_null(ev, "an offer without a codec of the trunk's");
+	cr_assert_eq(ev->arg[2], SB_MEDIA_FAIL_NO_CODEC);
+	cr_assert_null(wait_event(SB_EV_MEDIA_READY, 101, 10));
+
+	/* The browser-like leg on Opus, the trunk on PCMA only: transcoded. */
+	opus_offer = sdp_of(pa, "111", "a=rtpmap:111 opus/48000/2\r\n");
+	cr_assert_eq(sb_media_engine_ops.create(media, 102, 102, 1, SB_MEDIA_RTP, opus_offer, NULL),
+		     0);
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_READY, 102, 3000));
+	offer = trunk_offer(103, 102, pcma, SB_ENGINE_SRTP_OFF);
+	cr_assert_not_null(strstr(offer, " RTP/AVP 8 101\r\n"), "offer: %s", offer);
+	for (uint64_t id = 100; id <= 103; id++)
+		sb_media_engine_ops.destroy(media, id);
+	g_free(opus_offer);
+	close(fa);
 }

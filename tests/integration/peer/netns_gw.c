@@ -125,7 +125,7 @@ static void event_cb(const struct sb_event *ev, void *ud)
 			ev->str);
 	} else if (ev->type == SB_EV_MEDIA_READY && id % 2 == 1) {
 		g->answers[ev->call] = g_strdup(ev->text);
-		sb_media_engine_ops.create(g->media, id + 1, ev->call, 2, SB_MEDIA_RTP, NULL);
+		sb_media_engine_ops.create(g->media, id + 1, ev->call, 2, SB_MEDIA_RTP, NULL, NULL);
 	} else if (ev->type == SB_EV_MEDIA_READY) {
 		snprintf(answer, sizeof(answer),
 			 "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -154,7 +154,7 @@ static void line_in(struct gw *g, const char *line)
 
 	if (type && strcmp(type, "offer") == 0 && sdp && peer >= 0 && peer < MAX_PEERS)
 		sb_media_engine_ops.create(g->media, 2 * (uint64_t)peer + 1, (uint64_t)peer, 1,
-					   SB_MEDIA_WEBRTC, sdp);
+					   SB_MEDIA_WEBRTC, sdp, NULL);
 	json_decref(o);
 }
 

@@ -212,7 +212,7 @@ static void rtp_leg_bridge(enum sb_peer_codec codec, uint64_t web, uint64_t rtp,
 	const struct sb_event *ev;
 	char *answer;
 
-	cr_assert_eq(sb_media_engine_ops.create(media, rtp, call, 2, SB_MEDIA_RTP, NULL), 0);
+	cr_assert_eq(sb_media_engine_ops.create(media, rtp, call, 2, SB_MEDIA_RTP, NULL, NULL), 0);
 	ev = wait_event(SB_EV_MEDIA_READY, rtp, 3000);
 	cr_assert_not_null(ev, "no media.ready for the RTP leg");
 	cr_assert_not_null(strstr(ev->text, codec == SB_PEER_OPUS ? "RTP/AVP 111" : "RTP/AVP 0"),
@@ -236,9 +236,9 @@ static const char *call_up_ids(struct sb_peer *p, enum sb_peer_codec codec, uint
 {
 	const struct sb_event *ev;
 
-	cr_assert_eq(
-		sb_media_engine_ops.create(media, web, call, 1, SB_MEDIA_WEBRTC, wait_local_sdp(p)),
-		0);
+	cr_assert_eq(sb_media_engine_ops.create(media, web, call, 1, SB_MEDIA_WEBRTC,
+						wait_local_sdp(p), NULL),
+		     0);
 	ev = wait_event(SB_EV_MEDIA_READY, web, 3000);
 	if (!ev)
 		return NULL;
@@ -436,8 +436,9 @@ Test(peer, gateway_offers_peer_answers)
 	struct sb_peer_stats s;
 
 	cr_assert_not_null(p);
-	cr_assert_eq(sb_media_engine_ops.create(media, WEB_ID, CALL_ID, 1, SB_MEDIA_WEBRTC, NULL),
-		     0);
+	cr_assert_eq(
+		sb_media_engine_ops.create(media, WEB_ID, CALL_ID, 1, SB_MEDIA_WEBRTC, NULL, NULL),
+		0);
 	ev = wait_event(SB_EV_MEDIA_READY, WEB_ID, 3000);
 	cr_assert_not_null(ev);
 	cr_assert_not_null(strstr(ev->text, "a=setup:actpass"), "%s", ev->text);
@@ -469,7 +470,7 @@ Test(peer, peer_checks_the_gateway_fingerprint)
 	char *answer, *fp;
 
 	cr_assert_eq(sb_media_engine_ops.create(media, WEB_ID, CALL_ID, 1, SB_MEDIA_WEBRTC,
-						wait_local_sdp(p)),
+						wait_local_sdp(p), NULL),
 		     0);
 	ev = wait_event(SB_EV_MEDIA_READY, WEB_ID, 3000);
 	cr_assert_not_null(ev);
@@ -529,7 +530,7 @@ Test(peer, missing_fingerprint_is_refused)
 
 	cr_assert_null(strstr(wait_local_sdp(p), "a=fingerprint"));
 	cr_assert_eq(sb_media_engine_ops.create(media, WEB_ID, CALL_ID, 1, SB_MEDIA_WEBRTC,
-						sb_peer_local_sdp(p)),
+						sb_peer_local_sdp(p), NULL),
 		     0);
 	ev = wait_event(SB_EV_MEDIA_FAILED, WEB_ID, 3000);
 	cr_assert_not_null(ev, "the gateway did not refuse an offer without a fingerprint");

@@ -5,8 +5,10 @@
 # garbage, oversized datagrams) with the process staying up and answering.
 # Then, with trunks that are SIPp instances, the dialog features: PRACK of a
 # reliable 183 with early media, session timers (refresh by UPDATE, expiry
-# ending the call, 422 both ways), a 302 followed in q order, and an
-# inbound re-INVITE putting the call on hold and back.
+# ending the call, 422 both ways), a 302 followed in q order, an inbound
+# re-INVITE putting the call on hold and back, and the media plane's offer
+# to trunks with [trunk] codecs and srtp (SDES lines; an answer without one
+# refused).
 # Usage: sip_test.sh SWITCHBOARD_BINARY SOURCE_DIR TESTDATA_DIR
 set -u
 bin=$1
@@ -74,6 +76,7 @@ if stop; then ok "clean exit after hostile input"; else not_ok "exit $rc after h
 # as a trunk by its address) dials a number routed to it.
 p_prack=$(free_port); p_timer=$(free_port); p_expire=$(free_port); p_minse=$(free_port)
 p_redir=$(free_port); p_ok=$(free_port); p_busy=$(free_port); p_auth=$(free_port); p_pcma=$(free_port)
+p_sdes=$(free_port); p_sdesno=$(free_port)
 { conf_head "$tmp/var2"; cat <<CONF
 [sip]
 listen = udp:127.0.0.1:$sip_port
@@ -91,6 +94,10 @@ printf '[trunk auth]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\nusernam
 printf '[route auth]\ndestination = 2006\naction = trunk\ntarget = auth\n' >>"$tmp/dlg.conf"
 printf '[trunk pcma]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\ncodecs = PCMA\n' "$p_pcma" >>"$tmp/dlg.conf"
 printf '[route pcma]\ndestination = 2007\naction = trunk\ntarget = pcma\n' >>"$tmp/dlg.conf"
+printf '[trunk sdes]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\ncodecs = PCMA\nsrtp = sdes\n' "$p_sdes" >>"$tmp/dlg.conf"
+printf '[route sdes]\ndestination = 2008\naction = trunk\ntarget = sdes\n' >>"$tmp/dlg.conf"
+printf '[trunk sdesno]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\nsrtp = sdes\n' "$p_sdesno" >>"$tmp/dlg.conf"
+printf '[route sdesno]\ndestination = 2009\naction = trunk\ntarget = sdesno\n' >>"$tmp/dlg.conf"
 printf '[route echo]\ndestination = echo\naction = echo\n' >>"$tmp/dlg.conf"
 
 sipp_bg() { # name scenario port timeout_s [sipp args...]: starts SIPp, sets pid_<name>
@@ -144,8 +151,20 @@ settle "a trunk's 401 on our INVITE: answered with its credentials (digest verif
 sipp_bg pcma_uas uas_pcma_only.xml "$p_pcma" 25
 sleep 0.3
 uac pcma_uac uac_call.xml 2007 25 -d 1000
-settle "[trunk] codecs = PCMA: the trunk is offered PCMA alone (then telephone-event), answers it" \
+settle "[trunk] codecs = PCMA: the media plane offers the trunk PCMA alone (then telephone-event), it answers it" \
   pcma_uas pcma_uac
+
+sipp_bg sdes_uas uas_sdes.xml "$p_sdes" 25
+sleep 0.3
+uac sdes_uac uac_call.xml 2008 25 -d 1000
+settle "[trunk] srtp = sdes, codecs = PCMA: RTP/SAVP 8 101 with a crypto line per suite, answered with one" \
+  sdes_uas sdes_uac
+
+sipp_bg sdesno_uas uas_sdes_refused.xml "$p_sdesno" 25
+sleep 0.3
+uac sdesno_uac uac_call_wait_bye.xml 2009 25
+settle "[trunk] srtp = sdes answered in clear (no a=crypto): the call ends with BYE both ways" \
+  sdesno_uas sdesno_uac
 
 uac short uac_short_timer.xml 2001 20
 settle "an INVITE asking for a 30 s session interval gets 422 with Min-SE: 90" short
@@ -177,6 +196,10 @@ cdrs=$(sqlite3 "$tmp/var2/switchboard.db" "SELECT json FROM cdrs" 2>&1)
 case "$cdrs" in
   *'"cause":"session_expired"'*) ok "the expired session's CDR says session_expired" ;;
   *) not_ok "no CDR with cause session_expired" ;;
+esac
+case "$cdrs" in
+  *'"cause":"srtp_refused"'*) ok "the call whose trunk refused SDES has a CDR with cause srtp_refused" ;;
+  *) not_ok "no CDR with cause srtp_refused" ;;
 esac
 
 echo "$pass passed, $fail failed"

@@ -113,6 +113,23 @@ Test(config, wrong_type)
 	expect_error("[log]\nlevel = loud\n", "'loud' is not one of: error, warn, info");
 }
 
+/* [trunk] srtp: off by default, one of three modes, an error naming the
+ * line and key otherwise. */
+Test(config, trunk_srtp)
+{
+	struct sb_config *cfg = NULL;
+
+	cr_assert_eq(load("[trunk a]\nhost = h\n[trunk b]\nhost = h\nsrtp = sdes_optional\n", NULL,
+			  &cfg),
+		     0, "%s", errs.n ? errs.msgs[0] : "");
+	cr_assert_str_eq(cfg->trunks[0].srtp, "off");
+	cr_assert_str_eq(cfg->trunks[1].srtp, "sdes_optional");
+	sb_config_unref(cfg);
+	expect_error("[trunk t]\nhost = h\nsrtp = dtls\n",
+		     "test.conf:3: key 'srtp' in [trunk]: 'dtls' is not one of: off, sdes, "
+		     "sdes_optional");
+}
+
 Test(config, out_of_range)
 {
 	expect_error("[media]\nrtp_port_min = 80\n",

@@ -114,13 +114,31 @@ static const struct sb_engine_sip_ops fake_sip = {
 
 static const char *const kinds[] = {"webrtc", "rtp", "echo", "rtp_echo"};
 
+static const char *const srtp_modes[] = {"off", "sdes", "sdes_optional"};
+
+/* opts as {"codecs": [...], "srtp": "..."}, or null. */
+static json_t *opts_json(const struct sb_engine_media_opts *o)
+{
+	json_t *codecs = json_array();
+
+	if (!o) {
+		json_decref(codecs);
+		return json_null();
+	}
+	for (size_t i = 0; o->codecs && o->codecs[i]; i++)
+		json_array_append_new(codecs, json_string(o->codecs[i]));
+	return json_pack("{s:o,s:s}", "codecs", codecs, "srtp",
+			 o->srtp >= 0 && o->srtp < _SB_ENGINE_SRTP_MAX ? srtp_modes[o->srtp] : "?");
+}
+
 static int media_create(void *ud, uint64_t id, uint64_t call, uint32_t leg,
-			enum sb_engine_media_kind kind, const char *remote_sdp)
+			enum sb_engine_media_kind kind, const char *remote_sdp,
+			const struct sb_engine_media_opts *opts)
 {
 	return record(ud, "media.create",
-		      json_pack("{s:I,s:I,s:i,s:s,s:o}", "id", (json_int_t)id, "call",
+		      json_pack("{s:I,s:I,s:i,s:s,s:o,s:o}", "id", (json_int_t)id, "call",
 				(json_int_t)call, "leg", (int)leg, "kind", kinds[kind],
-				"remote_sdp", str_or_null(remote_sdp)));
+				"remote_sdp", str_or_null(remote_sdp), "opts", opts_json(opts)));
 }
 
 static int media_update(void *ud, uint64_t id, const char *sdp)

@@ -301,6 +301,47 @@ Test(sdp_oa, our_offer_answered_and_checked)
 	sb_sdp_free(offer);
 }
 
+/* An SDES offer (RFC 4568 section 5.1.1): every line with its own tag, in
+ * our order, RTP/SAVP; a peer answering it takes the tag of its suite. */
+Test(sdp_oa, sdes_offer_writes_each_line_with_its_tag)
+{
+	static const struct sb_sdp_crypto lines[] = {
+		{.tag = 1, .suite = "AES_CM_128_HMAC_SHA1_80", .key_params = "inline:AAAA"},
+		{.tag = 2, .suite = "AES_CM_128_HMAC_SHA1_32", .key_params = "inline:BBBB"},
+		{.tag = 3, .suite = "AEAD_AES_128_GCM", .key_params = "inline:CCCC"},
+	};
+	struct sb_sdp_caps caps = {.type = "audio", .codecs = g711, .n_codecs = 3};
+	struct sb_sdp_local l = {.addr = "192.0.2.7",
+				 .port = 20000,
+				 .proto = "RTP/SAVP",
+				 .crypto_offer = lines,
+				 .n_crypto_offer = 3};
+	struct sb_sdp_local peer = {
+		.addr = "192.0.2.8",
+		.port = 30000,
+		.crypto = {.suite = "AEAD_AES_128_GCM", .key_params = "inline:DDDD"}};
+	struct sb_sdp *offer = NULL, *back, *ans = NULL;
+	char *text = NULL;
+
+	cr_assert_eq(sb_sdp_offer(&caps, 1, &l, &offer), 0);
+	cr_assert_eq(sb_sdp_print(offer, &text), 0);
+	cr_expect(strstr(text, "m=audio 20000 RTP/SAVP 0 8 101\r\n") != NULL, "%s", text);
+	cr_expect(strstr(text, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA\r\n"
+			       "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:BBBB\r\n"
+			       "a=crypto:3 AEAD_AES_128_GCM inline:CCCC\r\n") != NULL,
+		  "%s", text);
+	back = parse_str(text);
+	sb_test_expect_same(offer, back);
+	cr_assert_eq(sb_sdp_answer(back, &caps, 1, &peer, &ans), 0);
+	cr_assert_eq(ans->media[0]->n_crypto, 1);
+	cr_expect_eq(ans->media[0]->crypto[0].tag, 3);
+	cr_expect_str_eq(ans->media[0]->proto, "RTP/SAVP");
+	free(text);
+	sb_sdp_free(ans);
+	sb_sdp_free(back);
+	sb_sdp_free(offer);
+}
+
 Test(sdp_oa, webrtc_offer_from_caps_round_trips)
 {
 	struct sb_sdp_caps caps = {.type = "audio", .codecs = opus_te, .n_codecs = 2};
