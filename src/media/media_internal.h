@@ -59,7 +59,8 @@ struct sb_mworker {
 	/* nice_io.c: sessions by their agent's next deadline; THREAD: this worker */
 	struct sb_msession **nh;
 	unsigned nh_n, nh_cap;
-	GSource *nh_src; /* ready at nh[0]'s deadline */
+	GSource *nh_src;	/* ready at nh[0]'s deadline */
+	struct sb_nice_rx *nrx; /* nice_io.c: buffers of one batched agent read */
 };
 
 struct sb_media {
@@ -112,8 +113,9 @@ struct sb_msession {
 	GMainContext *nice_ctx;
 	struct sb_mwatch *nice_w; /* one per agent socket */
 	unsigned n_nice_w;
-	int64_t nice_due_us; /* the context's next deadline, monotonic */
-	unsigned nice_hidx;  /* 1 + index in the worker's heap, 0: none */
+	int64_t nice_due_us;   /* the context's next deadline, monotonic */
+	unsigned nice_hidx;    /* 1 + index in the worker's heap, 0: none */
+	int64_t nice_rearm_us; /* last deadline taken after a data read */
 	/* plain RTP toward SIP (rtp_session.c); fds -1 otherwise */
 	int rtp_fd, rtcp_fd;
 	struct sb_mwatch rtp_w, rtcp_w;
@@ -290,8 +292,10 @@ void sb__nice_io_fini(struct sb_mworker *w);
 /* The context to create s's agent on: s's own (or the worker's with
  * ICE-TCP). */
 GMainContext *sb__nice_io_context(struct sb_msession *s);
-/* Attaches fn as the agent's receive callback on that context. 0 or
- * -EINVAL. */
+/* How s receives: on its own context the worker reads the agent in batches
+ * (nice_agent_recv_messages_nonblocking) and gives each packet to
+ * sb__msession_on_packet; with ICE-TCP fn is attached as the agent's
+ * receive callback on the worker's context. 0 or -EINVAL. */
 int sb__nice_io_attach(struct sb_msession *s, NiceAgentRecvFunc fn);
 /* After gathering started: puts the agent's sockets in the worker's epoll
  * set. 0 or -errno. */
@@ -307,3 +311,6 @@ void sb__nice_io_detach(struct sb_msession *s);
 void sb__nice_io_free(struct sb_msession *s);
 
 #define SB_MEDIA_MAX_PKT 1500
+/* A packet from the browser (ICE), first byte demultiplexed (RFC 7983);
+ * buf has SRTP_MAX_TRAILER_LEN bytes of room after len. */
+void sb__msession_on_packet(struct sb_msession *s, uint8_t *buf, unsigned len);

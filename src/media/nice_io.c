@@ -1,17 +1,20 @@
 /* A WebRTC session's libnice agent off the worker's GLib loop: the agent
- * runs on a GMainContext of the session's own (its socket sources and its
- * timers: checks, keepalives, consent), which is never polled. When the
- * worker's epoll (poll.c) reports one of the agent's sockets ready, or the
- * context's next timer is due (one heap of deadlines and one GSource per
- * worker), that context is dispatched by hand with the readiness epoll gave
- * (no poll() call). libnice then reads, answers STUN and hands the rest to
- * the session's receive callback as before. So a worker's loop prepares and
- * checks a handful of sources per wake-up, not every agent's. With ICE-TCP
- * (sockets come and go during checks) the agent stays on the worker's
- * context. Worker thread only; the session owns its context and watches. */
+ * runs on a GMainContext of the session's own (its timers: checks,
+ * keepalives, consent), which is never polled; its context is dispatched by
+ * hand when its next timer is due (one heap of deadlines and one GSource per
+ * worker). No receive callback is attached, so the agent adds no socket
+ * sources: when the worker's epoll (poll.c) reports one of its sockets
+ * ready, the worker reads the agent in batches with
+ * nice_agent_recv_messages_nonblocking (libnice answers and consumes STUN
+ * inside) into buffers of its own and hands each packet to the session. So
+ * a packet costs no GLib source dispatch, and a worker's loop prepares and
+ * checks a handful of sources per wake-up. With ICE-TCP (sockets come and
+ * go during checks) the agent stays on the worker's context with a receive
+ * callback. Worker thread only; the session owns its context and watches. */
 #define SB_LOG_COMP SB_COMP_MEDIA
 
 #include <errno.h>
+#include <inttypes.h>
 #include <sys/epoll.h>
 
 #include "config/config.h"
@@ -22,11 +25,19 @@
  * wake-up; more than this are not expected without ICE-TCP. */
 #define NICE_POLLFDS 16
 
-static gushort gio_of(uint32_t events)
-{
-	return (gushort)(((events & EPOLLIN) ? G_IO_IN : 0) | ((events & EPOLLERR) ? G_IO_ERR : 0) |
-			 ((events & EPOLLHUP) ? G_IO_HUP : 0));
-}
+/* Packets taken from an agent per read. */
+#define NRX_BATCH 16
+
+/* Once connected, how often a data read re-takes the agent's deadline
+ * (STUN consumed by a read, such as a consent answer, only moves timers
+ * later; a check started by a read before connection is taken at once). */
+#define REARM_DATA_US 100000
+
+struct sb_nice_rx {
+	NiceInputMessage msg[NRX_BATCH];
+	GInputVector vec[NRX_BATCH];
+	uint8_t buf[NRX_BATCH][SB_MEDIA_MAX_PKT + SRTP_MAX_TRAILER_LEN];
+};
 
 /* ---- the worker's heap of deadlines (binary, by nice_due_us) ---- */
 
@@ -104,10 +115,10 @@ static int heap_set(struct sb_mworker *w, struct sb_msession *s, int64_t due)
 
 /* ---- dispatching a session's context ---- */
 
-/* One g_main_context_iteration() of s's context, with the poll() replaced
- * by the readiness of fd (events; -1: none, only timers). Then the next
- * deadline of the context goes into the heap. */
-static void nice_run(struct sb_msession *s, int fd, uint32_t events)
+/* One g_main_context_iteration() of s's context for its timers (its
+ * descriptors are never ready: the agent's sockets are read by
+ * nice_ready_cb). Then the next deadline of the context goes into the heap. */
+static void nice_run(struct sb_msession *s)
 {
 	GMainContext *c = s->nice_ctx;
 	GPollFD fds[NICE_POLLFDS];
@@ -119,10 +130,7 @@ static void nice_run(struct sb_msession *s, int fd, uint32_t events)
 	n = g_main_context_query(c, prio, &timeout, fds, NICE_POLLFDS);
 	n = n > NICE_POLLFDS ? NICE_POLLFDS : n;
 	for (gint i = 0; i < n; i++)
-		fds[i].revents =
-			fds[i].fd == fd
-				? (gushort)(gio_of(events) & (fds[i].events | G_IO_ERR | G_IO_HUP))
-				: 0;
+		fds[i].revents = 0;
 	if (g_main_context_check(c, prio, fds, n))
 		g_main_context_dispatch(c);
 	g_main_context_release(c);
@@ -156,7 +164,41 @@ void sb__nice_io_rearm(struct sb_msession *s)
 
 static void nice_ready_cb(struct sb_mwatch *wt, uint32_t events)
 {
-	nice_run(wt->owner, wt->fd, events);
+	struct sb_msession *s = wt->owner;
+	struct sb_nice_rx *rx = s->w->nrx;
+	NiceAgent *agent = s->agent;
+	gint n = NRX_BATCH;
+	GError *err = NULL;
+	int64_t now;
+
+	g_object_ref(agent); /* a packet may fail the session */
+	/* Read until the sockets are drained even once the session has failed
+	 * (what it reads is dropped): epoll is level-triggered. */
+	while (n == NRX_BATCH) {
+		for (unsigned i = 0; i < NRX_BATCH; i++) {
+			rx->vec[i] = (GInputVector){rx->buf[i], SB_MEDIA_MAX_PKT};
+			rx->msg[i] = (NiceInputMessage){&rx->vec[i], 1, NULL, 0};
+		}
+		n = nice_agent_recv_messages_nonblocking(agent, s->stream, 1, rx->msg, NRX_BATCH,
+							 NULL, &err);
+		if (n < 0 && !g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+			/* The agent will not read this socket (its stream is
+			 * gone): stop watching it rather than wake for it. */
+			sb_warn("session %" PRIu64 ": ICE read failed (%s), socket unwatched",
+				s->id, err ? err->message : "?");
+			sb__mpoll_del(s->w, wt);
+		}
+		g_clear_error(&err);
+		for (gint i = 0; i < n && !s->failed; i++)
+			if (rx->msg[i].length > 0)
+				sb__msession_on_packet(s, rx->buf[i], (unsigned)rx->msg[i].length);
+	}
+	g_object_unref(agent);
+	now = g_get_monotonic_time();
+	if (!s->connected || now - s->nice_rearm_us >= REARM_DATA_US) {
+		s->nice_rearm_us = now;
+		sb__nice_io_rearm(s);
+	}
 }
 
 static gboolean nice_due_dispatch(GSource *src, GSourceFunc cb, gpointer ud)
@@ -169,7 +211,7 @@ static gboolean nice_due_dispatch(GSource *src, GSourceFunc cb, gpointer ud)
 		struct sb_msession *s = w->nh[0];
 
 		heap_remove(w, s);
-		nice_run(s, -1, 0);
+		nice_run(s);
 	}
 	g_source_set_ready_time(src, w->nh_n ? w->nh[0]->nice_due_us : -1);
 	return G_SOURCE_CONTINUE;
@@ -181,6 +223,9 @@ static GSourceFuncs nice_due_funcs = {.dispatch = nice_due_dispatch};
 
 int sb__nice_io_init(struct sb_mworker *w)
 {
+	w->nrx = g_try_new(struct sb_nice_rx, 1);
+	if (!w->nrx)
+		return -ENOMEM;
 	w->nh_src = g_source_new(&nice_due_funcs, sizeof(GSource));
 	g_source_set_callback(w->nh_src, NULL, w, NULL);
 	g_source_attach(w->nh_src, w->ctx);
@@ -196,6 +241,8 @@ void sb__nice_io_fini(struct sb_mworker *w)
 	w->nh_src = NULL;
 	g_free(w->nh);
 	w->nh = NULL;
+	g_free(w->nrx);
+	w->nrx = NULL;
 	w->nh_n = w->nh_cap = 0;
 }
 
@@ -214,9 +261,9 @@ GMainContext *sb__nice_io_context(struct sb_msession *s)
 
 int sb__nice_io_attach(struct sb_msession *s, NiceAgentRecvFunc fn)
 {
-	return nice_agent_attach_recv(s->agent, s->stream, 1, sb__nice_io_context(s), fn, s)
-		       ? 0
-		       : -EINVAL;
+	if (s->nice_ctx)
+		return 0; /* read in batches by nice_ready_cb */
+	return nice_agent_attach_recv(s->agent, s->stream, 1, s->w->ctx, fn, s) ? 0 : -EINVAL;
 }
 
 int sb__nice_io_watch(struct sb_msession *s)

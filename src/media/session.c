@@ -265,24 +265,32 @@ static int dtls_begin(struct sb_msession *s)
 	return 0;
 }
 
-static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, gchar *data,
-		    gpointer ud)
+void sb__msession_on_packet(struct sb_msession *s, uint8_t *buf, unsigned len)
 {
-	struct sb_msession *s = ud;
-	uint8_t buf[SB_MEDIA_MAX_PKT + SRTP_MAX_TRAILER_LEN];
 	uint8_t first;
 
 	if (len == 0 || len > MAX_PKT || s->failed)
 		return;
-	first = (uint8_t)data[0];
+	first = buf[0];
 	/* RFC 7983 demultiplexing by the first byte. */
 	if (first >= 20 && first <= 63) {
 		if (dtls_begin(s) == 0)
-			on_dtls(s, (const uint8_t *)data, len);
+			on_dtls(s, buf, len);
 	} else if (first >= 128 && first <= 191) {
-		memcpy(buf, data, len);
 		on_rtp(s, buf, (int)len);
 	}
+}
+
+/* With ICE-TCP: the agent's receive callback on the worker's context. */
+static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, gchar *data,
+		    gpointer ud)
+{
+	uint8_t buf[SB_MEDIA_MAX_PKT + SRTP_MAX_TRAILER_LEN];
+
+	if (len == 0 || len > MAX_PKT)
+		return;
+	memcpy(buf, data, len);
+	sb__msession_on_packet(ud, buf, len);
 }
 
 /* Our description with the agent's credentials and local candidates: the
