@@ -52,6 +52,22 @@ void sb__h_leg_reoffer(struct sb_engine *eng, void *obj, int from, const void *a
 	}
 }
 
+/* The browser bridged to leg hears that the party held or resumed
+ * (call.hold, docs/protocol.md section 6). Its own media is not changed:
+ * the media plane sends nothing to the held party. */
+static void tell_peer(struct sb_engine *eng, struct sb_leg *leg, bool held)
+{
+	struct sb_call *call = leg->call;
+	uint32_t other = call->bridge.a == leg->id   ? call->bridge.b
+			 : call->bridge.b == leg->id ? call->bridge.a
+						     : 0;
+	struct sb_leg *p = sb__leg_find(call, other);
+
+	if (p && p->kind == SB_LEG_CLIENT && p->state != SB_LEG_ENDED)
+		sb__client_event(eng, p->session, "call.hold",
+				 json_pack("{s:s,s:b}", "call", call->wire_id, "hold", held));
+}
+
 /* arg: a struct sb_leg_arg with media's answer (sdp) or its refusal
  * (error, cause). A refused offer leaves the session as it was (RFC 3264
  * section 8: the old description stays in force): 488 when the offer
@@ -78,9 +94,11 @@ void sb__h_leg_reoffer_answer(struct sb_engine *eng, void *obj, int from, const 
 	/* The party holds the call when it no longer receives (RFC 3264
 	 * section 8.4: sendonly or inactive). */
 	held = !(leg->offer_dir & 2);
-	if (held != leg->held)
-		sb_info("leg %u %s by the party (%s)", (unsigned)leg->id, held ? "held" : "resumed",
-			dir_name(leg->offer_dir));
-	leg->held = held;
 	reanswer(eng, leg, 200, a->sdp);
+	if (held == leg->held)
+		return;
+	leg->held = held;
+	sb_info("leg %u %s by the party (%s)", (unsigned)leg->id, held ? "held" : "resumed",
+		dir_name(leg->offer_dir));
+	tell_peer(eng, leg, held);
 }

@@ -291,7 +291,8 @@ static unsigned lost_runs(const struct ct_browser *b, unsigned sent, unsigned *r
  * the 488. Checked by content: the echoes see
  * sb-peer's marked payloads under the right payload type, and every packet
  * the browser sent came back intact but one run, the hold's; toward the
- * browser one RTP stream throughout. */
+ * browser one RTP stream throughout, and call.hold for the hold and the
+ * resume. */
 Test(calls, sip_reinvite)
 {
 	char pa[16], pb[16];
@@ -367,5 +368,13 @@ Test(calls, sip_reinvite)
 	cr_assert_eq(end.seq_gaps, 0, "%u sequence gaps toward the browser", end.seq_gaps);
 	cr_assert_eq(end.ts_jumps, 1, "%u timestamp jumps toward the browser (1: the hold)",
 		     end.ts_jumps);
+	/* bob heard that the far end held and resumed (call.hold). */
+	for (int i = 0; i < 2; i++) {
+		json_t *h = ct_browser_event(&bob, "call.hold", 100);
+
+		cr_assert_eq(json_is_true(json_object_get(h, "hold")), i == 0,
+			     "call.hold %d: hold is not %s", i, i == 0 ? "true" : "false");
+		json_decref(h);
+	}
 	expect_cdr(&bob, "user", "answered", "caller_hangup");
 }
