@@ -103,9 +103,7 @@ void sb__sip_reoffer_start(struct sb_sip *sip, struct sb_sip_dialog *d, char *of
 	d->reoffer = true;
 	d->reoffer_msg = msg_ref_create(req);
 	d->reoffer_timer = g_timeout_add(SB_SIP_REOFFER_TIMEOUT_MS, reoffer_timeout_cb, d);
-	if (mode != d->remote_mode)
-		sb_info("new offer: the party is now %s", sb__sip_mode_name(mode));
-	d->remote_mode = mode;
+	sb_debug("new offer (%s): waiting for the media plane's answer", sb__sip_mode_name(mode));
 	ev.arg[0] = mode;
 	snprintf(ev.str, sizeof(ev.str), "%s", sb__sip_mode_name(mode));
 	ev.text = offer;

@@ -104,7 +104,6 @@ static void dialog_init(struct sb_sip *sip, struct sb_sip_dialog *d, nua_handle_
 	d->sip = sip;
 	d->nh = nh;
 	d->inbound = inbound;
-	d->remote_mode = 3; /* sendrecv until a re-INVITE says otherwise */
 	d->handle = ++sip->next_handle;
 	nua_handle_bind(nh, d);
 	if (inbound)
@@ -493,7 +492,7 @@ static void on_r_shutdown(struct sb_sip *sip, const struct nua_ev *e)
 }
 
 /* The one table from nua event to handler (DESIGN.md); events without a
- * row need nothing from us (nua answers PRACK, UPDATE and the like). */
+ * row need nothing from us (nua answers PRACK and the like). */
 static const nua_ev_fn nua_handlers[] = {
 	[nua_i_invite] = on_i_invite, [nua_i_register] = on_i_register,
 	[nua_i_bye] = on_i_bye,	      [nua_i_cancel] = on_i_cancel,

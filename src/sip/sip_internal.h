@@ -49,7 +49,6 @@ struct sb_sip_dialog {
 	bool answered;
 	bool ended;
 	char *local_sdp; /* our last description toward the party */
-	int remote_mode; /* the party's media direction (sdp_mode_t) */
 	/* The party's new offer (a re-INVITE or an UPDATE) waiting for the
 	 * engine's answer: its request (NUTAG_WITH, a reference) and the timer
 	 * that answers 500 when no answer comes. */
