@@ -55,7 +55,8 @@ enum sb_prio {
 	X(SIP_BYE, "sip.bye", CRITICAL, "str=reason")                                              \
 	X(SIP_CANCEL, "sip.cancel", CRITICAL, "")                                                  \
 	X(SIP_REINVITE, "sip.reinvite", HIGH,                                                      \
-	  "arg0=direction (0 inactive 1 sendonly 2 recvonly 3 sendrecv) str=direction text=sdp")   \
+	  "arg0=direction (0 inactive 1 sendonly 2 recvonly 3 sendrecv) str=direction "            \
+	  "text=offer sdp (a re-INVITE or UPDATE awaiting its answer)")                            \
 	X(SIP_DTMF, "sip.dtmf", HIGH, "str=digits")                                                \
 	X(SIP_REGISTERED, "sip.registered", NORMAL, "arg0=expires s str=aor text=contact")         \
 	X(SIP_UNREGISTERED, "sip.unregistered", NORMAL, "str=aor text=contact")                    \
@@ -76,10 +77,15 @@ enum sb_prio {
 	X(MEDIA_DTMF, "media.dtmf", HIGH, "arg0=session id str=digit arg1=duration ms")            \
 	X(MEDIA_STATS, "media.stats", LOW,                                                         \
 	  "arg0=session id arg1=packets lost arg2=jitter us arg3=rtt us str=mos text=json")        \
+	X(MEDIA_REANSWER, "media.reanswer", HIGH,                                                  \
+	  "arg0=session id arg1=0 or -errno (offer refused, session unchanged) "                   \
+	  "arg2=offer sequence str=direction or reason text=answer sdp")                           \
 	X(MEDIA_CMD_CREATE, "media.cmd_create", CRITICAL,                                          \
 	  "arg0=session id arg1=kind arg2=srtp (enum sb_engine_srtp) arg3=1 with a codec list "    \
 	  "str=codec names to offer, comma-separated text=remote sdp")                             \
 	X(MEDIA_CMD_UPDATE, "media.cmd_update", HIGH, "arg0=session id text=remote sdp")           \
+	X(MEDIA_CMD_REOFFER, "media.cmd_reoffer", HIGH,                                            \
+	  "arg0=session id arg1=offer sequence text=remote offer")                                 \
 	X(MEDIA_CMD_CANDIDATE, "media.cmd_candidate", HIGH, "arg0=session id text=candidate")      \
 	X(MEDIA_CMD_BRIDGE, "media.cmd_bridge", CRITICAL, "arg0=session id arg1=other session id") \
 	X(MEDIA_CMD_ICE_RESTART, "media.cmd_ice_restart", HIGH, "arg0=session id")                 \

@@ -70,6 +70,11 @@ struct sb_engine_sip_ops {
 	int (*cancel)(void *ud, uint64_t call, uint32_t leg);
 	/* BYE of an established dialog. */
 	int (*bye)(void *ud, uint64_t call, uint32_t leg);
+	/* Answers the party's new offer (SIP_REINVITE: a re-INVITE or an UPDATE
+	 * with SDP): status 200 with sdp, or a failure status (488, 500) with
+	 * sdp NULL, after which the session stays as it was. -ENOENT when no
+	 * offer is waiting (SIP answered it 500 after its timeout). */
+	int (*reanswer)(void *ud, uint64_t call, uint32_t leg, int status, const char *sdp);
 	/* Registered contacts of user: fills up to max URIs (valid until the
 	 * next call of any op) and returns how many. May be NULL: no phones. */
 	size_t (*contacts)(void *ud, const char *user, const char **ret_uris, size_t max);
@@ -124,8 +129,17 @@ struct sb_engine_media_ops {
 	int (*create)(void *ud, uint64_t id, uint64_t call, uint32_t leg,
 		      enum sb_engine_media_kind kind, const char *remote_sdp,
 		      const struct sb_engine_media_opts *opts);
-	/* Gives a session the peer's answer (or a new remote description). */
+	/* Gives a session the peer's answer to the session's own offer (its
+	 * first offer, or an ICE restart offer). */
 	int (*update)(void *ud, uint64_t id, const char *remote_sdp);
+	/* Gives a live session the peer's new offer (RFC 3264 section 8: a
+	 * re-INVITE or UPDATE from SIP). MEDIA_REANSWER follows (arg0 = id, arg2
+	 * = seq): arg1 0 with the answer in text, the session changed (address,
+	 * codec and payload types, direction); or a negative errno when the
+	 * offer is refused (-EBADMSG malformed, -ENOTSUP nothing in common),
+	 * the session unchanged. Not MEDIA_FAILED: a refused offer leaves the
+	 * call as it was. */
+	int (*reoffer)(void *ud, uint64_t id, uint64_t seq, const char *remote_sdp);
 	/* Relays media between two sessions (both legs of a bridge). */
 	int (*bridge)(void *ud, uint64_t a, uint64_t b);
 	/* Restarts ICE (RFC 8445 section 9) after the browser's address changed;

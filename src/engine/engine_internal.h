@@ -55,15 +55,17 @@ enum sb_leg_state {
 };
 
 enum sb_leg_input {
-	SB_LI_MEDIA_READY, /* local description ready */
-	SB_LI_PLACE,	   /* signalled toward the party */
-	SB_LI_PROGRESS,	   /* 180/183 */
-	SB_LI_ANSWER,	   /* 200 OK / call.answer / caller answered */
-	SB_LI_HANGUP,	   /* the party ended an established leg */
-	SB_LI_FAIL,	   /* the party refused, or its signalling or media failed */
-	SB_LI_CANCEL,	   /* the party cancelled before answer */
-	SB_LI_CLOSE,	   /* the engine ends the leg (call over, fork lost) */
-	SB_LI_REANSWER,	   /* the client answered our re-offer (ICE restart) */
+	SB_LI_MEDIA_READY,    /* local description ready */
+	SB_LI_PLACE,	      /* signalled toward the party */
+	SB_LI_PROGRESS,	      /* 180/183 */
+	SB_LI_ANSWER,	      /* 200 OK / call.answer / caller answered */
+	SB_LI_HANGUP,	      /* the party ended an established leg */
+	SB_LI_FAIL,	      /* the party refused, or its signalling or media failed */
+	SB_LI_CANCEL,	      /* the party cancelled before answer */
+	SB_LI_CLOSE,	      /* the engine ends the leg (call over, fork lost) */
+	SB_LI_REANSWER,	      /* the client answered our re-offer (ICE restart) */
+	SB_LI_REOFFER,	      /* the SIP party made a new offer (re-INVITE, UPDATE) */
+	SB_LI_REOFFER_ANSWER, /* media answered (or refused) that offer */
 	_SB_LI_MAX,
 	_SB_LI_INVALID = -22,
 };
@@ -168,6 +170,11 @@ struct sb_leg {
 	bool resume_sdp;  /* send call.resumed with the next local description */
 	bool reoffer;	  /* local_sdp is a re-offer the client has to answer */
 	bool held;	  /* SIP: the party's last re-INVITE put the call on hold */
+	/* SIP: the number of the party's new offer (a re-INVITE or UPDATE)
+	 * media is answering, 0: none; the last number given; its direction
+	 * (enum sb_sdp_dir values) */
+	uint64_t offer_seq, offer_next;
+	int offer_dir;
 	uint64_t start_us, answer_us, end_us; /* engine clock */
 	int status;
 	char cause[SB_CAUSE_MAX];
@@ -339,6 +346,7 @@ struct sb_leg_arg {
 	int status;
 	const char *sdp;
 	const char *cause;	/* why the leg ended */
+	int error;		/* reoffer_answer: 0, or why media refused the offer */
 	const char *call_cause; /* why the call ends, when this leg ends it */
 	bool tell;		/* a browser that hung up gets call.ended "hangup" */
 };
@@ -357,6 +365,8 @@ void sb__h_leg_place(struct sb_engine *eng, void *obj, int from, const void *arg
 void sb__h_leg_progress(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_answer(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_reanswer(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_reoffer(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_reoffer_answer(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_close(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_session_detach(struct sb_engine *eng, void *obj, int from, const void *arg);

@@ -423,20 +423,22 @@ static void on_sip_bye(struct sb_engine *eng, const struct sb_event *ev)
 					       .call_cause = expired ? ev->str : NULL});
 }
 
-/* The party changed its media direction by re-INVITE (hold: sendonly or
- * inactive; resume: sendrecv). SIP has answered it already; the engine
- * records it. The media session is left as it is: a held party simply
- * sends nothing. */
+/* The party's new offer (re-INVITE or UPDATE with SDP: hold, resume, a new
+ * address or codec). SIP waits for the answer: on a leg that is up, media
+ * makes it (reoffer.c); otherwise it is refused at once, 488 when there is
+ * nothing to renegotiate yet, 500 when the call is gone, rather than SIP
+ * timing out. */
 static void on_sip_reinvite(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_leg *leg = event_leg(eng, ev);
-	bool held = !(ev->arg[0] & 2); /* the party no longer receives */
 
-	if (!leg || leg->state != SB_LEG_UP || held == leg->held)
+	if (leg && leg->state == SB_LEG_UP) {
+		leg_apply(eng, leg, SB_LI_REOFFER, "sip.reinvite",
+			  &(struct sb_leg_arg){.status = (int)ev->arg[0], .sdp = ev->text});
 		return;
-	leg->held = held;
-	sb_info("leg %u %s by the party (%s)", (unsigned)leg->id, held ? "held" : "resumed",
-		ev->str);
+	}
+	if (eng->ops.sip && eng->ops.sip->reanswer)
+		eng->ops.sip->reanswer(eng->ops.sip_ud, ev->call, ev->leg, leg ? 488 : 500, NULL);
 }
 
 static void on_sip_cancel(struct sb_engine *eng, const struct sb_event *ev)
@@ -524,6 +526,25 @@ static void on_media_failed(struct sb_engine *eng, const struct sb_event *ev)
 		     leg->call->answer_us ? "answered" : "failed");
 }
 
+/* Media's answer to the party's new offer, or its refusal; one for an
+ * offer that is no longer waiting (SIP answered it 500 after its timeout,
+ * or a later offer came) is dropped. */
+static void on_media_reanswer(struct sb_engine *eng, const struct sb_event *ev)
+{
+	struct sb_leg *leg = media_leg(eng, ev);
+
+	if (!leg)
+		return;
+	if (!leg->offer_seq || (uint64_t)ev->arg[2] != leg->offer_seq) {
+		sb_debug("leg %u: a stale answer to offer %lld dropped", (unsigned)leg->id,
+			 (long long)ev->arg[2]);
+		return;
+	}
+	leg_apply(
+		eng, leg, SB_LI_REOFFER_ANSWER, "media.reanswer",
+		&(struct sb_leg_arg){.error = (int)ev->arg[1], .sdp = ev->text, .cause = ev->str});
+}
+
 static void on_media_candidate(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_leg *leg = media_leg(eng, ev);
@@ -598,6 +619,7 @@ static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_MEDIA_CANDIDATE] = on_media_candidate,
 	[SB_EV_MEDIA_DTMF] = on_media_dtmf,
 	[SB_EV_MEDIA_STATS] = on_media_stats,
+	[SB_EV_MEDIA_REANSWER] = on_media_reanswer,
 	[SB_EV_SYS_TICK] = on_sys_tick,
 	[SB_EV_SYS_DRAIN] = on_sys_drain,
 };

@@ -275,6 +275,42 @@ int sb__describe_rtp(struct sb_msession *s, const char *addr, const struct sb_mc
 	return r < 0 ? r : finish(s, d, !s->remote, ret);
 }
 
+int sb__describe_rtp_reanswer(struct sb_msession *s, const struct sb_sdp *offer, const char *addr,
+			      const struct sb_mcodec *codec, struct sb_sdp **ret)
+{
+	struct sb_sdp_codec list[2] = {
+		sdp_codec_of(codec),
+		/* RFC 4733: kept when offered at the codec's rate. */
+		{.pt = 101,
+		 .name = "telephone-event",
+		 .rate = (unsigned)codec->rate,
+		 .channels = 1,
+		 .fmtp = "0-16"},
+	};
+	struct sb_sdp_caps caps = {.type = "audio", .codecs = list, .n_codecs = 2, .max_codecs = 1};
+	struct sb_sdp_local l = {.addr = addr,
+				 .port = (unsigned)s->local_port,
+				 .rtcp_port = (unsigned)s->local_port + 1,
+				 .ptime = 20,
+				 /* RFC 5761: kept, never started here (the
+				  * RTCP socket is gone once it is on). */
+				 .rtcp_mux = s->rtcp_mux,
+				 .ssrc = s->ssrc_out,
+				 .crypto = s->sdes};
+	struct sb_sdp *d = NULL;
+	int r = sb_sdp_answer(offer, &caps, 1, &l, &d);
+
+	if (r < 0)
+		return r;
+	/* RFC 3264 section 8: the same o= session, its version one higher. */
+	if (s->current) {
+		d->sess_id = s->current->sess_id;
+		d->sess_version = s->current->sess_version + 1;
+	}
+	*ret = d;
+	return 0;
+}
+
 int sb__answer_check(struct sb_msession *s, char *err, size_t errlen)
 {
 	int r = 0;

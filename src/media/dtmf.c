@@ -42,6 +42,8 @@ static void send_event(struct sb_msession *s, unsigned ev, bool start, bool end,
 	uint16_t seq;
 	uint32_t ts = s->dtmf_tx_ts, ssrc = s->rw.ssrc_out;
 
+	if (s->rtp_fd >= 0 && s->send_held)
+		return; /* the peer holds the call: nothing is sent */
 	/* One more packet in our stream: later audio moves on by one. */
 	s->rw.last_seq++;
 	s->rw.seq_delta++;

@@ -45,6 +45,9 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 	case SB_EV_MEDIA_CMD_UPDATE:
 		sb__msession_update(w, id, ev->text);
 		break;
+	case SB_EV_MEDIA_CMD_REOFFER:
+		sb__msession_reoffer(w, id, ev->arg[1], ev->text);
+		break;
 	case SB_EV_MEDIA_CMD_CANDIDATE:
 		sb__msession_candidate(w, id, ev->text);
 		break;
@@ -94,9 +97,9 @@ static gpointer worker_main(gpointer ud)
 static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 {
 	static const enum sb_event_type cmds[] = {
-		SB_EV_MEDIA_CMD_CREATE,	    SB_EV_MEDIA_CMD_UPDATE,  SB_EV_MEDIA_CMD_CANDIDATE,
-		SB_EV_MEDIA_CMD_BRIDGE,	    SB_EV_MEDIA_CMD_DESTROY, SB_EV_MEDIA_CMD_DTMF,
-		SB_EV_MEDIA_CMD_ICE_RESTART};
+		SB_EV_MEDIA_CMD_CREATE,	     SB_EV_MEDIA_CMD_UPDATE,  SB_EV_MEDIA_CMD_CANDIDATE,
+		SB_EV_MEDIA_CMD_BRIDGE,	     SB_EV_MEDIA_CMD_DESTROY, SB_EV_MEDIA_CMD_DTMF,
+		SB_EV_MEDIA_CMD_ICE_RESTART, SB_EV_MEDIA_CMD_REOFFER};
 	char name[24];
 
 	w->m = m;
@@ -284,9 +287,17 @@ static int op_update(void *ud, uint64_t id, const char *remote_sdp)
 	struct sb_mworker *w = worker_of(ud, id);
 
 	/* The answer to our offer: of an RTP leg, of a browser's first offer
-	 * or of an ICE restart (other re-offers toward a browser are not
-	 * handled yet: the worker ignores them, docs/media.md). */
+	 * or of an ICE restart. A peer's new offer goes through op_reoffer. */
 	return w ? post_cmd(w, SB_EV_MEDIA_CMD_UPDATE, id, 0, 0, 0, remote_sdp ? remote_sdp : "")
+		 : -ENOENT;
+}
+
+static int op_reoffer(void *ud, uint64_t id, uint64_t seq, const char *remote_sdp)
+{
+	struct sb_mworker *w = worker_of(ud, id);
+
+	return w ? post_cmd(w, SB_EV_MEDIA_CMD_REOFFER, id, (int64_t)seq, 0, 0,
+			    remote_sdp ? remote_sdp : "")
 		 : -ENOENT;
 }
 
@@ -339,6 +350,7 @@ static int op_destroy(void *ud, uint64_t id)
 const struct sb_engine_media_ops sb_media_engine_ops = {
 	.create = op_create,
 	.update = op_update,
+	.reoffer = op_reoffer,
 	.bridge = op_bridge,
 	.ice_restart = op_ice_restart,
 	.candidate = op_candidate,

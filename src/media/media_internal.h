@@ -124,6 +124,16 @@ struct sb_msession {
 	socklen_t peer_rtp_len, peer_rtcp_len;
 	bool have_remote, latched, rtcp_latched;
 	bool rtcp_mux; /* RFC 5761 agreed: RTCP on rtp_fd, no rtcp_fd */
+	/* re-offers (rtp_reoffer.c): the address the peer's description gave
+	 * (a move is a change of it), whether the peer receives (sendonly or
+	 * inactive: nothing is sent to it), the source latched before it moved
+	 * (its packets still taken, never latched, until prev_until_us), and
+	 * our codec's previous payload type (still taken in; -1: none) */
+	struct sockaddr_storage sig_rtp;
+	bool send_held;
+	struct sockaddr_storage prev_src;
+	int64_t prev_until_us; /* monotonic; 0: none */
+	int pt_prev;
 	/* RFC 4568 SDES (sdes.c): the crypto line of our answer (suite NULL:
 	 * plain RTP) and our key params; srtp_in, srtp_out and srtp_ready are
 	 * then the SDES contexts, installed before the first packet */
@@ -140,6 +150,7 @@ struct sb_msession {
 	struct sb_sdp_crypto sdes_offer[SB_SDES_SUITES];
 	char sdes_offer_kp[SB_SDES_SUITES][64];
 	int n_sdes_offer;
+	char sdes_peer_kp[96]; /* the peer's key params, to tell a re-key */
 	/* what this session sends, transcoded from its peer's codec */
 	struct sb_xcode *xc;
 	int xc_from;
@@ -203,11 +214,21 @@ int sb__describe_reoffer(struct sb_msession *s, const char *ufrag, const char *p
 /* Checks the peer's answer (s->remote) against s->local, then makes
  * s->local the current description. 0, or -EPROTO with a reason in err. */
 int sb__answer_check(struct sb_msession *s, char *err, size_t errlen);
+/* Our answer to the peer's new offer on a live RTP leg (RFC 3264 section
+ * 8): codec (with the offer's payload type) and telephone-event when
+ * offered at its rate, our address, port, SSRC and SDES line as before,
+ * rtcp-mux only when it is on already, the direction answered to the
+ * offer's, the o= line of s->current with its version one higher. Nothing
+ * in s changes. Returns 0 and sets *ret, -ENOTSUP (nothing accepted) or
+ * -ENOMEM. */
+int sb__describe_rtp_reanswer(struct sb_msession *s, const struct sb_sdp *offer, const char *addr,
+			      const struct sb_mcodec *codec, struct sb_sdp **ret);
 
 /* session.c, on the worker thread */
 void sb__msession_create(struct sb_mworker *w, const struct sb_event *ev);
 void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand);
 void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp);
+void sb__msession_reoffer(struct sb_mworker *w, uint64_t id, int64_t seq, const char *sdp);
 void sb__msession_ice_restart(struct sb_mworker *w, uint64_t id);
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id);
 void sb__msession_free(gpointer p);
@@ -247,12 +268,33 @@ int sb__sdes_offer(struct sb_msession *s);
  * under SB_ENGINE_SRTP_SDES_OPTIONAL: plain RTP), -ENOENT (no crypto line,
  * under SB_ENGINE_SRTP_SDES), -ENOTSUP (none matches our offer) or -EIO. */
 int sb__sdes_answered(struct sb_msession *s);
+/* A re-offer on a leg keeps its SRTP as it is (RFC 4568 section 7.1.4
+ * allows the same keys): 0 when m has no crypto line and the leg is plain
+ * RTP, or the leg is SDES and m's first line of our suite carries the key
+ * the peer gave before; -ENOTSUP otherwise (a new key, a change between
+ * plain RTP and SRTP). */
+int sb__sdes_reoffer(const struct sb_msession *s, const struct sb_sdp_media *m);
 /* Wipes our key params; the SRTP contexts go with the session. */
 void sb__sdes_free(struct sb_msession *s);
 
 /* rtp_session.c, on the worker thread */
 int sb__rtp_start(struct sb_msession *s, const char *remote_sdp);
 void sb__rtp_update(struct sb_msession *s, const char *sdp);
+/* rtp_reoffer.c: answers the peer's new offer (seq: the engine's number for
+ * it) with media.reanswer, changing the leg only when it is accepted. */
+void sb__rtp_reoffer(struct sb_msession *s, int64_t seq, const char *sdp);
+/* The codec of a for this leg: the other leg's when a has it (relayed as it
+ * is), else a's first one the transcoder knows. 0 or -ENOTSUP. */
+int sb__rtp_codec_choose(struct sb_msession *s, const struct sb_sdp_media *a,
+			 struct sb_mcodec *ret);
+/* The address to put in our description toward a peer at peer_addr. */
+void sb__rtp_local_addr(struct sb_msession *s, const char *peer_addr, char *out, size_t n);
+/* True when pt is our codec's payload type, or its previous one while
+ * packets under it may still arrive after a re-offer renumbered it. */
+static inline bool sb__audio_pt(const struct sb_msession *s, uint8_t pt)
+{
+	return pt == (uint8_t)s->codec.pt || (s->pt_prev >= 0 && pt == (uint8_t)s->pt_prev);
+}
 void sb__rtp_free(struct sb_msession *s);
 /* Relays one clear RTP packet (parsed as h) received by from to its peer
  * to: payload type mapped, header rewritten, sent. */

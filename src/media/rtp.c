@@ -281,21 +281,30 @@ uint64_t sb_rtp_ntp_of_us(uint64_t wall_us)
 void sb_rtp_rewrite_apply(struct sb_rtp_rewrite *rw, uint8_t *p, const struct sb_rtp_hdr *h,
 			  uint8_t pt_out, uint32_t ts_step)
 {
-	uint16_t seq;
+	uint16_t seq, step;
 	uint32_t ts;
 
 	if (!rw->started) {
 		rw->started = true;
+		rw->resync = false;
 		rw->ssrc_in = h->ssrc;
 		rw->seq_delta = 0;
 		rw->ts_delta = 0;
 		rw->last_seq = (uint16_t)(h->seq - 1);
 		rw->last_ts = h->ts;
-	} else if (h->ssrc != rw->ssrc_in) {
-		/* A new source continues where the last one stopped. */
+	}
+	step = (uint16_t)(h->seq + rw->seq_delta - rw->last_seq);
+	if (h->ssrc != rw->ssrc_in ||
+	    (step >= MAX_DROPOUT && step <= RTP_SEQ_MOD - MAX_MISORDER)) {
+		/* A new or restarted source continues where the last one
+		 * stopped. */
 		rw->ssrc_in = h->ssrc;
 		rw->seq_delta = (uint16_t)(rw->last_seq + 1 - h->seq);
 		rw->ts_delta = rw->last_ts + ts_step - h->ts;
+		rw->resync = false;
+	} else if (rw->resync) {
+		rw->seq_delta = (uint16_t)(rw->last_seq + 1 - h->seq);
+		rw->resync = false;
 	}
 	seq = (uint16_t)(h->seq + rw->seq_delta);
 	ts = h->ts + rw->ts_delta;

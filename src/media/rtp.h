@@ -105,7 +105,7 @@ uint64_t sb_rtp_ntp_of_us(uint64_t wall_us);
 
 /* The relay's rewrite of what one sender emits on one outgoing stream: our
  * SSRC, the mapped payload type, and sequence numbers and timestamps that
- * continue without a jump when the incoming source changes. */
+ * continue without a jump when the incoming source changes or restarts. */
 struct sb_rtp_rewrite {
 	uint32_t ssrc_out;
 	bool started;
@@ -114,10 +114,17 @@ struct sb_rtp_rewrite {
 	uint32_t ts_delta;
 	uint16_t last_seq;
 	uint32_t last_ts;
+	/* Set by the owner after a pause in sending (a hold): the next packet
+	 * takes the next sequence number; timestamps keep their clock, so
+	 * they jump by the pause (RFC 3550 section 5.1). */
+	bool resync;
 };
 
 /* Rewrites the header of p (parsed as h) in place: payload type pt_out (the
- * marker bit kept), SSRC, sequence and timestamp. ts_step is the timestamp
- * gap to leave when a new source takes over (e.g. one 20 ms frame). */
+ * marker bit kept), SSRC, sequence and timestamp. A new source (another
+ * SSRC, or the same one whose sequence number jumps by 3000 or more or
+ * goes back by 100 or more, RFC 3550 appendix A.1's restart) continues
+ * the sequence where the last one stopped, with ts_step (e.g. one 20 ms
+ * frame) after the last timestamp. */
 void sb_rtp_rewrite_apply(struct sb_rtp_rewrite *rw, uint8_t *p, const struct sb_rtp_hdr *h,
 			  uint8_t pt_out, uint32_t ts_step);

@@ -33,7 +33,7 @@ void sb__rx_count(struct sb_msession *s, const uint8_t *buf, const struct sb_rtp
 	struct sb_msession *peer;
 
 	s->pkts_in++;
-	if (h->pt == (uint8_t)s->codec.pt) {
+	if (sb__audio_pt(s, h->pt)) {
 		sb_rtp_rx_update(&s->rx, h, now_units(s));
 	} else if (s->dtmf_pt >= 0 && h->pt == (uint8_t)s->dtmf_pt) {
 		/* Relayed in-band to a SIP leg with telephone-event: no second
@@ -62,8 +62,10 @@ static void rtp_send(struct sb_msession *s, uint8_t *buf, int len)
 	int plain = len;
 
 	/* A failed session sends nothing (a refused SDES answer must not get
-	 * clear RTP while the engine ends the call). */
-	if (!s->have_remote || s->failed)
+	 * clear RTP while the engine ends the call), nor toward a peer that
+	 * does not receive (RFC 3264 section 8.4: it holds the call); RTCP
+	 * goes on (send_rr). */
+	if (!s->have_remote || s->failed || s->send_held)
 		return;
 	if (s->srtp_ready && srtp_protect(s->srtp_out, buf, &len) != srtp_err_status_ok)
 		return;
@@ -134,12 +136,17 @@ void sb__relay(struct sb_msession *from, struct sb_msession *to, uint8_t *buf, i
 	struct sb_rtp_hdr th;
 	int pt;
 
+	/* A held RTP peer gets nothing, and its outgoing stream does not move
+	 * on: sequence numbers continue after the hold (RFC 3550 section 5.1
+	 * counts packets sent). */
+	if (to->rtp_fd >= 0 && to->send_held)
+		return;
 	/* The negotiated codec passes as it is when both legs have it, else
 	 * through the transcoder; telephone-event passes with its clock
 	 * rescaled; anything else (comfort noise, other codecs) stops. */
-	if (h->pt == (uint8_t)from->codec.pt && strcasecmp(from->codec.name, to->codec.name) == 0) {
+	if (sb__audio_pt(from, h->pt) && strcasecmp(from->codec.name, to->codec.name) == 0) {
 		pt = to->codec.pt;
-	} else if (h->pt == (uint8_t)from->codec.pt) {
+	} else if (sb__audio_pt(from, h->pt)) {
 		len = transcode(from, to, buf, h, tbuf, SB_MEDIA_MAX_PKT);
 		if (len <= 0 || sb_rtp_parse(tbuf, (size_t)len, &th) < 0)
 			return;
@@ -246,7 +253,10 @@ static void rtcp_readable(struct sb_mwatch *wt, uint32_t events)
 		if (!sdes_unprotect(s, buf, &len, true))
 			continue;
 		n = len;
-		if (!s->rtcp_latched && s->w->m->cfg->media.symmetric_rtp) {
+		/* After the peer moved, the old stream's RTCP may still come:
+		 * latch once its grace is over (rtp_packet). */
+		if (!s->rtcp_latched && s->w->m->cfg->media.symmetric_rtp &&
+		    (!s->prev_until_us || g_get_monotonic_time() >= s->prev_until_us)) {
 			s->peer_rtcp = from;
 			s->peer_rtcp_len = flen;
 			s->rtcp_latched = true;
@@ -262,10 +272,18 @@ static void rtp_packet(struct sb_msession *s, uint8_t *buf, ssize_t n,
 	struct sb_media *m = s->w->m;
 	struct sb_rtp_hdr h;
 	struct sb_msession *peer;
-	bool rtcp;
+	bool rtcp, old = false;
 	int len = (int)n;
 
-	if (s->latched && !same_addr(from, &s->peer_rtp))
+	/* After a re-offer moved the peer, the source latched before still
+	 * delivers the old stream's last packets for a while: taken, never
+	 * latched onto (rtp_reoffer.c). */
+	if (s->prev_until_us && same_addr(from, &s->prev_src)) {
+		old = g_get_monotonic_time() < s->prev_until_us;
+		if (!old)
+			s->prev_until_us = 0;
+	}
+	if (s->latched && !old && !same_addr(from, &s->peer_rtp))
 		return; /* not the source we latched onto */
 	rtcp = sb_rtp_is_rtcp(buf, (size_t)n);
 	/* SDES: only authenticated packets move the latch (a forged packet
@@ -279,7 +297,7 @@ static void rtp_packet(struct sb_msession *s, uint8_t *buf, ssize_t n,
 	}
 	if (sb_rtp_parse(buf, (size_t)n, &h) < 0)
 		return;
-	if (!s->latched && m->cfg->media.symmetric_rtp) {
+	if (!s->latched && !old && m->cfg->media.symmetric_rtp) {
 		/* Symmetric RTP: answer where the media comes from (NAT). */
 		s->peer_rtp = *from;
 		s->peer_rtp_len = flen;
@@ -287,8 +305,13 @@ static void rtp_packet(struct sb_msession *s, uint8_t *buf, ssize_t n,
 		s->latched = true;
 	}
 	atomic_fetch_add_explicit(&m->rtp_in, 1, memory_order_relaxed);
+	/* The new payload type arrived: the old one is no longer taken. */
+	if (s->pt_prev >= 0 && h.pt == (uint8_t)s->codec.pt)
+		s->pt_prev = -1;
 	sb__rx_count(s, buf, &h);
 	if (s->kind == SB_MEDIA_RTP_ECHO) {
+		if (s->send_held)
+			return; /* the peer holds: nothing back, the stream pauses */
 		sb_rtp_rewrite_apply(&s->rw, buf, &h, h.pt, (uint32_t)s->codec.rate / 50);
 		rtp_send(s, buf, (int)n);
 		return;
@@ -469,8 +492,7 @@ static int open_pair(struct sb_msession *s)
 	return -EADDRINUSE;
 }
 
-/* The address we put in our description. */
-static void local_addr(struct sb_msession *s, char *out, size_t n)
+void sb__rtp_local_addr(struct sb_msession *s, const char *peer_addr, char *out, size_t n)
 {
 	const struct sb_config_media *mc = &s->w->m->cfg->media;
 	GList *ips;
@@ -479,7 +501,7 @@ static void local_addr(struct sb_msession *s, char *out, size_t n)
 		snprintf(out, n, "%s", mc->public_address);
 		return;
 	}
-	if (mc->allow_loopback && s->ra && s->ra->addr && strncmp(s->ra->addr, "127.", 4) == 0) {
+	if (mc->allow_loopback && peer_addr && strncmp(peer_addr, "127.", 4) == 0) {
 		snprintf(out, n, "127.0.0.1");
 		return;
 	}
@@ -522,6 +544,7 @@ static int take_remote(struct sb_msession *s)
 		return -EBADMSG;
 	in->sin_port = htons((uint16_t)s->ra->port);
 	s->peer_rtp_len = sizeof(*in);
+	s->sig_rtp = s->peer_rtp;
 	/* 0.0.0.0 is a hold (RFC 3264 section 8.4): wait for latching. */
 	s->have_remote = in->sin_addr.s_addr != htonl(INADDR_ANY);
 	s->dtmf_pt = sb__dtmf_pt(s->ra, s->codec.rate);
@@ -563,8 +586,7 @@ static int watch(struct sb_msession *s, struct sb_mwatch *wt, int fd, sb_mwatch_
 	return sb__mpoll_add(s->w, wt, fd, fn);
 }
 
-/* Chooses our codec among the peer's (s->offer). */
-static int choose_codec(struct sb_msession *s)
+int sb__rtp_codec_choose(struct sb_msession *s, const struct sb_sdp_media *a, struct sb_mcodec *ret)
 {
 	const struct sb_mcodec *other = sb__sibling_codec(s);
 	const struct sb_sdp_codec *c = NULL;
@@ -572,14 +594,20 @@ static int choose_codec(struct sb_msession *s)
 	/* The other leg's codec when the peer has it (no transcoding), else
 	 * the peer's first one we can transcode to. */
 	if (other)
-		c = sb_sdp_codec_find(s->ra, other->name, (unsigned)other->rate);
-	for (int i = 0; i < s->ra->n_codecs && !c; i++)
-		if (want_codec(&s->ra->codecs[i], other))
-			c = &s->ra->codecs[i];
+		c = sb_sdp_codec_find(a, other->name, (unsigned)other->rate);
+	for (int i = 0; i < a->n_codecs && !c; i++)
+		if (want_codec(&a->codecs[i], other))
+			c = &a->codecs[i];
 	if (!c)
 		return -ENOTSUP;
-	sb__mcodec_set(&s->codec, c);
+	sb__mcodec_set(ret, c);
 	return 0;
+}
+
+/* Chooses our codec among the peer's (s->ra). */
+static int choose_codec(struct sb_msession *s)
+{
+	return sb__rtp_codec_choose(s, s->ra, &s->codec);
 }
 
 static void connected(struct sb_msession *s)
@@ -635,7 +663,7 @@ static int offer_make(struct sb_msession *s, char **ret)
 	}
 	s->codec = list[0];
 	s->dtmf_pt = 101;
-	local_addr(s, addr, sizeof(addr));
+	sb__rtp_local_addr(s, NULL, addr, sizeof(addr));
 	return sb__describe_rtp(s, addr, list, n, ret);
 }
 
@@ -691,7 +719,7 @@ int sb__rtp_start(struct sb_msession *s, const char *remote_sdp)
 		}
 		if ((r = sdes_take(s)) < 0)
 			return r;
-		local_addr(s, addr, sizeof(addr));
+		sb__rtp_local_addr(s, s->ra->addr, addr, sizeof(addr));
 		r = sb__describe_rtp(s, addr, &s->codec, 1, &sdp);
 	} else if ((r = offer_make(s, &sdp)) < 0 && s->failed) {
 		return r;

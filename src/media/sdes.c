@@ -2,8 +2,8 @@
  * a=crypto lines and making our own key for the answer, or offering a key
  * per suite and taking the answer's line; then installing the libsrtp2
  * contexts of both directions (s->srtp_in, s->srtp_out). Worker thread, at
- * session start and on the answer to our offer; the session owns the
- * contexts. */
+ * session start, on the answer to our offer and on re-offers (which must
+ * keep the keys); the session owns the contexts. */
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -170,6 +170,7 @@ int sb__sdes_answer(struct sb_msession *s)
 		goto out;
 	s->sdes =
 		(struct sb_sdp_crypto){.tag = c->tag, .suite = su->name, .key_params = s->sdes_kp};
+	snprintf(s->sdes_peer_kp, sizeof(s->sdes_peer_kp), "%s", c->key_params);
 	s->srtp_ready = true;
 	r = 0;
 out:
@@ -228,6 +229,7 @@ static int answered_install(struct sb_msession *s, const struct sb_sdp_crypto *c
 	    context_make(&s->srtp_out, su, ours, false) < 0)
 		goto out;
 	snprintf(s->sdes_kp, sizeof(s->sdes_kp), "%s", s->sdes_offer_kp[i]);
+	snprintf(s->sdes_peer_kp, sizeof(s->sdes_peer_kp), "%s", c->key_params);
 	s->sdes =
 		(struct sb_sdp_crypto){.tag = c->tag, .suite = su->name, .key_params = s->sdes_kp};
 	s->srtp_ready = true;
@@ -262,9 +264,29 @@ int sb__sdes_answered(struct sb_msession *s)
 	return r;
 }
 
+int sb__sdes_reoffer(const struct sb_msession *s, const struct sb_sdp_media *m)
+{
+	if (!s->sdes.suite)
+		return m->n_crypto == 0 && !(m->proto && strstr(m->proto, "SAVP")) ? 0 : -ENOTSUP;
+	/* The first line of our suite, as the answer takes its tag (the SDP
+	 * layer answers that one). Re-keying would need new contexts. */
+	for (int i = 0; i < m->n_crypto; i++) {
+		const struct sb_sdp_crypto *c = &m->crypto[i];
+		bool same;
+
+		if (strcmp(c->suite, s->sdes.suite) != 0)
+			continue;
+		same = c->key_params && strcmp(c->key_params, s->sdes_peer_kp) == 0 &&
+		       !(c->session_params && *c->session_params);
+		return same ? 0 : -ENOTSUP;
+	}
+	return -ENOTSUP;
+}
+
 void sb__sdes_free(struct sb_msession *s)
 {
 	OPENSSL_cleanse(s->sdes_kp, sizeof(s->sdes_kp));
+	OPENSSL_cleanse(s->sdes_peer_kp, sizeof(s->sdes_peer_kp));
 	s->sdes = (struct sb_sdp_crypto){0};
 	offer_wipe(s);
 }

@@ -495,6 +495,7 @@ void sb__msession_create(struct sb_mworker *w, const struct sb_event *ev)
 	s->ssrc_out = g_random_int();
 	s->rw.ssrc_out = s->ssrc_out;
 	s->dtmf_pt = -1;
+	s->pt_prev = -1;
 	s->rtp_fd = s->rtcp_fd = -1;
 	/* The engine's options for our offer (media.c, op_create). */
 	s->srtp_mode = (enum sb_engine_srtp)ev->arg[2];
@@ -626,6 +627,26 @@ void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp)
 	else if (s->offering && s->agent && !s->failed && !s->remote && !s->connected)
 		webrtc_answer(s, sdp);
 	/* Other re-offers are not handled yet (docs/media.md). */
+}
+
+/* The peer's new offer on a live session: RTP legs answer it
+ * (rtp_reoffer.c); a browser's re-offer is not handled (docs/media.md), so
+ * it is refused, which leaves the session as it is. */
+void sb__msession_reoffer(struct sb_mworker *w, uint64_t id, int64_t seq, const char *sdp)
+{
+	struct sb_msession *s = g_hash_table_lookup(w->sessions, &id);
+	struct sb_event ev = {.type = SB_EV_MEDIA_REANSWER, .arg = {(int64_t)id, -EOPNOTSUPP, seq}};
+
+	if (s && (s->kind == SB_MEDIA_RTP || s->kind == SB_MEDIA_RTP_ECHO)) {
+		sb__rtp_reoffer(s, seq, sdp);
+		return;
+	}
+	if (!s)
+		return; /* destroyed meanwhile: the engine no longer waits */
+	ev.call = s->call;
+	ev.leg = s->leg;
+	snprintf(ev.str, sizeof(ev.str), "re-offers on a WebRTC session are not handled");
+	sb_bus_post(w->m->control, &ev);
 }
 
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id)

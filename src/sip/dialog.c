@@ -1,35 +1,23 @@
-/* Helpers of the call legs of src/sip: the media direction of a re-INVITE
- * and our answer to it (hold and resume, RFC 3264 section 8.4), and the
- * targets of 3xx redirects in q order with loop protection. Control
- * thread. Works on dialogs owned by sip.c; owns nothing of its own. */
+/* Helpers of the call legs of src/sip: a party's new offer (a re-INVITE or
+ * UPDATE: hold, resume, a new address or codec, RFC 3264 section 8) waiting
+ * for the media plane's answer, and the targets of 3xx redirects in q order
+ * with loop protection. Control thread. Works on dialogs owned by sip.c;
+ * owns nothing of its own. */
 #define SB_LOG_COMP SB_COMP_SIP
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <sofia-sip/sdp.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/url.h>
 
+#include "bus/bus.h"
+#include "log/log.h"
 #include "sdp/sdp.h"
 #include "sip/sip_internal.h"
-
-/* The direction of a description: its first stream's (sofia folds
- * session-level attributes into every stream). */
-static sdp_mode_t session_mode(const sdp_session_t *sdp)
-{
-	return sdp && sdp->sdp_media ? (sdp_mode_t)sdp->sdp_media->m_mode : sdp_sendrecv;
-}
-
-/* What we do toward a party whose direction is mode: send when it
- * receives, receive when it sends. */
-static sdp_mode_t mirror(sdp_mode_t mode)
-{
-	return (sdp_mode_t)(((mode & sdp_sendonly) ? sdp_recvonly : 0) |
-			    ((mode & sdp_recvonly) ? sdp_sendonly : 0));
-}
 
 const char *sb__sip_mode_name(int mode)
 {
@@ -38,58 +26,88 @@ const char *sb__sip_mode_name(int mode)
 	return names[mode & 3];
 }
 
-int sb__sip_sdp_answer_mode(const char *offer, const char *ours, char **ret_sdp, int *ret_mode)
+int sb__sip_offer_mode(const char *offer, int *ret_mode)
 {
-	su_home_t home[1] = {SU_HOME_INIT(home)};
-	sdp_parser_t *po, *pl;
-	sdp_session_t *o, *l;
-	sdp_printer_t *pr = NULL;
-	sdp_mode_t mode;
-	char *out = NULL;
-	int r = -EINVAL;
-
-	struct sb_sdp *checked = NULL;
+	struct sb_sdp *d = NULL;
+	const struct sb_sdp_media *m;
 	char err[160];
+	int mode = -EINVAL;
 
-	/* The offer comes from outside: it goes through src/sdp's scan and
-	 * limits before sofia's parser sees it (some inputs make sofia
-	 * allocate gigabytes, docs/sdp.md). */
-	if (sb_sdp_parse(offer, strlen(offer), &checked, err, sizeof(err)) < 0)
+	/* The offer comes from outside: src/sdp scans it against its limits
+	 * before sofia's parser sees it (docs/sdp.md). */
+	if (sb_sdp_parse(offer, strnlen(offer, SB_SDP_MAX_LEN + 1), &d, err, sizeof(err)) < 0)
 		return -EINVAL;
-	sb_sdp_free(checked);
-	/* sdp_f_mode_0000: c=0.0.0.0 is the old way of saying sendonly. */
-	po = sdp_parse(home, offer, (issize_t)strlen(offer), sdp_f_mode_0000);
-	pl = sdp_parse(home, ours, (issize_t)strlen(ours), 0);
-	o = sdp_session(po);
-	l = sdp_session(pl);
-	if (!o || !l || !l->sdp_origin)
-		goto out;
-	mode = session_mode(o);
-	for (sdp_media_t *m = l->sdp_media; m; m = m->m_next)
-		if (!m->m_rejected)
-			m->m_mode = mirror(mode);
-	l->sdp_origin->o_version++;
-	/* Every stream says its direction, sendrecv included, so that the
-	 * far end sees the resume as plainly as the hold. */
-	pr = sdp_print(home, l, NULL, 0, sdp_f_mode_always);
-	if (!pr || !sdp_message(pr)) {
-		r = -ENOMEM;
-		goto out;
+	if ((m = sb_sdp_media_find(d, "audio")) != NULL) {
+		mode = (int)m->dir;
+		/* RFC 3264 section 8.4: c=0.0.0.0, the RFC 2543 hold, means
+		 * the party receives nothing. */
+		if (m->addr && strcmp(m->addr, "0.0.0.0") == 0)
+			mode &= SB_SDP_SENDONLY;
 	}
-	out = strdup(sdp_message(pr));
-	if (!out) {
-		r = -ENOMEM;
-		goto out;
+	sb_sdp_free(d);
+	if (mode < 0)
+		return mode;
+	*ret_mode = mode;
+	return 0;
+}
+
+/* ---- the party's new offers (re-INVITE, UPDATE) ---- */
+
+void sb__sip_reoffer_clear(struct sb_sip_dialog *d)
+{
+	if (d->reoffer_timer)
+		g_source_remove(d->reoffer_timer);
+	d->reoffer_timer = 0;
+	if (d->reoffer_msg)
+		msg_destroy(d->reoffer_msg);
+	d->reoffer_msg = NULL;
+	d->reoffer = false;
+}
+
+void sb__sip_reoffer_respond(struct sb_sip_dialog *d, int status, const char *sdp)
+{
+	nua_respond(d->nh, status, sip_status_phrase(status),
+		    TAG_IF(d->reoffer_msg, NUTAG_WITH(d->reoffer_msg)),
+		    TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+		    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
+	sb__sip_reoffer_clear(d);
+}
+
+static gboolean reoffer_timeout_cb(gpointer ud)
+{
+	struct sb_sip_dialog *d = ud;
+	SB_LOG_SCOPE(NULL, NULL, "new offer");
+
+	d->reoffer_timer = 0;
+	sb_warn("call %llu leg %u: no answer to the party's new offer within %d ms: 500",
+		(unsigned long long)d->call, (unsigned)d->leg, SB_SIP_REOFFER_TIMEOUT_MS);
+	sb__sip_reoffer_respond(d, 500, NULL);
+	return G_SOURCE_REMOVE;
+}
+
+void sb__sip_reoffer_start(struct sb_sip *sip, struct sb_sip_dialog *d, char *offer, msg_t *req)
+{
+	struct sb_event ev = {.type = SB_EV_SIP_REINVITE, .call = d->call, .leg = d->leg};
+	int mode;
+
+	if (!d->call || d->reoffer) {
+		nua_respond(d->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH(req), TAG_END());
+		free(offer);
+		return;
 	}
-	*ret_sdp = out;
-	*ret_mode = (int)mode;
-	r = 0;
-out:
-	sdp_printer_free(pr);
-	sdp_parser_free(po);
-	sdp_parser_free(pl);
-	su_home_deinit(home);
-	return r;
+	if (sb__sip_offer_mode(offer, &mode) < 0) {
+		nua_respond(d->nh, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH(req), TAG_END());
+		free(offer);
+		return;
+	}
+	d->reoffer = true;
+	d->reoffer_msg = msg_ref_create(req);
+	d->reoffer_timer = g_timeout_add(SB_SIP_REOFFER_TIMEOUT_MS, reoffer_timeout_cb, d);
+	sb_debug("new offer (%s): waiting for the media plane's answer", sb__sip_mode_name(mode));
+	ev.arg[0] = mode;
+	snprintf(ev.str, sizeof(ev.str), "%s", sb__sip_mode_name(mode));
+	ev.text = offer;
+	sb_bus_post(sip->bus, &ev);
 }
 
 bool sb__sip_target_seen(struct sb_sip_dialog *d, const char *uri)

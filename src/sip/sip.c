@@ -76,6 +76,7 @@ static char *payload_of(const sip_t *s)
 /* Frees a dialog's own memory; its handle is the caller's business. */
 static void dialog_free(struct sb_sip_dialog *d)
 {
+	sb__sip_reoffer_clear(d);
 	sb__sip_targets_clear(d);
 	free(d->local_sdp);
 	free(d->from);
@@ -103,7 +104,6 @@ static void dialog_init(struct sb_sip *sip, struct sb_sip_dialog *d, nua_handle_
 	d->sip = sip;
 	d->nh = nh;
 	d->inbound = inbound;
-	d->remote_mode = 3; /* sendrecv until a re-INVITE says otherwise */
 	d->handle = ++sip->next_handle;
 	nua_handle_bind(nh, d);
 	if (inbound)
@@ -164,44 +164,45 @@ static void prefer_update(struct sb_sip_dialog *d, const sip_t *s)
 		nua_set_hparams(d->nh, NUTAG_UPDATE_REFRESH(1), TAG_END());
 }
 
-/* A re-INVITE on a live dialog: hold, resume, a new address, or a session
- * refresh. We answer at once from our last description with the direction
- * mirrored (the media plane keeps its session); the engine hears of it. */
+/* A re-INVITE on a live dialog: hold, resume, a new address or codec, or a
+ * session refresh. */
 static void on_reinvite(struct sb_sip *sip, const struct nua_ev *e)
 {
 	struct sb_sip_dialog *d = e->d;
-	char *offer = payload_of(e->s), *answer = NULL;
-	int mode = 3;
+	char *offer = payload_of(e->s);
 
 	if (d->ended) {
 		nua_respond(e->nh, SIP_481_NO_TRANSACTION, TAG_END());
-		goto out;
-	}
-	if (!offer) {
+		free(offer);
+	} else if (!offer) {
 		/* No offer (a refresh, RFC 4028 section 7.4): ours is the offer. */
 		nua_respond(e->nh, SIP_200_OK,
 			    TAG_IF(d->local_sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
 			    TAG_IF(d->local_sdp, SIPTAG_PAYLOAD_STR(d->local_sdp)), TAG_END());
-		goto out;
+	} else {
+		sb__sip_reoffer_start(sip, d, offer, nua_current_request(e->nua));
 	}
-	if (!d->local_sdp || sb__sip_sdp_answer_mode(offer, d->local_sdp, &answer, &mode) < 0) {
-		nua_respond(e->nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
-		goto out;
+}
+
+/* An UPDATE (RFC 3311): with an offer it is handled as a re-INVITE's;
+ * without, it is a session refresh (RFC 4028 section 7.4) and gets 200. */
+static void on_i_update(struct sb_sip *sip, const struct nua_ev *e)
+{
+	struct sb_sip_dialog *d = e->d;
+	char *offer;
+
+	if (e->status >= 200)
+		return; /* nua answered it (an overlapping offer) */
+	offer = payload_of(e->s);
+	if (d && !d->ended && offer) {
+		sb__sip_reoffer_start(sip, d, offer, nua_current_request(e->nua));
+		return;
 	}
-	nua_respond(e->nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-		    SIPTAG_PAYLOAD_STR(answer), TAG_END());
-	free(d->local_sdp);
-	d->local_sdp = answer;
-	if (mode != d->remote_mode)
-		sb_info("re-INVITE: the party is now %s", sb__sip_mode_name(mode));
-	d->remote_mode = mode;
-	if (d->call)
-		post(sip, d, SB_EV_SIP_REINVITE, mode, sb__sip_mode_name(mode), offer);
-	else
-		free(offer);
-	offer = NULL;
-out:
 	free(offer);
+	if (d && !d->ended)
+		nua_respond(e->nh, SIP_200_OK, NUTAG_WITH_THIS(e->nua), TAG_END());
+	else
+		nua_respond(e->nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS(e->nua), TAG_END());
 }
 
 /* An INVITE: from a trunk (by source address) or from one of our users
@@ -449,6 +450,8 @@ static void on_i_bye(struct sb_sip *sip, const struct nua_ev *e)
 
 	if (d && !d->ended) {
 		d->ended = true;
+		if (d->reoffer)
+			sb__sip_reoffer_respond(d, 487, NULL);
 		post(sip, d, SB_EV_SIP_BYE, 0, "bye", NULL);
 	}
 }
@@ -489,13 +492,13 @@ static void on_r_shutdown(struct sb_sip *sip, const struct nua_ev *e)
 }
 
 /* The one table from nua event to handler (DESIGN.md); events without a
- * row need nothing from us (nua answers PRACK, UPDATE and the like). */
+ * row need nothing from us (nua answers PRACK and the like). */
 static const nua_ev_fn nua_handlers[] = {
-	[nua_i_invite] = on_i_invite,	  [nua_i_register] = on_i_register,
-	[nua_i_bye] = on_i_bye,		  [nua_i_cancel] = on_i_cancel,
-	[nua_i_state] = on_i_state,	  [nua_r_invite] = on_r_invite,
-	[nua_r_bye] = on_r_bye,		  [nua_r_update] = on_r_update,
-	[nua_r_shutdown] = on_r_shutdown,
+	[nua_i_invite] = on_i_invite, [nua_i_register] = on_i_register,
+	[nua_i_bye] = on_i_bye,	      [nua_i_cancel] = on_i_cancel,
+	[nua_i_state] = on_i_state,   [nua_r_invite] = on_r_invite,
+	[nua_r_bye] = on_r_bye,	      [nua_r_update] = on_r_update,
+	[nua_i_update] = on_i_update, [nua_r_shutdown] = on_r_shutdown,
 };
 
 static void event_cb(nua_event_t event, int status, char const *phrase, nua_t *nua,
@@ -560,8 +563,10 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 		 * a 422, refreshes, and a BYE when a session expires. */
 		nua = nua_create(sip->root, event_cb, sip, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
 				 NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0),
-				 NUTAG_APPL_METHOD("REGISTER"), NUTAG_ALLOW("REGISTER"),
-				 SIPTAG_SUPPORTED_STR("timer, 100rel"),
+				 /* UPDATE: an offer in it waits for media's
+				  * answer (RFC 3311), as a re-INVITE's does. */
+				 NUTAG_APPL_METHOD("REGISTER"), NUTAG_APPL_METHOD("UPDATE"),
+				 NUTAG_ALLOW("REGISTER"), SIPTAG_SUPPORTED_STR("timer, 100rel"),
 				 NUTAG_SESSION_TIMER((unsigned)sip->cfg->sip.session_expires_s),
 				 NUTAG_MIN_SE((unsigned)sip->cfg->sip.min_se_s),
 				 NUTAG_SESSION_REFRESHER(nua_no_refresher),
@@ -813,7 +818,34 @@ static int op_bye(void *ud, uint64_t call, uint32_t leg)
 	if (!d || d->ended)
 		return -ENOENT;
 	d->ended = true;
+	/* RFC 3261 section 15.1.2: pending requests are answered, 487. */
+	if (d->reoffer)
+		sb__sip_reoffer_respond(d, 487, NULL);
 	nua_bye(d->nh, TAG_END());
+	return 0;
+}
+
+static int op_reanswer(void *ud, uint64_t call, uint32_t leg, int status, const char *sdp)
+{
+	struct sb_sip_dialog *d = dialog_of(ud, call, leg);
+	bool ok = status >= 200 && status < 300;
+
+	if (!d || !d->reoffer || d->ended)
+		return -ENOENT;
+	if (status < 200 || (ok && !sdp))
+		return -EINVAL;
+	if (ok) {
+		char *copy = strdup(sdp);
+
+		if (!copy)
+			return -ENOMEM;
+		free(d->local_sdp);
+		d->local_sdp = copy;
+	} else {
+		sb_info("call %llu leg %u: the party's new offer refused with %d",
+			(unsigned long long)call, (unsigned)leg, status);
+	}
+	sb__sip_reoffer_respond(d, status, ok ? sdp : NULL);
 	return 0;
 }
 
@@ -843,5 +875,6 @@ const struct sb_engine_sip_ops sb_sip_engine_ops = {
 	.reject = op_reject,
 	.cancel = op_cancel,
 	.bye = op_bye,
+	.reanswer = op_reanswer,
 	.contacts = op_contacts,
 };

@@ -28,6 +28,9 @@ struct sb_config_user;
 #define SB_SIP_MAX_LISTEN 8
 /* Redirect targets remembered per outbound leg (tried and pending). */
 #define SB_SIP_MAX_TARGETS 16
+/* How long a party's new offer waits for the media plane's answer before
+ * it is answered 500 (the call stays as it was). */
+#define SB_SIP_REOFFER_TIMEOUT_MS 5000
 
 /* A Contact of a 3xx still to try, with its q value in thousandths. */
 struct sb_sip_target {
@@ -46,7 +49,12 @@ struct sb_sip_dialog {
 	bool answered;
 	bool ended;
 	char *local_sdp; /* our last description toward the party */
-	int remote_mode; /* the party's media direction (sdp_mode_t) */
+	/* The party's new offer (a re-INVITE or an UPDATE) waiting for the
+	 * engine's answer: its request (NUTAG_WITH, a reference) and the timer
+	 * that answers 500 when no answer comes. */
+	bool reoffer;
+	msg_t *reoffer_msg;
+	guint reoffer_timer;
 	/* Outbound only: the INVITE's headers and the redirects (RFC 3261
 	 * section 8.1.3.4) tried and still pending. */
 	char *from, *to;
@@ -97,17 +105,29 @@ int sb__sip_invite_check(const sip_t *s);
  * when there is no usable challenge or no user. */
 bool sb__sip_auth_answer(nua_handle_t *nh, const sip_t *s, const char *user, const char *password);
 
-/* dialog.c: SDP direction for re-INVITEs, redirect targets */
+/* dialog.c: the direction of a new offer, redirect targets */
 
-/* The answer to a re-INVITE's offer (RFC 3264 section 8.4): ours (our
- * last description) with every stream's direction mirroring the offer's
- * and the origin version raised. c=0.0.0.0 in the offer counts as
- * sendonly (RFC 3264 section 8.4, the RFC 2543 hold). *ret_mode: the
- * offer's direction as sdp_mode_t. Returns 0, -EINVAL when either
- * description does not parse, -ENOMEM. */
-int sb__sip_sdp_answer_mode(const char *offer, const char *ours, char **ret_sdp, int *ret_mode);
+/* The direction of a party's new offer (a re-INVITE or UPDATE): its audio
+ * section's, 0 inactive .. 3 sendrecv (enum sb_sdp_dir), with c=0.0.0.0
+ * counting as not receiving (RFC 3264 section 8.4, the RFC 2543 hold).
+ * The offer passes src/sdp's scan and parser. Returns 0, or -EINVAL when
+ * it does not parse or has no audio section (a 488). */
+int sb__sip_offer_mode(const char *offer, int *ret_mode);
 /* "sendrecv", "sendonly", "recvonly" or "inactive". */
 const char *sb__sip_mode_name(int mode);
+/* The party's new offer (a re-INVITE or an UPDATE with SDP, req its
+ * request; takes offer): posted to the engine as sip.reinvite, and the
+ * response waits for sb__sip_reoffer_respond(), at most
+ * SB_SIP_REOFFER_TIMEOUT_MS (then 500). An offer that does not parse gets
+ * 488 at once, one on a dialog the engine does not know, or while another
+ * waits, 500. nua refuses overlapping offers itself before (RFC 3261
+ * section 14.2, RFC 3311 section 5.2). */
+void sb__sip_reoffer_start(struct sb_sip *sip, struct sb_sip_dialog *d, char *offer, msg_t *req);
+/* Answers the waiting offer: 200 with sdp, or a failure status with sdp
+ * NULL (RFC 3264 section 8: the session then stays as it was). */
+void sb__sip_reoffer_respond(struct sb_sip_dialog *d, int status, const char *sdp);
+/* Forgets a waiting offer without answering (the dialog is going). */
+void sb__sip_reoffer_clear(struct sb_sip_dialog *d);
 /* Remembers uri as tried; true when it was tried before (compared as SIP
  * URIs: scheme, user, host, port). */
 bool sb__sip_target_seen(struct sb_sip_dialog *d, const char *uri);

@@ -65,6 +65,11 @@ struct sb_peer_stats {
 	unsigned duplicates;	/* echoes of a packet already received */
 	unsigned corrupt;	/* packets that are not an intact echo of ours */
 	unsigned undecryptable; /* SRTP that failed to unprotect */
+	/* RTP continuity of what comes back, packet after packet in arrival
+	 * order (a relay must keep one stream across changes of its source): */
+	unsigned seq_gaps;     /* sequence number not the last one's + 1 */
+	unsigned ts_jumps;     /* the next sequence number, but not one frame later */
+	unsigned ssrc_changes; /* another SSRC than the last packet's */
 	unsigned rtcp_in;
 	double latency_p50, latency_p99, jitter;
 };
@@ -88,6 +93,9 @@ int sb_peer_remote_sdp_set(struct sb_peer *p, const char *sdp);
 bool sb_peer_finished(const struct sb_peer *p);
 /* The figures so far (final once finished). */
 void sb_peer_stats_get(const struct sb_peer *p, struct sb_peer_stats *ret);
+/* True when the echo of packet n (0-based, in sending order) came back
+ * intact. */
+bool sb_peer_echoed(const struct sb_peer *p, unsigned n);
 /* The round-trip times of the distinct echoes so far, in milliseconds, in
  * arrival order (for load tests that pool many peers' figures). Sets *ret
  * to the peer's own array and returns its length. */

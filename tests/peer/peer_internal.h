@@ -62,6 +62,10 @@ struct sb_peer {
 	float *latency; /* ms, one per distinct echo */
 	gint64 last_transit;
 	bool have_transit;
+	/* the RTP header of the last packet received, for continuity */
+	bool rx_have;
+	uint16_t rx_seq;
+	uint32_t rx_ts, rx_ssrc;
 	uint8_t pcmu[SB_PEER_PCMU_LEN - SB_PEER_MARKER_LEN];
 	uint8_t opus[SB_PEER_OPUS_FRAMES][SB_PEER_OPUS_MAX];
 	size_t opus_len[SB_PEER_OPUS_FRAMES]; /* including 20 bytes of padding */

@@ -250,6 +250,27 @@ static void echo_check(struct sb_peer *p, const uint8_t *pl, size_t n, gint64 no
 	p->have_transit = true;
 }
 
+/* Counts breaks in the RTP stream received (b: a clear RTP header). */
+static void continuity(struct sb_peer *p, const uint8_t *b)
+{
+	uint16_t seq = (uint16_t)(b[2] << 8 | b[3]);
+	uint32_t ts = get32(b + 4), ssrc = get32(b + 8);
+	uint32_t frame = p->o.codec == SB_PEER_OPUS ? 960u : 160u;
+
+	if (p->rx_have) {
+		if (ssrc != p->rx_ssrc)
+			p->st.ssrc_changes++;
+		if ((uint16_t)(seq - p->rx_seq) != 1)
+			p->st.seq_gaps++;
+		else if (ts - p->rx_ts != frame)
+			p->st.ts_jumps++;
+	}
+	p->rx_have = true;
+	p->rx_seq = seq;
+	p->rx_ts = ts;
+	p->rx_ssrc = ssrc;
+}
+
 void sb__peer_media_input(struct sb_peer *p, uint8_t *buf, int len)
 {
 	size_t off, n;
@@ -276,6 +297,7 @@ void sb__peer_media_input(struct sb_peer *p, uint8_t *buf, int len)
 		p->st.corrupt++;
 		return;
 	}
+	continuity(p, buf);
 	echo_check(p, buf + off, n, g_get_monotonic_time());
 }
 
@@ -307,6 +329,11 @@ void sb_peer_stats_get(const struct sb_peer *p, struct sb_peer_stats *ret)
 	free(sorted);
 }
 
+bool sb_peer_echoed(const struct sb_peer *p, unsigned n)
+{
+	return n < p->max_packets && p->seen[n];
+}
+
 unsigned sb_peer_latencies(const struct sb_peer *p, const float **ret)
 {
 	*ret = p->latency;
@@ -321,14 +348,15 @@ char *sb_peer_report_json(const struct sb_peer *p)
 
 	sb_peer_stats_get(p, &s);
 	o = json_pack("{s:s, s:i, s:s, s:s, s:b, s:b, s:s, s:s?, s:i, s:i, s:i, s:i, s:i, s:i, "
-		      "s:i, s:{s:f, s:f}, s:f}",
+		      "s:i, s:i, s:i, s:i, s:{s:f, s:f}, s:f}",
 		      "type", "report", "peer", (int)p->o.index, "codec",
 		      sb_peer_codec_name(p->o.codec), "fault", sb_peer_fault_name(p->o.fault),
 		      "ice", s.ice_connected, "dtls", s.dtls_done, "srtp", s.srtp_profile, "error",
 		      s.error[0] ? s.error : NULL, "sent", (int)s.sent, "received", (int)s.received,
 		      "lost", (int)s.lost, "duplicates", (int)s.duplicates, "corrupt",
-		      (int)s.corrupt, "undecryptable", (int)s.undecryptable, "rtcp_in",
-		      (int)s.rtcp_in, "latency_ms", "p50", s.latency_p50, "p99", s.latency_p99,
+		      (int)s.corrupt, "undecryptable", (int)s.undecryptable, "seq_gaps",
+		      (int)s.seq_gaps, "ts_jumps", (int)s.ts_jumps, "ssrc_changes",
+		      (int)s.ssrc_changes, "rtcp_in", (int)s.rtcp_in, "latency_ms", "p50", s.latency_p50, "p99", s.latency_p99,
 		      "jitter_ms", s.jitter);
 	if (!o)
 		return NULL;

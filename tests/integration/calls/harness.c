@@ -279,12 +279,12 @@ json_t *ct_gw_cdr(const struct ct_gw *g, const char *call)
 /* ---- SIPp ---- */
 
 static void sipp_start(struct ct_sipp *s, const struct ct_gw *g, const char *scenario,
-		       const char *service)
+		       const char *service, const char *const *keys)
 {
 	char sf[512], port[16], mport[16], target[40];
 	int sip_port = service ? free_port(SOCK_DGRAM, false) : g->trunk_port;
 	const char *base = strrchr(scenario, '/') ? strrchr(scenario, '/') + 1 : scenario;
-	char *argv[32] = {"sipp",     "-sf",	   sf,	  "-i",		"127.0.0.1",   "-p",  port,
+	char *argv[48] = {"sipp",     "-sf",	   sf,	  "-i",		"127.0.0.1",   "-p",  port,
 			  "-mi",      "127.0.0.1", "-mp", mport,	"-rtp_echo",   "-m",  "1",
 			  "-nostdin", "-timeout",  "50s", "-trace_err", "-error_file", s->err};
 	int n = 20;
@@ -306,6 +306,11 @@ static void sipp_start(struct ct_sipp *s, const struct ct_gw *g, const char *sce
 		snprintf(target, sizeof(target), "127.0.0.1:%d", g->sip_port);
 		argv[n++] = target;
 	}
+	for (size_t k = 0; keys && keys[k] && keys[k + 1] && n + 3 < 48; k += 2) {
+		argv[n++] = "-key";
+		argv[n++] = (char *)keys[k];
+		argv[n++] = (char *)keys[k + 1];
+	}
 	s->pid = spawn(g->dir, s->log, argv);
 	/* Ready once its SIP port is bound: an INVITE sent earlier would meet
 	 * an ICMP port unreachable and fail its transaction at once. */
@@ -319,13 +324,19 @@ static void sipp_start(struct ct_sipp *s, const struct ct_gw *g, const char *sce
 
 void ct_sipp_uas_start(struct ct_sipp *s, const struct ct_gw *g, const char *scenario)
 {
-	sipp_start(s, g, scenario, NULL);
+	sipp_start(s, g, scenario, NULL, NULL);
 }
 
 void ct_sipp_uac_start(struct ct_sipp *s, const struct ct_gw *g, const char *scenario,
 		       const char *service)
 {
-	sipp_start(s, g, scenario, service);
+	sipp_start(s, g, scenario, service, NULL);
+}
+
+void ct_sipp_uac_start_keys(struct ct_sipp *s, const struct ct_gw *g, const char *scenario,
+			    const char *service, const char *const *keys)
+{
+	sipp_start(s, g, scenario, service, keys);
 }
 
 void ct_sipp_expect_pass(struct ct_sipp *s, int timeout_ms)

@@ -79,11 +79,40 @@ void ct_sipp_uas_start(struct ct_sipp *s, const struct ct_gw *g, const char *sce
  * with an RTP echo too. */
 void ct_sipp_uac_start(struct ct_sipp *s, const struct ct_gw *g, const char *scenario,
 		       const char *service);
+/* The same with SIPp keywords: keys holds name, value pairs (NULL ended),
+ * each given as -key name value, for [name] in the scenario. */
+void ct_sipp_uac_start_keys(struct ct_sipp *s, const struct ct_gw *g, const char *scenario,
+			    const char *service, const char *const *keys);
 /* Waits up to timeout_ms for SIPp to end and asserts exit 0: every message
  * of its scenario came as scripted. */
 void ct_sipp_expect_pass(struct ct_sipp *s, int timeout_ms);
 /* Kills and reaps SIPp if it still runs. Accepts one never started. */
 void ct_sipp_kill(struct ct_sipp *s);
+
+/* The media of a SIP phone: a UDP socket on 127.0.0.1 (port) that returns
+ * every RTP packet to where it came from, its SSRC xor ssrc_xor, sequence
+ * number + seq_add and timestamp + ts_add (another source when not 0), and
+ * counts what it got. Runs on the gateway's context (every wait). */
+struct ct_echo {
+	int fd, port;
+	GSource *src;
+	uint32_t ssrc_xor, ts_add;
+	uint16_t seq_add;
+	unsigned packets;  /* RTP received (and returned) */
+	unsigned marked;   /* of them, with sb-peer's marker ending the payload */
+	unsigned seq_gaps; /* sequence number not the last one's + 1 */
+	unsigned pt[128];  /* packets per payload type */
+	unsigned rtcp;	   /* RTCP received (not returned) */
+	int first_seq, last_seq;
+	gint64 first_us, last_us; /* monotonic */
+	gint64 max_gap_us;	  /* longest time between two packets */
+	unsigned silences;	  /* times over a second between two packets */
+};
+
+void ct_echo_start(struct ct_echo *e, const struct ct_gw *g, uint32_t ssrc_xor, uint16_t seq_add,
+		   uint32_t ts_add);
+/* Closes; accepts one stopped or never started (fd 0 or -1). */
+void ct_echo_stop(struct ct_echo *e);
 
 /* Connects as user (a JWT with sub user and may_dial, a JSON array text)
  * and says hello. */

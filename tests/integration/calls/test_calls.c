@@ -6,6 +6,7 @@
  * intact. One gateway per test; meson runs each test on its own. */
 #include <criterion/criterion.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 static struct ct_gw gw;
 static struct ct_sipp uas, uac;
 static struct ct_browser alice, bob, carol;
+static struct ct_echo echo_a, echo_b;
 
 static void fini(void)
 {
@@ -24,6 +26,8 @@ static void fini(void)
 	ct_browser_close(&carol);
 	ct_sipp_kill(&uas);
 	ct_sipp_kill(&uac);
+	ct_echo_stop(&echo_a);
+	ct_echo_stop(&echo_b);
 	ct_gw_stop(&gw);
 }
 
@@ -243,4 +247,134 @@ Test(calls, resume_mid_call)
 	ct_browser_hangup(&alice, "hangup");
 	ct_sipp_expect_pass(&uas, 5000);
 	expect_cdr(&alice, "trunk", "answered", "caller_hangup");
+}
+
+/* Runs b's loop (every browser's media and the echoes) until cond holds or
+ * ms have passed. */
+#define RUN_UNTIL(b, cond, ms)                                                                     \
+	for (gint64 end_ = g_get_monotonic_time() + (ms)*1000LL;                                   \
+	     !(cond) && g_get_monotonic_time() < end_;)                                            \
+	ct_browser_run((b), 5)
+
+/* The runs of packets sent by b's peer up to the last one that came back
+ * which did not come back: how many, and the longest. */
+static unsigned lost_runs(const struct ct_browser *b, unsigned sent, unsigned *ret_longest,
+			  unsigned *ret_last)
+{
+	unsigned runs = 0, run = 0, last = 0;
+
+	*ret_longest = 0;
+	for (unsigned n = 0; n < sent; n++)
+		if (sb_peer_echoed(b->peer, n))
+			last = n;
+	for (unsigned n = 0; n <= last; n++) {
+		if (sb_peer_echoed(b->peer, n)) {
+			run = 0;
+			continue;
+		}
+		runs += run++ == 0;
+		if (run > *ret_longest)
+			*ret_longest = run;
+	}
+	*ret_last = last;
+	return runs;
+}
+
+/* 6. The SIP caller changes the media mid-call by re-INVITE (RFC 3264
+ * section 8; calls/uac_reinvite.xml, whose SIPp checks each answer) while
+ * bob's Opus goes round through the test's UDP echoes, the SIP phone's
+ * media: first at port A (Opus as PT 96); 2.5 s after the ACK a move to
+ * port B, whose echo answers as another source (SSRC, sequence and
+ * timestamps unrelated), with Opus renumbered to PT 98; 2.5 s later a hold
+ * (sendonly) for 2 s, then a resume by UPDATE; 1.5 s later an offer with no
+ * codec in common (488); an UPDATE without an offer (200); BYE 2.5 s after
+ * the 488. Checked by content: the echoes see
+ * sb-peer's marked payloads under the right payload type, and every packet
+ * the browser sent came back intact but one run, the hold's; toward the
+ * browser one RTP stream throughout, and call.hold for the hold and the
+ * resume. */
+Test(calls, sip_reinvite)
+{
+	char pa[16], pb[16];
+	const char *keys[] = {"porta", pa, "portb", pb, NULL};
+	struct sb_peer_stats moved, end;
+	unsigned a_at_move, runs, longest, last;
+
+	ct_gw_start(&gw, NULL);
+	ct_echo_start(&echo_a, &gw, 0, 0, 0);
+	ct_echo_start(&echo_b, &gw, 0x5a5a5a5a, 20000, 0x12345678);
+	snprintf(pa, sizeof(pa), "%d", echo_a.port);
+	snprintf(pb, sizeof(pb), "%d", echo_b.port);
+	ct_browser_open(&bob, &gw, "bob", "[\"7*\"]");
+	ct_sipp_uac_start_keys(&uac, &gw, "calls/uac_reinvite.xml", "bob", keys);
+	ct_browser_answer_incoming(&bob, "15550001", SB_PEER_OPUS, 16000);
+
+	/* 1. Audio round A until the first re-INVITE; then B gets the stream
+	 * at once. */
+	RUN_UNTIL(&bob, echo_b.packets > 0, 15000);
+	cr_assert_gt(echo_b.packets, 0, "nothing reached the new port after the re-INVITE");
+	cr_assert_geq(echo_a.packets, 25, "too little audio at the first port: %u", echo_a.packets);
+	a_at_move = echo_a.packets;
+	ct_browser_run(&bob, 1000);
+	/* 2. Nothing more at A (one packet may have been on its way); our
+	 * stream continues at B with the next sequence number, under the
+	 * renumbered payload type. */
+	cr_assert_leq(echo_a.packets, a_at_move + 1, "the old port still receives: %u more",
+		      echo_a.packets - a_at_move);
+	cr_assert_eq(echo_b.first_seq, (uint16_t)(echo_a.last_seq + 1),
+		     "the stream does not continue at the new port: %d after %d", echo_b.first_seq,
+		     echo_a.last_seq);
+	cr_assert_eq(echo_a.pt[96], echo_a.packets, "not all Opus as 96 at the first port");
+	sb_peer_stats_get(bob.peer, &moved);
+
+	/* 3. The hold, the resume, the refused offer, SIPp's BYE. */
+	ct_browser_expect_ended(&bob, "remote_hangup", NULL, 20000);
+	sb_peer_stats_get(bob.peer, &end);
+	ct_sipp_expect_pass(&uac, 5000);
+	runs = lost_runs(&bob, end.sent, &longest, &last);
+	fprintf(stderr,
+		"echo A: %u packets, seq %d..%d; echo B: %u packets, seq %d..%d, %u gaps, "
+		"longest silence %lld ms; bob: sent %u (%u at the move), received %u, %u runs "
+		"lost (longest %u), last echoed %u, seq gaps %u, ts jumps %u, ssrc changes %u\n",
+		echo_a.packets, echo_a.first_seq, echo_a.last_seq, echo_b.packets, echo_b.first_seq,
+		echo_b.last_seq, echo_b.seq_gaps, (long long)echo_b.max_gap_us / 1000, end.sent,
+		moved.sent, end.received, runs, longest, last, end.seq_gaps, end.ts_jumps,
+		end.ssrc_changes);
+	cr_assert_eq(echo_b.pt[98], echo_b.packets, "not all Opus as 98 (renumbered) at B");
+	cr_assert_eq(echo_a.marked, echo_a.packets, "payloads altered on the way to A");
+	cr_assert_eq(echo_b.marked, echo_b.packets, "payloads altered on the way to B");
+	/* The hold: B got nothing for the 2 s, once; its sequence numbers
+	 * continue over it. */
+	cr_assert_eq(echo_b.silences, 1, "%u silences over 1 s at B (1: the hold)",
+		     echo_b.silences);
+	cr_assert_geq(echo_b.max_gap_us, 1500000, "the hold lasted only %lld ms at B",
+		      (long long)echo_b.max_gap_us / 1000);
+	cr_assert_eq(echo_b.seq_gaps, 0, "our sequence numbers toward SIP jumped (%u gaps)",
+		     echo_b.seq_gaps);
+	/* By content: every packet sent came back but one run, the 2 s of the
+	 * hold: none lost across the move, after the resume or at the refused
+	 * offer; audio until the BYE (the last few sent after it do not). */
+	cr_assert_eq(runs, 1, "%u runs of packets lost (1: the hold)", runs);
+	cr_assert(longest >= 75 && longest <= 125, "%u packets lost in the hold (2 s: 100)",
+		  longest);
+	cr_assert_leq(end.sent - last, 25, "no echo for the last %u packets before the BYE",
+		      end.sent - last);
+	cr_assert_eq(end.corrupt + end.undecryptable + end.duplicates, 0,
+		     "corrupt %u, undecryptable %u, duplicates %u", end.corrupt, end.undecryptable,
+		     end.duplicates);
+	/* Toward the browser, one stream throughout: one SSRC, no sequence
+	 * gap, timestamps a frame apart but for the one jump of the hold. */
+	cr_assert_eq(end.ssrc_changes, 0, "the SSRC toward the browser changed");
+	cr_assert_eq(end.seq_gaps, 0, "%u sequence gaps toward the browser", end.seq_gaps);
+	cr_assert_eq(end.ts_jumps, 1, "%u timestamp jumps toward the browser (1: the hold)",
+		     end.ts_jumps);
+	/* bob heard that the far end held and resumed (call.hold). */
+	for (int i = 0; i < 2; i++) {
+		json_t *h = ct_browser_event(&bob, "call.hold", 100);
+
+		cr_assert_eq(json_is_true(json_object_get(h, "hold")), i == 0,
+			     "call.hold %d: hold is not %s", i, i == 0 ? "true" : "false");
+		json_decref(h);
+	}
+	expect_cdr(&bob, "user", "answered", "caller_hangup");
 }

@@ -86,6 +86,13 @@ static int sip_bye(void *ud, uint64_t call, uint32_t leg)
 		      json_pack("{s:I,s:i}", "call", (json_int_t)call, "leg", (int)leg));
 }
 
+static int sip_reanswer(void *ud, uint64_t call, uint32_t leg, int status, const char *sdp)
+{
+	return record(ud, "sip.reanswer",
+		      json_pack("{s:I,s:i,s:i,s:o}", "call", (json_int_t)call, "leg", (int)leg,
+				"status", status, "sdp", str_or_null(sdp)));
+}
+
 static size_t sip_contacts(void *ud, const char *user, const char **ret, size_t max)
 {
 	struct harness *h = ud;
@@ -107,6 +114,7 @@ static const struct sb_engine_sip_ops fake_sip = {
 	.reject = sip_reject,
 	.cancel = sip_cancel,
 	.bye = sip_bye,
+	.reanswer = sip_reanswer,
 	.contacts = sip_contacts,
 };
 
@@ -146,6 +154,13 @@ static int media_update(void *ud, uint64_t id, const char *sdp)
 	return record(ud, "media.update", json_pack("{s:I,s:s}", "id", (json_int_t)id, "sdp", sdp));
 }
 
+static int media_reoffer(void *ud, uint64_t id, uint64_t seq, const char *sdp)
+{
+	return record(ud, "media.reoffer",
+		      json_pack("{s:I,s:I,s:s}", "id", (json_int_t)id, "seq", (json_int_t)seq,
+				"sdp", sdp));
+}
+
 static int media_bridge(void *ud, uint64_t a, uint64_t b)
 {
 	return record(ud, "media.bridge",
@@ -178,6 +193,7 @@ static int media_destroy(void *ud, uint64_t id)
 static const struct sb_engine_media_ops fake_media = {
 	.create = media_create,
 	.update = media_update,
+	.reoffer = media_reoffer,
 	.bridge = media_bridge,
 	.ice_restart = media_ice_restart,
 	.candidate = media_candidate,

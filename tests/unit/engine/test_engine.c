@@ -729,12 +729,13 @@ static void storm_step(struct storm *s)
 {
 	static const char *const sessions[] = {"s1", "s2", "s3"};
 	static const char *const users[] = {"alice", "bob", "alice"};
-	static const enum sb_event_type sip_evs[] = {SB_EV_SIP_PROGRESS, SB_EV_SIP_ANSWERED,
-						     SB_EV_SIP_FAILED,	 SB_EV_SIP_BYE,
-						     SB_EV_SIP_CANCEL,	 SB_EV_SIP_DTMF};
-	static const enum sb_event_type media_evs[] = {
-		SB_EV_MEDIA_READY,     SB_EV_MEDIA_READY, SB_EV_MEDIA_CONNECTED, SB_EV_MEDIA_FAILED,
-		SB_EV_MEDIA_CANDIDATE, SB_EV_MEDIA_DTMF,  SB_EV_MEDIA_STATS};
+	static const enum sb_event_type sip_evs[] = {
+		SB_EV_SIP_PROGRESS, SB_EV_SIP_ANSWERED, SB_EV_SIP_FAILED,  SB_EV_SIP_BYE,
+		SB_EV_SIP_CANCEL,   SB_EV_SIP_DTMF,	SB_EV_SIP_REINVITE};
+	static const enum sb_event_type media_evs[] = {SB_EV_MEDIA_READY,     SB_EV_MEDIA_READY,
+						       SB_EV_MEDIA_CONNECTED, SB_EV_MEDIA_FAILED,
+						       SB_EV_MEDIA_CANDIDATE, SB_EV_MEDIA_DTMF,
+						       SB_EV_MEDIA_STATS,     SB_EV_MEDIA_REANSWER};
 	static const enum sb_event_type ws_calls[] = {SB_EV_WS_CALL_DIAL,   SB_EV_WS_CALL_DIAL,
 						      SB_EV_WS_CALL_ANSWER, SB_EV_WS_CALL_HANGUP,
 						      SB_EV_WS_CALL_DTMF,   SB_EV_WS_ICE_CANDIDATE};
@@ -761,7 +762,7 @@ static void storm_step(struct storm *s)
 		ev.text = strdup("{\"from\":\"+1555\",\"trunk\":\"carrier\",\"sdp\":\"v=0\"}");
 	} else if (pick <= 6) {
 		json_t *c = seen(s, "media.create", "call", NULL);
-		ev.type = (uint16_t)sip_evs[rnd(s, 6)];
+		ev.type = (uint16_t)sip_evs[rnd(s, 7)];
 		ev.call = c ? (uint64_t)json_integer_value(c) : 1;
 		ev.leg = 1 + rnd(s, 4);
 		ev.arg[0] = rnd(s, 2) ? 180 : 486;
@@ -769,10 +770,13 @@ static void storm_step(struct storm *s)
 	} else if (pick <= 8) {
 		size_t n = harness_count(s->h, "media.create");
 		json_t *c = n ? harness_cmd(s->h, "media.create", rnd(s, (unsigned)n)) : NULL;
-		ev.type = (uint16_t)media_evs[rnd(s, 7)];
+		ev.type = (uint16_t)media_evs[rnd(s, 8)];
 		ev.call = (uint64_t)json_integer_value(json_object_get(c, "call"));
 		ev.leg = (uint32_t)json_integer_value(json_object_get(c, "leg"));
 		ev.arg[0] = json_integer_value(json_object_get(c, "id"));
+		/* media.reanswer: the last offer or another, accepted or not */
+		ev.arg[1] = rnd(s, 2) ? 0 : -95;
+		ev.arg[2] = 1 + rnd(s, 3);
 		ev.text = strdup("v=0 media");
 		snprintf(ev.str, sizeof(ev.str), "4.2");
 	} else {

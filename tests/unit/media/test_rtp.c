@@ -300,6 +300,64 @@ Test(rewrite, continues_across_a_source_change)
 	cr_assert_eq(o.ts, 5000u + 960u * 4);
 }
 
+/* Rewrites one packet of source ssrc (seq, ts) and returns the header out. */
+static struct sb_rtp_hdr rewrite_one(struct sb_rtp_rewrite *rw, uint16_t seq, uint32_t ts,
+				     uint32_t ssrc)
+{
+	uint8_t p[64];
+	struct sb_rtp_hdr h, o;
+	size_t n = build_rtp(p, 0, seq, ts, ssrc, "pcmu");
+
+	cr_assert_eq(sb_rtp_parse(p, n, &h), 0);
+	sb_rtp_rewrite_apply(rw, p, &h, 0, 160);
+	cr_assert_eq(sb_rtp_parse(p, n, &o), 0);
+	return o;
+}
+
+/* The same SSRC restarting its numbers (RFC 3550 appendix A.1: a jump of
+ * 3000 or more, or back by 100 or more) is a new source: the stream sent on
+ * continues; a small reordering is not. */
+Test(rewrite, continues_across_a_restart_of_the_same_source)
+{
+	struct sb_rtp_rewrite rw = {.ssrc_out = 5};
+	struct sb_rtp_hdr o;
+
+	for (int i = 0; i < 3; i++)
+		rewrite_one(&rw, (uint16_t)(1000 + i), 160u * (unsigned)i, 9);
+	o = rewrite_one(&rw, 1001, 160, 9); /* late, reordered: kept as it is */
+	cr_assert_eq(o.seq, 1001);
+	o = rewrite_one(&rw, 30000, 999999, 9); /* jumped forward */
+	cr_assert_eq(o.seq, 1003);
+	cr_assert_eq(o.ts, 160u * 3);
+	o = rewrite_one(&rw, 30001, 999999 + 160, 9);
+	cr_assert_eq(o.seq, 1004);
+	cr_assert_eq(o.ts, 160u * 4);
+	o = rewrite_one(&rw, 29000, 5, 9); /* went back by 1001 */
+	cr_assert_eq(o.seq, 1005);
+	cr_assert_eq(o.ts, 160u * 5);
+}
+
+/* After a pause in sending (the peer held the call), resync: the next
+ * sequence number follows the last one sent, while the timestamp keeps
+ * its clock and so carries the length of the pause (RFC 3550 section 5.1). */
+Test(rewrite, resync_continues_the_sequence_after_a_pause)
+{
+	struct sb_rtp_rewrite rw = {.ssrc_out = 5};
+	struct sb_rtp_hdr o;
+
+	for (int i = 0; i < 3; i++)
+		rewrite_one(&rw, (uint16_t)(200 + i), 160u * (unsigned)i, 9);
+	/* 50 packets of the source not sent (held), then resumed */
+	rw.resync = true;
+	o = rewrite_one(&rw, 253, 160u * 53, 9);
+	cr_assert_eq(o.seq, 203);
+	cr_assert_eq(o.ts, 160u * 53);
+	cr_assert_not(rw.resync);
+	o = rewrite_one(&rw, 254, 160u * 54, 9);
+	cr_assert_eq(o.seq, 204);
+	cr_assert_eq(o.ts, 160u * 54);
+}
+
 Test(g711, codes_round_trip)
 {
 	for (int c = 0; c < 256; c++) {

@@ -1,0 +1,104 @@
+/* New offers from a SIP party on a live leg (RFC 3264 section 8: a
+ * re-INVITE or an UPDATE with SDP: hold, resume, a new address, a new
+ * codec): the offer goes to the leg's media session, whose answer (or
+ * refusal) goes back to SIP as the response. Control thread. Works on legs
+ * owned by their calls; commands through the component ops only. */
+#define SB_LOG_COMP SB_COMP_ENGINE
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+#include "log/log.h"
+
+static const char *dir_name(int dir)
+{
+	static const char *const names[] = {"inactive", "sendonly", "recvonly", "sendrecv"};
+
+	return names[dir & 3];
+}
+
+static void reanswer(struct sb_engine *eng, struct sb_leg *leg, int status, const char *sdp)
+{
+	const struct sb_engine_sip_ops *s = eng->ops.sip;
+
+	if (!s || !s->reanswer ||
+	    s->reanswer(eng->ops.sip_ud, leg->call->id, leg->id, status, sdp) < 0)
+		sb_debug("leg %u: no offer waits for our %d", (unsigned)leg->id, status);
+}
+
+/* arg: a struct sb_leg_arg with the offer (sdp) and the party's direction
+ * in it (status, enum sb_sdp_dir values). Each offer gets a new sequence
+ * number, so that the answer to an offer SIP gave up on (its timeout) is
+ * never taken for the answer to a later one. */
+void sb__h_leg_reoffer(struct sb_engine *eng, void *obj, int from, const void *arg)
+{
+	const struct sb_leg_arg *a = arg;
+	const struct sb_engine_media_ops *m = eng->ops.media;
+	struct sb_leg *leg = obj;
+	int r = -ENOSYS;
+
+	if (leg->kind == SB_LEG_SIP && leg->media && m && m->reoffer && a && a->sdp && *a->sdp) {
+		leg->offer_seq = ++leg->offer_next;
+		leg->offer_dir = a->status & 3;
+		r = m->reoffer(eng->ops.media_ud, leg->media, leg->offer_seq, a->sdp);
+	}
+	if (r < 0) {
+		leg->offer_seq = 0;
+		sb_warn("leg %u: the party's new offer not given to media (%s)", (unsigned)leg->id,
+			strerror(-r));
+		reanswer(eng, leg, r == -ENOSYS ? 488 : 500, NULL);
+	}
+}
+
+/* The browser bridged to leg hears that the party held or resumed
+ * (call.hold, docs/protocol.md section 6). Its own media is not changed:
+ * the media plane sends nothing to the held party. */
+static void tell_peer(struct sb_engine *eng, struct sb_leg *leg, bool held)
+{
+	struct sb_call *call = leg->call;
+	uint32_t other = call->bridge.a == leg->id   ? call->bridge.b
+			 : call->bridge.b == leg->id ? call->bridge.a
+						     : 0;
+	struct sb_leg *p = sb__leg_find(call, other);
+
+	if (p && p->kind == SB_LEG_CLIENT && p->state != SB_LEG_ENDED)
+		sb__client_event(eng, p->session, "call.hold",
+				 json_pack("{s:s,s:b}", "call", call->wire_id, "hold", held));
+}
+
+/* arg: a struct sb_leg_arg with media's answer (sdp) or its refusal
+ * (error, cause). A refused offer leaves the session as it was (RFC 3264
+ * section 8: the old description stays in force): 488 when the offer
+ * itself is unacceptable (malformed, nothing in common), else 500. */
+void sb__h_leg_reoffer_answer(struct sb_engine *eng, void *obj, int from, const void *arg)
+{
+	const struct sb_leg_arg *a = arg;
+	struct sb_leg *leg = obj;
+	bool held;
+
+	leg->offer_seq = 0;
+	if (!a || a->error < 0 || !a->sdp || !*a->sdp) {
+		int e = a ? a->error : -EIO;
+		bool unacceptable =
+			e == -EBADMSG || e == -ENOTSUP || e == -EPROTO || e == -EOPNOTSUPP;
+
+		sb_info("leg %u: the party's new offer refused (%s): the call goes on as it was",
+			(unsigned)leg->id, a && a->cause && *a->cause ? a->cause : "no answer");
+		reanswer(eng, leg, unacceptable ? 488 : 500, NULL);
+		return;
+	}
+	free(leg->local_sdp);
+	leg->local_sdp = strdup(a->sdp);
+	/* The party holds the call when it no longer receives (RFC 3264
+	 * section 8.4: sendonly or inactive). */
+	held = !(leg->offer_dir & 2);
+	reanswer(eng, leg, 200, a->sdp);
+	if (held == leg->held)
+		return;
+	leg->held = held;
+	sb_info("leg %u %s by the party (%s)", (unsigned)leg->id, held ? "held" : "resumed",
+		dir_name(leg->offer_dir));
+	tell_peer(eng, leg, held);
+}

@@ -1,0 +1,240 @@
+/* New offers on a live RTP leg toward SIP (RFC 3264 section 8: a re-INVITE
+ * or an UPDATE with SDP). The offer is checked whole and answered before
+ * anything changes; only an accepted offer is applied: a new address or
+ * port (and the relatch rules below), another codec or other payload type
+ * numbers, and the direction (hold and resume, section 8.4). A refused
+ * offer leaves the leg as it was. Worker thread only. */
+#define SB_LOG_COMP SB_COMP_MEDIA
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log/log.h"
+#include "media/media_internal.h"
+
+/* How long packets from the source latched before a move are still taken:
+ * the old stream's last packets, already on their way. */
+#define PREV_GRACE_US (2 * G_USEC_PER_SEC)
+
+/* What a new offer asks for, worked out before anything changes. */
+struct reoffer {
+	struct sb_sdp *offer;
+	struct sb_sdp_media *m; /* its audio section */
+	struct sb_mcodec codec;
+	struct sockaddr_in addr;
+	bool hold_addr; /* c=0.0.0.0 */
+	struct sb_sdp *answer;
+	char *text; /* the answer printed */
+};
+
+static void reply(struct sb_msession *s, int64_t seq, int err, const char *str, char *text)
+{
+	struct sb_event ev = {.type = SB_EV_MEDIA_REANSWER,
+			      .call = s->call,
+			      .leg = s->leg,
+			      .arg = {(int64_t)s->id, err, seq},
+			      .text = text};
+
+	snprintf(ev.str, sizeof(ev.str), "%s", str);
+	sb_bus_post(s->w->m->control, &ev);
+}
+
+/* Our address toward the peer: the one we gave before (it does not change
+ * within a call). */
+static void our_addr(struct sb_msession *s, const struct reoffer *ro, char *out, size_t n)
+{
+	for (int i = 0; s->current && i < s->current->n_media; i++)
+		if (s->current->media[i]->port && s->current->media[i]->addr) {
+			snprintf(out, n, "%s", s->current->media[i]->addr);
+			return;
+		}
+	sb__rtp_local_addr(s, ro->m->addr, out, n);
+}
+
+/* The codec: the one in use when it is still offered (RFC 3264 section
+ * 8.3.2 lets the answerer keep it, and the relay keeps working as it
+ * did), under the offer's payload type; else the one a new call would
+ * choose. */
+static int codec_take(struct sb_msession *s, struct reoffer *ro)
+{
+	const struct sb_sdp_codec *c =
+		sb_sdp_codec_find(ro->m, s->codec.name, (unsigned)s->codec.rate);
+
+	if (c) {
+		sb__mcodec_set(&ro->codec, c);
+		return 0;
+	}
+	return sb__rtp_codec_choose(s, ro->m, &ro->codec);
+}
+
+static int addr_take(struct reoffer *ro)
+{
+	struct sb_sdp_media *m = ro->m;
+
+	ro->addr.sin_family = AF_INET;
+	if (m->ipv6 || !m->addr || m->port == 0 || m->port > 65535 ||
+	    inet_pton(AF_INET, m->addr, &ro->addr.sin_addr) != 1)
+		return -EBADMSG;
+	ro->addr.sin_port = htons((uint16_t)m->port);
+	/* RFC 3264 section 8.4: c=0.0.0.0 is the RFC 2543 hold, the peer
+	 * receiving nothing (sendonly, or inactive when it was recvonly). */
+	ro->hold_addr = ro->addr.sin_addr.s_addr == htonl(INADDR_ANY);
+	if (ro->hold_addr)
+		m->dir = (enum sb_sdp_dir)(m->dir & SB_SDP_SENDONLY);
+	return 0;
+}
+
+/* Parses, checks and answers the offer in ro; s is not changed. Returns 0,
+ * or -EBADMSG (malformed), -ENOTSUP (nothing we can take), -ENOMEM, with a
+ * reason in err. */
+static int prepare(struct sb_msession *s, struct reoffer *ro, const char *text, char *err,
+		   size_t errlen)
+{
+	char addr[64];
+	int r;
+
+	r = sb_sdp_parse(text, strnlen(text, SB_SDP_MAX_LEN + 1), &ro->offer, err, errlen);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EBADMSG;
+	if (!(ro->m = sb_sdp_media_find(ro->offer, "audio"))) {
+		snprintf(err, errlen, "the offer has no audio stream");
+		return -ENOTSUP;
+	}
+	if (addr_take(ro) < 0) {
+		snprintf(err, errlen, "the offer has no usable IPv4 address and port");
+		return -EBADMSG;
+	}
+	if (codec_take(s, ro) < 0) {
+		snprintf(err, errlen, "no codec in common");
+		return -ENOTSUP;
+	}
+	if (sb__sdes_reoffer(s, ro->m) < 0) {
+		snprintf(err, errlen, "the offer changes the SRTP keys or drops SRTP");
+		return -ENOTSUP;
+	}
+	if (s->rtcp_mux && !ro->m->rtcp_mux) {
+		snprintf(err, errlen, "the offer drops rtcp-mux");
+		return -ENOTSUP;
+	}
+	our_addr(s, ro, addr, sizeof(addr));
+	if ((r = sb__describe_rtp_reanswer(s, ro->offer, addr, &ro->codec, &ro->answer)) < 0 ||
+	    (r = sb_sdp_print(ro->answer, &ro->text)) < 0) {
+		snprintf(err, errlen, "%s", r == -ENOMEM ? "out of memory" : "nothing to answer");
+		return r == -ENOMEM ? r : -ENOTSUP;
+	}
+	return 0;
+}
+
+/* A payload type no codec of m uses, or -1. */
+static int pt_unused(const struct sb_sdp_media *m, int pt)
+{
+	for (int i = 0; i < m->n_codecs; i++)
+		if (m->codecs[i].pt == pt)
+			return -1;
+	return pt;
+}
+
+static void codec_apply(struct sb_msession *s, const struct reoffer *ro)
+{
+	if (strcasecmp(ro->codec.name, s->codec.name) != 0 || ro->codec.rate != s->codec.rate) {
+		sb_info("session %llu: codec %s -> %s", (unsigned long long)s->id, s->codec.name,
+			ro->codec.name);
+		/* What we send is transcoded into our codec: a new one needs a
+		 * new transcoder; the receive statistics had the old clock. */
+		s->xc = sb_xcode_free(s->xc);
+		memset(&s->rx, 0, sizeof(s->rx));
+		s->pt_prev = -1;
+		s->codec = ro->codec;
+		sb__media_post(s, SB_EV_MEDIA_CONNECTED, 0, s->codec.name, NULL);
+	} else if (ro->codec.pt != s->codec.pt) {
+		/* Renumbered: packets under the old number may still be on
+		 * their way; they are taken until one comes under the new one
+		 * (unless the offer gave the old number to another codec). */
+		s->pt_prev = pt_unused(ro->m, s->codec.pt);
+		sb_info("session %llu: %s now payload type %d", (unsigned long long)s->id,
+			s->codec.name, ro->codec.pt);
+		s->codec = ro->codec;
+	}
+	s->dtmf_pt = sb__dtmf_pt(ro->m, s->codec.rate);
+}
+
+/* A new address or port from the peer takes effect at once. With
+ * symmetric RTP the new signalled address is where we send until the first
+ * authentic packet from any source but the one latched before latches
+ * anew; that old source's packets are still taken (never latched onto) for
+ * PREV_GRACE_US, so that the old stream's last packets are not lost, and
+ * are dropped after. RTCP latches anew once that grace is over. */
+static void addr_apply(struct sb_msession *s, const struct reoffer *ro)
+{
+	const struct sockaddr_in *sig = (const struct sockaddr_in *)&s->sig_rtp;
+	char ip[INET_ADDRSTRLEN] = "";
+
+	if (ro->hold_addr ||
+	    (sig->sin_family == AF_INET && sig->sin_addr.s_addr == ro->addr.sin_addr.s_addr &&
+	     sig->sin_port == ro->addr.sin_port && s->have_remote))
+		return;
+	if (s->latched) {
+		s->prev_src = s->peer_rtp;
+		s->prev_until_us = g_get_monotonic_time() + PREV_GRACE_US;
+	}
+	memset(&s->peer_rtp, 0, sizeof(s->peer_rtp));
+	memcpy(&s->peer_rtp, &ro->addr, sizeof(ro->addr));
+	s->peer_rtp_len = sizeof(ro->addr);
+	s->sig_rtp = s->peer_rtp;
+	s->have_remote = true;
+	s->latched = false;
+	s->rtcp_latched = false;
+	inet_ntop(AF_INET, &ro->addr.sin_addr, ip, sizeof(ip));
+	sb_info("session %llu: the peer moved to %s:%u", (unsigned long long)s->id, ip,
+		(unsigned)ntohs(ro->addr.sin_port));
+}
+
+/* RFC 3264 section 8.4: a peer that is sendonly or inactive receives
+ * nothing from us (RTCP goes on); when it receives again, our stream
+ * continues with the next sequence number. */
+static void dir_apply(struct sb_msession *s, const struct reoffer *ro)
+{
+	bool held = !(ro->m->dir & SB_SDP_RECVONLY);
+
+	if (held == s->send_held)
+		return;
+	s->send_held = held;
+	if (!held)
+		s->rw.resync = true;
+	sb_info("session %llu: the peer is %s: %s", (unsigned long long)s->id,
+		sb_sdp_dir_to_string(ro->m->dir), held ? "nothing sent to it" : "sending again");
+}
+
+void sb__rtp_reoffer(struct sb_msession *s, int64_t seq, const char *text)
+{
+	struct reoffer ro = {0};
+	char err[160] = "";
+	int r;
+
+	if (s->failed || s->rtp_fd < 0 || !s->current) {
+		reply(s, seq, -EAGAIN, "no completed exchange to renegotiate", NULL);
+		return;
+	}
+	r = prepare(s, &ro, text ? text : "", err, sizeof(err));
+	if (r < 0) {
+		sb_info("session %llu: new offer refused: %s", (unsigned long long)s->id, err);
+		reply(s, seq, r, err, NULL);
+	} else {
+		codec_apply(s, &ro);
+		addr_apply(s, &ro);
+		dir_apply(s, &ro);
+		sb_sdp_free(s->current);
+		s->current = ro.answer;
+		ro.answer = NULL;
+		reply(s, seq, 0, sb_sdp_dir_to_string(ro.m->dir), ro.text);
+		ro.text = NULL;
+	}
+	sb_sdp_free(ro.answer);
+	sb_sdp_free(ro.offer);
+	free(ro.text);
+}
