@@ -5,8 +5,11 @@
  * measured apart from the load. Prints figures next to the targets;
  * asserts nothing about time.
  *
- * Usage: bench-relay [--seconds S] [N ...]   (default: 10 s; 1 100 500 1000) */
+ * Usage: bench-relay [--seconds S] [--pin] [N ...]   (default: 10 s; 1 100 500 1000)
+ * --pin: the gateway's threads on CPU 0, the peers and the echo on CPU 1, so
+ * that the load does not share the gateway's core (2 cores or more). */
 #include <errno.h>
+#include <sched.h>
 #include <glib-unix.h>
 #include <glib.h>
 #include <stdio.h>
@@ -225,6 +228,8 @@ static void offers_send(struct run *r)
 	}
 }
 
+static bool pin_cpus;
+
 static pid_t gateway_spawn(struct run *r, const char *self)
 {
 	int sv[2];
@@ -236,6 +241,14 @@ static pid_t gateway_spawn(struct run *r, const char *self)
 	if (pid == 0) {
 		char fd[16], n[16];
 
+		if (pin_cpus) {
+			cpu_set_t gw;
+
+			CPU_ZERO(&gw);
+			CPU_SET(0, &gw);
+			(void)sched_setaffinity(0, sizeof(gw), &gw);
+			setenv("SB_BENCH_PIN", "1", 1);
+		}
 		close(sv[0]);
 		snprintf(fd, sizeof(fd), "%d", sv[1]);
 		snprintf(n, sizeof(n), "%u", r->n);
@@ -484,6 +497,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
 			window_ms = (int)(strtod(argv[++i], NULL) * 1000);
+		else if (strcmp(argv[i], "--pin") == 0)
+			pin_cpus = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
 		else if (n_ns < 16 && strtoul(argv[i], NULL, 10) > 0 &&
 			 strtoul(argv[i], NULL, 10) <= MAX_N)
 			ns[n_ns++] = (unsigned)strtoul(argv[i], NULL, 10);
@@ -491,12 +506,20 @@ int main(int argc, char **argv)
 	if (!n_ns)
 		for (; n_ns < 4; n_ns++)
 			ns[n_ns] = defaults[n_ns];
+	if (pin_cpus) {
+		cpu_set_t load;
+
+		CPU_ZERO(&load);
+		CPU_SET(1, &load);
+		(void)sched_setaffinity(0, sizeof(load), &load);
+	}
 	nofile_raise();
 	getrlimit(RLIMIT_NOFILE, &rl);
-	printf("relay benchmark: %ld cores, window %d ms per N, RLIMIT_NOFILE %llu, RTP ports "
+	printf("relay benchmark: %ld cores%s, window %d ms per N, RLIMIT_NOFILE %llu, RTP ports "
 	       "%d-%d\n",
-	       sysconf(_SC_NPROCESSORS_ONLN), window_ms, (unsigned long long)rl.rlim_cur, PORT_MIN,
-	       PORT_MAX);
+	       sysconf(_SC_NPROCESSORS_ONLN),
+	       pin_cpus ? " (gateway on CPU 0, peers and echo on CPU 1)" : "", window_ms,
+	       (unsigned long long)rl.rlim_cur, PORT_MIN, PORT_MAX);
 	for (unsigned i = 0; i < n_ns; i++) {
 		if (run_one(argv[0], ns[i], window_ms, &res[i]) < 0) {
 			fprintf(stderr, "relay: N=%u could not run\n", ns[i]);

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <glib-unix.h>
 #include <glib.h>
 #include <netinet/in.h>
@@ -138,6 +139,14 @@ static gpointer echo_main(gpointer ud)
 	static char ctl[ECHO_BATCH][64];
 	struct echo *e = ud;
 	struct mmsghdr in[ECHO_BATCH], out[ECHO_BATCH];
+	cpu_set_t load_cpu;
+
+	/* --pin: the echo is load (the SIP side), on the load's CPU. */
+	if (getenv("SB_BENCH_PIN")) {
+		CPU_ZERO(&load_cpu);
+		CPU_SET(1, &load_cpu);
+		(void)sched_setaffinity(0, sizeof(load_cpu), &load_cpu);
+	}
 	struct iovec iov[ECHO_BATCH], oiov[ECHO_BATCH];
 	struct sockaddr_storage from[ECHO_BATCH];
 	int64_t rx[ECHO_BATCH];
