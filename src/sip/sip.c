@@ -460,6 +460,15 @@ static void on_i_cancel(struct sb_sip *sip, const struct nua_ev *e)
 {
 	struct sb_sip_dialog *d = e->d;
 
+	if (d && d->answered) {
+		/* The CANCEL of a re-INVITE waiting for media's answer: nua
+		 * answered it 487, and the dialog stays (RFC 3261 section
+		 * 9.2). Media's answer, if it still comes, finds no offer. */
+		if (d->reoffer)
+			sb__sip_reoffer_clear(d);
+		sb_info("the party cancelled its new offer: the call goes on");
+		return;
+	}
 	if (d && !d->ended) {
 		d->ended = true;
 		post(sip, d, SB_EV_SIP_CANCEL, 0, NULL, NULL);

@@ -6,7 +6,8 @@
 # Then, with trunks that are SIPp instances, the dialog features: PRACK of a
 # reliable 183 with early media, session timers (refresh by UPDATE, expiry
 # ending the call, 422 both ways), a 302 followed in q order, an inbound
-# re-INVITE putting the call on hold and back, and the media plane's offer
+# re-INVITE putting the call on hold and back (and one CANCELled while it
+# waits for the media plane's answer: the dialog stays), and the media plane's offer
 # to trunks with [trunk] codecs and srtp (SDES lines; an answer without one
 # refused).
 # Usage: sip_test.sh SWITCHBOARD_BINARY SOURCE_DIR TESTDATA_DIR
@@ -76,7 +77,7 @@ if stop; then ok "clean exit after hostile input"; else not_ok "exit $rc after h
 # as a trunk by its address) dials a number routed to it.
 p_prack=$(free_port); p_timer=$(free_port); p_expire=$(free_port); p_minse=$(free_port)
 p_redir=$(free_port); p_ok=$(free_port); p_busy=$(free_port); p_auth=$(free_port); p_pcma=$(free_port)
-p_sdes=$(free_port); p_sdesno=$(free_port)
+p_sdes=$(free_port); p_sdesno=$(free_port); p_rcancel=$(free_port)
 { conf_head "$tmp/var2"; cat <<CONF
 [sip]
 listen = udp:127.0.0.1:$sip_port
@@ -98,6 +99,8 @@ printf '[trunk sdes]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\ncodecs 
 printf '[route sdes]\ndestination = 2008\naction = trunk\ntarget = sdes\n' >>"$tmp/dlg.conf"
 printf '[trunk sdesno]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\nsrtp = sdes\n' "$p_sdesno" >>"$tmp/dlg.conf"
 printf '[route sdesno]\ndestination = 2009\naction = trunk\ntarget = sdesno\n' >>"$tmp/dlg.conf"
+printf '[trunk rcancel]\nhost = 127.0.0.1\nport = %s\noptions_interval = 0\n' "$p_rcancel" >>"$tmp/dlg.conf"
+printf '[route rcancel]\ndestination = 2010\naction = trunk\ntarget = rcancel\n' >>"$tmp/dlg.conf"
 printf '[route echo]\ndestination = echo\naction = echo\n' >>"$tmp/dlg.conf"
 
 sipp_bg() { # name scenario port timeout_s [sipp args...]: starts SIPp, sets pid_<name>
@@ -186,6 +189,15 @@ settle "re-INVITE hold (sendonly, c=0.0.0.0, inactive) and resume answered with 
 if grep -q "held by the party (sendonly)" "$tmp/err" && grep -q "resumed by the party (sendrecv)" "$tmp/err"; then
   ok "the engine hears of the hold and the resume"
 else not_ok "no hold/resume in the engine's log"; fi
+
+# A CANCEL of a re-INVITE waiting for media's answer ends the re-INVITE
+# (487), not the dialog: the caller's BYE then reaches the far end.
+sipp_bg rcancel_uas uas_echo_pcmu.xml "$p_rcancel" 25
+sleep 0.3
+if python3 "$here/reinvite_cancel.py" "$sip_port" 2010 >"$tmp/rcancel.log" 2>&1; then
+  ok "a cancelled re-INVITE: 200 to the CANCEL, 487 to the re-INVITE, the dialog goes on"
+else not_ok "a cancelled re-INVITE"; cat "$tmp/rcancel.log"; fi
+settle "after a cancelled re-INVITE the caller's BYE ends the call: the far end gets BYE" rcancel_uas
 
 settle "session timer: switchboard refreshes by UPDATE within the 90 s (refresher=uac)" \
   timer_uas timer_uac
