@@ -25,8 +25,9 @@
  * wake-up; more than this are not expected without ICE-TCP. */
 #define NICE_POLLFDS 16
 
-/* Packets taken from an agent per read. */
-#define NRX_BATCH 16
+/* Packets taken from an agent per read, and reads per wake-up. */
+#define NRX_BATCH  16
+#define NRX_ROUNDS 4
 
 /* Once connected, how often a data read re-takes the agent's deadline
  * (STUN consumed by a read, such as a consent answer, only moves timers
@@ -172,9 +173,11 @@ static void nice_ready_cb(struct sb_mwatch *wt, uint32_t events)
 	int64_t now;
 
 	g_object_ref(agent); /* a packet may fail the session */
-	/* Read until the sockets are drained even once the session has failed
-	 * (what it reads is dropped): epoll is level-triggered. */
-	while (n == NRX_BATCH) {
+	/* At most NRX_ROUNDS batches per wake-up, so that a peer that keeps its
+	 * socket full cannot hold the worker; epoll is level-triggered, so the
+	 * rest is read on the next pass. Read also once the session has failed
+	 * (what it reads is dropped), or its socket would stay ready. */
+	for (int round = 0; round < NRX_ROUNDS && n == NRX_BATCH; round++) {
 		for (unsigned i = 0; i < NRX_BATCH; i++) {
 			rx->vec[i] = (GInputVector){rx->buf[i], SB_MEDIA_MAX_PKT};
 			rx->msg[i] = (NiceInputMessage){&rx->vec[i], 1, NULL, 0};
