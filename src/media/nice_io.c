@@ -110,7 +110,6 @@ static int heap_set(struct sb_mworker *w, struct sb_msession *s, int64_t due)
 		s->nice_hidx = ++w->nh_n;
 		heap_fix(w, w->nh_n - 1);
 	}
-	g_source_set_ready_time(w->nh_src, w->nh_n ? w->nh[0]->nice_due_us : -1);
 	return 0;
 }
 
@@ -204,9 +203,42 @@ static void nice_ready_cb(struct sb_mwatch *wt, uint32_t events)
 	}
 }
 
+/* The heap's source computes its timeout from the heap in prepare rather
+ * than being given a ready time: g_source_set_ready_time() signals the
+ * context's wake-up descriptor on every change, which cost the worker a
+ * write, a read and an extra loop pass several thousand times a second. */
+struct nice_due_source {
+	GSource base;
+	struct sb_mworker *w;
+};
+
+static gboolean nice_due_prepare(GSource *src, gint *timeout)
+{
+	struct sb_mworker *w = ((struct nice_due_source *)src)->w;
+	int64_t now, due;
+
+	if (!w->nh_n) {
+		*timeout = -1;
+		return FALSE;
+	}
+	now = g_source_get_time(src);
+	due = w->nh[0]->nice_due_us;
+	if (due <= now)
+		return TRUE;
+	*timeout = (gint)MIN((due - now + 999) / 1000, (int64_t)G_MAXINT);
+	return FALSE;
+}
+
+static gboolean nice_due_check(GSource *src)
+{
+	struct sb_mworker *w = ((struct nice_due_source *)src)->w;
+
+	return w->nh_n && w->nh[0]->nice_due_us <= g_source_get_time(src);
+}
+
 static gboolean nice_due_dispatch(GSource *src, GSourceFunc cb, gpointer ud)
 {
-	struct sb_mworker *w = ud;
+	struct sb_mworker *w = ((struct nice_due_source *)src)->w;
 	int64_t now = g_get_monotonic_time();
 
 	/* Each session runs once per pass; its new deadline is later. */
@@ -216,11 +248,14 @@ static gboolean nice_due_dispatch(GSource *src, GSourceFunc cb, gpointer ud)
 		heap_remove(w, s);
 		nice_run(s);
 	}
-	g_source_set_ready_time(src, w->nh_n ? w->nh[0]->nice_due_us : -1);
 	return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs nice_due_funcs = {.dispatch = nice_due_dispatch};
+static GSourceFuncs nice_due_funcs = {
+	.prepare = nice_due_prepare,
+	.check = nice_due_check,
+	.dispatch = nice_due_dispatch,
+};
 
 /* ---- per worker ---- */
 
@@ -229,8 +264,8 @@ int sb__nice_io_init(struct sb_mworker *w)
 	w->nrx = g_try_new(struct sb_nice_rx, 1);
 	if (!w->nrx)
 		return -ENOMEM;
-	w->nh_src = g_source_new(&nice_due_funcs, sizeof(GSource));
-	g_source_set_callback(w->nh_src, NULL, w, NULL);
+	w->nh_src = g_source_new(&nice_due_funcs, sizeof(struct nice_due_source));
+	((struct nice_due_source *)w->nh_src)->w = w;
 	g_source_attach(w->nh_src, w->ctx);
 	return 0;
 }
