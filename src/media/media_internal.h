@@ -263,10 +263,14 @@ int sb__sdes_offer(struct sb_msession *s);
 /* The answer (s->ra) to our SDES offer: its crypto line must name one of
  * our tags with that tag's suite and carry a usable key (as in
  * sb__sdes_answer); then s->srtp_in gets the answer's key, s->srtp_out
- * ours, s->sdes our chosen line, and the other keys are wiped. Returns 0
- * (also when no SDES offer is out, or for an answer without crypto lines
- * under SB_ENGINE_SRTP_SDES_OPTIONAL: plain RTP), -ENOENT (no crypto line,
- * under SB_ENGINE_SRTP_SDES), -ENOTSUP (none matches our offer) or -EIO. */
+ * ours, s->sdes our chosen line, and the other keys are wiped. A later
+ * answer to the same offer (a 200 after a 183 with SDP) must carry the line
+ * the first one installed (tag, suite, key params), or none when the first
+ * left the leg plain. Returns 0 (also when the session made no SDES offer,
+ * or for an answer without crypto lines under SB_ENGINE_SRTP_SDES_OPTIONAL:
+ * plain RTP), -ENOENT (no crypto line, under SB_ENGINE_SRTP_SDES or after
+ * a keyed answer), -ENOTSUP (none matches our offer, or a later answer
+ * changes the line) or -EIO. */
 int sb__sdes_answered(struct sb_msession *s);
 /* A re-offer on a leg keeps its SRTP as it is (RFC 4568 section 7.1.4
  * allows the same keys): 0 when m has no crypto line and the leg is plain

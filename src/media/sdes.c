@@ -244,12 +244,37 @@ static int answered_install(struct sb_msession *s, const struct sb_sdp_crypto *c
 	return r;
 }
 
+/* A later answer to the same offer (a 200 after a 183 with SDP, RFC 3261
+ * section 13.2.1 / RFC 3262 section 5): the first one keyed the leg or left
+ * it plain, and the peer's keys cannot change without a new offer (RFC 4568
+ * section 7.1.4). So the answer must carry the line installed (tag, suite
+ * and key params), or no line when the leg is plain. */
+static int answered_again(const struct sb_msession *s)
+{
+	const struct sb_sdp_media *m = s->ra;
+
+	if (!s->sdes.suite)
+		return m->n_crypto == 0 ? 0 : -ENOTSUP;
+	for (int j = 0; j < m->n_crypto; j++) {
+		const struct sb_sdp_crypto *c = &m->crypto[j];
+
+		if (c->tag == s->sdes.tag && c->suite && strcmp(c->suite, s->sdes.suite) == 0 &&
+		    c->key_params && strcmp(c->key_params, s->sdes_peer_kp) == 0 &&
+		    !(c->session_params && *c->session_params))
+			return 0;
+	}
+	return m->n_crypto == 0 ? -ENOENT : -ENOTSUP;
+}
+
 int sb__sdes_answered(struct sb_msession *s)
 {
 	int r = -ENOTSUP;
 
-	if (s->n_sdes_offer == 0 || !s->ra)
+	if (s->srtp_mode == SB_ENGINE_SRTP_OFF || !s->ra)
 		return 0;
+	/* Our offer's lines are wiped once an answer took one (or none). */
+	if (s->n_sdes_offer == 0)
+		return answered_again(s);
 	if (s->ra->n_crypto == 0) {
 		/* No SDES in the answer: plain RTP when our offer was
 		 * RTP/AVP (best effort), a failure when it was RTP/SAVP. */
