@@ -762,6 +762,7 @@ void sb__rtp_update(struct sb_msession *s, const char *sdp)
 
 void sb__rtp_free(struct sb_msession *s)
 {
+	sb__rtp_reoffer_drop(s);
 	sb__dtmf_free(s);
 	sb__sdes_free(s);
 	s->xc = sb_xcode_free(s->xc);
