@@ -57,6 +57,9 @@ enum sb_prio {
 	X(SIP_REINVITE, "sip.reinvite", HIGH,                                                      \
 	  "arg0=direction (0 inactive 1 sendonly 2 recvonly 3 sendrecv) str=direction "            \
 	  "text=offer sdp (a re-INVITE or UPDATE awaiting its answer)")                            \
+	X(SIP_REOFFER_GONE, "sip.reoffer_gone", HIGH,                                              \
+	  "arg0=status SIP answered the waiting offer with (487 cancelled, 500 timeout) "          \
+	  "str=cancelled or timeout")                                                              \
 	X(SIP_DTMF, "sip.dtmf", HIGH, "str=digits")                                                \
 	X(SIP_REGISTERED, "sip.registered", NORMAL, "arg0=expires s str=aor text=contact")         \
 	X(SIP_UNREGISTERED, "sip.unregistered", NORMAL, "str=aor text=contact")                    \
@@ -86,6 +89,8 @@ enum sb_prio {
 	X(MEDIA_CMD_UPDATE, "media.cmd_update", HIGH, "arg0=session id text=remote sdp")           \
 	X(MEDIA_CMD_REOFFER, "media.cmd_reoffer", HIGH,                                            \
 	  "arg0=session id arg1=offer sequence text=remote offer")                                 \
+	X(MEDIA_CMD_REOFFER_DONE, "media.cmd_reoffer_done", HIGH,                                  \
+	  "arg0=session id arg1=offer sequence arg2=1 answer sent (apply it), 0 offer abandoned")  \
 	X(MEDIA_CMD_CANDIDATE, "media.cmd_candidate", HIGH, "arg0=session id text=candidate")      \
 	X(MEDIA_CMD_BRIDGE, "media.cmd_bridge", CRITICAL, "arg0=session id arg1=other session id") \
 	X(MEDIA_CMD_ICE_RESTART, "media.cmd_ice_restart", HIGH, "arg0=session id")                 \

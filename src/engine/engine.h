@@ -134,12 +134,18 @@ struct sb_engine_media_ops {
 	int (*update)(void *ud, uint64_t id, const char *remote_sdp);
 	/* Gives a live session the peer's new offer (RFC 3264 section 8: a
 	 * re-INVITE or UPDATE from SIP). MEDIA_REANSWER follows (arg0 = id, arg2
-	 * = seq): arg1 0 with the answer in text, the session changed (address,
-	 * codec and payload types, direction); or a negative errno when the
-	 * offer is refused (-EBADMSG malformed, -ENOTSUP nothing in common),
-	 * the session unchanged. Not MEDIA_FAILED: a refused offer leaves the
-	 * call as it was. */
+	 * = seq): arg1 0 with the answer in text, which changes the session
+	 * (address, codec and payload types, direction) only once reoffer_done
+	 * says it was sent; or a negative errno when the offer is refused
+	 * (-EBADMSG malformed, -ENOTSUP nothing in common), the session
+	 * unchanged. Not MEDIA_FAILED: a refused offer leaves the call as it
+	 * was. */
 	int (*reoffer)(void *ud, uint64_t id, uint64_t seq, const char *remote_sdp);
+	/* What became of offer seq's answer: sent (SIP answered 200 with it:
+	 * the session now applies it) or not (SIP gave up on the offer, by a
+	 * CANCEL or its timeout: the answer is dropped and the session stays
+	 * as it was, RFC 3264 section 8). No event follows. */
+	int (*reoffer_done)(void *ud, uint64_t id, uint64_t seq, bool sent);
 	/* Relays media between two sessions (both legs of a bridge). */
 	int (*bridge)(void *ud, uint64_t a, uint64_t b);
 	/* Restarts ICE (RFC 8445 section 9) after the browser's address changed;

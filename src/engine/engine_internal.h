@@ -66,6 +66,7 @@ enum sb_leg_input {
 	SB_LI_REANSWER,	      /* the client answered our re-offer (ICE restart) */
 	SB_LI_REOFFER,	      /* the SIP party made a new offer (re-INVITE, UPDATE) */
 	SB_LI_REOFFER_ANSWER, /* media answered (or refused) that offer */
+	SB_LI_REOFFER_GONE,   /* SIP gave up on that offer (CANCEL, timeout) */
 	_SB_LI_MAX,
 	_SB_LI_INVALID = -22,
 };
@@ -367,6 +368,7 @@ void sb__h_leg_answer(struct sb_engine *eng, void *obj, int from, const void *ar
 void sb__h_leg_reanswer(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_reoffer(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_reoffer_answer(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_reoffer_gone(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_close(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_session_detach(struct sb_engine *eng, void *obj, int from, const void *arg);

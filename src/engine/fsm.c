@@ -51,9 +51,9 @@ const struct sb_fsm_def sb__call_fsm = {
 /* ---- leg: media, signalled, ringing, up, ended ---- */
 
 static const char *const leg_states[] = {"new", "ready", "calling", "ringing", "up", "ended"};
-static const char *const leg_inputs[] = {"media_ready", "place",   "progress",	    "answer",
-					 "hangup",	"fail",	   "cancel",	    "close",
-					 "reanswer",	"reoffer", "reoffer_answer"};
+static const char *const leg_inputs[] = {
+	"media_ready", "place", "progress", "answer",  "hangup",	 "fail",
+	"cancel",      "close", "reanswer", "reoffer", "reoffer_answer", "reoffer_gone"};
 
 #define L(s, i, h, n)                                                                              \
 	{                                                                                          \
@@ -79,6 +79,7 @@ static const struct sb_fsm_row leg_rows[] = {
 	/* The SIP party's new offer (re-INVITE, UPDATE) and media's answer. */
 	L(UP, REOFFER, sb__h_leg_reoffer, UP),
 	L(UP, REOFFER_ANSWER, sb__h_leg_reoffer_answer, UP),
+	L(UP, REOFFER_GONE, sb__h_leg_reoffer_gone, UP),
 	L(READY, ANSWER, sb__h_leg_answer, UP),
 	L(CALLING, ANSWER, sb__h_leg_answer, UP),
 	L(RINGING, ANSWER, sb__h_leg_answer, UP),

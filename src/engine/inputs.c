@@ -441,6 +441,17 @@ static void on_sip_reinvite(struct sb_engine *eng, const struct sb_event *ev)
 		eng->ops.sip->reanswer(eng->ops.sip_ud, ev->call, ev->leg, leg ? 488 : 500, NULL);
 }
 
+/* SIP answered the waiting offer by itself (487 to the party's CANCEL, 500
+ * after its timeout): only a leg with an offer out has anything to undo. */
+static void on_sip_reoffer_gone(struct sb_engine *eng, const struct sb_event *ev)
+{
+	struct sb_leg *leg = event_leg(eng, ev);
+
+	if (leg && leg->state == SB_LEG_UP && leg->offer_seq)
+		leg_apply(eng, leg, SB_LI_REOFFER_GONE, "sip.reoffer_gone",
+			  &(struct sb_leg_arg){.status = (int)ev->arg[0], .cause = ev->str});
+}
+
 static void on_sip_cancel(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_leg *leg = event_leg(eng, ev);
@@ -611,6 +622,7 @@ static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_SIP_BYE] = on_sip_bye,
 	[SB_EV_SIP_CANCEL] = on_sip_cancel,
 	[SB_EV_SIP_REINVITE] = on_sip_reinvite,
+	[SB_EV_SIP_REOFFER_GONE] = on_sip_reoffer_gone,
 	[SB_EV_SIP_DTMF] = on_sip_dtmf,
 	[SB_EV_SIP_TRUNK_STATE] = on_sip_trunk_state,
 	[SB_EV_MEDIA_READY] = on_media_ready,

@@ -19,13 +19,28 @@ static const char *dir_name(int dir)
 	return names[dir & 3];
 }
 
-static void reanswer(struct sb_engine *eng, struct sb_leg *leg, int status, const char *sdp)
+/* 0 when SIP sent the response, else a negative errno (-ENOENT: no offer
+ * waits any more). */
+static int reanswer(struct sb_engine *eng, struct sb_leg *leg, int status, const char *sdp)
 {
 	const struct sb_engine_sip_ops *s = eng->ops.sip;
+	int r = s && s->reanswer ? s->reanswer(eng->ops.sip_ud, leg->call->id, leg->id, status, sdp)
+				 : -ENOSYS;
 
-	if (!s || !s->reanswer ||
-	    s->reanswer(eng->ops.sip_ud, leg->call->id, leg->id, status, sdp) < 0)
+	if (r < 0)
 		sb_debug("leg %u: no offer waits for our %d", (unsigned)leg->id, status);
+	return r;
+}
+
+/* Tells the leg's media session what became of its answer to offer seq. */
+static void reoffer_done(struct sb_engine *eng, struct sb_leg *leg, uint64_t seq, bool sent)
+{
+	const struct sb_engine_media_ops *m = eng->ops.media;
+
+	if (leg->media && m && m->reoffer_done &&
+	    m->reoffer_done(eng->ops.media_ud, leg->media, seq, sent) < 0)
+		sb_warn("leg %u: media not told that offer %llu was %s", (unsigned)leg->id,
+			(unsigned long long)seq, sent ? "answered" : "abandoned");
 }
 
 /* arg: a struct sb_leg_arg with the offer (sdp) and the party's direction
@@ -71,11 +86,13 @@ static void tell_peer(struct sb_engine *eng, struct sb_leg *leg, bool held)
 /* arg: a struct sb_leg_arg with media's answer (sdp) or its refusal
  * (error, cause). A refused offer leaves the session as it was (RFC 3264
  * section 8: the old description stays in force): 488 when the offer
- * itself is unacceptable (malformed, nothing in common), else 500. */
+ * itself is unacceptable (malformed, nothing in common), else 500. An
+ * accepted one is sent with 200, then media applies it (reoffer_done). */
 void sb__h_leg_reoffer_answer(struct sb_engine *eng, void *obj, int from, const void *arg)
 {
 	const struct sb_leg_arg *a = arg;
 	struct sb_leg *leg = obj;
+	uint64_t seq = leg->offer_seq;
 	bool held;
 
 	leg->offer_seq = 0;
@@ -89,16 +106,43 @@ void sb__h_leg_reoffer_answer(struct sb_engine *eng, void *obj, int from, const 
 		reanswer(eng, leg, unacceptable ? 488 : 500, NULL);
 		return;
 	}
+	/* The answer takes effect in media only once it is sent: an offer SIP
+	 * gave up on meanwhile leaves the old session in force on both sides
+	 * (RFC 3264 section 8). */
+	if (reanswer(eng, leg, 200, a->sdp) < 0) {
+		sb_info("leg %u: the party's new offer ended before our answer: the call goes on "
+			"as it was",
+			(unsigned)leg->id);
+		reoffer_done(eng, leg, seq, false);
+		return;
+	}
+	reoffer_done(eng, leg, seq, true);
 	free(leg->local_sdp);
 	leg->local_sdp = strdup(a->sdp);
 	/* The party holds the call when it no longer receives (RFC 3264
 	 * section 8.4: sendonly or inactive). */
 	held = !(leg->offer_dir & 2);
-	reanswer(eng, leg, 200, a->sdp);
 	if (held == leg->held)
 		return;
 	leg->held = held;
 	sb_info("leg %u %s by the party (%s)", (unsigned)leg->id, held ? "held" : "resumed",
 		dir_name(leg->offer_dir));
 	tell_peer(eng, leg, held);
+}
+
+/* arg: a struct sb_leg_arg with the status SIP answered the offer with
+ * (487 after the party's CANCEL, 500 after SB_SIP_REOFFER_TIMEOUT_MS) and
+ * why (cause). The party keeps the old session (RFC 3264 section 8), so
+ * media drops its answer and a late media.reanswer finds no offer: the leg
+ * is not marked held and its browser hears nothing. */
+void sb__h_leg_reoffer_gone(struct sb_engine *eng, void *obj, int from, const void *arg)
+{
+	const struct sb_leg_arg *a = arg;
+	struct sb_leg *leg = obj;
+	uint64_t seq = leg->offer_seq;
+
+	leg->offer_seq = 0;
+	sb_info("leg %u: the party's new offer ended with %d (%s): the call goes on as it was",
+		(unsigned)leg->id, a ? a->status : 0, a && a->cause ? a->cause : "gone");
+	reoffer_done(eng, leg, seq, false);
 }

@@ -48,6 +48,9 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 	case SB_EV_MEDIA_CMD_REOFFER:
 		sb__msession_reoffer(w, id, ev->arg[1], ev->text);
 		break;
+	case SB_EV_MEDIA_CMD_REOFFER_DONE:
+		sb__msession_reoffer_done(w, id, ev->arg[1], ev->arg[2] != 0);
+		break;
 	case SB_EV_MEDIA_CMD_CANDIDATE:
 		sb__msession_candidate(w, id, ev->text);
 		break;
@@ -99,7 +102,7 @@ static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 	static const enum sb_event_type cmds[] = {
 		SB_EV_MEDIA_CMD_CREATE,	     SB_EV_MEDIA_CMD_UPDATE,  SB_EV_MEDIA_CMD_CANDIDATE,
 		SB_EV_MEDIA_CMD_BRIDGE,	     SB_EV_MEDIA_CMD_DESTROY, SB_EV_MEDIA_CMD_DTMF,
-		SB_EV_MEDIA_CMD_ICE_RESTART, SB_EV_MEDIA_CMD_REOFFER};
+		SB_EV_MEDIA_CMD_ICE_RESTART, SB_EV_MEDIA_CMD_REOFFER, SB_EV_MEDIA_CMD_REOFFER_DONE};
 	char name[24];
 
 	w->m = m;
@@ -301,6 +304,18 @@ static int op_reoffer(void *ud, uint64_t id, uint64_t seq, const char *remote_sd
 		 : -ENOENT;
 }
 
+static int op_reoffer_done(void *ud, uint64_t id, uint64_t seq, bool sent)
+{
+	struct sb_mworker *w = worker_of(ud, id);
+	struct sb_event ev = {.type = SB_EV_MEDIA_CMD_REOFFER_DONE,
+			      .arg = {(int64_t)id, (int64_t)seq, sent ? 1 : 0}};
+
+	/* The same lane as media.cmd_reoffer: the worker has its offer first. */
+	if (!w)
+		return -ENOENT;
+	return sb_bus_post(w->bus, &ev) < 0 ? -EAGAIN : 0;
+}
+
 static int op_bridge(void *ud, uint64_t a, uint64_t b)
 {
 	struct sb_media *m = ud;
@@ -351,6 +366,7 @@ const struct sb_engine_media_ops sb_media_engine_ops = {
 	.create = op_create,
 	.update = op_update,
 	.reoffer = op_reoffer,
+	.reoffer_done = op_reoffer_done,
 	.bridge = op_bridge,
 	.ice_restart = op_ice_restart,
 	.candidate = op_candidate,

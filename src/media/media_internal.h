@@ -42,6 +42,7 @@ struct sb_mwatch {
 };
 
 struct epoll_event;
+struct sb_mreoffer;
 
 struct sb_mworker {
 	struct sb_media *m;
@@ -134,6 +135,9 @@ struct sb_msession {
 	struct sockaddr_storage prev_src;
 	int64_t prev_until_us; /* monotonic; 0: none */
 	int pt_prev;
+	/* the peer's new offer we answered, applied only once SIP has sent
+	 * the answer (rtp_reoffer.c); NULL: none waits */
+	struct sb_mreoffer *ro_kept;
 	/* RFC 4568 SDES (sdes.c): the crypto line of our answer (suite NULL:
 	 * plain RTP) and our key params; srtp_in, srtp_out and srtp_ready are
 	 * then the SDES contexts, installed before the first packet */
@@ -229,6 +233,7 @@ void sb__msession_create(struct sb_mworker *w, const struct sb_event *ev);
 void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand);
 void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp);
 void sb__msession_reoffer(struct sb_mworker *w, uint64_t id, int64_t seq, const char *sdp);
+void sb__msession_reoffer_done(struct sb_mworker *w, uint64_t id, int64_t seq, bool sent);
 void sb__msession_ice_restart(struct sb_mworker *w, uint64_t id);
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id);
 void sb__msession_free(gpointer p);
@@ -263,10 +268,14 @@ int sb__sdes_offer(struct sb_msession *s);
 /* The answer (s->ra) to our SDES offer: its crypto line must name one of
  * our tags with that tag's suite and carry a usable key (as in
  * sb__sdes_answer); then s->srtp_in gets the answer's key, s->srtp_out
- * ours, s->sdes our chosen line, and the other keys are wiped. Returns 0
- * (also when no SDES offer is out, or for an answer without crypto lines
- * under SB_ENGINE_SRTP_SDES_OPTIONAL: plain RTP), -ENOENT (no crypto line,
- * under SB_ENGINE_SRTP_SDES), -ENOTSUP (none matches our offer) or -EIO. */
+ * ours, s->sdes our chosen line, and the other keys are wiped. A later
+ * answer to the same offer (a 200 after a 183 with SDP) must carry the line
+ * the first one installed (tag, suite, key params), or none when the first
+ * left the leg plain. Returns 0 (also when the session made no SDES offer,
+ * or for an answer without crypto lines under SB_ENGINE_SRTP_SDES_OPTIONAL:
+ * plain RTP), -ENOENT (no crypto line, under SB_ENGINE_SRTP_SDES or after
+ * a keyed answer), -ENOTSUP (none matches our offer, or a later answer
+ * changes the line) or -EIO. */
 int sb__sdes_answered(struct sb_msession *s);
 /* A re-offer on a leg keeps its SRTP as it is (RFC 4568 section 7.1.4
  * allows the same keys): 0 when m has no crypto line and the leg is plain
@@ -281,8 +290,16 @@ void sb__sdes_free(struct sb_msession *s);
 int sb__rtp_start(struct sb_msession *s, const char *remote_sdp);
 void sb__rtp_update(struct sb_msession *s, const char *sdp);
 /* rtp_reoffer.c: answers the peer's new offer (seq: the engine's number for
- * it) with media.reanswer, changing the leg only when it is accepted. */
+ * it) with media.reanswer. An accepted offer is kept, not applied, until
+ * sb__rtp_reoffer_done says what SIP did with the answer; a newer offer
+ * replaces one still kept. */
 void sb__rtp_reoffer(struct sb_msession *s, int64_t seq, const char *sdp);
+/* sent: SIP answered offer seq with our answer, which now takes effect;
+ * else SIP gave up on it (CANCEL, timeout) and it is dropped, the leg as
+ * it was. Another seq than the kept offer's: nothing happens. */
+void sb__rtp_reoffer_done(struct sb_msession *s, int64_t seq, bool sent);
+/* Frees a kept offer (the session ends). */
+void sb__rtp_reoffer_drop(struct sb_msession *s);
 /* The codec of a for this leg: the other leg's when a has it (relayed as it
  * is), else a's first one the transcoder knows. 0 or -ENOTSUP. */
 int sb__rtp_codec_choose(struct sb_msession *s, const struct sb_sdp_media *a,

@@ -1,9 +1,11 @@
 /* New offers on a live RTP leg toward SIP (RFC 3264 section 8: a re-INVITE
  * or an UPDATE with SDP). The offer is checked whole and answered before
- * anything changes; only an accepted offer is applied: a new address or
+ * anything changes; an accepted offer is kept (s->ro_kept, owned by the
+ * session) and applied only once SIP has sent our answer: a new address or
  * port (and the relatch rules below), another codec or other payload type
  * numbers, and the direction (hold and resume, section 8.4). A refused
- * offer leaves the leg as it was. Worker thread only. */
+ * offer, or one SIP gave up on, leaves the leg as it was. Worker thread
+ * only. */
 #define SB_LOG_COMP SB_COMP_MEDIA
 
 #include <arpa/inet.h>
@@ -22,7 +24,8 @@
 #define PREV_GRACE_US (2 * G_USEC_PER_SEC)
 
 /* What a new offer asks for, worked out before anything changes. */
-struct reoffer {
+struct sb_mreoffer {
+	int64_t seq;
 	struct sb_sdp *offer;
 	struct sb_sdp_media *m; /* its audio section */
 	struct sb_mcodec codec;
@@ -46,7 +49,7 @@ static void reply(struct sb_msession *s, int64_t seq, int err, const char *str, 
 
 /* Our address toward the peer: the one we gave before (it does not change
  * within a call). */
-static void our_addr(struct sb_msession *s, const struct reoffer *ro, char *out, size_t n)
+static void our_addr(struct sb_msession *s, const struct sb_mreoffer *ro, char *out, size_t n)
 {
 	for (int i = 0; s->current && i < s->current->n_media; i++)
 		if (s->current->media[i]->port && s->current->media[i]->addr) {
@@ -60,7 +63,7 @@ static void our_addr(struct sb_msession *s, const struct reoffer *ro, char *out,
  * 8.3.2 lets the answerer keep it, and the relay keeps working as it
  * did), under the offer's payload type; else the one a new call would
  * choose. */
-static int codec_take(struct sb_msession *s, struct reoffer *ro)
+static int codec_take(struct sb_msession *s, struct sb_mreoffer *ro)
 {
 	const struct sb_sdp_codec *c =
 		sb_sdp_codec_find(ro->m, s->codec.name, (unsigned)s->codec.rate);
@@ -72,7 +75,7 @@ static int codec_take(struct sb_msession *s, struct reoffer *ro)
 	return sb__rtp_codec_choose(s, ro->m, &ro->codec);
 }
 
-static int addr_take(struct reoffer *ro)
+static int addr_take(struct sb_mreoffer *ro)
 {
 	struct sb_sdp_media *m = ro->m;
 
@@ -92,7 +95,7 @@ static int addr_take(struct reoffer *ro)
 /* Parses, checks and answers the offer in ro; s is not changed. Returns 0,
  * or -EBADMSG (malformed), -ENOTSUP (nothing we can take), -ENOMEM, with a
  * reason in err. */
-static int prepare(struct sb_msession *s, struct reoffer *ro, const char *text, char *err,
+static int prepare(struct sb_msession *s, struct sb_mreoffer *ro, const char *text, char *err,
 		   size_t errlen)
 {
 	char addr[64];
@@ -139,7 +142,7 @@ static int pt_unused(const struct sb_sdp_media *m, int pt)
 	return pt;
 }
 
-static void codec_apply(struct sb_msession *s, const struct reoffer *ro)
+static void codec_apply(struct sb_msession *s, const struct sb_mreoffer *ro)
 {
 	if (strcasecmp(ro->codec.name, s->codec.name) != 0 || ro->codec.rate != s->codec.rate) {
 		sb_info("session %llu: codec %s -> %s", (unsigned long long)s->id, s->codec.name,
@@ -169,7 +172,7 @@ static void codec_apply(struct sb_msession *s, const struct reoffer *ro)
  * anew; that old source's packets are still taken (never latched onto) for
  * PREV_GRACE_US, so that the old stream's last packets are not lost, and
  * are dropped after. RTCP latches anew once that grace is over. */
-static void addr_apply(struct sb_msession *s, const struct reoffer *ro)
+static void addr_apply(struct sb_msession *s, const struct sb_mreoffer *ro)
 {
 	const struct sockaddr_in *sig = (const struct sockaddr_in *)&s->sig_rtp;
 	char ip[INET_ADDRSTRLEN] = "";
@@ -197,7 +200,7 @@ static void addr_apply(struct sb_msession *s, const struct reoffer *ro)
 /* RFC 3264 section 8.4: a peer that is sendonly or inactive receives
  * nothing from us (RTCP goes on); when it receives again, our stream
  * continues with the next sequence number. */
-static void dir_apply(struct sb_msession *s, const struct reoffer *ro)
+static void dir_apply(struct sb_msession *s, const struct sb_mreoffer *ro)
 {
 	bool held = !(ro->m->dir & SB_SDP_RECVONLY);
 
@@ -210,31 +213,75 @@ static void dir_apply(struct sb_msession *s, const struct reoffer *ro)
 		sb_sdp_dir_to_string(ro->m->dir), held ? "nothing sent to it" : "sending again");
 }
 
+static struct sb_mreoffer *reoffer_free(struct sb_mreoffer *ro)
+{
+	if (ro) {
+		sb_sdp_free(ro->answer);
+		sb_sdp_free(ro->offer);
+		free(ro->text);
+		free(ro);
+	}
+	return NULL;
+}
+
+void sb__rtp_reoffer_drop(struct sb_msession *s)
+{
+	s->ro_kept = reoffer_free(s->ro_kept);
+}
+
 void sb__rtp_reoffer(struct sb_msession *s, int64_t seq, const char *text)
 {
-	struct reoffer ro = {0};
+	struct sb_mreoffer *ro;
 	char err[160] = "";
 	int r;
 
+	/* An offer still kept was never answered by SIP (it gave up before
+	 * our answer came): the new one is answered against the state in
+	 * force, so our o= version goes one up from what the party last got. */
+	sb__rtp_reoffer_drop(s);
 	if (s->failed || s->rtp_fd < 0 || !s->current) {
 		reply(s, seq, -EAGAIN, "no completed exchange to renegotiate", NULL);
 		return;
 	}
-	r = prepare(s, &ro, text ? text : "", err, sizeof(err));
+	if (!(ro = calloc(1, sizeof(*ro)))) {
+		reply(s, seq, -ENOMEM, "out of memory", NULL);
+		return;
+	}
+	ro->seq = seq;
+	r = prepare(s, ro, text ? text : "", err, sizeof(err));
 	if (r < 0) {
 		sb_info("session %llu: new offer refused: %s", (unsigned long long)s->id, err);
 		reply(s, seq, r, err, NULL);
-	} else {
-		codec_apply(s, &ro);
-		addr_apply(s, &ro);
-		dir_apply(s, &ro);
-		sb_sdp_free(s->current);
-		s->current = ro.answer;
-		ro.answer = NULL;
-		reply(s, seq, 0, sb_sdp_dir_to_string(ro.m->dir), ro.text);
-		ro.text = NULL;
+		reoffer_free(ro);
+		return;
 	}
-	sb_sdp_free(ro.answer);
-	sb_sdp_free(ro.offer);
-	free(ro.text);
+	reply(s, seq, 0, sb_sdp_dir_to_string(ro->m->dir), ro->text);
+	ro->text = NULL;
+	s->ro_kept = ro;
+}
+
+void sb__rtp_reoffer_done(struct sb_msession *s, int64_t seq, bool sent)
+{
+	struct sb_mreoffer *ro = s->ro_kept;
+
+	if (!ro || ro->seq != seq) {
+		sb_debug("session %llu: no answer to offer %lld kept", (unsigned long long)s->id,
+			 (long long)seq);
+		return;
+	}
+	s->ro_kept = NULL;
+	if (!sent) {
+		/* RFC 3264 section 8: the party keeps the old session when its
+		 * offer fails (a CANCEL's 487, our 500), and so do we. */
+		sb_info("session %llu: the new offer was abandoned: the leg stays as it was",
+			(unsigned long long)s->id);
+	} else if (!s->failed) {
+		codec_apply(s, ro);
+		addr_apply(s, ro);
+		dir_apply(s, ro);
+		sb_sdp_free(s->current);
+		s->current = ro->answer;
+		ro->answer = NULL;
+	}
+	reoffer_free(ro);
 }

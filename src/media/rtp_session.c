@@ -669,12 +669,17 @@ static int offer_make(struct sb_msession *s, char **ret)
 
 /* RFC 4568: the answer to our SDES offer keys the leg, or leaves it plain
  * when the offer was best effort (RTP/AVP) and the answer has no crypto
- * line. 0, or -errno with the session failed. */
+ * line; a later answer to it must keep that. 0, or -errno with the session
+ * failed. */
 static int sdes_answered(struct sb_msession *s)
 {
+	bool again = s->srtp_mode != SB_ENGINE_SRTP_OFF && s->n_sdes_offer == 0;
 	int r = sb__sdes_answered(s);
 
-	if (r == -ENOENT)
+	if (again && (r == -ENOENT || r == -ENOTSUP))
+		sb__msession_fail_as(s, SB_MEDIA_FAIL_SRTP, r,
+				     "a later answer to our offer changes its SDES crypto line");
+	else if (r == -ENOENT)
 		sb__msession_fail_as(s, SB_MEDIA_FAIL_SRTP, r,
 				     "the answer to our RTP/SAVP offer has no SDES crypto line");
 	else if (r == -ENOTSUP)
@@ -682,7 +687,7 @@ static int sdes_answered(struct sb_msession *s)
 				     "the answer's crypto line matches none of our offer's");
 	else if (r < 0)
 		sb__msession_fail(s, r, "SRTP keys could not be installed");
-	else if (s->srtp_ready)
+	else if (s->srtp_ready && !again)
 		sb_info("session %llu: SDES-SRTP %s", (unsigned long long)s->id, s->sdes.suite);
 	return r;
 }
@@ -757,6 +762,7 @@ void sb__rtp_update(struct sb_msession *s, const char *sdp)
 
 void sb__rtp_free(struct sb_msession *s)
 {
+	sb__rtp_reoffer_drop(s);
 	sb__dtmf_free(s);
 	sb__sdes_free(s);
 	s->xc = sb_xcode_free(s->xc);

@@ -150,9 +150,35 @@ static int key_make(const struct sdes_suite *su, char *kp, size_t kp_len)
 	return 0;
 }
 
+/* Keys the leg with suite su: s->srtp_in with the peer's key theirs,
+ * s->srtp_out with ours (the key params ours_kp), and records the line of
+ * the exchange (tag, our key params in s->sdes_kp, the peer's in
+ * s->sdes_peer_kp), so a re-offer or a later answer can be checked against
+ * it. 0 or -EIO. */
+static int keys_install(struct sb_msession *s, const struct sdes_suite *su, unsigned tag,
+			uint8_t *theirs, const char *ours_kp, const char *peer_kp)
+{
+	uint8_t ours[SDES_KEY_MAX];
+	int r = -EIO;
+
+	if (key_decode(ours_kp, ours, su->key_len) < 0 ||
+	    context_make(&s->srtp_in, su, theirs, true) < 0 ||
+	    context_make(&s->srtp_out, su, ours, false) < 0)
+		goto out;
+	if (ours_kp != s->sdes_kp)
+		snprintf(s->sdes_kp, sizeof(s->sdes_kp), "%s", ours_kp);
+	snprintf(s->sdes_peer_kp, sizeof(s->sdes_peer_kp), "%s", peer_kp);
+	s->sdes = (struct sb_sdp_crypto){.tag = tag, .suite = su->name, .key_params = s->sdes_kp};
+	s->srtp_ready = true;
+	r = 0;
+out:
+	OPENSSL_cleanse(ours, sizeof(ours));
+	return r;
+}
+
 int sb__sdes_answer(struct sb_msession *s)
 {
-	uint8_t theirs[SDES_KEY_MAX], ours[SDES_KEY_MAX];
+	uint8_t theirs[SDES_KEY_MAX];
 	const struct sdes_suite *su = NULL;
 	const struct sb_sdp_crypto *c;
 	int r;
@@ -161,21 +187,10 @@ int sb__sdes_answer(struct sb_msession *s)
 		return -ENOENT;
 	if (!(c = line_pick(s->ra, &su, theirs)))
 		return -ENOTSUP;
-	r = -EIO;
-	if (key_make(su, s->sdes_kp, sizeof(s->sdes_kp)) < 0 ||
-	    key_decode(s->sdes_kp, ours, su->key_len) < 0)
-		goto out;
-	if ((r = context_make(&s->srtp_in, su, theirs, true)) < 0 ||
-	    (r = context_make(&s->srtp_out, su, ours, false)) < 0)
-		goto out;
-	s->sdes =
-		(struct sb_sdp_crypto){.tag = c->tag, .suite = su->name, .key_params = s->sdes_kp};
-	snprintf(s->sdes_peer_kp, sizeof(s->sdes_peer_kp), "%s", c->key_params);
-	s->srtp_ready = true;
-	r = 0;
-out:
+	r = key_make(su, s->sdes_kp, sizeof(s->sdes_kp));
+	if (r == 0)
+		r = keys_install(s, su, c->tag, theirs, s->sdes_kp, c->key_params);
 	OPENSSL_cleanse(theirs, sizeof(theirs));
-	OPENSSL_cleanse(ours, sizeof(ours));
 	return r;
 }
 
@@ -216,36 +231,50 @@ static int offered_index(const struct sb_msession *s, const struct sb_sdp_crypto
 /* Installs the contexts for the answer's line c to our line i. */
 static int answered_install(struct sb_msession *s, const struct sb_sdp_crypto *c, int i)
 {
-	uint8_t theirs[SDES_KEY_MAX], ours[SDES_KEY_MAX];
+	uint8_t theirs[SDES_KEY_MAX];
 	const struct sdes_suite *su = suite_find(c->suite);
-	int r = -ENOTSUP;
+	int r;
 
 	if (!su || (c->session_params && *c->session_params) ||
 	    key_decode(c->key_params, theirs, su->key_len) < 0)
-		goto out;
-	r = -EIO;
-	if (key_decode(s->sdes_offer_kp[i], ours, su->key_len) < 0 ||
-	    context_make(&s->srtp_in, su, theirs, true) < 0 ||
-	    context_make(&s->srtp_out, su, ours, false) < 0)
-		goto out;
-	snprintf(s->sdes_kp, sizeof(s->sdes_kp), "%s", s->sdes_offer_kp[i]);
-	snprintf(s->sdes_peer_kp, sizeof(s->sdes_peer_kp), "%s", c->key_params);
-	s->sdes =
-		(struct sb_sdp_crypto){.tag = c->tag, .suite = su->name, .key_params = s->sdes_kp};
-	s->srtp_ready = true;
-	r = 0;
-out:
+		r = -ENOTSUP;
+	else
+		r = keys_install(s, su, c->tag, theirs, s->sdes_offer_kp[i], c->key_params);
 	OPENSSL_cleanse(theirs, sizeof(theirs));
-	OPENSSL_cleanse(ours, sizeof(ours));
 	return r;
+}
+
+/* A later answer to the same offer (a 200 after a 183 with SDP, RFC 3261
+ * section 13.2.1 / RFC 3262 section 5): the first one keyed the leg or left
+ * it plain, and the peer's keys cannot change without a new offer (RFC 4568
+ * section 7.1.4). So the answer must carry the line installed (tag, suite
+ * and key params), or no line when the leg is plain. */
+static int answered_again(const struct sb_msession *s)
+{
+	const struct sb_sdp_media *m = s->ra;
+
+	if (!s->sdes.suite)
+		return m->n_crypto == 0 ? 0 : -ENOTSUP;
+	for (int j = 0; j < m->n_crypto; j++) {
+		const struct sb_sdp_crypto *c = &m->crypto[j];
+
+		if (c->tag == s->sdes.tag && c->suite && strcmp(c->suite, s->sdes.suite) == 0 &&
+		    c->key_params && strcmp(c->key_params, s->sdes_peer_kp) == 0 &&
+		    !(c->session_params && *c->session_params))
+			return 0;
+	}
+	return m->n_crypto == 0 ? -ENOENT : -ENOTSUP;
 }
 
 int sb__sdes_answered(struct sb_msession *s)
 {
 	int r = -ENOTSUP;
 
-	if (s->n_sdes_offer == 0 || !s->ra)
+	if (s->srtp_mode == SB_ENGINE_SRTP_OFF || !s->ra)
 		return 0;
+	/* Our offer's lines are wiped once an answer took one (or none). */
+	if (s->n_sdes_offer == 0)
+		return answered_again(s);
 	if (s->ra->n_crypto == 0) {
 		/* No SDES in the answer: plain RTP when our offer was
 		 * RTP/AVP (best effort), a failure when it was RTP/SAVP. */

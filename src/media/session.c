@@ -649,6 +649,14 @@ void sb__msession_reoffer(struct sb_mworker *w, uint64_t id, int64_t seq, const 
 	sb_bus_post(w->m->control, &ev);
 }
 
+void sb__msession_reoffer_done(struct sb_mworker *w, uint64_t id, int64_t seq, bool sent)
+{
+	struct sb_msession *s = g_hash_table_lookup(w->sessions, &id);
+
+	if (s && (s->kind == SB_MEDIA_RTP || s->kind == SB_MEDIA_RTP_ECHO))
+		sb__rtp_reoffer_done(s, seq, sent);
+}
+
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id)
 {
 	g_hash_table_remove(w->sessions, &id);

@@ -73,6 +73,18 @@ void sb__sip_reoffer_respond(struct sb_sip_dialog *d, int status, const char *sd
 	sb__sip_reoffer_clear(d);
 }
 
+void sb__sip_reoffer_gone(struct sb_sip_dialog *d, int status, const char *why)
+{
+	struct sb_event ev = {
+		.type = SB_EV_SIP_REOFFER_GONE, .call = d->call, .leg = d->leg, .arg = {status}};
+
+	sb__sip_reoffer_clear(d);
+	snprintf(ev.str, sizeof(ev.str), "%s", why);
+	/* The same lane as sip.reinvite, so the engine hears of it before any
+	 * later offer of the party. */
+	sb_bus_post(d->sip->bus, &ev);
+}
+
 static gboolean reoffer_timeout_cb(gpointer ud)
 {
 	struct sb_sip_dialog *d = ud;
@@ -81,7 +93,9 @@ static gboolean reoffer_timeout_cb(gpointer ud)
 	d->reoffer_timer = 0;
 	sb_warn("call %llu leg %u: no answer to the party's new offer within %d ms: 500",
 		(unsigned long long)d->call, (unsigned)d->leg, SB_SIP_REOFFER_TIMEOUT_MS);
-	sb__sip_reoffer_respond(d, 500, NULL);
+	nua_respond(d->nh, SIP_500_INTERNAL_SERVER_ERROR,
+		    TAG_IF(d->reoffer_msg, NUTAG_WITH(d->reoffer_msg)), TAG_END());
+	sb__sip_reoffer_gone(d, 500, "timeout");
 	return G_SOURCE_REMOVE;
 }
 

@@ -463,9 +463,10 @@ static void on_i_cancel(struct sb_sip *sip, const struct nua_ev *e)
 	if (d && d->answered) {
 		/* The CANCEL of a re-INVITE waiting for media's answer: nua
 		 * answered it 487, and the dialog stays (RFC 3261 section
-		 * 9.2). Media's answer, if it still comes, finds no offer. */
+		 * 9.2). The engine is told, so media keeps the old session;
+		 * its answer, if it still comes, finds no offer. */
 		if (d->reoffer)
-			sb__sip_reoffer_clear(d);
+			sb__sip_reoffer_gone(d, 487, "cancelled");
 		sb_info("the party cancelled its new offer: the call goes on");
 		return;
 	}

@@ -128,6 +128,11 @@ void sb__sip_reoffer_start(struct sb_sip *sip, struct sb_sip_dialog *d, char *of
 void sb__sip_reoffer_respond(struct sb_sip_dialog *d, int status, const char *sdp);
 /* Forgets a waiting offer without answering (the dialog is going). */
 void sb__sip_reoffer_clear(struct sb_sip_dialog *d);
+/* The waiting offer was answered without the engine (status: 487 after the
+ * party's CANCEL, 500 after the timeout; why: "cancelled", "timeout"):
+ * forgets it and posts sip.reoffer_gone, so that media keeps the session
+ * the party still has (RFC 3264 section 8). */
+void sb__sip_reoffer_gone(struct sb_sip_dialog *d, int status, const char *why);
 /* Remembers uri as tried; true when it was tried before (compared as SIP
  * URIs: scheme, user, host, port). */
 bool sb__sip_target_seen(struct sb_sip_dialog *d, const char *uri);

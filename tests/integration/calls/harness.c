@@ -322,6 +322,28 @@ static void sipp_start(struct ct_sipp *s, const struct ct_gw *g, const char *sce
 	}
 }
 
+void ct_script_start(struct ct_sipp *s, const struct ct_gw *g, const char *script,
+		     const char *const *args)
+{
+	char path[512], sip_port[16];
+	const char *base = strrchr(script, '/') ? strrchr(script, '/') + 1 : script;
+	char *argv[16] = {"python3", path, sip_port};
+	int n = 3;
+
+	memset(s, 0, sizeof(*s));
+	s->gw = g;
+	s->status = -1;
+	snprintf(s->scenario, sizeof(s->scenario), "%s", base);
+	snprintf(path, sizeof(path), "%s/%s", env_dir("SB_ITEST_DIR"), script);
+	cr_assert(access(path, R_OK) == 0, "no script %s", path);
+	snprintf(sip_port, sizeof(sip_port), "%d", g->sip_port);
+	for (size_t k = 0; args && args[k] && n < 15; k++)
+		argv[n++] = (char *)args[k];
+	snprintf(s->log, sizeof(s->log), "%s/script-%s.log", g->dir, base);
+	snprintf(s->err, sizeof(s->err), "%s", s->log);
+	s->pid = spawn(g->dir, s->log, argv);
+}
+
 void ct_sipp_uas_start(struct ct_sipp *s, const struct ct_gw *g, const char *scenario)
 {
 	sipp_start(s, g, scenario, NULL, NULL);

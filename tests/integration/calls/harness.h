@@ -83,6 +83,11 @@ void ct_sipp_uac_start(struct ct_sipp *s, const struct ct_gw *g, const char *sce
  * each given as -key name value, for [name] in the scenario. */
 void ct_sipp_uac_start_keys(struct ct_sipp *s, const struct ct_gw *g, const char *scenario,
 			    const char *service, const char *const *keys);
+/* A script under tests/integration run by python3 with the gateway's SIP
+ * port and args (NULL ended) as arguments, in place of a SIPp caller: it
+ * exits 0 when its exchange went as it expects (ct_sipp_expect_pass). */
+void ct_script_start(struct ct_sipp *s, const struct ct_gw *g, const char *script,
+		     const char *const *args);
 /* Waits up to timeout_ms for SIPp to end and asserts exit 0: every message
  * of its scenario came as scripted. */
 void ct_sipp_expect_pass(struct ct_sipp *s, int timeout_ms);

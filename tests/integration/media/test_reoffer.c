@@ -43,8 +43,28 @@ static const struct sb_event *reoffer(uint64_t id, uint64_t seq, char *sdp)
 	return NULL;
 }
 
-/* The same offer accepted: the answer, which must contain want. */
-static const char *accepted(uint64_t id, uint64_t seq, char *sdp, const char *want)
+static void refused(uint64_t id, uint64_t seq, char *sdp, int err)
+{
+	const struct sb_event *ev = reoffer(id, seq, sdp);
+
+	cr_assert_eq(ev->arg[1], err, "offer %llu: %lld (%s), not %d", (unsigned long long)seq,
+		     (long long)ev->arg[1], ev->str, err);
+	cr_assert_null(ev->text, "a refusal with an answer");
+}
+
+/* Tells session id what SIP did with its answer to offer seq (sent: the
+ * 200 went out), and waits until the worker has taken it: a text that is
+ * not SDP, refused, comes back after it (the worker's commands are in
+ * order). */
+static void done(uint64_t id, uint64_t seq, bool sent)
+{
+	cr_assert_eq(sb_media_engine_ops.reoffer_done(media, id, seq, sent), 0);
+	refused(id, 1000 + seq, g_strdup("not SDP: a barrier"), -EBADMSG);
+}
+
+/* An offer answered: the answer, which must contain want; it is not
+ * applied until SIP has sent it. */
+static const char *answered(uint64_t id, uint64_t seq, char *sdp, const char *want)
 {
 	const struct sb_event *ev = reoffer(id, seq, sdp);
 
@@ -54,13 +74,13 @@ static const char *accepted(uint64_t id, uint64_t seq, char *sdp, const char *wa
 	return ev->text;
 }
 
-static void refused(uint64_t id, uint64_t seq, char *sdp, int err)
+/* An offer answered, and the answer sent by SIP: the leg now has it. */
+static const char *accepted(uint64_t id, uint64_t seq, char *sdp, const char *want)
 {
-	const struct sb_event *ev = reoffer(id, seq, sdp);
+	const char *text = answered(id, seq, sdp, want);
 
-	cr_assert_eq(ev->arg[1], err, "offer %llu: %lld (%s), not %d", (unsigned long long)seq,
-		     (long long)ev->arg[1], ev->str, err);
-	cr_assert_null(ev->text, "a refusal with an answer");
+	done(id, seq, true);
+	return text;
 }
 
 /* An echo leg answering a PCMU offer at port (attrs added); its port. */
@@ -191,6 +211,39 @@ Test(reoffer, refusals_leave_the_leg_as_it_was)
 		accepted(62, 6, sdp_of(pb, "0", PCMU "a=rtcp-mux\r\n"), "rtcp-mux"), " 2 IN IP4"));
 	round_trip(b, gw, 3, "moved", b, fds, 2);
 	sb_media_engine_ops.destroy(media, 62);
+	close(a);
+	close(b);
+}
+
+/* An answer SIP never sent (the party CANCELled its re-INVITE, or SIP
+ * answered 500 after its timeout) is dropped, RFC 3264 section 8: a hold so
+ * abandoned leaves the echo flowing, a move leaves us sending where we did,
+ * and the next answer has the o= version the dropped one had (the party
+ * never saw it). Nothing changes before SIP has sent an answer. */
+Test(reoffer, an_abandoned_offer_leaves_the_leg_as_it_was)
+{
+	int pa, pb, a = udp_peer(&pa), b = udp_peer(&pb);
+	int fds[] = {a, b};
+	int gw = echo_leg(63, pa, NULL);
+	int first;
+
+	first = round_trip(a, gw, 1, "before", a, fds, 2);
+	answered(63, 1, sdp_of(pa, "0", PCMU "a=sendonly\r\n"), "a=recvonly");
+	round_trip(a, gw, 2, "hold-answered-not-sent", a, fds, 2);
+	done(63, 1, false);
+	cr_assert_eq(round_trip(a, gw, 3, "hold-abandoned", a, fds, 2), (uint16_t)(first + 2),
+		     "the stream paused for a hold never sent");
+	answered(63, 2, sdp_of(pb, "0", PCMU), " 2 IN IP4");
+	done(63, 2, false);
+	round_trip(a, gw, 4, "move-abandoned", a, fds, 2);
+	/* An answer kept is replaced by the next offer's, made against the
+	 * state in force; a late word on the old one changes nothing. */
+	answered(63, 3, sdp_of(pb, "0", PCMU "a=inactive\r\n"), " 2 IN IP4");
+	accepted(63, 4, sdp_of(pb, "0", PCMU), " 2 IN IP4");
+	done(63, 3, true);
+	round_trip(b, gw, 5, "moved", b, fds, 2);
+	round_trip(b, gw, 6, "not-inactive", b, fds, 2);
+	sb_media_engine_ops.destroy(media, 63);
 	close(a);
 	close(b);
 }

@@ -792,8 +792,10 @@ static const char *trunk_offer(uint64_t b, uint64_t call, char *const *codecs,
 }
 
 /* Audio both ways between the plain phone (fd a, gateway port gw_a) and
- * the trunk's phone, checked by content; with SRTP when ph->in is set. */
-static void audio_both_ways(int a, int gw_a, struct phone *ph, const char *what)
+ * the trunk's phone, checked by content; with SRTP when ph->in is set.
+ * round numbers the calls on one leg: each sends new sequence numbers (SRTP
+ * refuses to protect or take an index twice). */
+static void audio_both_ways(int a, int gw_a, struct phone *ph, const char *what, int round)
 {
 	uint8_t buf[512];
 
@@ -803,7 +805,8 @@ static void audio_both_ways(int a, int gw_a, struct phone *ph, const char *what)
 		size_t n;
 
 		snprintf(payload, sizeof(payload), "to-trunk-%s-%d", what, i);
-		send_rtp(a, gw_a, 0, (uint16_t)(300 + i), 160u * (unsigned)i, 0xAAAA, payload);
+		send_rtp(a, gw_a, 0, (uint16_t)(300 + 5 * round + i),
+			 160u * (unsigned)(5 * round + i), 0xAAAA, payload);
 		n = ph->in ? recv_srtp(ph, buf, sizeof(buf), 2000)
 			   : recv_rtp(ph->fd, buf, sizeof(buf), 2000);
 		cr_assert_gt(n, 0, "%s: packet %d did not reach the trunk", what, i);
@@ -814,10 +817,10 @@ static void audio_both_ways(int a, int gw_a, struct phone *ph, const char *what)
 
 		snprintf(payload, sizeof(payload), "from-trunk-%s-%d", what, i);
 		if (ph->out)
-			send_srtp(ph, (uint16_t)(700 + i), payload, -1, NULL);
+			send_srtp(ph, (uint16_t)(700 + 5 * round + i), payload, -1, NULL);
 		else
-			send_rtp(ph->fd, ph->gw, 0, (uint16_t)(700 + i), 160u * (unsigned)i,
-				 0x5D355D35u, payload);
+			send_rtp(ph->fd, ph->gw, 0, (uint16_t)(700 + 5 * round + i),
+				 160u * (unsigned)(5 * round + i), 0x5D355D35u, payload);
 		n = recv_rtp(a, buf, sizeof(buf), 2000);
 		cr_assert_gt(n, 0, "%s: packet %d from the trunk did not arrive", what, i);
 		cr_assert_eq(sb_rtp_parse(buf, n, &h), 0);
@@ -852,7 +855,7 @@ Test(rtp_legs, sdes_offer_answered_by_the_phone_for_each_suite, .timeout = 40)
 		cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, b, 2000), "%s", su->name);
 		cr_assert_eq(sb_media_engine_ops.bridge(media, a, b), 0);
 		pump(100);
-		audio_both_ways(fa, gw_a, &ph, su->name);
+		audio_both_ways(fa, gw_a, &ph, su->name, 0);
 		sb_media_engine_ops.destroy(media, a);
 		sb_media_engine_ops.destroy(media, b);
 		phone_close(&ph);
@@ -880,7 +883,7 @@ Test(rtp_legs, sdes_optional_offer_takes_srtp_or_plain)
 		cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, b, 2000));
 		cr_assert_eq(sb_media_engine_ops.bridge(media, a, b), 0);
 		pump(100);
-		audio_both_ways(fa, gw_a, &ph, keyed ? "optional-srtp" : "optional-plain");
+		audio_both_ways(fa, gw_a, &ph, keyed ? "optional-srtp" : "optional-plain", 0);
 		sb_media_engine_ops.destroy(media, a);
 		sb_media_engine_ops.destroy(media, b);
 		phone_close(&ph);
@@ -926,6 +929,58 @@ Test(rtp_legs, sdes_offer_refuses_an_answer_without_matching_crypto)
 		close(fa);
 		g_free(answer);
 		g_free(bad);
+	}
+}
+
+/* srtp = sdes: a second answer to the offer (a 200 after a 183 with SDP)
+ * must carry the line the first one installed. The same answer again keeps
+ * the audio flowing, checked by content; one with another key fails the
+ * session with the SRTP cause, and nothing is relayed to the phone after. */
+Test(rtp_legs, sdes_offer_later_answer_must_keep_the_line)
+{
+	static char *const pcmu[] = {"PCMU", NULL};
+
+	for (int changed = 0; changed < 2; changed++) {
+		uint64_t a = 96 + 2 * (uint64_t)changed, b = 97 + 2 * (uint64_t)changed;
+		int pa, fa = udp_peer(&pa), gw_a = plain_leg(a, 96 + changed, pa);
+		const char *offer = trunk_offer(b, 96 + changed, pcmu, SB_ENGINE_SRTP_SDES);
+		const struct sb_event *ev;
+		struct phone ph;
+		uint8_t buf[256];
+		char *answer, *later, *k;
+
+		answer = phone_answer(&ph, offer, "RTP/SAVP", &sdes_suites[0], 1);
+		cr_assert_eq(sb_media_engine_ops.update(media, b, answer), 0);
+		cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, b, 2000));
+		cr_assert_eq(sb_media_engine_ops.bridge(media, a, b), 0);
+		pump(100);
+		audio_both_ways(fa, gw_a, &ph, "first-answer", 0);
+		later = g_strdup(answer);
+		if (changed) {
+			/* another key: its first base64 character changed */
+			k = strstr(later, "inline:") + 7;
+			*k = *k == 'A' ? 'B' : 'A';
+		}
+		cr_assert_eq(sb_media_engine_ops.update(media, b, later), 0);
+		ev = wait_event(SB_EV_MEDIA_FAILED, b, changed ? 2000 : 300);
+		if (!changed) {
+			cr_assert_null(ev, "the same answer again failed the leg: %s",
+				       ev ? ev->str : "");
+			audio_both_ways(fa, gw_a, &ph, "same-answer-again", 1);
+		} else {
+			cr_assert_not_null(ev, "a later answer with another key was taken");
+			cr_assert_eq(ev->arg[2], SB_MEDIA_FAIL_SRTP, "cause %lld",
+				     (long long)ev->arg[2]);
+			send_rtp(fa, gw_a, 0, 400, 0, 0xAAAA, "must-not-leak");
+			cr_assert_eq(recv_rtp(ph.fd, buf, sizeof(buf), 300), 0,
+				     "relayed after the refusal");
+		}
+		sb_media_engine_ops.destroy(media, a);
+		sb_media_engine_ops.destroy(media, b);
+		phone_close(&ph);
+		close(fa);
+		g_free(answer);
+		g_free(later);
 	}
 }
 

@@ -161,6 +161,13 @@ static int media_reoffer(void *ud, uint64_t id, uint64_t seq, const char *sdp)
 				"sdp", sdp));
 }
 
+static int media_reoffer_done(void *ud, uint64_t id, uint64_t seq, bool sent)
+{
+	return record(ud, "media.reoffer_done",
+		      json_pack("{s:I,s:I,s:b}", "id", (json_int_t)id, "seq", (json_int_t)seq,
+				"sent", sent));
+}
+
 static int media_bridge(void *ud, uint64_t a, uint64_t b)
 {
 	return record(ud, "media.bridge",
@@ -194,6 +201,7 @@ static const struct sb_engine_media_ops fake_media = {
 	.create = media_create,
 	.update = media_update,
 	.reoffer = media_reoffer,
+	.reoffer_done = media_reoffer_done,
 	.bridge = media_bridge,
 	.ice_restart = media_ice_restart,
 	.candidate = media_candidate,

@@ -730,8 +730,8 @@ static void storm_step(struct storm *s)
 	static const char *const sessions[] = {"s1", "s2", "s3"};
 	static const char *const users[] = {"alice", "bob", "alice"};
 	static const enum sb_event_type sip_evs[] = {
-		SB_EV_SIP_PROGRESS, SB_EV_SIP_ANSWERED, SB_EV_SIP_FAILED,  SB_EV_SIP_BYE,
-		SB_EV_SIP_CANCEL,   SB_EV_SIP_DTMF,	SB_EV_SIP_REINVITE};
+		SB_EV_SIP_PROGRESS, SB_EV_SIP_ANSWERED, SB_EV_SIP_FAILED,   SB_EV_SIP_BYE,
+		SB_EV_SIP_CANCEL,   SB_EV_SIP_DTMF,	SB_EV_SIP_REINVITE, SB_EV_SIP_REOFFER_GONE};
 	static const enum sb_event_type media_evs[] = {SB_EV_MEDIA_READY,     SB_EV_MEDIA_READY,
 						       SB_EV_MEDIA_CONNECTED, SB_EV_MEDIA_FAILED,
 						       SB_EV_MEDIA_CANDIDATE, SB_EV_MEDIA_DTMF,
@@ -762,7 +762,7 @@ static void storm_step(struct storm *s)
 		ev.text = strdup("{\"from\":\"+1555\",\"trunk\":\"carrier\",\"sdp\":\"v=0\"}");
 	} else if (pick <= 6) {
 		json_t *c = seen(s, "media.create", "call", NULL);
-		ev.type = (uint16_t)sip_evs[rnd(s, 7)];
+		ev.type = (uint16_t)sip_evs[rnd(s, 8)];
 		ev.call = c ? (uint64_t)json_integer_value(c) : 1;
 		ev.leg = 1 + rnd(s, 4);
 		ev.arg[0] = rnd(s, 2) ? 180 : 486;

@@ -211,7 +211,7 @@ Test(offer, sdes_answer_keys_the_leg_or_is_refused, .init = (void (*)(void))srtp
 	cr_expect_eq(s->sdes.tag, 3);
 	cr_expect_str_eq(s->sdes.suite, "AEAD_AES_128_GCM");
 	cr_expect_eq(s->n_sdes_offer, 0, "the offer's other keys are wiped");
-	cr_expect_eq(sb__sdes_answered(s), 0, "a second answer changes nothing");
+	cr_expect_eq(sb__sdes_answered(s), 0, "a second answer with the same line is fine");
 	session_free(s);
 
 	/* No crypto line: refused when RTP/SAVP was offered... */
@@ -246,4 +246,46 @@ Test(offer, sdes_answer_keys_the_leg_or_is_refused, .init = (void (*)(void))srtp
 		cr_expect_not(s->srtp_ready);
 		session_free(s);
 	}
+}
+
+#define KEY28B "inline:AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw=="
+#define KEY30B "inline:AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"
+
+/* A later answer to the same offer (a 200 after a 183 with SDP) must carry
+ * the line the first one installed: another key, another tag, no line at
+ * all, or a line after a plain first answer is refused (RFC 3264 section
+ * 6: one offer, one answer; RFC 4568 section 7.1.4). */
+Test(offer, sdes_later_answer_must_keep_the_line, .init = (void (*)(void))srtp_init)
+{
+	static const char *const later[] = {
+		"a=crypto:3 AEAD_AES_128_GCM " KEY28B "\r\n",
+		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 " KEY30 "\r\n",
+		"",
+	};
+	static const int want[] = {-ENOTSUP, -ENOTSUP, -ENOENT};
+	struct sb_msession *s;
+
+	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+		s = session(i == 2 ? SB_ENGINE_SRTP_SDES_OPTIONAL : SB_ENGINE_SRTP_SDES);
+		offered(s);
+		answer(s, "a=crypto:3 AEAD_AES_128_GCM " KEY28 "\r\n");
+		cr_assert_eq(sb__sdes_answered(s), 0);
+		answer(s, later[i]);
+		cr_expect_eq(sb__sdes_answered(s), want[i], "later answer '%s'", later[i]);
+		cr_expect_str_eq(s->sdes_peer_kp, KEY28, "the installed key stays");
+		session_free(s);
+	}
+
+	/* sdes_optional answered in clear: a later answer with a line would
+	 * key a leg the peer takes as plain. */
+	s = session(SB_ENGINE_SRTP_SDES_OPTIONAL);
+	offered(s);
+	answer(s, "");
+	cr_assert_eq(sb__sdes_answered(s), 0);
+	answer(s, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 " KEY30 "\r\n");
+	cr_expect_eq(sb__sdes_answered(s), -ENOTSUP);
+	cr_expect_not(s->srtp_ready);
+	answer(s, "");
+	cr_expect_eq(sb__sdes_answered(s), 0, "plain again is fine");
+	session_free(s);
 }
