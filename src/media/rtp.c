@@ -294,8 +294,7 @@ void sb_rtp_rewrite_apply(struct sb_rtp_rewrite *rw, uint8_t *p, const struct sb
 		rw->last_ts = h->ts;
 	}
 	step = (uint16_t)(h->seq + rw->seq_delta - rw->last_seq);
-	if (h->ssrc != rw->ssrc_in ||
-	    (step >= MAX_DROPOUT && step <= RTP_SEQ_MOD - MAX_MISORDER)) {
+	if (h->ssrc != rw->ssrc_in || (step >= MAX_DROPOUT && step <= RTP_SEQ_MOD - MAX_MISORDER)) {
 		/* A new or restarted source continues where the last one
 		 * stopped. */
 		rw->ssrc_in = h->ssrc;
