@@ -356,8 +356,8 @@ char *sb_peer_report_json(const struct sb_peer *p)
 		      "lost", (int)s.lost, "duplicates", (int)s.duplicates, "corrupt",
 		      (int)s.corrupt, "undecryptable", (int)s.undecryptable, "seq_gaps",
 		      (int)s.seq_gaps, "ts_jumps", (int)s.ts_jumps, "ssrc_changes",
-		      (int)s.ssrc_changes, "rtcp_in", (int)s.rtcp_in, "latency_ms", "p50", s.latency_p50, "p99", s.latency_p99,
-		      "jitter_ms", s.jitter);
+		      (int)s.ssrc_changes, "rtcp_in", (int)s.rtcp_in, "latency_ms", "p50",
+		      s.latency_p50, "p99", s.latency_p99, "jitter_ms", s.jitter);
 	if (!o)
 		return NULL;
 	text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(4));
