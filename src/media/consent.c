@@ -274,9 +274,19 @@ void sb__consent_tick(struct sb_msession *s, int64_t now)
 	int64_t timeout_us = s->w->m->cfg->media.consent_timeout_ms * 1000;
 	char why[96];
 
+	if (s->failed)
+		return;
+	/* While an ICE restart runs our consent pauses (libnice reads the
+	 * socket); a restart that selects no pair within the timeout ends
+	 * the session as expired consent would. */
+	if (d->rechecking && !d->wt && now - d->recheck_us >= timeout_us) {
+		sb__msession_fail(s, -ETIMEDOUT,
+				  "ICE restart: no pair selected within consent_timeout");
+		return;
+	}
 	/* A lite agent sends no checks (RFC 8445 section 2.5); the full
 	 * browser keeps consent and ends the path when it expires. */
-	if (!d->wt || d->lite || s->failed)
+	if (!d->wt || d->lite)
 		return;
 	if (now - d->consent_us >= timeout_us) {
 		snprintf(why, sizeof(why),

@@ -78,8 +78,10 @@ struct sb_ice_direct {
 	int fd;
 	struct sockaddr_storage peer; /* the selected pair's remote address */
 	socklen_t peer_len;
-	/* an ICE restart runs: libnice reads until it selects a pair again */
+	/* an ICE restart runs since recheck_us (monotonic): libnice reads
+	 * until it selects a pair again */
 	bool rechecking;
+	int64_t recheck_us;
 	bool controlling; /* our ICE role, for the role attribute of our checks */
 	bool lite;	  /* we send no checks and never expire consent */
 	bool tid_out;	  /* tid is our consent request awaiting its answer */

@@ -472,8 +472,8 @@ void sb__nice_io_direct_leave(struct sb_msession *s)
 	s->dx.wt->fn = nice_ready_cb;
 	s->dx.wt = NULL;
 	sb__consent_stop(s);
-	/* libnice reads again: take its deadline as after its own reads. */
-	sb__nice_io_rearm(s);
+	/* No rearm here: this runs inside libnice's signals too; the deadline
+	 * is taken after each command, dispatch and libnice read. */
 }
 
 void sb__nice_io_send(struct sb_msession *s, const uint8_t *buf, size_t len)

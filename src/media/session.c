@@ -630,6 +630,7 @@ void sb__msession_ice_restart(struct sb_mworker *w, uint64_t id)
 	 * is selected (selected_pair_cb). */
 	sb__nice_io_direct_leave(s);
 	s->dx.rechecking = true;
+	s->dx.recheck_us = g_get_monotonic_time();
 	if (!nice_agent_restart_stream(s->agent, s->stream)) {
 		session_fail(s, -EIO, "ICE restart refused by the agent");
 		return;
