@@ -221,6 +221,7 @@ test('a call resumed from a new address restarts ICE and its audio still flows',
     restarts: await metric('switchboard_media_ice_restarts_total'),
     connected: await metric('switchboard_media_sessions_connected_total'),
     failed: await metric('switchboard_media_sessions_failed_total'),
+    direct: await metric('switchboard_media_ice_direct_total'),
   };
   const proxy = await startProxy(server.port);
   const ctx = await browser.newContext();
@@ -327,6 +328,10 @@ test('a call resumed from a new address restarts ICE and its audio still flows',
   assert.equal(await metric('switchboard_media_sessions_connected_total'), before.connected + 1,
     'one DTLS handshake for the call: none after the ICE restart');
   assert.equal(await metric('switchboard_media_sessions_failed_total'), before.failed, 'no media failure');
+  // The worker read the first pair's socket itself, gave it back to libnice
+  // for the restart's checks, and took the new pair's once selected.
+  assert.ok(await metric('switchboard_media_ice_direct_total') >= before.direct + 2,
+    'the selected socket was taken again after the restart');
   await ctx.close();
 });
 
