@@ -715,7 +715,7 @@ static bool check_answered(int fd, int port, const char *user, const char *pwd)
 /* Once the gateway reads the socket itself, a check from another address
  * is still answered (a browser may try other pairs) when it carries the
  * gateway's password, and not answered with any other password. */
-Test(peer, consent_checks_need_our_password)
+static void checks_need_our_password(void)
 {
 	struct sb_peer *p = peer_new(SB_PEER_PCMU, SB_PEER_SRTP_ANY, SB_PEER_FAULT_NONE, 3000);
 	char gw_ufrag[300], gw_pwd[300], peer_ufrag[300], user[620], addr[64];
@@ -750,6 +750,42 @@ Test(peer, consent_checks_need_our_password)
 	cr_assert_geq(after.stun_answered - before.stun_answered, 1);
 	close(fd);
 	wait_finished(p, 10000);
+	sb_media_engine_ops.destroy(media, WEB_ID);
+	sb_media_engine_ops.destroy(media, RTP_ID);
+	sb_peer_free(p);
+}
+
+Test(peer, consent_checks_need_our_password)
+{
+	checks_need_our_password();
+}
+
+/* ice_lite: the gateway answers checks as a full agent does. */
+Test(peer, lite_checks_need_our_password)
+{
+	cfg->media.ice_lite = true;
+	checks_need_our_password();
+}
+
+/* ice_lite sends no checks (RFC 8445 section 2.5), so it never expires
+ * consent itself: a peer that stops answering STUN keeps its call past
+ * consent_timeout (the full peer owns consent). */
+Test(peer, lite_never_expires_consent)
+{
+	struct sb_peer *p;
+	struct sb_peer_stats s;
+
+	cfg->media.ice_lite = true;
+	cfg->media.consent_timeout_ms = 5000;
+	p = peer_new(SB_PEER_PCMU, SB_PEER_SRTP_ANY, SB_PEER_FAULT_NO_STUN, 8000);
+	cr_assert_not_null(call_up(p, SB_PEER_PCMU));
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, WEB_ID, 5000));
+	wait_finished(p, 15000);
+	sb_peer_stats_get(p, &s);
+	cr_assert_str_eq(s.error, "");
+	cr_assert_eq(s.received, s.sent, "%u of %u came back", s.received, s.sent);
+	cr_assert_null(find_event(SB_EV_MEDIA_FAILED, WEB_ID), "the session failed: %s",
+		       find_event(SB_EV_MEDIA_FAILED, WEB_ID)->str);
 	sb_media_engine_ops.destroy(media, WEB_ID);
 	sb_media_engine_ops.destroy(media, RTP_ID);
 	sb_peer_free(p);
