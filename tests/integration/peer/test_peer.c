@@ -436,13 +436,17 @@ Test(peer, gateway_offers_peer_answers)
 {
 	struct sb_peer_opts o = {.offer = false,
 				 .codec = SB_PEER_OPUS,
-				 .send_ms = 1000,
+				 .send_ms = 7000,
 				 .grace_ms = 400,
 				 .connect_ms = 5000};
 	struct sb_peer *p = sb_peer_new(ctx, &o);
 	const struct sb_event *ev;
 	struct sb_peer_stats s;
+	struct sb_media_counters c;
 
+	/* We control ICE: our consent requests say ICE-CONTROLLING, and the
+	 * peer's answers keep the call past a 5 s consent_timeout. */
+	cfg->media.consent_timeout_ms = 5000;
 	cr_assert_not_null(p);
 	cr_assert_eq(
 		sb_media_engine_ops.create(media, WEB_ID, CALL_ID, 1, SB_MEDIA_WEBRTC, NULL, NULL),
@@ -460,9 +464,12 @@ Test(peer, gateway_offers_peer_answers)
 	report_log(p);
 	cr_assert_str_eq(s.error, "");
 	cr_assert_str_eq(s.srtp_profile, "AEAD_AES_128_GCM");
-	cr_assert_eq(s.sent, 50);
+	cr_assert_eq(s.sent, 350);
 	cr_assert_eq(s.received, s.sent);
 	cr_assert_eq(echo.opus_ok, s.sent);
+	cr_assert_null(find_event(SB_EV_MEDIA_FAILED, WEB_ID));
+	counters(&c);
+	cr_assert_eq(c.ice_direct, 1);
 	sb_peer_free(p);
 }
 
