@@ -241,6 +241,10 @@ static void media_metrics_cb(struct sb_strbuf *out, void *ud)
 		ROW(dtls_failed, "DTLS handshakes failed or certificate fingerprints not matching"),
 		ROW(ice_restarts,
 		    "ICE restarts offered to clients that resumed from a new address"),
+		ROW(ice_direct, "Connected ICE pairs whose socket the media worker reads itself"),
+		ROW(stun_answered, "ICE checks (consent) answered on such sockets"),
+		ROW(stun_refused,
+		    "ICE checks refused on such sockets: wrong USERNAME or integrity"),
 #undef ROW
 	};
 	struct sb_media_counters c;

@@ -387,4 +387,7 @@ void sb_media_counters(struct sb_media *m, struct sb_media_counters *r)
 	r->dropped_replay = atomic_load(&m->dropped_replay);
 	r->dtls_failed = atomic_load(&m->dtls_failed);
 	r->ice_restarts = atomic_load(&m->ice_restarts);
+	r->ice_direct = atomic_load(&m->ice_direct);
+	r->stun_answered = atomic_load(&m->stun_answered);
+	r->stun_refused = atomic_load(&m->stun_refused);
 }

@@ -37,5 +37,9 @@ struct sb_media_counters {
 	unsigned long long dropped_replay; /* SRTP replayed */
 	unsigned long long dtls_failed;	   /* handshake failed or fingerprint mismatch */
 	unsigned long long ice_restarts;   /* ICE restarts offered (client moved) */
+	/* the connected pair's socket taken from libnice's reads (docs/media.md) */
+	unsigned long long ice_direct;
+	unsigned long long stun_answered; /* the browser's checks we answered */
+	unsigned long long stun_refused;  /* checks refused: USERNAME or integrity wrong */
 };
 void sb_media_counters(struct sb_media *m, struct sb_media_counters *ret);

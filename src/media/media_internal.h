@@ -60,8 +60,41 @@ struct sb_mworker {
 	/* nice_io.c: sessions by their agent's next deadline; THREAD: this worker */
 	struct sb_msession **nh;
 	unsigned nh_n, nh_cap;
-	GSource *nh_src;	/* ready at nh[0]'s deadline */
-	struct sb_nice_rx *nrx; /* nice_io.c: buffers of one batched agent read */
+	GSource *nh_src;	  /* ready at nh[0]'s deadline */
+	struct sb_nice_rx *nrx;	  /* nice_io.c: buffers of one batched agent read */
+	struct sb_direct_rx *drx; /* nice_io.c: recvmmsg buffers of a direct read */
+	/* consent.c: answers the checks (no saved transactions) and checks the
+	 * answers to ours (one transaction at a time) */
+	struct stun_agent_t *stun_in, *stun_rsp;
+};
+
+/* ICE credentials longer than this (RFC 8445 allows 256) are not taken
+ * over: such a session stays on libnice's reads. */
+#define SB_ICE_CRED_MAX 256
+
+/* The connected pair's socket read by the worker itself (nice_io.c) and
+ * its STUN: the checks we answer and our consent (consent.c). */
+struct sb_ice_direct {
+	struct sb_mwatch *wt; /* the selected socket's watch; NULL: libnice reads */
+	int fd;
+	struct sockaddr_storage peer; /* the selected pair's remote address */
+	socklen_t peer_len;
+	/* an ICE restart runs since recheck_us (monotonic): libnice reads
+	 * until it selects a pair again */
+	bool rechecking;
+	int64_t recheck_us;
+	bool controlling; /* our ICE role, for the role attribute of our checks */
+	bool lite;	  /* we send no checks and never expire consent */
+	bool tid_out;	  /* tid is our consent request awaiting its answer */
+	uint8_t tid[16];
+	uint32_t priority;     /* PRIORITY of our checks (RFC 8445 section 7.1.1) */
+	uint64_t tie;	       /* our tie-breaker */
+	int64_t consent_us;    /* monotonic: consent last granted */
+	int64_t next_check_us; /* monotonic: our next consent request */
+	/* local and remote ICE credentials; the remote ones are copied when
+	 * the peer's description gives them (it is dropped once connected) */
+	char lufrag[SB_ICE_CRED_MAX + 1], lpwd[SB_ICE_CRED_MAX + 1];
+	char rufrag[SB_ICE_CRED_MAX + 1], rpwd[SB_ICE_CRED_MAX + 1];
 };
 
 struct sb_media {
@@ -77,6 +110,7 @@ struct sb_media {
 	atomic_ullong rtp_in, rtp_out, rtcp_in;
 	atomic_ullong dropped_plain, dropped_auth, dropped_replay, dtls_failed;
 	atomic_ullong ice_restarts;
+	atomic_ullong ice_direct, stun_answered, stun_refused;
 };
 
 struct sb_msession {
@@ -117,6 +151,7 @@ struct sb_msession {
 	int64_t nice_due_us;   /* the context's next deadline, monotonic */
 	unsigned nice_hidx;    /* 1 + index in the worker's heap, 0: none */
 	int64_t nice_rearm_us; /* last deadline taken after a data read */
+	struct sb_ice_direct dx;
 	/* plain RTP toward SIP (rtp_session.c); fds -1 otherwise */
 	int rtp_fd, rtcp_fd;
 	struct sb_mwatch rtp_w, rtcp_w;
@@ -368,6 +403,45 @@ void sb__nice_io_rearm(struct sb_msession *s);
 void sb__nice_io_detach(struct sb_msession *s);
 /* Frees the session's context (after the agent is gone). */
 void sb__nice_io_free(struct sb_msession *s);
+
+/* Once ICE is connected on a UDP pair of ours: the worker reads the
+ * selected socket itself (recvmmsg), gives STUN to consent.c and the rest
+ * to sb__msession_on_packet, and sends on it (sb__nice_io_send); libnice
+ * keeps its other sockets and its timers. No-op when the agent runs on the
+ * worker's context (ICE-TCP), during an ICE restart, or when there is no
+ * such pair. */
+void sb__nice_io_direct_take(struct sb_msession *s);
+/* Back to libnice's reads of that socket (ICE restart, another selected
+ * pair, the session going). */
+void sb__nice_io_direct_leave(struct sb_msession *s);
+/* Sends one datagram to the browser: on the selected socket when taken,
+ * else through the agent. */
+void sb__nice_io_send(struct sb_msession *s, const uint8_t *buf, size_t len);
+
+/* consent.c, on the worker thread (init and fini as sb__mpoll_*) */
+int sb__consent_init(struct sb_mworker *w);
+void sb__consent_fini(struct sb_mworker *w);
+/* Keeps the peer's ICE credentials for later checks. */
+void sb__consent_remote_creds(struct sb_msession *s, const char *ufrag, const char *pwd);
+/* Starts answering and (full ICE) checking consent on the pair whose
+ * local candidate is local; consent counts as granted now (the pair just
+ * passed its checks, RFC 7675 section 5.1). 0, or -E2BIG when a credential
+ * is too long, -ENOENT when the peer's are not known. */
+int sb__consent_start(struct sb_msession *s, const NiceCandidate *local);
+/* Forgets our outstanding request. */
+void sb__consent_stop(struct sb_msession *s);
+/* A STUN datagram (first byte 0-3, RFC 7983) from from on the taken socket:
+ * a check is answered when its USERNAME and MESSAGE-INTEGRITY are ours; an
+ * answer to our request from the selected address grants consent.
+ * Anything else is dropped. */
+void sb__consent_input(struct sb_msession *s, const uint8_t *buf, size_t len,
+		       const struct sockaddr_storage *from, socklen_t fromlen);
+/* The worker tick: sends our consent request when due (every 5 s +- 20 %,
+ * RFC 7675 section 5.1) and fails the session when none has been answered
+ * for [media] consent_timeout. */
+void sb__consent_tick(struct sb_msession *s, int64_t now);
+/* True when a and b are the same address and port. */
+bool sb__sockaddr_eq(const struct sockaddr *a, const struct sockaddr *b);
 
 #define SB_MEDIA_MAX_PKT 1500
 /* A packet from the browser (ICE), first byte demultiplexed (RFC 7983);

@@ -10,12 +10,18 @@
  * a packet costs no GLib source dispatch, and a worker's loop prepares and
  * checks a handful of sources per wake-up. With ICE-TCP (sockets come and
  * go during checks) the agent stays on the worker's context with a receive
- * callback. Worker thread only; the session owns its context and watches. */
+ * callback. Once ICE is connected on a UDP pair of ours, the worker takes
+ * that pair's socket from libnice's reads and reads it itself with recvmmsg
+ * (STUN to consent.c, the rest to the session), until an ICE restart or
+ * another selected pair hands it back. Worker thread only; the session owns
+ * its context and watches. */
 #define SB_LOG_COMP SB_COMP_MEDIA
 
 #include <errno.h>
 #include <inttypes.h>
+#include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "config/config.h"
 #include "log/log.h"
@@ -33,6 +39,16 @@
  * (STUN consumed by a read, such as a consent answer, only moves timers
  * later; a check started by a read before connection is taken at once). */
 #define REARM_DATA_US 100000
+
+/* Datagrams taken per recvmmsg from a socket read directly. */
+#define DRX_BATCH 32
+
+struct sb_direct_rx {
+	struct mmsghdr mh[DRX_BATCH];
+	struct iovec iov[DRX_BATCH];
+	struct sockaddr_storage from[DRX_BATCH];
+	uint8_t buf[DRX_BATCH][SB_MEDIA_MAX_PKT + SRTP_MAX_TRAILER_LEN];
+};
 
 struct sb_nice_rx {
 	NiceInputMessage msg[NRX_BATCH];
@@ -176,7 +192,8 @@ static void nice_ready_cb(struct sb_mwatch *wt, uint32_t events)
 	 * socket full cannot hold the worker; epoll is level-triggered, so the
 	 * rest is read on the next pass. Read also once the session has failed
 	 * (what it reads is dropped), or its socket would stay ready. */
-	for (int round = 0; round < NRX_ROUNDS && n == NRX_BATCH; round++) {
+	for (int round = 0; round < NRX_ROUNDS && n == NRX_BATCH && wt->fn == nice_ready_cb;
+	     round++) {
 		for (unsigned i = 0; i < NRX_BATCH; i++) {
 			rx->vec[i] = (GInputVector){rx->buf[i], SB_MEDIA_MAX_PKT};
 			rx->msg[i] = (NiceInputMessage){&rx->vec[i], 1, NULL, 0};
@@ -262,7 +279,8 @@ static GSourceFuncs nice_due_funcs = {
 int sb__nice_io_init(struct sb_mworker *w)
 {
 	w->nrx = g_try_new(struct sb_nice_rx, 1);
-	if (!w->nrx)
+	w->drx = g_try_new(struct sb_direct_rx, 1);
+	if (!w->nrx || !w->drx || sb__consent_init(w) < 0)
 		return -ENOMEM;
 	w->nh_src = g_source_new(&nice_due_funcs, sizeof(struct nice_due_source));
 	((struct nice_due_source *)w->nh_src)->w = w;
@@ -281,6 +299,9 @@ void sb__nice_io_fini(struct sb_mworker *w)
 	w->nh = NULL;
 	g_free(w->nrx);
 	w->nrx = NULL;
+	g_free(w->drx);
+	w->drx = NULL;
+	sb__consent_fini(w);
 	w->nh_n = w->nh_cap = 0;
 }
 
@@ -330,6 +351,7 @@ int sb__nice_io_watch(struct sb_msession *s)
 
 void sb__nice_io_detach(struct sb_msession *s)
 {
+	sb__nice_io_direct_leave(s);
 	for (unsigned i = 0; i < s->n_nice_w; i++)
 		sb__mpoll_del(s->w, &s->nice_w[i]);
 	heap_remove(s->w, s);
@@ -344,4 +366,123 @@ void sb__nice_io_free(struct sb_msession *s)
 	if (s->nice_ctx)
 		g_main_context_unref(s->nice_ctx);
 	s->nice_ctx = NULL;
+}
+
+/* ---- the connected pair's socket, read directly ---- */
+
+/* One datagram of a direct read: STUN (RFC 7983: first byte 0-3) to
+ * consent.c from any source; DTLS and SRTP only from the selected remote
+ * address (RFC 7675 section 5.1: media is sent and taken on the pair that
+ * has consent), others dropped. */
+static void direct_packet(struct sb_msession *s, struct sb_direct_rx *rx, int i)
+{
+	const struct msghdr *h = &rx->mh[i].msg_hdr;
+	unsigned len = rx->mh[i].msg_len;
+
+	if (len == 0 || (h->msg_flags & MSG_TRUNC))
+		return;
+	if (rx->buf[i][0] < 4) {
+		if (s->dx.wt)
+			sb__consent_input(s, rx->buf[i], len, &rx->from[i], h->msg_namelen);
+		return;
+	}
+	if (sb__sockaddr_eq((const struct sockaddr *)&rx->from[i],
+			    (const struct sockaddr *)&s->dx.peer))
+		sb__msession_on_packet(s, rx->buf[i], len);
+}
+
+static void direct_ready_cb(struct sb_mwatch *wt, uint32_t events)
+{
+	struct sb_msession *s = wt->owner;
+	struct sb_direct_rx *rx = s->w->drx;
+	int n = DRX_BATCH;
+
+	/* At most NRX_ROUNDS batches per wake-up, as nice_ready_cb; also after
+	 * the session failed (what is read is dropped). */
+	for (int round = 0; round < NRX_ROUNDS && n == DRX_BATCH && s->dx.wt == wt; round++) {
+		for (unsigned i = 0; i < DRX_BATCH; i++) {
+			rx->iov[i] = (struct iovec){rx->buf[i], SB_MEDIA_MAX_PKT};
+			rx->mh[i].msg_hdr = (struct msghdr){.msg_name = &rx->from[i],
+							    .msg_namelen = sizeof(rx->from[i]),
+							    .msg_iov = &rx->iov[i],
+							    .msg_iovlen = 1};
+		}
+		n = recvmmsg(wt->fd, rx->mh, DRX_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				sb_debug("session %" PRIu64 ": ICE socket read: %s", s->id,
+					 strerror(errno));
+			return;
+		}
+		/* A packet may hand the socket back to libnice (another pair
+		 * nominated): the rest of the batch is still ours to demux. */
+		for (int i = 0; i < n; i++)
+			direct_packet(s, rx, i);
+	}
+}
+
+void sb__nice_io_direct_take(struct sb_msession *s)
+{
+	struct sb_ice_direct *d = &s->dx;
+	NiceCandidate *local = NULL, *remote = NULL;
+	struct sb_mwatch *wt = NULL;
+	GSocket *gs;
+	guint st;
+	int fd;
+
+	if (d->wt || !s->agent || !s->nice_ctx || s->failed || d->rechecking)
+		return;
+	st = nice_agent_get_component_state(s->agent, s->stream, 1);
+	if ((st != NICE_COMPONENT_STATE_CONNECTED && st != NICE_COMPONENT_STATE_READY) ||
+	    !nice_agent_get_selected_pair(s->agent, s->stream, 1, &local, &remote))
+		return;
+	/* A socket of ours (host, or a peer-reflexive candidate on a host
+	 * socket), UDP: nice_agent_get_selected_socket refuses TCP and relays. */
+	if (local->type != NICE_CANDIDATE_TYPE_HOST &&
+	    local->type != NICE_CANDIDATE_TYPE_PEER_REFLEXIVE)
+		return;
+	gs = nice_agent_get_selected_socket(s->agent, s->stream, 1);
+	if (!gs)
+		return;
+	/* The agent keeps the socket open until the session frees it. */
+	fd = g_socket_get_fd(gs);
+	g_object_unref(gs);
+	for (unsigned i = 0; i < s->n_nice_w && !wt; i++)
+		if (s->nice_w[i].added && s->nice_w[i].fd == fd)
+			wt = &s->nice_w[i];
+	if (!wt)
+		return;
+	memset(&d->peer, 0, sizeof(d->peer));
+	nice_address_copy_to_sockaddr(&remote->addr, (struct sockaddr *)&d->peer);
+	d->peer_len = d->peer.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						    : sizeof(struct sockaddr_in);
+	if (sb__consent_start(s, local) < 0)
+		return;
+	d->wt = wt;
+	d->fd = fd;
+	wt->fn = direct_ready_cb;
+	atomic_fetch_add(&s->w->m->ice_direct, 1);
+	sb_debug("session %" PRIu64 ": reading the selected ICE socket directly", s->id);
+}
+
+void sb__nice_io_direct_leave(struct sb_msession *s)
+{
+	if (!s->dx.wt)
+		return;
+	s->dx.wt->fn = nice_ready_cb;
+	s->dx.wt = NULL;
+	sb__consent_stop(s);
+	/* No rearm here: this runs inside libnice's signals too; the deadline
+	 * is taken after each command, dispatch and libnice read. */
+}
+
+void sb__nice_io_send(struct sb_msession *s, const uint8_t *buf, size_t len)
+{
+	if (s->dx.wt) {
+		/* A full socket buffer drops the datagram, as libnice does. */
+		(void)sendto(s->dx.fd, buf, len, MSG_DONTWAIT, (const struct sockaddr *)&s->dx.peer,
+			     s->dx.peer_len);
+		return;
+	}
+	nice_agent_send(s->agent, s->stream, 1, (guint)len, (const gchar *)buf);
 }

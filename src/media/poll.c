@@ -56,6 +56,12 @@ int sb__mpoll_init(struct sb_mworker *w)
 	if (w->mp_fd < 0)
 		return -errno;
 	w->mp_src = g_unix_fd_source_new(w->mp_fd, G_IO_IN);
+	/* GLib blocks a source that may not recurse while it dispatches it:
+	 * its descriptor is taken out of the context's poll set and put back,
+	 * and each change signals the context's wake-up eventfd (two writes,
+	 * one read and an extra loop pass per wake-up). Nothing iterates the
+	 * worker's context from inside this callback. */
+	g_source_set_can_recurse(w->mp_src, TRUE);
 	g_source_set_callback(w->mp_src, G_SOURCE_FUNC(mpoll_ready_cb), w, NULL);
 	g_source_attach(w->mp_src, w->ctx);
 	w->mp_tick = g_timeout_source_new(MPOLL_TICK_MS);

@@ -442,6 +442,7 @@ void sb__stats_tick(struct sb_mworker *w)
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		struct sb_msession *s = v;
 
+		sb__consent_tick(s, now);
 		if (!s->stats_due_us || now < s->stats_due_us)
 			continue;
 		s->stats_due_us += STATS_INTERVAL_MS * 1000;

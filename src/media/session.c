@@ -85,9 +85,7 @@ void sb__msession_fail(struct sb_msession *s, int code, const char *why)
 
 static void send_cb(const uint8_t *data, size_t len, void *ud)
 {
-	struct sb_msession *s = ud;
-
-	nice_agent_send(s->agent, s->stream, 1, (guint)len, (const gchar *)data);
+	sb__nice_io_send(ud, data, len);
 }
 
 static gboolean dtls_timer_cb(gpointer ud);
@@ -194,7 +192,7 @@ void sb__webrtc_send(struct sb_msession *s, uint8_t *buf, int len)
 	sb_rtcp_sender_note(&s->sent, buf, (size_t)len, s->codec.rate, (uint64_t)g_get_real_time());
 	if (srtp_protect(s->srtp_out, buf, &len) != srtp_err_status_ok)
 		return;
-	nice_agent_send(s->agent, s->stream, 1, (guint)len, (const gchar *)buf);
+	sb__nice_io_send(s, buf, (size_t)len);
 	s->pkts_out++;
 	atomic_fetch_add_explicit(&s->w->m->rtp_out, 1, memory_order_relaxed);
 }
@@ -369,6 +367,21 @@ static void state_cb(NiceAgent *agent, guint stream, guint component, guint stat
 	}
 	if (state == NICE_COMPONENT_STATE_READY)
 		dtls_begin(s);
+	if (state == NICE_COMPONENT_STATE_CONNECTED || state == NICE_COMPONENT_STATE_READY)
+		sb__nice_io_direct_take(s);
+}
+
+/* libnice selected a pair: the first one, another one nominated by the
+ * browser, or the one of an ICE restart's checks. Its socket is taken
+ * (again) from libnice's reads. */
+static void selected_pair_cb(NiceAgent *agent, guint stream, guint component, gchar *lfound,
+			     gchar *rfound, gpointer ud)
+{
+	struct sb_msession *s = ud;
+
+	sb__nice_io_direct_leave(s);
+	s->dx.rechecking = false;
+	sb__nice_io_direct_take(s);
 }
 
 static void add_remote_candidate(struct sb_msession *s, const char *cand)
@@ -415,7 +428,7 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	const struct sb_config_media *mc = &s->w->m->cfg->media;
 	const struct sb_sdp_codec *c = NULL;
 	struct sb_mcodec mine;
-	NiceAgentOption opts = NICE_AGENT_OPTION_ICE_TRICKLE | NICE_AGENT_OPTION_CONSENT_FRESHNESS;
+	NiceAgentOption opts = NICE_AGENT_OPTION_ICE_TRICKLE;
 	char err[128] = "";
 
 	if (!remote_sdp) {
@@ -446,6 +459,12 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 	s->dtmf_pt = sb__dtmf_pt(s->ra, mine.rate);
 	if (mc->ice_lite)
 		opts |= NICE_AGENT_OPTION_LITE_MODE;
+	/* Consent (RFC 7675) is ours once the worker reads the connected
+	 * pair's socket (consent.c): libnice then sends only keepalive
+	 * indications. With ICE-TCP the agent keeps its sockets, and libnice
+	 * does consent as before. */
+	if (mc->ice_tcp)
+		opts |= NICE_AGENT_OPTION_CONSENT_FRESHNESS;
 	s->agent = nice_agent_new_full(sb__nice_io_context(s), NICE_COMPATIBILITY_RFC5245, opts);
 	if (!s->agent) {
 		session_fail(s, -ENOMEM, "ICE agent");
@@ -464,10 +483,13 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 				  (guint)mc->rtp_port_max);
 	g_signal_connect(s->agent, "candidate-gathering-done", G_CALLBACK(gathering_done_cb), s);
 	g_signal_connect(s->agent, "component-state-changed", G_CALLBACK(state_cb), s);
+	g_signal_connect(s->agent, "new-selected-pair", G_CALLBACK(selected_pair_cb), s);
 	sb__nice_io_attach(s, recv_cb);
-	if (!s->offering)
+	if (!s->offering) {
 		nice_agent_set_remote_credentials(s->agent, s->stream, s->ra->ice.ufrag,
 						  s->ra->ice.pwd);
+		sb__consent_remote_creds(s, s->ra->ice.ufrag, s->ra->ice.pwd);
+	}
 	if (!nice_agent_gather_candidates(s->agent, s->stream)) {
 		session_fail(s, -EADDRNOTAVAIL, "no local address to gather candidates on");
 		return -EADDRNOTAVAIL;
@@ -551,6 +573,7 @@ static int answer_take(struct sb_msession *s, const char *sdp)
 static void remote_ice_set(struct sb_msession *s)
 {
 	nice_agent_set_remote_credentials(s->agent, s->stream, s->ra->ice.ufrag, s->ra->ice.pwd);
+	sb__consent_remote_creds(s, s->ra->ice.ufrag, s->ra->ice.pwd);
 	for (int i = 0; i < s->ra->n_candidates; i++)
 		add_remote_candidate(s, s->ra->candidates[i]);
 }
@@ -602,6 +625,12 @@ void sb__msession_ice_restart(struct sb_mworker *w, uint64_t id)
 			 (unsigned long long)s->id);
 		return;
 	}
+	/* libnice reads the selected socket again while the new checks run
+	 * (they and their answers are its own); it is taken back once a pair
+	 * is selected (selected_pair_cb). */
+	sb__nice_io_direct_leave(s);
+	s->dx.rechecking = true;
+	s->dx.recheck_us = g_get_monotonic_time();
 	if (!nice_agent_restart_stream(s->agent, s->stream)) {
 		session_fail(s, -EIO, "ICE restart refused by the agent");
 		return;

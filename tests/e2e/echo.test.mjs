@@ -17,7 +17,7 @@ let browser;
 const watchdog = setTimeout(() => {
   console.error('e2e echo: watchdog fired');
   process.exit(1);
-}, 120000);
+}, 180000);
 watchdog.unref();
 
 before(async () => {
@@ -221,6 +221,7 @@ test('a call resumed from a new address restarts ICE and its audio still flows',
     restarts: await metric('switchboard_media_ice_restarts_total'),
     connected: await metric('switchboard_media_sessions_connected_total'),
     failed: await metric('switchboard_media_sessions_failed_total'),
+    direct: await metric('switchboard_media_ice_direct_total'),
   };
   const proxy = await startProxy(server.port);
   const ctx = await browser.newContext();
@@ -327,5 +328,72 @@ test('a call resumed from a new address restarts ICE and its audio still flows',
   assert.equal(await metric('switchboard_media_sessions_connected_total'), before.connected + 1,
     'one DTLS handshake for the call: none after the ICE restart');
   assert.equal(await metric('switchboard_media_sessions_failed_total'), before.failed, 'no media failure');
+  // The worker read the first pair's socket itself, gave it back to libnice
+  // for the restart's checks, and took the new pair's once selected.
+  assert.ok(await metric('switchboard_media_ice_direct_total') >= before.direct + 2,
+    'the selected socket was taken again after the restart');
+  await ctx.close();
+});
+
+// Consent freshness (RFC 7675) on the socket switchboard reads itself once
+// ICE is connected: Chromium sends a consent check every few seconds, marks
+// the path unwritable when ~5 go unanswered and fails ICE after 30 s. A
+// 35 s call must stay connected with audio flowing to its end, and
+// switchboard must have answered the checks itself.
+test('a call longer than the consent timeout stays up: its consent checks are answered', { timeout: 90000 }, async () => {
+  const before = {
+    direct: await metric('switchboard_media_ice_direct_total'),
+    answered: await metric('switchboard_media_stun_answered_total'),
+  };
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const token = mintJwt({ sub: 'erin', may_dial: ['echo'] });
+  const r = await page.evaluate(async ({ url, token, hz }) => {
+    const { Phone } = window.Switchboard;
+    const phone = new Phone({ url, token });
+    await phone.connect();
+    const { stream: mic } = window.sbTone.source(hz);
+    const call = phone.call('echo', { stream: mic });
+    let ended = null;
+    call.on('ended', ({ reason }) => { ended = reason; });
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no remote audio')), 20000);
+      call.on('track', () => { clearTimeout(t); resolve(); });
+    });
+    const pc = call.peerConnection;
+    const states = [pc.iceConnectionState];
+    pc.addEventListener('iceconnectionstatechange', () => states.push(pc.iceConnectionState));
+    const received = async () => {
+      let n = 0;
+      (await pc.getStats()).forEach((st) => {
+        if (st.type === 'inbound-rtp' && st.kind === 'audio') n = st.packetsReceived;
+      });
+      return n;
+    };
+    await new Promise((res) => setTimeout(res, 32000));
+    const n1 = await received();
+    await new Promise((res) => setTimeout(res, 3000));
+    const n2 = await received();
+    let responses = 0;
+    (await pc.getStats()).forEach((st) => {
+      if (st.type === 'candidate-pair' && st.nominated) responses = st.responsesReceived;
+    });
+    const state = pc.iceConnectionState;
+    const endedBefore = ended;
+    await call.hangup();
+    await phone.disconnect();
+    return { n1, n2, states, state, responses, ended: endedBefore };
+  }, { url: `ws://127.0.0.1:${server.port}/ws`, token, hz: TONE_HZ });
+  assert.equal(r.ended, null, 'the call did not end');
+  assert.equal(r.state, 'connected', `ICE states: ${r.states.join(' ')}`);
+  assert.ok(!r.states.includes('disconnected') && !r.states.includes('failed'), `ICE states: ${r.states.join(' ')}`);
+  assert.ok(r.n2 > r.n1 + 100, `audio still flowing after 32 s: ${r.n1} -> ${r.n2} packets`);
+  assert.ok(r.responses >= 6, `Chromium got ${r.responses} answers to its checks`);
+  assert.ok(await metric('switchboard_media_ice_direct_total') > before.direct, 'the socket was read directly');
+  assert.ok(await metric('switchboard_media_stun_answered_total') >= before.answered + 5,
+    'switchboard answered the consent checks itself');
   await ctx.close();
 });

@@ -29,7 +29,8 @@ static void usage(FILE *f)
 	fputs("usage: sb-peer [--offer|--answer] [--codec pcmu|opus] [--seconds N] [--count N]\n"
 	      "               [--srtp any|gcm|cm] [--fault NAME] [--address IP]\n"
 	      "               [--connect-ms N] [--grace-ms N]\n"
-	      "faults: none wrong-fingerprint no-fingerprint dtls10 plain-rtp tamper replay\n"
+	      "faults: none wrong-fingerprint no-fingerprint dtls10 plain-rtp tamper replay "
+	      "no-stun\n"
 	      "stdout: {\"type\":\"offer\"|\"answer\",\"peer\":i,\"sdp\":...} then "
 	      "{\"type\":\"report\",...}\n"
 	      "stdin:  {\"type\":\"answer\"|\"offer\",\"peer\":i,\"sdp\":...} (peer optional)\n",

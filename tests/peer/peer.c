@@ -327,6 +327,35 @@ static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, 
 	}
 }
 
+static gboolean mute_read_cb(GSocket *sock, GIOCondition cond, gpointer ud)
+{
+	struct sb_peer *p = ud;
+	gchar buf[SB_PEER_MAX_PKT];
+	gssize n;
+
+	while ((n = g_socket_receive_with_blocking(sock, buf, sizeof(buf), FALSE, NULL, NULL)) > 0)
+		if ((uint8_t)buf[0] >= 4)
+			recv_cb(p->agent, p->stream, 1, (guint)n, buf, p);
+	return G_SOURCE_CONTINUE;
+}
+
+void sb__peer_stun_mute(struct sb_peer *p)
+{
+	GSocket *sock = nice_agent_get_selected_socket(p->agent, p->stream, 1);
+
+	if (!sock) {
+		sb__peer_fail(p, "no selected socket to read");
+		return;
+	}
+	/* libnice moves its socket sources to the context it is given. */
+	p->mute_ctx = g_main_context_new();
+	nice_agent_attach_recv(p->agent, p->stream, 1, p->mute_ctx, NULL, NULL);
+	p->mute_src = g_socket_create_source(sock, G_IO_IN, NULL);
+	g_source_set_callback(p->mute_src, G_SOURCE_FUNC(mute_read_cb), p, NULL);
+	g_source_attach(p->mute_src, p->ctx);
+	g_object_unref(sock);
+}
+
 static int agent_start(struct sb_peer *p)
 {
 	NiceAddress a;
@@ -384,11 +413,14 @@ struct sb_peer *sb_peer_free(struct sb_peer *p)
 		return NULL;
 	p->deadline_src = sb__peer_timer_drop(p->deadline_src);
 	p->send_src = sb__peer_timer_drop(p->send_src);
+	p->mute_src = sb__peer_timer_drop(p->mute_src);
 	if (p->agent) {
 		nice_agent_attach_recv(p->agent, p->stream, 1, p->ctx, NULL, NULL);
 		g_signal_handlers_disconnect_by_data(p->agent, p);
 		g_object_unref(p->agent);
 	}
+	if (p->mute_ctx)
+		g_main_context_unref(p->mute_ctx);
 	sb__peer_dtls_free(p);
 	sb__peer_media_free(p);
 	g_free(p->local_sdp);
@@ -406,7 +438,8 @@ bool sb_peer_finished(const struct sb_peer *p)
 
 static const char *const codec_names[_SB_PEER_CODEC_MAX] = {"pcmu", "opus"};
 static const char *const fault_names[_SB_PEER_FAULT_MAX] = {
-	"none", "wrong-fingerprint", "no-fingerprint", "dtls10", "plain-rtp", "tamper", "replay"};
+	"none",	  "wrong-fingerprint", "no-fingerprint", "dtls10", "plain-rtp", "tamper", "replay",
+	"no-stun"};
 static const char *const srtp_names[_SB_PEER_SRTP_MAX] = {"any", "gcm", "cm"};
 
 static int lookup(const char *const *names, int n, const char *name)

@@ -30,6 +30,9 @@ enum sb_peer_fault {
 	SB_PEER_FAULT_PLAIN,		 /* no DTLS: plain RTP once ICE connects */
 	SB_PEER_FAULT_TAMPER,		 /* SRTP with a flipped authentication tag */
 	SB_PEER_FAULT_REPLAY,		 /* every SRTP packet sent twice */
+	/* once DTLS is done, STUN sent to us is dropped unanswered (no
+	 * consent for the other side; our keepalives go on) */
+	SB_PEER_FAULT_NO_STUN,
 	_SB_PEER_FAULT_MAX,
 	_SB_PEER_FAULT_INVALID = -22,
 };

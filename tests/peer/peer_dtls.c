@@ -279,6 +279,8 @@ static void handshake_done(struct sb_peer *p)
 	}
 	p->st.dtls_done = true;
 	SSL_free_buffers(p->ssl);
+	if (p->o.fault == SB_PEER_FAULT_NO_STUN)
+		sb__peer_stun_mute(p);
 	sb__peer_media_start(p);
 }
 

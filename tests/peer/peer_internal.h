@@ -38,6 +38,10 @@ struct sb_peer {
 	int pt; /* the payload type we send */
 	uint32_t ssrc, tag;
 	GSource *deadline_src;
+	/* SB_PEER_FAULT_NO_STUN: the agent's sockets moved to a context
+	 * nobody runs, and our own read of the selected socket */
+	GMainContext *mute_ctx;
+	GSource *mute_src;
 
 	/* DTLS (peer_dtls.c) */
 	SSL_CTX *ssl_ctx;
@@ -76,6 +80,9 @@ struct sb_peer {
 void sb__peer_fail(struct sb_peer *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* Sends one datagram on the ICE component. */
 void sb__peer_send(struct sb_peer *p, const uint8_t *data, size_t len);
+/* SB_PEER_FAULT_NO_STUN: from now on libnice reads nothing; we read the
+ * selected socket and drop STUN (RFC 7983: first byte 0-3). */
+void sb__peer_stun_mute(struct sb_peer *p);
 /* Runs fn at monotonic time at_us on the peer's context. */
 GSource *sb__peer_timer_at(struct sb_peer *p, gint64 at_us, GSourceFunc fn);
 GSource *sb__peer_timer_drop(GSource *src);

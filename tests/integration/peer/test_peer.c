@@ -4,7 +4,10 @@
  * and the audio is checked by content both ways, with PCMU and Opus. Then
  * the refusals: wrong or missing fingerprint, DTLS 1.0, plain RTP, tampered
  * and replayed SRTP are refused or dropped and counted, and nothing of
- * theirs reaches the SIP side. Loopback only; every wait is bounded. */
+ * theirs reaches the SIP side. Consent (RFC 7675) once the gateway reads
+ * the connected socket itself: kept while the peer answers, expired when it
+ * stops, and checks with a wrong password unanswered. Loopback only; every
+ * wait is bounded. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <glib-unix.h>
@@ -22,6 +25,9 @@
 #include "core/lifecycle.h"
 #include "media/media.h"
 #include "peer.h"
+
+#include <stun/stunagent.h>
+#include <stun/usages/ice.h>
 
 #define MAX_EVENTS 64
 #define WEB_ID	   1
@@ -318,6 +324,8 @@ static void echo_by_content_answer(enum sb_peer_codec codec, enum sb_peer_srtp s
 			     echo.rtp);
 	counters(&c);
 	cr_assert_eq(c.dropped_plain + c.dropped_auth + c.dropped_replay + c.dtls_failed, 0);
+	/* The worker read the connected pair's socket itself. */
+	cr_assert_eq(c.ice_direct, 1);
 	cr_assert_null(find_event(SB_EV_MEDIA_FAILED, WEB_ID));
 	sb_media_engine_ops.destroy(media, WEB_ID);
 	sb_media_engine_ops.destroy(media, RTP_ID);
@@ -428,13 +436,17 @@ Test(peer, gateway_offers_peer_answers)
 {
 	struct sb_peer_opts o = {.offer = false,
 				 .codec = SB_PEER_OPUS,
-				 .send_ms = 1000,
+				 .send_ms = 7000,
 				 .grace_ms = 400,
 				 .connect_ms = 5000};
 	struct sb_peer *p = sb_peer_new(ctx, &o);
 	const struct sb_event *ev;
 	struct sb_peer_stats s;
+	struct sb_media_counters c;
 
+	/* We control ICE: our consent requests say ICE-CONTROLLING, and the
+	 * peer's answers keep the call past a 5 s consent_timeout. */
+	cfg->media.consent_timeout_ms = 5000;
 	cr_assert_not_null(p);
 	cr_assert_eq(
 		sb_media_engine_ops.create(media, WEB_ID, CALL_ID, 1, SB_MEDIA_WEBRTC, NULL, NULL),
@@ -452,9 +464,12 @@ Test(peer, gateway_offers_peer_answers)
 	report_log(p);
 	cr_assert_str_eq(s.error, "");
 	cr_assert_str_eq(s.srtp_profile, "AEAD_AES_128_GCM");
-	cr_assert_eq(s.sent, 50);
+	cr_assert_eq(s.sent, 350);
 	cr_assert_eq(s.received, s.sent);
 	cr_assert_eq(echo.opus_ok, s.sent);
+	cr_assert_null(find_event(SB_EV_MEDIA_FAILED, WEB_ID));
+	counters(&c);
+	cr_assert_eq(c.ice_direct, 1);
 	sb_peer_free(p);
 }
 
@@ -597,4 +612,188 @@ Test(peer, replayed_srtp_is_dropped)
 	cr_assert_eq(echo.rtp, s.sent, "the echo got %u", echo.rtp);
 	cr_assert_eq(s.received, s.sent);
 	cr_assert_eq(s.duplicates, 0);
+}
+
+/* ---- consent (RFC 7675) on the socket the worker reads itself ---- */
+
+/* The value of attribute line "a=<name>:" in sdp, into out. */
+static void sdp_attr(const char *sdp, const char *name, char *out, size_t cap)
+{
+	const char *v = strstr(sdp, name);
+	size_t n;
+
+	cr_assert_not_null(v, "no %s in %s", name, sdp);
+	v += strlen(name);
+	n = strcspn(v, "\r\n");
+	cr_assert_lt(n, cap);
+	memcpy(out, v, n);
+	out[n] = '\0';
+}
+
+/* The peer answers the gateway's consent requests (its libnice does): with
+ * consent_timeout 5 s, a 12 s call stays up with every echo back. */
+Test(peer, consent_kept_while_answered)
+{
+	struct sb_peer *p;
+	struct sb_peer_stats s;
+	struct sb_media_counters c;
+
+	cfg->media.consent_timeout_ms = 5000;
+	p = peer_new(SB_PEER_PCMU, SB_PEER_SRTP_ANY, SB_PEER_FAULT_NONE, 12000);
+	cr_assert_not_null(call_up(p, SB_PEER_PCMU));
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, WEB_ID, 5000));
+	wait_finished(p, 20000);
+	sb_peer_stats_get(p, &s);
+	report_log(p);
+	cr_assert_str_eq(s.error, "");
+	cr_assert_eq(s.received, s.sent, "%u of %u came back (echo %u)", s.received, s.sent,
+		     echo.rtp);
+	cr_assert_null(find_event(SB_EV_MEDIA_FAILED, WEB_ID), "the session failed: %s",
+		       find_event(SB_EV_MEDIA_FAILED, WEB_ID)->str);
+	counters(&c);
+	cr_assert_eq(c.ice_direct, 1);
+	sb_media_engine_ops.destroy(media, WEB_ID);
+	sb_media_engine_ops.destroy(media, RTP_ID);
+	sb_peer_free(p);
+}
+
+/* A peer that stops answering STUN once DTLS is done: the gateway's
+ * consent requests go unanswered and the session fails after
+ * consent_timeout (5 s), not before, with a reason saying so. */
+Test(peer, consent_expires_when_peer_stops_answering)
+{
+	struct sb_peer *p;
+	const struct sb_event *ev;
+	gint64 up;
+
+	cfg->media.consent_timeout_ms = 5000;
+	p = peer_new(SB_PEER_PCMU, SB_PEER_SRTP_ANY, SB_PEER_FAULT_NO_STUN, 15000);
+	cr_assert_not_null(call_up(p, SB_PEER_PCMU));
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, WEB_ID, 5000));
+	up = g_get_monotonic_time();
+	ev = wait_event(SB_EV_MEDIA_FAILED, WEB_ID, 9000);
+	cr_assert_not_null(ev, "the session outlived consent");
+	cr_assert_geq(g_get_monotonic_time() - up, 4000 * 1000LL, "failed too early: %s", ev->str);
+	cr_assert_not_null(strstr(ev->str, "consent expired"), "%s", ev->str);
+	/* Audio flowed until then. */
+	cr_assert_gt(echo.rtp, 100, "the echo got %u", echo.rtp);
+	sb_media_engine_ops.destroy(media, WEB_ID);
+	sb_media_engine_ops.destroy(media, RTP_ID);
+	sb_peer_free(p);
+}
+
+/* Sends a Binding request as the peer would (USERNAME gw:peer, ICE-
+ * CONTROLLING) with password pwd from fd to port; returns whether a
+ * success answer with integrity by pwd came back within 500 ms. */
+static bool check_answered(int fd, int port, const char *user, const char *pwd)
+{
+	StunAgent agent;
+	StunMessage msg, rsp;
+	uint8_t buf[1280], in[1280];
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	static const uint16_t attrs[] = {STUN_ATTRIBUTE_USERNAME, STUN_ATTRIBUTE_MESSAGE_INTEGRITY,
+					 STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS,
+					 STUN_ATTRIBUTE_FINGERPRINT, 0};
+	size_t n;
+	gint64 end;
+
+	stun_agent_init(&agent, attrs, STUN_COMPATIBILITY_RFC5389,
+			STUN_AGENT_USAGE_SHORT_TERM_CREDENTIALS | STUN_AGENT_USAGE_USE_FINGERPRINT);
+	n = stun_usage_ice_conncheck_create(&agent, &msg, buf, sizeof(buf), (const uint8_t *)user,
+					    strlen(user), (const uint8_t *)pwd, strlen(pwd), false,
+					    true, 0x6e7f00ff, 42, NULL,
+					    STUN_USAGE_ICE_COMPATIBILITY_RFC5245);
+	cr_assert_gt(n, 0);
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	cr_assert_eq(sendto(fd, buf, n, 0, (struct sockaddr *)&to, sizeof(to)), (ssize_t)n);
+	end = g_get_monotonic_time() + 500 * 1000;
+	while (g_get_monotonic_time() < end) {
+		ssize_t r = recv(fd, in, sizeof(in), MSG_DONTWAIT);
+
+		if (r > 0)
+			return stun_agent_validate(&agent, &rsp, in, (size_t)r, NULL, NULL) ==
+				       STUN_VALIDATION_SUCCESS &&
+			       stun_message_get_class(&rsp) == STUN_RESPONSE;
+		pump_once();
+	}
+	return false;
+}
+
+/* Once the gateway reads the socket itself, a check from another address
+ * is still answered (a browser may try other pairs) when it carries the
+ * gateway's password, and not answered with any other password. */
+static void checks_need_our_password(void)
+{
+	struct sb_peer *p = peer_new(SB_PEER_PCMU, SB_PEER_SRTP_ANY, SB_PEER_FAULT_NONE, 3000);
+	char gw_ufrag[300], gw_pwd[300], peer_ufrag[300], user[620], addr[64];
+	struct sb_media_counters before, after;
+	const char *answer;
+	unsigned port = 0;
+	int fd;
+
+	answer = call_up(p, SB_PEER_PCMU);
+	cr_assert_not_null(answer);
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, WEB_ID, 5000));
+	sdp_attr(answer, "a=ice-ufrag:", gw_ufrag, sizeof(gw_ufrag));
+	sdp_attr(answer, "a=ice-pwd:", gw_pwd, sizeof(gw_pwd));
+	sdp_attr(sb_peer_local_sdp(p), "a=ice-ufrag:", peer_ufrag, sizeof(peer_ufrag));
+	cr_assert_eq(sscanf(strstr(answer, "a=candidate:"), "a=candidate:%*s %*u %*s %*u %63s %u",
+			    addr, &port),
+		     2);
+	snprintf(user, sizeof(user), "%s:%s", gw_ufrag, peer_ufrag);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_geq(fd, 0);
+	counters(&before);
+	cr_assert_eq(before.ice_direct, 1);
+	cr_assert_not(check_answered(fd, (int)port, user, "not-the-password-at-all"),
+		      "a check with a wrong password was answered");
+	cr_assert(check_answered(fd, (int)port, user, gw_pwd),
+		  "a check with our password was not answered");
+	snprintf(user, sizeof(user), "%s:someoneelse", gw_ufrag);
+	cr_assert_not(check_answered(fd, (int)port, user, gw_pwd),
+		      "a check with another USERNAME was answered");
+	counters(&after);
+	cr_assert_geq(after.stun_refused - before.stun_refused, 2);
+	cr_assert_geq(after.stun_answered - before.stun_answered, 1);
+	close(fd);
+	wait_finished(p, 10000);
+	sb_media_engine_ops.destroy(media, WEB_ID);
+	sb_media_engine_ops.destroy(media, RTP_ID);
+	sb_peer_free(p);
+}
+
+Test(peer, consent_checks_need_our_password)
+{
+	checks_need_our_password();
+}
+
+/* ice_lite: the gateway answers checks as a full agent does. */
+Test(peer, lite_checks_need_our_password)
+{
+	cfg->media.ice_lite = true;
+	checks_need_our_password();
+}
+
+/* ice_lite sends no checks (RFC 8445 section 2.5), so it never expires
+ * consent itself: a peer that stops answering STUN keeps its call past
+ * consent_timeout (the full peer owns consent). */
+Test(peer, lite_never_expires_consent)
+{
+	struct sb_peer *p;
+	struct sb_peer_stats s;
+
+	cfg->media.ice_lite = true;
+	cfg->media.consent_timeout_ms = 5000;
+	p = peer_new(SB_PEER_PCMU, SB_PEER_SRTP_ANY, SB_PEER_FAULT_NO_STUN, 8000);
+	cr_assert_not_null(call_up(p, SB_PEER_PCMU));
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, WEB_ID, 5000));
+	wait_finished(p, 15000);
+	sb_peer_stats_get(p, &s);
+	cr_assert_str_eq(s.error, "");
+	cr_assert_eq(s.received, s.sent, "%u of %u came back", s.received, s.sent);
+	cr_assert_null(find_event(SB_EV_MEDIA_FAILED, WEB_ID), "the session failed: %s",
+		       find_event(SB_EV_MEDIA_FAILED, WEB_ID)->str);
+	sb_media_engine_ops.destroy(media, WEB_ID);
+	sb_media_engine_ops.destroy(media, RTP_ID);
+	sb_peer_free(p);
 }
