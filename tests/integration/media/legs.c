@@ -15,6 +15,7 @@
 #include "bus/bus.h"
 #include "config/config.h"
 #include "core/lifecycle.h"
+#include "../../support/rtp_build.h"
 
 GMainContext *legs_ctx;
 struct sb_media *media;
@@ -122,21 +123,12 @@ void send_rtp(int fd, int to_port, uint8_t pt, uint16_t seq, uint32_t ts, uint32
 	      const char *payload)
 {
 	uint8_t p[256];
-	size_t n = strlen(payload);
+	size_t n = sbt_rtp_build(p, pt, seq, ts, ssrc, payload);
 	struct sockaddr_in a = {.sin_family = AF_INET,
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 				.sin_port = htons((uint16_t)to_port)};
 
-	p[0] = 0x80;
-	p[1] = pt;
-	p[2] = (uint8_t)(seq >> 8);
-	p[3] = (uint8_t)seq;
-	for (int i = 0; i < 4; i++) {
-		p[4 + i] = (uint8_t)(ts >> (24 - 8 * i));
-		p[8 + i] = (uint8_t)(ssrc >> (24 - 8 * i));
-	}
-	memcpy(p + 12, payload, n);
-	cr_assert_eq(sendto(fd, p, 12 + n, 0, (struct sockaddr *)&a, sizeof(a)), (ssize_t)(12 + n));
+	cr_assert_eq(sendto(fd, p, n, 0, (struct sockaddr *)&a, sizeof(a)), (ssize_t)n);
 }
 
 /* Receives one RTP packet within ms; returns its length (0: none). */

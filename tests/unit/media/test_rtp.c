@@ -9,6 +9,7 @@
 
 #include "media/rtp.h"
 #include "media/transcode.h"
+#include "../../support/rtp_build.h"
 
 /* The shared testdata; SB_TESTDATA in the environment overrides the path
  * meson knows (a worktree sits elsewhere than the CI checkout). */
@@ -33,23 +34,6 @@ static size_t load(const char *rel, uint8_t *buf, size_t cap)
 	return n;
 }
 
-static size_t build_rtp(uint8_t *p, uint8_t pt, uint16_t seq, uint32_t ts, uint32_t ssrc,
-			const char *payload)
-{
-	size_t n = strlen(payload);
-
-	p[0] = 0x80;
-	p[1] = pt;
-	p[2] = (uint8_t)(seq >> 8);
-	p[3] = (uint8_t)seq;
-	for (int i = 0; i < 4; i++) {
-		p[4 + i] = (uint8_t)(ts >> (24 - 8 * i));
-		p[8 + i] = (uint8_t)(ssrc >> (24 - 8 * i));
-	}
-	memcpy(p + 12, payload, n);
-	return 12 + n;
-}
-
 Test(rtp, parses_audio_with_extension)
 {
 	uint8_t buf[2048];
@@ -70,7 +54,7 @@ Test(rtp, refuses_bad_headers)
 {
 	uint8_t p[64];
 	struct sb_rtp_hdr h;
-	size_t n = build_rtp(p, 0, 1, 2, 3, "abcd");
+	size_t n = sbt_rtp_build(p, 0, 1, 2, 3, "abcd");
 
 	cr_assert_eq(sb_rtp_parse(p, 11, &h), -EBADMSG, "shorter than the fixed header");
 	p[0] = 0x40;
@@ -273,8 +257,8 @@ Test(rewrite, continues_across_a_source_change)
 	size_t n;
 
 	for (int i = 0; i < 3; i++) {
-		n = build_rtp(p, 0x80 | 111, (uint16_t)(100 + i), 5000u + 960u * (unsigned)i, 77,
-			      "opus");
+		n = sbt_rtp_build(p, 0x80 | 111, (uint16_t)(100 + i), 5000u + 960u * (unsigned)i,
+				  77, "opus");
 		cr_assert_eq(sb_rtp_parse(p, n, &h), 0);
 		sb_rtp_rewrite_apply(&rw, p, &h, 96, 960);
 		cr_assert_eq(sb_rtp_parse(p, n, &o), 0);
@@ -285,14 +269,14 @@ Test(rewrite, continues_across_a_source_change)
 		cr_assert_eq(memcmp(p + 12, "opus", 4), 0, "payload untouched");
 	}
 	/* a new source with unrelated numbers continues at seq 103, ts +960 */
-	n = build_rtp(p, 111, 40000, 123456, 88, "next");
+	n = sbt_rtp_build(p, 111, 40000, 123456, 88, "next");
 	cr_assert_eq(sb_rtp_parse(p, n, &h), 0);
 	sb_rtp_rewrite_apply(&rw, p, &h, 96, 960);
 	cr_assert_eq(sb_rtp_parse(p, n, &o), 0);
 	cr_assert_eq(o.seq, 103);
 	cr_assert_eq(o.ts, 5000u + 960u * 3);
 	cr_assert_eq(o.ssrc, 0x01020304u);
-	n = build_rtp(p, 111, 40001, 123456 + 960, 88, "more");
+	n = sbt_rtp_build(p, 111, 40001, 123456 + 960, 88, "more");
 	cr_assert_eq(sb_rtp_parse(p, n, &h), 0);
 	sb_rtp_rewrite_apply(&rw, p, &h, 96, 960);
 	cr_assert_eq(sb_rtp_parse(p, n, &o), 0);
@@ -306,7 +290,7 @@ static struct sb_rtp_hdr rewrite_one(struct sb_rtp_rewrite *rw, uint16_t seq, ui
 {
 	uint8_t p[64];
 	struct sb_rtp_hdr h, o;
-	size_t n = build_rtp(p, 0, seq, ts, ssrc, "pcmu");
+	size_t n = sbt_rtp_build(p, 0, seq, ts, ssrc, "pcmu");
 
 	cr_assert_eq(sb_rtp_parse(p, n, &h), 0);
 	sb_rtp_rewrite_apply(rw, p, &h, 0, 160);
