@@ -83,7 +83,9 @@ if given_media:
 send(request("INVITE", 2, "b3", SDP.format(v=2, mp=media_port, dir="sendonly")))
 send(request("CANCEL", 2, "b3"))
 status, _ = responses("CANCEL", 2, 200)
-if status != 200:
+# 481: the re-INVITE's 200 went out before the CANCEL was read (the answer
+# won the race; nothing left to cancel), allowed without MEDIA_PORT.
+if status != 200 and not (status == 481 and not given_media):
     fail(f"CANCEL answered {status}")
 status, _ = responses("INVITE", 2, 200)
 if status not in ((487,) if given_media else (200, 487)):
