@@ -5,6 +5,8 @@
 #define SB_LOG_COMP SB_COMP_MEDIA
 
 #include <errno.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,17 +16,46 @@
 #include "log/log.h"
 #include "media/media_internal.h"
 
+/* The cores this process may use: those of its CPU affinity (a container's
+ * cpuset, taskset), fewer if its cgroup's CPU quota (cgroup v2 cpu.max,
+ * docker --cpus) allows fewer, rounded up. Two workers time-sharing one
+ * core queue each other's packets for a scheduler slice. */
+unsigned sb__media_cores(const char *cpu_max_path)
+{
+	cpu_set_t set;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = online > 0 ? (unsigned)online : 1;
+	FILE *f;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		n = (unsigned)CPU_COUNT(&set);
+	f = fopen(cpu_max_path, "re");
+	if (f) {
+		char quota[32] = "";
+		unsigned long long q, period;
+
+		if (fscanf(f, "%31s %llu", quota, &period) == 2 && strcmp(quota, "max") != 0 &&
+		    sscanf(quota, "%llu", &q) == 1 && period > 0 && q > 0) {
+			unsigned long long allowed = (q + period - 1) / period;
+
+			if (allowed < n)
+				n = (unsigned)allowed;
+		}
+		fclose(f);
+	}
+	return n ? n : 1;
+}
+
 struct sb_media *sb_media_new(struct sb_config *cfg, struct sb_bus *control_bus)
 {
 	struct sb_media *m = calloc(1, sizeof(*m));
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned cores = sb__media_cores("/sys/fs/cgroup/cpu.max");
 
 	if (!m)
 		return NULL;
 	m->cfg = sb_config_ref(cfg);
 	m->control = control_bus;
-	m->n_workers = cfg->media.workers > 0 ? (unsigned)cfg->media.workers
-					      : (unsigned)(cores > 0 ? cores : 1);
+	m->n_workers = cfg->media.workers > 0 ? (unsigned)cfg->media.workers : cores;
 	m->workers = calloc(m->n_workers, sizeof(*m->workers));
 	m->where = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	if (!m->workers)

@@ -211,6 +211,10 @@ const struct sb_mcodec *sb__sibling_codec(struct sb_msession *s);
 /* Parses text as the peer's description and makes it s->remote (with its
  * audio section s->ra). Returns 0, or a negative errno with a reason in err
  * (s unchanged). */
+/* The cores this process may run on (affinity, then the cgroup v2 quota
+ * read from cpu_max_path), at least 1: the default worker count. */
+unsigned sb__media_cores(const char *cpu_max_path);
+
 int sb__remote_take(struct sb_msession *s, const char *text, char *err, size_t errlen);
 /* Frees the peer's description once the session is connected: what the
  * media path needs of it was copied (codec, payload types, addresses,

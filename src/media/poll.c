@@ -18,9 +18,12 @@
  * (level-triggered), so one busy worker still returns to its loop. */
 #define MPOLL_BATCH 64
 
-/* Period of the worker tick (statistics are due every 5 s per session; the
- * tick only decides how late they may be). */
-#define MPOLL_TICK_MS 500
+/* Period of the worker tick. Statistics (every 5 s a session, randomized)
+ * and consent checks (5 s +-20 %) fall due at their own times; a short tick
+ * takes a few sessions' work at a time instead of a burst that delays every
+ * packet queued behind it (a 500 ms tick sent a tenth of a worker's RTCP
+ * and consent checks at once). Walking 1000 sessions costs about 50 us. */
+#define MPOLL_TICK_MS 50
 
 static gboolean mpoll_ready_cb(gint fd, GIOCondition cond, gpointer ud)
 {

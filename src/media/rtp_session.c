@@ -424,10 +424,17 @@ static void stats_send(struct sb_msession *s)
 	sb__media_post_stats(s, lost, jitter_us, s->rtt_us, smos, strdup(text));
 }
 
+/* RFC 3550 section 6.3.1: each interval drawn from 0.5 to 1.5 times the
+ * nominal one, so that sessions set up together do not report together. */
+static int64_t stats_interval_us(void)
+{
+	return (int64_t)g_random_int_range(STATS_INTERVAL_MS * 500, STATS_INTERVAL_MS * 1500);
+}
+
 void sb__stats_start(struct sb_msession *s)
 {
 	if (!s->stats_due_us)
-		s->stats_due_us = g_get_monotonic_time() + STATS_INTERVAL_MS * 1000;
+		s->stats_due_us = g_get_monotonic_time() + stats_interval_us();
 }
 
 /* One timer per worker rather than one per session: the worker's loop
@@ -445,9 +452,9 @@ void sb__stats_tick(struct sb_mworker *w)
 		sb__consent_tick(s, now);
 		if (!s->stats_due_us || now < s->stats_due_us)
 			continue;
-		s->stats_due_us += STATS_INTERVAL_MS * 1000;
+		s->stats_due_us += stats_interval_us();
 		if (s->stats_due_us <= now)
-			s->stats_due_us = now + STATS_INTERVAL_MS * 1000;
+			s->stats_due_us = now + stats_interval_us();
 		stats_send(s);
 	}
 }
