@@ -90,8 +90,8 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 		struct sb_msession *a = g_hash_table_lookup(w->sessions, &id);
 		struct sb_msession *b = g_hash_table_lookup(w->sessions, &other);
 		if (a && b) {
-			a->peer = other;
-			b->peer = id;
+			sb__msession_point(a, b);
+			sb__msession_point(b, a);
 		}
 		break;
 	}

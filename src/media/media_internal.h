@@ -136,6 +136,11 @@ struct sb_msession {
 	int dtmf_pt; /* the peer's telephone-event payload type, -1: none */
 	uint32_t ssrc_out;
 	uint64_t peer; /* bridged session id, 0: none */
+	/* The bridged session itself, NULL once it is destroyed (no hash
+	 * lookup per packet; sb__msession_destroy clears every pointer to the
+	 * session it removes). */
+	struct sb_msession *peer_s;
+	unsigned peer_refs; /* sessions whose peer_s is this one */
 	/* what we send (SSRC, sequence, timestamps) and receive (RTCP stats) */
 	struct sb_rtp_rewrite rw;
 	struct sb_rtp_rx rx;
@@ -274,6 +279,8 @@ void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp);
 void sb__msession_reoffer(struct sb_mworker *w, uint64_t id, int64_t seq, const char *sdp);
 void sb__msession_reoffer_done(struct sb_mworker *w, uint64_t id, int64_t seq, bool sent);
 void sb__msession_ice_restart(struct sb_mworker *w, uint64_t id);
+/* Makes s relay to session to (NULL: to none), keeping peer_refs. */
+void sb__msession_point(struct sb_msession *s, struct sb_msession *to);
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id);
 void sb__msession_free(gpointer p);
 /* Posts a result event on the control bus. Takes text. */

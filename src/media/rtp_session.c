@@ -39,7 +39,7 @@ void sb__rx_count(struct sb_msession *s, const uint8_t *buf, const struct sb_rtp
 		/* Relayed in-band to a SIP leg with telephone-event: no second
 		 * copy through the engine. Toward a browser the engine tells
 		 * the page (call.dtmf), which cannot read RTP events. */
-		peer = s->peer ? g_hash_table_lookup(s->w->sessions, &s->peer) : NULL;
+		peer = s->peer_s;
 		sb__dtmf_rx(s, buf + h->hdr_len, h->payload_len, h,
 			    peer && peer->rtp_fd >= 0 && peer->dtmf_pt >= 0);
 	}
@@ -316,7 +316,7 @@ static void rtp_packet(struct sb_msession *s, uint8_t *buf, ssize_t n,
 		rtp_send(s, buf, (int)n);
 		return;
 	}
-	peer = s->peer ? g_hash_table_lookup(s->w->sessions, &s->peer) : NULL;
+	peer = s->peer_s;
 	if (peer)
 		sb__relay(s, peer, buf, (int)n, &h);
 }

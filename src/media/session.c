@@ -238,7 +238,7 @@ static void on_rtp(struct sb_msession *s, uint8_t *buf, int len)
 		sb__webrtc_send(s, buf, len);
 		return;
 	}
-	peer = s->peer ? g_hash_table_lookup(s->w->sessions, &s->peer) : NULL;
+	peer = s->peer_s;
 	if (peer)
 		sb__relay(s, peer, buf, len, &h);
 }
@@ -686,8 +686,33 @@ void sb__msession_reoffer_done(struct sb_mworker *w, uint64_t id, int64_t seq, b
 		sb__rtp_reoffer_done(s, seq, sent);
 }
 
+void sb__msession_point(struct sb_msession *s, struct sb_msession *to)
+{
+	if (s->peer_s)
+		s->peer_s->peer_refs--;
+	s->peer = to ? to->id : 0;
+	s->peer_s = to;
+	if (to)
+		to->peer_refs++;
+}
+
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id)
 {
+	struct sb_msession *doomed = g_hash_table_lookup(w->sessions, &id);
+	GHashTableIter it;
+	gpointer v;
+
+	if (!doomed)
+		return;
+	sb__msession_point(doomed, NULL);
+	/* Usually only its bridge partner points at it; a session bridged
+	 * anew leaves its old partner pointing at it too. */
+	if (doomed->peer_refs) {
+		g_hash_table_iter_init(&it, w->sessions);
+		while (g_hash_table_iter_next(&it, NULL, &v))
+			if (((struct sb_msession *)v)->peer_s == doomed)
+				sb__msession_point(v, NULL);
+	}
 	g_hash_table_remove(w->sessions, &id);
 }
 
