@@ -63,6 +63,7 @@ struct sb_mworker {
 	GSource *nh_src;	  /* ready at nh[0]'s deadline */
 	struct sb_nice_rx *nrx;	  /* nice_io.c: buffers of one batched agent read */
 	struct sb_direct_rx *drx; /* nice_io.c: recvmmsg buffers of a direct read */
+	struct sb_rtp_batch *rrx; /* rtp_session.c: recvmmsg buffers of an RTP leg read */
 	/* consent.c: answers the checks (no saved transactions) and checks the
 	 * answers to ours (one transaction at a time) */
 	struct stun_agent_t *stun_in, *stun_rsp;
@@ -218,6 +219,10 @@ const struct sb_mcodec *sb__sibling_codec(struct sb_msession *s);
  * (s unchanged). */
 /* The cores this process may run on (affinity, then the cgroup v2 quota
  * read from cpu_max_path), at least 1: the default worker count. */
+/* rtp_session.c: the worker's buffers for reading RTP leg sockets. */
+int sb__rtp_rx_init(struct sb_mworker *w);
+void sb__rtp_rx_fini(struct sb_mworker *w);
+
 unsigned sb__media_cores(const char *cpu_max_path);
 
 int sb__remote_take(struct sb_msession *s, const char *text, char *err, size_t errlen);

@@ -282,6 +282,14 @@ int sb__nice_io_init(struct sb_mworker *w)
 	w->drx = g_try_new(struct sb_direct_rx, 1);
 	if (!w->nrx || !w->drx || sb__consent_init(w) < 0)
 		return -ENOMEM;
+	/* Set once: a read only puts back the address lengths it used. */
+	for (unsigned i = 0; i < DRX_BATCH; i++) {
+		w->drx->iov[i] = (struct iovec){w->drx->buf[i], SB_MEDIA_MAX_PKT};
+		w->drx->mh[i].msg_hdr = (struct msghdr){.msg_name = &w->drx->from[i],
+							.msg_namelen = sizeof(w->drx->from[i]),
+							.msg_iov = &w->drx->iov[i],
+							.msg_iovlen = 1};
+	}
 	w->nh_src = g_source_new(&nice_due_funcs, sizeof(struct nice_due_source));
 	((struct nice_due_source *)w->nh_src)->w = w;
 	g_source_attach(w->nh_src, w->ctx);
@@ -400,13 +408,6 @@ static void direct_ready_cb(struct sb_mwatch *wt, uint32_t events)
 	/* At most NRX_ROUNDS batches per wake-up, as nice_ready_cb; also after
 	 * the session failed (what is read is dropped). */
 	for (int round = 0; round < NRX_ROUNDS && n == DRX_BATCH && s->dx.wt == wt; round++) {
-		for (unsigned i = 0; i < DRX_BATCH; i++) {
-			rx->iov[i] = (struct iovec){rx->buf[i], SB_MEDIA_MAX_PKT};
-			rx->mh[i].msg_hdr = (struct msghdr){.msg_name = &rx->from[i],
-							    .msg_namelen = sizeof(rx->from[i]),
-							    .msg_iov = &rx->iov[i],
-							    .msg_iovlen = 1};
-		}
 		n = recvmmsg(wt->fd, rx->mh, DRX_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -416,8 +417,10 @@ static void direct_ready_cb(struct sb_mwatch *wt, uint32_t events)
 		}
 		/* A packet may hand the socket back to libnice (another pair
 		 * nominated): the rest of the batch is still ours to demux. */
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++) {
 			direct_packet(s, rx, i);
+			rx->mh[i].msg_hdr.msg_namelen = sizeof(rx->from[i]);
+		}
 	}
 }
 

@@ -326,28 +326,51 @@ static void rtp_packet(struct sb_msession *s, uint8_t *buf, ssize_t n,
  * does not starve the others. */
 #define RTP_BATCH 16
 
+struct sb_rtp_batch {
+	struct mmsghdr mh[RTP_BATCH];
+	struct iovec iov[RTP_BATCH];
+	struct sockaddr_storage from[RTP_BATCH];
+	/* Room for the SRTP trailer: the relay protects in place. */
+	uint8_t buf[RTP_BATCH][SB_MEDIA_MAX_PKT + SRTP_MAX_TRAILER_LEN];
+};
+
+int sb__rtp_rx_init(struct sb_mworker *w)
+{
+	struct sb_rtp_batch *rx = g_try_new(struct sb_rtp_batch, 1);
+
+	if (!rx)
+		return -ENOMEM;
+	/* Set once: a read only puts back the address lengths it used. */
+	for (int i = 0; i < RTP_BATCH; i++) {
+		rx->iov[i] = (struct iovec){rx->buf[i], SB_MEDIA_MAX_PKT};
+		rx->mh[i].msg_hdr = (struct msghdr){.msg_name = &rx->from[i],
+						    .msg_namelen = sizeof(rx->from[i]),
+						    .msg_iov = &rx->iov[i],
+						    .msg_iovlen = 1};
+	}
+	w->rrx = rx;
+	return 0;
+}
+
+void sb__rtp_rx_fini(struct sb_mworker *w)
+{
+	g_free(w->rrx);
+	w->rrx = NULL;
+}
+
 static void rtp_readable(struct sb_mwatch *wt, uint32_t events)
 {
 	struct sb_msession *s = wt->owner;
-	/* Room for the SRTP trailer: the relay protects in place. */
-	uint8_t buf[RTP_BATCH][SB_MEDIA_MAX_PKT + SRTP_MAX_TRAILER_LEN];
-	struct sockaddr_storage from[RTP_BATCH];
-	struct iovec iov[RTP_BATCH];
-	struct mmsghdr mh[RTP_BATCH];
-	int n;
+	struct sb_rtp_batch *rx = s->w->rrx;
+	int n = recvmmsg(wt->fd, rx->mh, RTP_BATCH, MSG_DONTWAIT, NULL);
 
-	for (int i = 0; i < RTP_BATCH; i++) {
-		iov[i] = (struct iovec){buf[i], SB_MEDIA_MAX_PKT};
-		mh[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
-						.msg_namelen = sizeof(from[i]),
-						.msg_iov = &iov[i],
-						.msg_iovlen = 1};
-	}
-	n = recvmmsg(wt->fd, mh, RTP_BATCH, MSG_DONTWAIT, NULL);
 	/* Sessions are freed from the command queue, never on a packet's
 	 * path, so s outlives the batch. */
-	for (int i = 0; i < n; i++)
-		rtp_packet(s, buf[i], (ssize_t)mh[i].msg_len, &from[i], mh[i].msg_hdr.msg_namelen);
+	for (int i = 0; i < n; i++) {
+		rtp_packet(s, rx->buf[i], (ssize_t)rx->mh[i].msg_len, &rx->from[i],
+			   rx->mh[i].msg_hdr.msg_namelen);
+		rx->mh[i].msg_hdr.msg_namelen = sizeof(rx->from[i]);
+	}
 }
 
 /* ---- statistics ---- */
