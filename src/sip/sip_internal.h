@@ -29,7 +29,8 @@ struct sb_config_user;
 /* Redirect targets remembered per outbound leg (tried and pending). */
 #define SB_SIP_MAX_TARGETS 16
 /* How long a party's new offer waits for the media plane's answer before
- * it is answered 500 (the call stays as it was). */
+ * it is answered 500 (the call stays as it was), and how long our 200 may
+ * wait for nua's report that it was sent. */
 #define SB_SIP_REOFFER_TIMEOUT_MS 5000
 
 /* A Contact of a 3xx still to try, with its q value in thousandths. */
@@ -136,8 +137,9 @@ const char *sb__sip_mode_name(int mode);
  * response waits for sb__sip_reoffer_respond(), at most
  * SB_SIP_REOFFER_TIMEOUT_MS (then 500). An offer that does not parse gets
  * 488 at once, one on a dialog the engine does not know, or while another
- * waits, 500. nua refuses overlapping offers itself before (RFC 3261
- * section 14.2, RFC 3311 section 5.2). */
+ * waits or our 200 to it is not reported sent yet, 500. nua refuses
+ * overlapping offers itself before (RFC 3261 section 14.2, RFC 3311
+ * section 5.2). */
 void sb__sip_reoffer_start(struct sb_sip *sip, struct sb_sip_dialog *d, char *offer, msg_t *req);
 /* Answers the waiting offer: 200 with sdp, or a failure status with sdp
  * NULL (RFC 3264 section 8: the session then stays as it was). A 200 is
@@ -157,10 +159,11 @@ void sb__sip_reoffer_clear(struct sb_sip_dialog *d);
  * (RFC 3264 section 8). Nothing is posted when no offer is there or the
  * dialog has ended (d->ended): the engine ends the leg instead. */
 void sb__sip_reoffer_gone(struct sb_sip_dialog *d, int status, const char *why);
-/* The dialog ends (called before d->ended is set, so that the engine hears
- * of the offer before the end; after it, nothing is posted): a waiting
- * offer is answered 487 when respond (RFC 3261 section 15.1.2), and an
- * offer waiting or being answered goes with sip.reoffer_gone 487 "ended". */
+/* The dialog ends: a waiting offer is answered 487 when respond (RFC 3261
+ * section 15.1.2), and an offer waiting or being answered goes, with
+ * sip.reoffer_gone 487 "ended" when called before d->ended is set (so that
+ * the engine hears of it before the end), silently after (the engine ended
+ * the leg itself). */
 void sb__sip_reoffer_end(struct sb_sip_dialog *d, bool respond);
 /* A nua_i_state of the dialog (status, callstate enum nua_callstate):
  * with our 200 queued, the report of the final response nua sent for the
