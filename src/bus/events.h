@@ -58,8 +58,8 @@ enum sb_prio {
 	  "arg0=direction (0 inactive 1 sendonly 2 recvonly 3 sendrecv) str=direction "            \
 	  "text=offer sdp (a re-INVITE or UPDATE awaiting its answer)")                            \
 	X(SIP_REOFFER_GONE, "sip.reoffer_gone", HIGH,                                              \
-	  "arg0=status SIP answered the waiting offer with (487 cancelled, 500 timeout) "          \
-	  "str=cancelled or timeout")                                                              \
+	  "arg0=status the offer ended with (200 our answer sent, 487 cancelled or ended, 500 "    \
+	  "timeout, nua's on error) str=sent, cancelled, timeout, error or ended")                 \
 	X(SIP_DTMF, "sip.dtmf", HIGH, "str=digits")                                                \
 	X(SIP_REGISTERED, "sip.registered", NORMAL, "arg0=expires s str=aor text=contact")         \
 	X(SIP_UNREGISTERED, "sip.unregistered", NORMAL, "str=aor text=contact")                    \

@@ -57,6 +57,7 @@ static void leg_free(struct sb_leg *leg)
 {
 	free(leg->remote_sdp);
 	free(leg->local_sdp);
+	free(leg->answer.sdp);
 	free(leg);
 }
 

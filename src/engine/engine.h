@@ -72,8 +72,11 @@ struct sb_engine_sip_ops {
 	int (*bye)(void *ud, uint64_t call, uint32_t leg);
 	/* Answers the party's new offer (SIP_REINVITE: a re-INVITE or an UPDATE
 	 * with SDP): status 200 with sdp, or a failure status (488, 500) with
-	 * sdp NULL, after which the session stays as it was. -ENOENT when no
-	 * offer is waiting (SIP answered it 500 after its timeout). */
+	 * sdp NULL, after which the session stays as it was. After a 200,
+	 * SIP_REOFFER_GONE follows: arg0 200 once the response was sent, else
+	 * the status the offer ended with (the party's CANCEL came first).
+	 * -ENOENT when no offer is waiting (SIP answered it 500 after its
+	 * timeout, or 487 to a CANCEL). */
 	int (*reanswer)(void *ud, uint64_t call, uint32_t leg, int status, const char *sdp);
 	/* Registered contacts of user: fills up to max URIs (valid until the
 	 * next call of any op) and returns how many. May be NULL: no phones. */
@@ -141,10 +144,11 @@ struct sb_engine_media_ops {
 	 * unchanged. Not MEDIA_FAILED: a refused offer leaves the call as it
 	 * was. */
 	int (*reoffer)(void *ud, uint64_t id, uint64_t seq, const char *remote_sdp);
-	/* What became of offer seq's answer: sent (SIP answered 200 with it:
-	 * the session now applies it) or not (SIP gave up on the offer, by a
-	 * CANCEL or its timeout: the answer is dropped and the session stays
-	 * as it was, RFC 3264 section 8). No event follows. */
+	/* What became of offer seq's answer: sent (SIP reported its 200 with
+	 * it sent: the session now applies it) or not (SIP gave up on the
+	 * offer, by a CANCEL or its timeout, or could not send the 200: the
+	 * answer is dropped and the session stays as it was, RFC 3264 section
+	 * 8). No event follows. */
 	int (*reoffer_done)(void *ud, uint64_t id, uint64_t seq, bool sent);
 	/* Relays media between two sessions (both legs of a bridge). */
 	int (*bridge)(void *ud, uint64_t a, uint64_t b);

@@ -66,7 +66,7 @@ enum sb_leg_input {
 	SB_LI_REANSWER,	      /* the client answered our re-offer (ICE restart) */
 	SB_LI_REOFFER,	      /* the SIP party made a new offer (re-INVITE, UPDATE) */
 	SB_LI_REOFFER_ANSWER, /* media answered (or refused) that offer */
-	SB_LI_REOFFER_GONE,   /* SIP gave up on that offer (CANCEL, timeout) */
+	SB_LI_REOFFER_GONE,   /* SIP sent our answer, or gave up on the offer */
 	_SB_LI_MAX,
 	_SB_LI_INVALID = -22,
 };
@@ -176,6 +176,15 @@ struct sb_leg {
 	 * (enum sb_sdp_dir values) */
 	uint64_t offer_seq, offer_next;
 	int offer_dir;
+	/* SIP: media's answer to offer seq, given to SIP with 200 and kept
+	 * until SIP reports it sent (sip.reoffer_gone 200: media applies it)
+	 * or not (any other status: media drops it); its description and the
+	 * direction of the offer it answers. seq 0: none. */
+	struct {
+		uint64_t seq;
+		char *sdp;
+		int dir;
+	} answer;
 	uint64_t start_us, answer_us, end_us; /* engine clock */
 	int status;
 	char cause[SB_CAUSE_MAX];

@@ -441,13 +441,15 @@ static void on_sip_reinvite(struct sb_engine *eng, const struct sb_event *ev)
 		eng->ops.sip->reanswer(eng->ops.sip_ud, ev->call, ev->leg, leg ? 488 : 500, NULL);
 }
 
-/* SIP answered the waiting offer by itself (487 to the party's CANCEL, 500
- * after its timeout): only a leg with an offer out has anything to undo. */
+/* What became of the waiting offer: our answer sent (200), or answered by
+ * SIP itself (487 to the party's CANCEL, 500 after its timeout, nua's
+ * error): only a leg with an offer out or an answer kept has anything to
+ * apply or undo. */
 static void on_sip_reoffer_gone(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_leg *leg = event_leg(eng, ev);
 
-	if (leg && leg->state == SB_LEG_UP && leg->offer_seq)
+	if (leg && leg->state == SB_LEG_UP && (leg->offer_seq || leg->answer.seq))
 		leg_apply(eng, leg, SB_LI_REOFFER_GONE, "sip.reoffer_gone",
 			  &(struct sb_leg_arg){.status = (int)ev->arg[0], .cause = ev->str});
 }

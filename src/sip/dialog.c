@@ -61,28 +61,9 @@ void sb__sip_reoffer_clear(struct sb_sip_dialog *d)
 	if (d->reoffer_msg)
 		msg_destroy(d->reoffer_msg);
 	d->reoffer_msg = NULL;
-	d->reoffer = false;
-}
-
-void sb__sip_reoffer_respond(struct sb_sip_dialog *d, int status, const char *sdp)
-{
-	nua_respond(d->nh, status, sip_status_phrase(status),
-		    TAG_IF(d->reoffer_msg, NUTAG_WITH(d->reoffer_msg)),
-		    TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
-		    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
-	sb__sip_reoffer_clear(d);
-}
-
-void sb__sip_reoffer_gone(struct sb_sip_dialog *d, int status, const char *why)
-{
-	struct sb_event ev = {
-		.type = SB_EV_SIP_REOFFER_GONE, .call = d->call, .leg = d->leg, .arg = {status}};
-
-	sb__sip_reoffer_clear(d);
-	snprintf(ev.str, sizeof(ev.str), "%s", why);
-	/* The same lane as sip.reinvite, so the engine hears of it before any
-	 * later offer of the party. */
-	sb_bus_post(d->sip->bus, &ev);
+	free(d->reoffer_sdp);
+	d->reoffer_sdp = NULL;
+	d->reoffer = SB_SIP_REOFFER_NONE;
 }
 
 static gboolean reoffer_timeout_cb(gpointer ud)
@@ -91,6 +72,16 @@ static gboolean reoffer_timeout_cb(gpointer ud)
 	SB_LOG_SCOPE(NULL, NULL, "new offer");
 
 	d->reoffer_timer = 0;
+	if (d->reoffer == SB_SIP_REOFFER_SENDING) {
+		/* nua reports a response it sent at once: without a report the
+		 * offer would stay and every later one be refused. Media keeps
+		 * the session in force. */
+		sb_warn("call %llu leg %u: our answer to the party's new offer never reported "
+			"sent",
+			(unsigned long long)d->call, (unsigned)d->leg);
+		sb__sip_reoffer_gone(d, 500, "timeout");
+		return G_SOURCE_REMOVE;
+	}
 	sb_warn("call %llu leg %u: no answer to the party's new offer within %d ms: 500",
 		(unsigned long long)d->call, (unsigned)d->leg, SB_SIP_REOFFER_TIMEOUT_MS);
 	nua_respond(d->nh, SIP_500_INTERNAL_SERVER_ERROR,
@@ -99,12 +90,82 @@ static gboolean reoffer_timeout_cb(gpointer ud)
 	return G_SOURCE_REMOVE;
 }
 
+int sb__sip_reoffer_respond(struct sb_sip_dialog *d, int status, const char *sdp)
+{
+	bool ok = status >= 200 && status < 300;
+	char *copy = ok && sdp ? strdup(sdp) : NULL;
+
+	if (ok && sdp && !copy)
+		return -ENOMEM;
+	nua_respond(d->nh, status, sip_status_phrase(status),
+		    TAG_IF(d->reoffer_msg, NUTAG_WITH(d->reoffer_msg)),
+		    TAG_IF(sdp, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+		    TAG_IF(sdp, SIPTAG_PAYLOAD_STR(sdp)), TAG_END());
+	sb__sip_reoffer_clear(d);
+	/* nua sends the response when it next runs: a CANCEL read before
+	 * that still gets the re-INVITE a 487 (RFC 3261 section 9.2), and the
+	 * party then keeps its old session. So the engine has media apply
+	 * our answer only once nua_i_state reports the 200 sent. */
+	if (ok) {
+		d->reoffer = SB_SIP_REOFFER_SENDING;
+		d->reoffer_sdp = copy;
+		d->reoffer_timer = g_timeout_add(SB_SIP_REOFFER_TIMEOUT_MS, reoffer_timeout_cb, d);
+	}
+	return 0;
+}
+
+void sb__sip_reoffer_gone(struct sb_sip_dialog *d, int status, const char *why)
+{
+	struct sb_event ev = {
+		.type = SB_EV_SIP_REOFFER_GONE, .call = d->call, .leg = d->leg, .arg = {status}};
+	bool had = d->reoffer != SB_SIP_REOFFER_NONE;
+
+	sb__sip_reoffer_clear(d);
+	if (!had || d->ended)
+		return;
+	snprintf(ev.str, sizeof(ev.str), "%s", why);
+	/* The same lane as sip.reinvite, so the engine hears of it before any
+	 * later offer of the party. */
+	sb_bus_post(d->sip->bus, &ev);
+}
+
+void sb__sip_reoffer_end(struct sb_sip_dialog *d, bool respond)
+{
+	if (respond && d->reoffer == SB_SIP_REOFFER_WAITING)
+		nua_respond(d->nh, SIP_487_REQUEST_TERMINATED,
+			    TAG_IF(d->reoffer_msg, NUTAG_WITH(d->reoffer_msg)), TAG_END());
+	sb__sip_reoffer_gone(d, 487, "ended");
+}
+
+void sb__sip_reoffer_state(struct sb_sip_dialog *d, int status, int callstate)
+{
+	if (d->reoffer != SB_SIP_REOFFER_SENDING || status < 200)
+		return;
+	/* A re-INVITE's 2xx sent is reported as "completed" (waiting for the
+	 * ACK); an UPDATE's in the dialog's own state. */
+	if (status < 300 && !d->reoffer_update && callstate != nua_callstate_completed)
+		return;
+	if (status < 300) {
+		sb_debug("our answer to the party's new offer sent");
+		if (d->reoffer_sdp) {
+			free(d->local_sdp);
+			d->local_sdp = d->reoffer_sdp;
+			d->reoffer_sdp = NULL;
+		}
+		sb__sip_reoffer_gone(d, 200, "sent");
+		return;
+	}
+	sb_info("call %llu leg %u: our answer to the party's new offer not sent: %d",
+		(unsigned long long)d->call, (unsigned)d->leg, status);
+	sb__sip_reoffer_gone(d, status, "error");
+}
+
 void sb__sip_reoffer_start(struct sb_sip *sip, struct sb_sip_dialog *d, char *offer, msg_t *req)
 {
 	struct sb_event ev = {.type = SB_EV_SIP_REINVITE, .call = d->call, .leg = d->leg};
 	int mode;
 
-	if (!d->call || d->reoffer) {
+	if (!d->call || d->reoffer != SB_SIP_REOFFER_NONE) {
 		nua_respond(d->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH(req), TAG_END());
 		free(offer);
 		return;
@@ -114,7 +175,9 @@ void sb__sip_reoffer_start(struct sb_sip *sip, struct sb_sip_dialog *d, char *of
 		free(offer);
 		return;
 	}
-	d->reoffer = true;
+	d->reoffer = SB_SIP_REOFFER_WAITING;
+	d->reoffer_update = sip_object(req) && sip_object(req)->sip_request &&
+			    sip_object(req)->sip_request->rq_method == sip_method_update;
 	d->reoffer_msg = msg_ref_create(req);
 	d->reoffer_timer = g_timeout_add(SB_SIP_REOFFER_TIMEOUT_MS, reoffer_timeout_cb, d);
 	sb_debug("new offer (%s): waiting for the media plane's answer", sb__sip_mode_name(mode));

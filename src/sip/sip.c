@@ -425,6 +425,7 @@ static void on_r_bye(struct sb_sip *sip, const struct nua_ev *e)
 	/* A BYE the engine did not ask for: nua sent it because the session
 	 * expired unrefreshed or its refresh failed (RFC 4028 section 10). */
 	if (d && !d->ended) {
+		sb__sip_reoffer_end(d, false);
 		d->ended = true;
 		sb_info("session expired: BYE sent");
 		post(sip, d, SB_EV_SIP_BYE, 0, "session_expired", NULL);
@@ -449,9 +450,8 @@ static void on_i_bye(struct sb_sip *sip, const struct nua_ev *e)
 	struct sb_sip_dialog *d = e->d;
 
 	if (d && !d->ended) {
+		sb__sip_reoffer_end(d, true);
 		d->ended = true;
-		if (d->reoffer)
-			sb__sip_reoffer_respond(d, 487, NULL);
 		post(sip, d, SB_EV_SIP_BYE, 0, "bye", NULL);
 	}
 }
@@ -461,11 +461,13 @@ static void on_i_cancel(struct sb_sip *sip, const struct nua_ev *e)
 	struct sb_sip_dialog *d = e->d;
 
 	if (d && d->answered) {
-		/* The CANCEL of a re-INVITE waiting for media's answer: nua
-		 * answered it 487, and the dialog stays (RFC 3261 section
-		 * 9.2). The engine is told, so media keeps the old session;
-		 * its answer, if it still comes, finds no offer. */
-		if (d->reoffer)
+		/* The CANCEL of a re-INVITE waiting for media's answer, or
+		 * whose 200 nua has not sent yet: nua answered it 487 (our
+		 * queued 200 then ends in nua_i_error), and the dialog stays
+		 * (RFC 3261 section 9.2). The engine is told, so media keeps
+		 * the old session; its answer, if it still comes, finds no
+		 * offer. */
+		if (d->reoffer != SB_SIP_REOFFER_NONE)
 			sb__sip_reoffer_gone(d, 487, "cancelled");
 		sb_info("the party cancelled its new offer: the call goes on");
 		return;
@@ -482,17 +484,36 @@ static void on_i_state(struct sb_sip *sip, const struct nua_ev *e)
 	int state = nua_callstate_init;
 
 	tl_gets(e->tags, NUTAG_CALLSTATE_REF(state), TAG_END());
-	if (state != nua_callstate_terminated)
+	if (state != nua_callstate_terminated) {
+		if (d)
+			sb__sip_reoffer_state(d, e->status, state);
 		return;
+	}
 	if (d) {
 		/* A dialog the engine still knows ends now if it had not. */
-		if (!d->ended && d->call)
+		if (!d->ended && d->call) {
+			sb__sip_reoffer_end(d, false);
 			post(sip, d, d->answered ? SB_EV_SIP_BYE : SB_EV_SIP_FAILED, 0,
 			     "terminated", NULL);
+		}
 		dialog_forget(d);
 	} else {
 		nua_handle_destroy(e->nh);
 	}
+}
+
+/* nua could not do what we asked on a handle. With our 200 to the party's
+ * new offer queued, it is that 200: the request was answered meanwhile
+ * (487 to a CANCEL read first), so the party keeps its old session. */
+static void on_i_error(struct sb_sip *sip, const struct nua_ev *e)
+{
+	struct sb_sip_dialog *d = e->d;
+
+	if (!d || d->reoffer != SB_SIP_REOFFER_SENDING)
+		return;
+	sb_info("our answer to the party's new offer not sent: %d %s", e->status,
+		e->phrase ? e->phrase : "");
+	sb__sip_reoffer_gone(d, e->status >= 300 ? e->status : 500, "error");
 }
 
 static void on_r_shutdown(struct sb_sip *sip, const struct nua_ev *e)
@@ -509,6 +530,7 @@ static const nua_ev_fn nua_handlers[] = {
 	[nua_i_state] = on_i_state,   [nua_r_invite] = on_r_invite,
 	[nua_r_bye] = on_r_bye,	      [nua_r_update] = on_r_update,
 	[nua_i_update] = on_i_update, [nua_r_shutdown] = on_r_shutdown,
+	[nua_i_error] = on_i_error,
 };
 
 static void event_cb(nua_event_t event, int status, char const *phrase, nua_t *nua,
@@ -828,9 +850,9 @@ static int op_bye(void *ud, uint64_t call, uint32_t leg)
 	if (!d || d->ended)
 		return -ENOENT;
 	d->ended = true;
-	/* RFC 3261 section 15.1.2: pending requests are answered, 487. */
-	if (d->reoffer)
-		sb__sip_reoffer_respond(d, 487, NULL);
+	/* RFC 3261 section 15.1.2: pending requests are answered, 487. The
+	 * engine ended the leg itself: it hears nothing more of the offer. */
+	sb__sip_reoffer_end(d, true);
 	nua_bye(d->nh, TAG_END());
 	return 0;
 }
@@ -840,23 +862,14 @@ static int op_reanswer(void *ud, uint64_t call, uint32_t leg, int status, const 
 	struct sb_sip_dialog *d = dialog_of(ud, call, leg);
 	bool ok = status >= 200 && status < 300;
 
-	if (!d || !d->reoffer || d->ended)
+	if (!d || d->reoffer != SB_SIP_REOFFER_WAITING || d->ended)
 		return -ENOENT;
 	if (status < 200 || (ok && !sdp))
 		return -EINVAL;
-	if (ok) {
-		char *copy = strdup(sdp);
-
-		if (!copy)
-			return -ENOMEM;
-		free(d->local_sdp);
-		d->local_sdp = copy;
-	} else {
+	if (!ok)
 		sb_info("call %llu leg %u: the party's new offer refused with %d",
 			(unsigned long long)call, (unsigned)leg, status);
-	}
-	sb__sip_reoffer_respond(d, status, ok ? sdp : NULL);
-	return 0;
+	return sb__sip_reoffer_respond(d, status, ok ? sdp : NULL);
 }
 
 static size_t op_contacts(void *ud, const char *user, const char **ret_uris, size_t max)

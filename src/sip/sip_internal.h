@@ -29,13 +29,26 @@ struct sb_config_user;
 /* Redirect targets remembered per outbound leg (tried and pending). */
 #define SB_SIP_MAX_TARGETS 16
 /* How long a party's new offer waits for the media plane's answer before
- * it is answered 500 (the call stays as it was). */
+ * it is answered 500 (the call stays as it was), and how long our 200 may
+ * wait for nua's report that it was sent. */
 #define SB_SIP_REOFFER_TIMEOUT_MS 5000
 
 /* A Contact of a 3xx still to try, with its q value in thousandths. */
 struct sb_sip_target {
 	char *uri;
 	unsigned q;
+};
+
+/* Where the party's new offer (a re-INVITE or an UPDATE with SDP) stands:
+ * none, waiting for the engine's answer, or answered 200 with nua not yet
+ * having reported the response sent (nua_respond only queues it, and a
+ * CANCEL read meanwhile gets the re-INVITE a 487 instead). */
+enum sb_sip_reoffer {
+	SB_SIP_REOFFER_NONE,
+	SB_SIP_REOFFER_WAITING,
+	SB_SIP_REOFFER_SENDING,
+	_SB_SIP_REOFFER_MAX,
+	_SB_SIP_REOFFER_INVALID = -22,
 };
 
 /* A call leg: an INVITE dialog, inbound or outbound. */
@@ -49,12 +62,16 @@ struct sb_sip_dialog {
 	bool answered;
 	bool ended;
 	char *local_sdp; /* our last description toward the party */
-	/* The party's new offer (a re-INVITE or an UPDATE) waiting for the
-	 * engine's answer: its request (NUTAG_WITH, a reference) and the timer
-	 * that answers 500 when no answer comes. */
-	bool reoffer;
+	/* The party's new offer (a re-INVITE or an UPDATE): where it stands;
+	 * while it waits for the engine's answer, its request (NUTAG_WITH, a
+	 * reference) and the timer that answers 500 when no answer comes;
+	 * whether it came in an UPDATE (whose 200 nua reports in another call
+	 * state than a re-INVITE's). */
+	enum sb_sip_reoffer reoffer;
 	msg_t *reoffer_msg;
 	guint reoffer_timer;
+	bool reoffer_update;
+	char *reoffer_sdp; /* our answer being sent: local_sdp once it went */
 	/* Outbound only: the INVITE's headers and the redirects (RFC 3261
 	 * section 8.1.3.4) tried and still pending. */
 	char *from, *to;
@@ -120,19 +137,39 @@ const char *sb__sip_mode_name(int mode);
  * response waits for sb__sip_reoffer_respond(), at most
  * SB_SIP_REOFFER_TIMEOUT_MS (then 500). An offer that does not parse gets
  * 488 at once, one on a dialog the engine does not know, or while another
- * waits, 500. nua refuses overlapping offers itself before (RFC 3261
- * section 14.2, RFC 3311 section 5.2). */
+ * waits or our 200 to it is not reported sent yet, 500. nua refuses
+ * overlapping offers itself before (RFC 3261 section 14.2, RFC 3311
+ * section 5.2). */
 void sb__sip_reoffer_start(struct sb_sip *sip, struct sb_sip_dialog *d, char *offer, msg_t *req);
 /* Answers the waiting offer: 200 with sdp, or a failure status with sdp
- * NULL (RFC 3264 section 8: the session then stays as it was). */
-void sb__sip_reoffer_respond(struct sb_sip_dialog *d, int status, const char *sdp);
-/* Forgets a waiting offer without answering (the dialog is going). */
+ * NULL (RFC 3264 section 8: the session then stays as it was). A 200 is
+ * only queued in nua: the offer stays (SB_SIP_REOFFER_SENDING) until
+ * sb__sip_reoffer_state() hears it sent (sdp then becomes d->local_sdp),
+ * or a CANCEL, nua_i_error or the dialog's end comes first. Returns 0, or
+ * -ENOMEM with nothing sent. */
+int sb__sip_reoffer_respond(struct sb_sip_dialog *d, int status, const char *sdp);
+/* Forgets the offer without answering or telling the engine. */
 void sb__sip_reoffer_clear(struct sb_sip_dialog *d);
-/* The waiting offer was answered without the engine (status: 487 after the
- * party's CANCEL, 500 after the timeout; why: "cancelled", "timeout"):
- * forgets it and posts sip.reoffer_gone, so that media keeps the session
- * the party still has (RFC 3264 section 8). */
+/* The offer ended otherwise than by an answer of the engine's that nua
+ * sent (status: 487 after the party's CANCEL, 500 after the timeout, nua's
+ * status when it could not send our 200; why: "cancelled", "timeout",
+ * "error", "ended"), or our 200 went out (status 200, why "sent"): forgets
+ * it and posts sip.reoffer_gone, so that media applies its answer only when
+ * the party has it and otherwise keeps the session the party still has
+ * (RFC 3264 section 8). Nothing is posted when no offer is there or the
+ * dialog has ended (d->ended): the engine ends the leg instead. */
 void sb__sip_reoffer_gone(struct sb_sip_dialog *d, int status, const char *why);
+/* The dialog ends: a waiting offer is answered 487 when respond (RFC 3261
+ * section 15.1.2), and an offer waiting or being answered goes, with
+ * sip.reoffer_gone 487 "ended" when called before d->ended is set (so that
+ * the engine hears of it before the end), silently after (the engine ended
+ * the leg itself). */
+void sb__sip_reoffer_end(struct sb_sip_dialog *d, bool respond);
+/* A nua_i_state of the dialog (status, callstate enum nua_callstate):
+ * with our 200 queued, the report of the final response nua sent for the
+ * offer, which settles it (sb__sip_reoffer_gone with 200 "sent", or with
+ * the status nua sent instead). */
+void sb__sip_reoffer_state(struct sb_sip_dialog *d, int status, int callstate);
 /* Remembers uri as tried; true when it was tried before (compared as SIP
  * URIs: scheme, user, host, port). */
 bool sb__sip_target_seen(struct sb_sip_dialog *d, const char *uri);
