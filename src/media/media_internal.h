@@ -55,6 +55,7 @@ struct sb_mworker {
 	/* poll.c; THREAD: this worker */
 	int mp_fd;		   /* epoll */
 	GSource *mp_src, *mp_tick; /* watches mp_fd; the statistics tick */
+	unsigned mp_tick_ms;	   /* mp_tick's period */
 	struct epoll_event *mp_ev; /* the batch being dispatched */
 	int mp_n;
 	/* nice_io.c: sessions by their agent's next deadline; THREAD: this worker */
