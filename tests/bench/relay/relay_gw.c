@@ -416,7 +416,11 @@ static gboolean cmd_cb(gint fd, GIOCondition cond, gpointer ud)
 
 static void config_set(struct sb_config *cfg, int port_min, int port_max)
 {
-	cfg->media.workers = 0; /* one per core, as deployed */
+	const char *workers = getenv("SB_BENCH_WORKERS");
+
+	/* 0: one per core the process may use, as deployed; SB_BENCH_WORKERS
+	 * sets another count, for comparisons. */
+	cfg->media.workers = workers ? atoi(workers) : 0;
 	cfg->media.rtp_port_min = port_min;
 	cfg->media.rtp_port_max = port_max;
 	cfg->media.symmetric_rtp = true;
