@@ -16,32 +16,61 @@
 #include "log/log.h"
 #include "media/media_internal.h"
 
+/* n capped by the CPU quota in a cgroup v2 cpu.max file ("max 100000" or
+ * "150000 100000": 1.5 cores, rounded up). */
+static unsigned quota_cap(const char *file, unsigned n)
+{
+	FILE *f = fopen(file, "re");
+	char quota[32] = "";
+	unsigned long long q, period;
+
+	if (!f)
+		return n;
+	if (fscanf(f, "%31s %llu", quota, &period) == 2 && strcmp(quota, "max") != 0 &&
+	    sscanf(quota, "%llu", &q) == 1 && period > 0 && q > 0) {
+		unsigned long long allowed = (q + period - 1) / period;
+
+		if (allowed < n)
+			n = (unsigned)allowed;
+	}
+	fclose(f);
+	return n;
+}
+
 /* The cores this process may use: those of its CPU affinity (a container's
- * cpuset, taskset), fewer if its cgroup's CPU quota (cgroup v2 cpu.max,
- * docker --cpus) allows fewer, rounded up. Two workers time-sharing one
- * core queue each other's packets for a scheduler slice. */
-unsigned sb__media_cores(const char *cpu_max_path)
+ * cpuset, taskset), fewer if the CPU quota of its cgroup or of one above it
+ * allows fewer (cgroup v2: docker --cpus, systemd CPUQuota=, a Kubernetes
+ * limit). Two workers time-sharing one core queue each other's packets for a
+ * scheduler slice. */
+unsigned sb__media_cores(const char *cgroup_root, const char *self_cgroup)
 {
 	cpu_set_t set;
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned n = online > 0 ? (unsigned)online : 1;
+	char line[512], dir[1024] = "", file[1100];
 	FILE *f;
 
 	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
 		n = (unsigned)CPU_COUNT(&set);
-	f = fopen(cpu_max_path, "re");
-	if (f) {
-		char quota[32] = "";
-		unsigned long long q, period;
-
-		if (fscanf(f, "%31s %llu", quota, &period) == 2 && strcmp(quota, "max") != 0 &&
-		    sscanf(quota, "%llu", &q) == 1 && period > 0 && q > 0) {
-			unsigned long long allowed = (q + period - 1) / period;
-
-			if (allowed < n)
-				n = (unsigned)allowed;
+	/* cgroup v2's line is "0::/path" (relative to the root we see). */
+	f = fopen(self_cgroup, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "0::", 3) == 0) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(dir, sizeof(dir), "%s", line + 3);
+			break;
 		}
+	if (f)
 		fclose(f);
+	/* From our cgroup up to the root: the tightest quota holds. */
+	for (;;) {
+		char *slash = strrchr(dir, '/');
+
+		snprintf(file, sizeof(file), "%s%s/cpu.max", cgroup_root, dir);
+		n = quota_cap(file, n);
+		if (!slash)
+			break;
+		*slash = 0;
 	}
 	return n ? n : 1;
 }
@@ -49,7 +78,7 @@ unsigned sb__media_cores(const char *cpu_max_path)
 struct sb_media *sb_media_new(struct sb_config *cfg, struct sb_bus *control_bus)
 {
 	struct sb_media *m = calloc(1, sizeof(*m));
-	unsigned cores = sb__media_cores("/sys/fs/cgroup/cpu.max");
+	unsigned cores = sb__media_cores("/sys/fs/cgroup", "/proc/self/cgroup");
 
 	if (!m)
 		return NULL;

@@ -214,18 +214,20 @@ struct sb_msession {
 /* The codec of another session of the same call on this worker, or NULL. */
 const struct sb_mcodec *sb__sibling_codec(struct sb_msession *s);
 
-/* describe.c: SDP through src/sdp, on the worker thread. */
-/* Parses text as the peer's description and makes it s->remote (with its
- * audio section s->ra). Returns 0, or a negative errno with a reason in err
- * (s unchanged). */
-/* The cores this process may run on (affinity, then the cgroup v2 quota
- * read from cpu_max_path), at least 1: the default worker count. */
 /* rtp_session.c: the worker's buffers for reading RTP leg sockets. */
 int sb__rtp_rx_init(struct sb_mworker *w);
 void sb__rtp_rx_fini(struct sb_mworker *w);
 
-unsigned sb__media_cores(const char *cpu_max_path);
+/* The cores this process may run on: its affinity, capped by the cgroup v2
+ * CPU quotas of its cgroup (named in self_cgroup, /proc/self/cgroup) and the
+ * ones above it under cgroup_root (/sys/fs/cgroup); at least 1. The default
+ * worker count. */
+unsigned sb__media_cores(const char *cgroup_root, const char *self_cgroup);
 
+/* describe.c: SDP through src/sdp, on the worker thread. */
+/* Parses text as the peer's description and makes it s->remote (with its
+ * audio section s->ra). Returns 0, or a negative errno with a reason in err
+ * (s unchanged). */
 int sb__remote_take(struct sb_msession *s, const char *text, char *err, size_t errlen);
 /* Frees the peer's description once the session is connected: what the
  * media path needs of it was copied (codec, payload types, addresses,
