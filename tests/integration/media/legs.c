@@ -15,6 +15,7 @@
 #include "bus/bus.h"
 #include "config/config.h"
 #include "core/lifecycle.h"
+#include "../../support/event_record.h"
 #include "../../support/rtp_build.h"
 
 GMainContext *legs_ctx;
@@ -28,12 +29,7 @@ static char *texts[LEGS_MAX_EVENTS];
 
 static void on_event(const struct sb_event *ev, void *ud)
 {
-	if (legs_n_events >= LEGS_MAX_EVENTS)
-		return;
-	legs_events[legs_n_events] = *ev;
-	texts[legs_n_events] = ev->text ? strdup(ev->text) : NULL;
-	legs_events[legs_n_events].text = texts[legs_n_events];
-	legs_n_events++;
+	sbt_event_record(legs_events, texts, &legs_n_events, LEGS_MAX_EVENTS, ev);
 }
 
 void legs_setup(void)

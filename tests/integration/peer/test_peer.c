@@ -25,6 +25,7 @@
 #include "core/lifecycle.h"
 #include "media/media.h"
 #include "peer.h"
+#include "../../support/event_record.h"
 
 #include <stun/stunagent.h>
 #include <stun/usages/ice.h>
@@ -55,12 +56,7 @@ static struct {
 
 static void on_event(const struct sb_event *ev, void *ud)
 {
-	if (n_events >= MAX_EVENTS)
-		return;
-	events[n_events] = *ev;
-	texts[n_events] = ev->text ? strdup(ev->text) : NULL;
-	events[n_events].text = texts[n_events];
-	n_events++;
+	sbt_event_record(events, texts, &n_events, MAX_EVENTS, ev);
 }
 
 static gboolean tick_cb(gpointer ud)
