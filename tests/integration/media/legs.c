@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/lifecycle.h"
 #include "../../support/event_record.h"
+#include "../../support/media_start.h"
 #include "../../support/rtp_build.h"
 
 GMainContext *legs_ctx;
@@ -37,7 +38,6 @@ void legs_setup(void)
 	static const enum sb_event_type types[] = {SB_EV_MEDIA_READY,  SB_EV_MEDIA_CONNECTED,
 						   SB_EV_MEDIA_FAILED, SB_EV_MEDIA_STATS,
 						   SB_EV_MEDIA_DTMF,   SB_EV_MEDIA_REANSWER};
-	const char *failed = NULL;
 	int base = 41000 + 2 * (int)(getpid() % 2000);
 
 	legs_ctx = g_main_context_new();
@@ -47,13 +47,8 @@ void legs_setup(void)
 	cfg->media.rtp_port_max = base + 40;
 	cfg->media.symmetric_rtp = true;
 	cfg->media.allow_loopback = true;
-	control = sb_bus_new(&cfg->bus, legs_ctx);
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		sb_bus_subscribe(control, types[i], on_event, NULL);
-	media = sb_media_new(cfg, control);
-	lc = sb_lifecycle_new();
-	sb_lifecycle_add(lc, &sb_media_component, media);
-	cr_assert_eq(sb_lifecycle_start(lc, &failed), 0);
+	media = sbt_media_start(cfg, legs_ctx, types, sizeof(types) / sizeof(types[0]), on_event,
+				&control, &lc);
 }
 
 void legs_teardown(void)

@@ -26,6 +26,7 @@
 #include "media/media.h"
 #include "peer.h"
 #include "../../support/event_record.h"
+#include "../../support/media_start.h"
 
 #include <stun/stunagent.h>
 #include <stun/usages/ice.h>
@@ -107,7 +108,6 @@ static void setup(void)
 {
 	static const enum sb_event_type types[] = {SB_EV_MEDIA_READY, SB_EV_MEDIA_CONNECTED,
 						   SB_EV_MEDIA_FAILED};
-	const char *failed = NULL;
 	int base = 46000 + 2 * (int)(getpid() % 1500);
 
 	ctx = g_main_context_new();
@@ -127,13 +127,8 @@ static void setup(void)
 	cfg->media.interfaces = calloc(2, sizeof(char *));
 	cfg->media.interfaces[0] = strdup("127.0.0.1");
 	cfg->media.allow_loopback = false;
-	control = sb_bus_new(&cfg->bus, ctx);
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		sb_bus_subscribe(control, types[i], on_event, NULL);
-	media = sb_media_new(cfg, control);
-	lc = sb_lifecycle_new();
-	sb_lifecycle_add(lc, &sb_media_component, media);
-	cr_assert_eq(sb_lifecycle_start(lc, &failed), 0);
+	media = sbt_media_start(cfg, ctx, types, sizeof(types) / sizeof(types[0]), on_event,
+				&control, &lc);
 	memset(&echo, 0, sizeof(echo));
 	echo_open();
 }
