@@ -137,10 +137,9 @@ struct sb_msession {
 	struct sb_mcodec codec;
 	int dtmf_pt; /* the peer's telephone-event payload type, -1: none */
 	uint32_t ssrc_out;
-	uint64_t peer; /* bridged session id, 0: none */
-	/* The bridged session itself, NULL once it is destroyed (no hash
-	 * lookup per packet; sb__msession_destroy clears every pointer to the
-	 * session it removes). */
+	/* The bridged session, NULL: none or destroyed (no hash lookup per
+	 * packet; sb__msession_destroy clears every pointer to the session it
+	 * removes). */
 	struct sb_msession *peer_s;
 	unsigned peer_refs; /* sessions whose peer_s is this one */
 	/* what we send (SSRC, sequence, timestamps) and receive (RTCP stats) */

@@ -690,7 +690,6 @@ void sb__msession_point(struct sb_msession *s, struct sb_msession *to)
 {
 	if (s->peer_s)
 		s->peer_s->peer_refs--;
-	s->peer = to ? to->id : 0;
 	s->peer_s = to;
 	if (to)
 		to->peer_refs++;
