@@ -70,7 +70,7 @@ uac() { # SCENARIO LOCAL_IP PORT
 
 provider_bg registrar uas_account_registrar.xml
 reg_sipp=$last
-sleep 0.3
+wait_bound "$proxy_port"
 start || { not_ok "switchboard did not start"; cat "$tmp/err"; exit 1; }
 
 # 1. The account registers through the proxy, answering the challenge.
@@ -96,7 +96,7 @@ grep -q 'call from 15550002 to acct1001: route account, user alice' "$tmp/err" &
 # 3. alice calls out through the trunk of her account.
 provider_bg outbound uas_account_auth.xml
 out_sipp=$last
-sleep 0.3
+wait_bound "$proxy_port"
 if uac uac_alice_out.xml 127.0.0.1 "$phone_port"; then
   ok "alice's call through the provider: the far end's 486 reaches her"
 else not_ok "alice's outbound call"; tail -20 "$tmp/sipp.uac_alice_out.xml.log"; fi

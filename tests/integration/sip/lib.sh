@@ -60,6 +60,25 @@ while True:
 '
 }
 
+# wait_bound PORT...: waits (at most 10 s) until each UDP port is bound,
+# read from /proc/net/udp (probing by bind would take the port from the
+# process starting): a background SIPp is listening before it is called,
+# however slowly it starts on a loaded machine. Fails if one never is.
+wait_bound() {
+  python3 - "$@" <<'PY'
+import sys, time
+want = {int(p) for p in sys.argv[1:]}
+end = time.monotonic() + 10
+while time.monotonic() < end:
+    with open("/proc/net/udp") as f:
+        bound = {int(l.split()[1].split(":")[1], 16) for l in f.readlines()[1:]}
+    if want <= bound:
+        sys.exit(0)
+    time.sleep(0.02)
+sys.exit(1)
+PY
+}
+
 # conf_head DATA_DIR: the start of a test config: data dir, JSON logs, HTTP
 # on $http_port (with admin_token = $token when token is set). The caller
 # appends its own sections.

@@ -129,42 +129,42 @@ start "$tmp/dlg.conf" || { not_ok "switchboard did not start (dialog config)"; c
 # The session timer tests take 40-90 s: they run while the others go on.
 sipp_bg timer_uas uas_timer_refresh.xml "$p_timer" 110
 sipp_bg expire_uas uas_timer_expire.xml "$p_expire" 110
-sleep 0.3
+wait_bound "$p_timer" "$p_expire"
 uac timer_uac uac_call_wait_bye.xml 2002 110
 uac expire_uac uac_call_wait_bye.xml 2003 110
 
 sipp_bg prack_uas uas_100rel.xml "$p_prack" 25
-sleep 0.3
+wait_bound "$p_prack"
 uac prack_uac uac_call_early.xml 2001 25 -d 1000
 settle "100rel: the reliable 183 is PRACKed, its early media reaches the caller, then 200" \
   prack_uas prack_uac
 
 sipp_bg minse_uas uas_min_se.xml "$p_minse" 25
-sleep 0.3
+wait_bound "$p_minse"
 uac minse_uac uac_call.xml 2004 25 -d 1000
 settle "422 Min-SE: 3600 from the far end: the INVITE is retried with 3600 and answered" \
   minse_uas minse_uac
 
 sipp_bg auth_uas uas_auth.xml "$p_auth" 25
-sleep 0.3
+wait_bound "$p_auth"
 uac auth_uac uac_call.xml 2006 25 -d 1000
 settle "a trunk's 401 on our INVITE: answered with its credentials (digest verified), then 200" \
   auth_uas auth_uac
 
 sipp_bg pcma_uas uas_pcma_only.xml "$p_pcma" 25
-sleep 0.3
+wait_bound "$p_pcma"
 uac pcma_uac uac_call.xml 2007 25 -d 1000
 settle "[trunk] codecs = PCMA: the media plane offers the trunk PCMA alone (then telephone-event), it answers it" \
   pcma_uas pcma_uac
 
 sipp_bg sdes_uas uas_sdes.xml "$p_sdes" 25
-sleep 0.3
+wait_bound "$p_sdes"
 uac sdes_uac uac_call.xml 2008 25 -d 1000
 settle "[trunk] srtp = sdes, codecs = PCMA: RTP/SAVP 8 101 with a crypto line per suite, answered with one" \
   sdes_uas sdes_uac
 
 sipp_bg sdesno_uas uas_sdes_refused.xml "$p_sdesno" 25
-sleep 0.3
+wait_bound "$p_sdesno"
 uac sdesno_uac uac_call_wait_bye.xml 2009 25
 settle "[trunk] srtp = sdes answered in clear (no a=crypto): the call ends with BYE both ways" \
   sdesno_uas sdesno_uac
@@ -176,7 +176,7 @@ sipp_bg redir_uas uas_redirect.xml "$p_redir" 25 -s 2005 \
   -key ok_uri "sip:ok@127.0.0.1:$p_ok" -key busy_uri "sip:busy@127.0.0.1:$p_busy"
 sipp_bg ok_uas uas_echo_pcmu.xml "$p_ok" 25
 sipp_bg busy_uas uas_busy.xml "$p_busy" 25
-sleep 0.3
+wait_bound "$p_redir" "$p_ok" "$p_busy"
 uac redir_uac uac_call.xml 2005 25 -d 1000
 settle "302: Contacts followed in q order (486 from the first, 200 from the next)" \
   redir_uas busy_uas ok_uas redir_uac
@@ -193,7 +193,7 @@ else not_ok "no hold/resume in the engine's log"; fi
 # A CANCEL of a re-INVITE waiting for media's answer ends the re-INVITE
 # (487), not the dialog: the caller's BYE then reaches the far end.
 sipp_bg rcancel_uas uas_echo_pcmu.xml "$p_rcancel" 25
-sleep 0.3
+wait_bound "$p_rcancel"
 if python3 "$here/reinvite_cancel.py" "$sip_port" 2010 >"$tmp/rcancel.log" 2>&1; then
   ok "a cancelled re-INVITE: 200 to the CANCEL, 487 to the re-INVITE, the dialog goes on"
 else not_ok "a cancelled re-INVITE"; cat "$tmp/rcancel.log"; fi

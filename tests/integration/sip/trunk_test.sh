@@ -87,7 +87,7 @@ sipp_bg registrar -sf "$here/uas_registrar.xml" -p "$reg_port" -t u1 -m 2
 reg_sipp=$last
 sipp_bg options1 -sf "$here/uas_options.xml" -p "$opt_port" -t u1 -m 4
 opt_sipp=$last
-sleep 0.3
+wait_bound "$reg_port" "$opt_port"
 start || { not_ok "switchboard did not start"; cat "$tmp/err"; exit 1; }
 up_is() { metrics | grep -q "^switchboard_sip_trunk_up{trunk=\"backup\"} $1\$"; }
 if wait_for 3 up_is 1; then ok "keepalive answered: trunk up"; else not_ok "trunk not up: $(api trunks)"; fi
