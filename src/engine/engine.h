@@ -78,6 +78,14 @@ struct sb_engine_sip_ops {
 	 * -ENOENT when no offer is waiting (SIP answered it 500 after its
 	 * timeout, or 487 to a CANCEL). */
 	int (*reanswer)(void *ud, uint64_t call, uint32_t leg, int status, const char *sdp);
+	/* Sends our new offer sdp on the established dialog of (call, leg) by
+	 * re-INVITE (RFC 3264 section 8: hold and resume, section 8.4).
+	 * SIP_REINVITE_RESULT follows with the final status and, for a 2xx,
+	 * the party's answer; a 491 (RFC 3261 section 14.1) is retried once
+	 * after 2.1-4 s before it is reported. -EBUSY while an offer of ours
+	 * or of the party's is outstanding on the dialog; -ENOENT when there
+	 * is no established dialog. */
+	int (*reinvite)(void *ud, uint64_t call, uint32_t leg, const char *sdp);
 	/* Registered contacts of user: fills up to max URIs (valid until the
 	 * next call of any op) and returns how many. May be NULL: no phones. */
 	size_t (*contacts)(void *ud, const char *user, const char **ret_uris, size_t max);
@@ -150,6 +158,22 @@ struct sb_engine_media_ops {
 	 * answer is dropped and the session stays as it was, RFC 3264 section
 	 * 8). No event follows. */
 	int (*reoffer_done)(void *ud, uint64_t id, uint64_t seq, bool sent);
+	/* Holds (hold true) or resumes a session from our side: while held
+	 * it gets nothing from the session it is bridged to and what it sends
+	 * is not relayed (RTCP and consent go on). Takes effect at once.
+	 * MEDIA_OFFER follows (arg0 = id, arg2 = seq): for an RTP session,
+	 * arg1 0 and our new offer in text (RFC 3264 section 8.4: o= version
+	 * one up, a=sendonly to hold, a=sendrecv to resume, each masked by the
+	 * party's own hold), kept until offer_done; for the other kinds arg1 0
+	 * and no text (nothing to signal); or a negative errno (-EAGAIN no
+	 * completed exchange yet, -EBUSY an offer outstanding) with the
+	 * session unchanged. */
+	int (*hold)(void *ud, uint64_t id, uint64_t seq, bool hold);
+	/* What became of our offer seq: answer_sdp the party's answer (the
+	 * offer becomes our description; the answer's address, codec and
+	 * payload type take effect), or NULL when it failed (the hold or
+	 * resume is undone and the offer dropped). No event follows. */
+	int (*offer_done)(void *ud, uint64_t id, uint64_t seq, const char *answer_sdp);
 	/* Relays media between two sessions (both legs of a bridge). */
 	int (*bridge)(void *ud, uint64_t a, uint64_t b);
 	/* Restarts ICE (RFC 8445 section 9) after the browser's address changed;
