@@ -58,6 +58,7 @@ static void leg_free(struct sb_leg *leg)
 	free(leg->remote_sdp);
 	free(leg->local_sdp);
 	free(leg->answer.sdp);
+	free(leg->hold_op.offer);
 	free(leg);
 }
 
@@ -95,6 +96,7 @@ struct sb_leg *sb__leg_add(struct sb_call *call, enum sb_leg_kind kind, bool out
 	leg->kind = kind;
 	leg->outbound = outbound;
 	leg->state = SB_LEG_NEW;
+	leg->hold_op.request = -1;
 	leg->request = -1;
 	call->legs[call->n_legs++] = leg;
 	return leg;
@@ -161,4 +163,15 @@ void sb_engine_reap(struct sb_engine *eng)
 		eng->grave = call->grave_next;
 		sb__call_unref(call);
 	}
+}
+
+struct sb_leg *sb__leg_peer(struct sb_leg *leg)
+{
+	struct sb_call *call = leg->call;
+	uint32_t other = call->bridge.a == leg->id   ? call->bridge.b
+			 : call->bridge.b == leg->id ? call->bridge.a
+						     : 0;
+	struct sb_leg *p = sb__leg_find(call, other);
+
+	return p && p->state != SB_LEG_ENDED ? p : NULL;
 }

@@ -67,6 +67,9 @@ enum sb_leg_input {
 	SB_LI_REOFFER,	      /* the SIP party made a new offer (re-INVITE, UPDATE) */
 	SB_LI_REOFFER_ANSWER, /* media answered (or refused) that offer */
 	SB_LI_REOFFER_GONE,   /* SIP sent our answer, or gave up on the offer */
+	SB_LI_HOLD,	      /* we hold or resume the party (call.hold from the other side) */
+	SB_LI_HOLD_OFFER,     /* media's new offer for it (or its refusal) */
+	SB_LI_HOLD_RESULT,    /* the party's response to that offer */
 	_SB_LI_MAX,
 	_SB_LI_INVALID = -22,
 };
@@ -185,6 +188,19 @@ struct sb_leg {
 		char *sdp;
 		int dir;
 	} answer;
+	/* We hold the party (call.hold from the other side of the call, or
+	 * the party's hold relayed from the other side): it gets nothing. */
+	bool local_hold;
+	/* Our hold or resume under way (hold.c): media's offer number (0:
+	 * none), what it asks, the browser request waiting for the outcome
+	 * (request -1: none) and our offer while SIP carries it. */
+	struct {
+		uint64_t seq;
+		bool hold;
+		uint64_t conn;
+		int64_t request;
+		char *offer;
+	} hold_op;
 	uint64_t start_us, answer_us, end_us; /* engine clock */
 	int status;
 	char cause[SB_CAUSE_MAX];
@@ -359,6 +375,8 @@ struct sb_leg_arg {
 	int error;		/* reoffer_answer: 0, or why media refused the offer */
 	const char *call_cause; /* why the call ends, when this leg ends it */
 	bool tell;		/* a browser that hung up gets call.ended "hangup" */
+	uint64_t conn;		/* hold: the browser request waiting (request -1: none) */
+	int64_t request;
 };
 
 /* inputs.c: bus event handlers */
@@ -378,6 +396,14 @@ void sb__h_leg_reanswer(struct sb_engine *eng, void *obj, int from, const void *
 void sb__h_leg_reoffer(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_reoffer_answer(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_reoffer_gone(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_hold(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_hold_offer(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_hold_result(struct sb_engine *eng, void *obj, int from, const void *arg);
+/* hold.c: ends a hold or resume under way on a leg that goes (its browser
+ * request answered with call_not_found), frees what it keeps. */
+void sb__hold_abandon(struct sb_engine *eng, struct sb_leg *leg);
+/* reoffer.c and hold.c: the other party of an answered call, or NULL. */
+struct sb_leg *sb__leg_peer(struct sb_leg *leg);
 void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_close(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_session_detach(struct sb_engine *eng, void *obj, int from, const void *arg);

@@ -121,6 +121,7 @@ void sb__leg_release(struct sb_engine *eng, struct sb_leg *leg)
 {
 	const struct sb_engine_media_ops *m = eng->ops.media;
 
+	sb__hold_abandon(eng, leg);
 	if (leg->media && m && m->destroy)
 		m->destroy(eng->ops.media_ud, leg->media);
 	leg->media = 0;

@@ -52,8 +52,9 @@ const struct sb_fsm_def sb__call_fsm = {
 
 static const char *const leg_states[] = {"new", "ready", "calling", "ringing", "up", "ended"};
 static const char *const leg_inputs[] = {
-	"media_ready", "place", "progress", "answer",  "hangup",	 "fail",
-	"cancel",      "close", "reanswer", "reoffer", "reoffer_answer", "reoffer_gone"};
+	"media_ready",	  "place",	  "progress", "answer",	    "hangup",
+	"fail",		  "cancel",	  "close",    "reanswer",   "reoffer",
+	"reoffer_answer", "reoffer_gone", "hold",     "hold_offer", "hold_result"};
 
 #define L(s, i, h, n)                                                                              \
 	{                                                                                          \
@@ -80,6 +81,10 @@ static const struct sb_fsm_row leg_rows[] = {
 	L(UP, REOFFER, sb__h_leg_reoffer, UP),
 	L(UP, REOFFER_ANSWER, sb__h_leg_reoffer_answer, UP),
 	L(UP, REOFFER_GONE, sb__h_leg_reoffer_gone, UP),
+	/* Our own hold or resume: media's offer, then the party's answer. */
+	L(UP, HOLD, sb__h_leg_hold, UP),
+	L(UP, HOLD_OFFER, sb__h_leg_hold_offer, UP),
+	L(UP, HOLD_RESULT, sb__h_leg_hold_result, UP),
 	L(READY, ANSWER, sb__h_leg_answer, UP),
 	L(CALLING, ANSWER, sb__h_leg_answer, UP),
 	L(RINGING, ANSWER, sb__h_leg_answer, UP),

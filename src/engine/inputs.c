@@ -292,23 +292,11 @@ static void on_ws_call_hangup(struct sb_engine *eng, const struct sb_event *ev)
 			  &(struct sb_leg_arg){.status = 603, .cause = "declined", .tell = true});
 }
 
-/* The other party of an answered call, or NULL. */
-static struct sb_leg *peer(struct sb_leg *leg)
-{
-	struct sb_call *call = leg->call;
-	uint32_t other = call->bridge.a == leg->id   ? call->bridge.b
-			 : call->bridge.b == leg->id ? call->bridge.a
-						     : 0;
-	struct sb_leg *p = sb__leg_find(call, other);
-
-	return p && p->state != SB_LEG_ENDED ? p : NULL;
-}
-
 static void on_ws_call_dtmf(struct sb_engine *eng, const struct sb_event *ev)
 {
 	json_t *o = ws_params(ev);
 	struct sb_leg *leg = session_leg(eng, ev, o);
-	struct sb_leg *p = leg ? peer(leg) : NULL;
+	struct sb_leg *p = leg ? sb__leg_peer(leg) : NULL;
 	json_int_t ms = json_integer_value(json_object_get(o, "duration_ms"));
 
 	if (leg && !p)
@@ -322,14 +310,38 @@ static void on_ws_call_dtmf(struct sb_engine *eng, const struct sb_event *ev)
 	json_decref(o);
 }
 
+/* call.hold: the browser holds or resumes the other party (hold.c); on an
+ * echo call, its own echo. Answered when the hold took effect (for a SIP
+ * party, once it answered our re-INVITE), or with the error. */
 static void on_ws_call_hold(struct sb_engine *eng, const struct sb_event *ev)
 {
 	json_t *o = ws_params(ev);
 	struct sb_leg *leg = session_leg(eng, ev, o);
+	bool hold = json_is_true(json_object_get(o, "hold"));
+	struct sb_leg *t = NULL;
 
 	json_decref(o);
-	if (leg)
-		reply_error(eng, ev, 3000); /* hold is not built yet */
+	if (!leg)
+		return;
+	if (leg->state == SB_LEG_UP)
+		t = leg->media_kind == SB_MEDIA_ECHO ? leg : sb__leg_peer(leg);
+	if (!t || t->state != SB_LEG_UP) {
+		reply_error(eng, ev, 3000); /* not answered (yet) */
+		return;
+	}
+	/* One change of the session at a time (RFC 3261 section 14.1): ours
+	 * or the party's still under way is a 491 for this one. */
+	if (t->hold_op.seq || t->offer_seq || t->answer.seq) {
+		reply_error(eng, ev, 10491);
+		return;
+	}
+	if (t->local_hold == hold) {
+		reply_ok(eng, ev);
+		return;
+	}
+	leg_apply(eng, t, SB_LI_HOLD, "ws.call_hold",
+		  &(struct sb_leg_arg){
+			  .status = hold, .conn = (uint64_t)ev->arg[0], .request = ev->arg[1]});
 }
 
 static void on_ws_ice_candidate(struct sb_engine *eng, const struct sb_event *ev)
@@ -432,6 +444,12 @@ static void on_sip_reinvite(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_leg *leg = event_leg(eng, ev);
 
+	if (leg && leg->hold_op.seq) {
+		/* Our own offer is out (RFC 3261 section 14.2). */
+		if (eng->ops.sip && eng->ops.sip->reanswer)
+			eng->ops.sip->reanswer(eng->ops.sip_ud, ev->call, ev->leg, 491, NULL);
+		return;
+	}
 	if (leg && leg->state == SB_LEG_UP) {
 		leg_apply(eng, leg, SB_LI_REOFFER, "sip.reinvite",
 			  &(struct sb_leg_arg){.status = (int)ev->arg[0], .sdp = ev->text});
@@ -454,6 +472,16 @@ static void on_sip_reoffer_gone(struct sb_engine *eng, const struct sb_event *ev
 			  &(struct sb_leg_arg){.status = (int)ev->arg[0], .cause = ev->str});
 }
 
+/* The party's response to our re-INVITE (hold.c). */
+static void on_sip_reinvite_result(struct sb_engine *eng, const struct sb_event *ev)
+{
+	struct sb_leg *leg = event_leg(eng, ev);
+
+	if (leg && leg->state == SB_LEG_UP && leg->hold_op.offer)
+		leg_apply(eng, leg, SB_LI_HOLD_RESULT, "sip.reinvite_result",
+			  &(struct sb_leg_arg){.status = (int)ev->arg[0], .sdp = ev->text});
+}
+
 static void on_sip_cancel(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_leg *leg = event_leg(eng, ev);
@@ -465,7 +493,7 @@ static void on_sip_cancel(struct sb_engine *eng, const struct sb_event *ev)
 
 static void send_dtmf(struct sb_engine *eng, struct sb_leg *from, const char *digits, int ms)
 {
-	struct sb_leg *p = peer(from);
+	struct sb_leg *p = sb__leg_peer(from);
 
 	if (!p)
 		return;
@@ -558,6 +586,22 @@ static void on_media_reanswer(struct sb_engine *eng, const struct sb_event *ev)
 		&(struct sb_leg_arg){.error = (int)ev->arg[1], .sdp = ev->text, .cause = ev->str});
 }
 
+/* Media's offer for our hold or resume (hold.c); a stale one (another
+ * number) is dropped. */
+static void on_media_offer(struct sb_engine *eng, const struct sb_event *ev)
+{
+	struct sb_leg *leg = media_leg(eng, ev);
+
+	if (!leg || !leg->hold_op.seq || leg->hold_op.offer ||
+	    (uint64_t)ev->arg[2] != leg->hold_op.seq) {
+		sb_debug("a stale media.offer %lld dropped", (long long)ev->arg[2]);
+		return;
+	}
+	leg_apply(
+		eng, leg, SB_LI_HOLD_OFFER, "media.offer",
+		&(struct sb_leg_arg){.error = (int)ev->arg[1], .sdp = ev->text, .cause = ev->str});
+}
+
 static void on_media_candidate(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_leg *leg = media_leg(eng, ev);
@@ -625,6 +669,7 @@ static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_SIP_CANCEL] = on_sip_cancel,
 	[SB_EV_SIP_REINVITE] = on_sip_reinvite,
 	[SB_EV_SIP_REOFFER_GONE] = on_sip_reoffer_gone,
+	[SB_EV_SIP_REINVITE_RESULT] = on_sip_reinvite_result,
 	[SB_EV_SIP_DTMF] = on_sip_dtmf,
 	[SB_EV_SIP_TRUNK_STATE] = on_sip_trunk_state,
 	[SB_EV_MEDIA_READY] = on_media_ready,
@@ -634,6 +679,7 @@ static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_MEDIA_DTMF] = on_media_dtmf,
 	[SB_EV_MEDIA_STATS] = on_media_stats,
 	[SB_EV_MEDIA_REANSWER] = on_media_reanswer,
+	[SB_EV_MEDIA_OFFER] = on_media_offer,
 	[SB_EV_SYS_TICK] = on_sys_tick,
 	[SB_EV_SYS_DRAIN] = on_sys_drain,
 };

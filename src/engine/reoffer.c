@@ -88,20 +88,24 @@ void sb__h_leg_reoffer(struct sb_engine *eng, void *obj, int from, const void *a
 	}
 }
 
-/* The browser bridged to leg hears that the party held or resumed
- * (call.hold, docs/protocol.md section 6). Its own media is not changed:
- * the media plane sends nothing to the held party. */
+/* The party on the other side hears that this one held or resumed: a
+ * browser by call.hold (docs/protocol.md section 6), its own media
+ * unchanged (the media plane sends nothing to the held party); a SIP party
+ * is held or resumed in turn (hold.c: our re-INVITE), so that a hold
+ * between two SIP parties reaches the other one (when a change of its own
+ * session is under way, it is left as it is). */
 static void tell_peer(struct sb_engine *eng, struct sb_leg *leg, bool held)
 {
 	struct sb_call *call = leg->call;
-	uint32_t other = call->bridge.a == leg->id   ? call->bridge.b
-			 : call->bridge.b == leg->id ? call->bridge.a
-						     : 0;
-	struct sb_leg *p = sb__leg_find(call, other);
+	struct sb_leg *p = sb__leg_peer(leg);
 
-	if (p && p->kind == SB_LEG_CLIENT && p->state != SB_LEG_ENDED)
+	if (p && p->kind == SB_LEG_CLIENT)
 		sb__client_event(eng, p->session, "call.hold",
 				 json_pack("{s:s,s:b}", "call", call->wire_id, "hold", held));
+	else if (p && p->state == SB_LEG_UP && p->local_hold != held && !p->hold_op.seq &&
+		 !p->offer_seq && !p->answer.seq)
+		sb__fsm_apply(eng, &sb__leg_fsm, p, &p->state, SB_LI_HOLD, call->id, p->id,
+			      "hold_relayed", &(struct sb_leg_arg){.status = held, .request = -1});
 }
 
 /* arg: a struct sb_leg_arg with media's answer (sdp) or its refusal

@@ -93,6 +93,13 @@ static int sip_reanswer(void *ud, uint64_t call, uint32_t leg, int status, const
 				"status", status, "sdp", str_or_null(sdp)));
 }
 
+static int sip_reinvite(void *ud, uint64_t call, uint32_t leg, const char *sdp)
+{
+	return record(ud, "sip.reinvite",
+		      json_pack("{s:I,s:i,s:o}", "call", (json_int_t)call, "leg", (int)leg, "sdp",
+				str_or_null(sdp)));
+}
+
 static size_t sip_contacts(void *ud, const char *user, const char **ret, size_t max)
 {
 	struct harness *h = ud;
@@ -115,6 +122,7 @@ static const struct sb_engine_sip_ops fake_sip = {
 	.cancel = sip_cancel,
 	.bye = sip_bye,
 	.reanswer = sip_reanswer,
+	.reinvite = sip_reinvite,
 	.contacts = sip_contacts,
 };
 
@@ -168,6 +176,20 @@ static int media_reoffer_done(void *ud, uint64_t id, uint64_t seq, bool sent)
 				"sent", sent));
 }
 
+static int media_hold(void *ud, uint64_t id, uint64_t seq, bool hold)
+{
+	return record(ud, "media.hold",
+		      json_pack("{s:I,s:I,s:b}", "id", (json_int_t)id, "seq", (json_int_t)seq,
+				"hold", hold));
+}
+
+static int media_offer_done(void *ud, uint64_t id, uint64_t seq, const char *answer_sdp)
+{
+	return record(ud, "media.offer_done",
+		      json_pack("{s:I,s:I,s:o}", "id", (json_int_t)id, "seq", (json_int_t)seq,
+				"sdp", str_or_null(answer_sdp)));
+}
+
 static int media_bridge(void *ud, uint64_t a, uint64_t b)
 {
 	return record(ud, "media.bridge",
@@ -202,6 +224,8 @@ static const struct sb_engine_media_ops fake_media = {
 	.update = media_update,
 	.reoffer = media_reoffer,
 	.reoffer_done = media_reoffer_done,
+	.hold = media_hold,
+	.offer_done = media_offer_done,
 	.bridge = media_bridge,
 	.ice_restart = media_ice_restart,
 	.candidate = media_candidate,

@@ -272,8 +272,10 @@ static bool do_line(struct run *r, json_t *o)
 
 	if ((v = json_object_get(o, "contacts")))
 		return json_object_update(r->h->contacts, v) == 0;
+	/* The ops that fail from here on (replacing the list: [] clears it). */
 	if ((v = json_object_get(o, "fail_ops")))
-		return json_array_extend(r->h->fail_ops, v) == 0;
+		return json_array_clear(r->h->fail_ops) == 0 &&
+		       json_array_extend(r->h->fail_ops, v) == 0;
 	if (json_object_get(o, "in"))
 		return do_in(r, o);
 	if ((v = json_object_get(o, "out")))

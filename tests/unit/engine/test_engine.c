@@ -719,8 +719,8 @@ static void storm_ws(struct storm *s, enum sb_event_type t, const char *sess)
 	if (t == SB_EV_WS_CALL_DIAL)
 		p = json_pack("{s:s,s:s}", "to", to[rnd(s, 5)], "sdp", "v=0");
 	else
-		p = json_pack("{s:s,s:s,s:s}", "call", wire ? json_string_value(wire) : "c-x",
-			      "sdp", "v=0", "candidate", "c");
+		p = json_pack("{s:s,s:s,s:s,s:b}", "call", wire ? json_string_value(wire) : "c-x",
+			      "sdp", "v=0", "candidate", "c", "hold", rnd(s, 2));
 	harness_ws(s->h, t, 1 + rnd(s, 3), (int64_t)rnd(s, 1000), sess,
 		   json_pack("{s:o}", "params", p));
 }
@@ -730,15 +730,17 @@ static void storm_step(struct storm *s)
 	static const char *const sessions[] = {"s1", "s2", "s3"};
 	static const char *const users[] = {"alice", "bob", "alice"};
 	static const enum sb_event_type sip_evs[] = {
-		SB_EV_SIP_PROGRESS, SB_EV_SIP_ANSWERED, SB_EV_SIP_FAILED,   SB_EV_SIP_BYE,
-		SB_EV_SIP_CANCEL,   SB_EV_SIP_DTMF,	SB_EV_SIP_REINVITE, SB_EV_SIP_REOFFER_GONE};
-	static const enum sb_event_type media_evs[] = {SB_EV_MEDIA_READY,     SB_EV_MEDIA_READY,
-						       SB_EV_MEDIA_CONNECTED, SB_EV_MEDIA_FAILED,
-						       SB_EV_MEDIA_CANDIDATE, SB_EV_MEDIA_DTMF,
-						       SB_EV_MEDIA_STATS,     SB_EV_MEDIA_REANSWER};
+		SB_EV_SIP_PROGRESS, SB_EV_SIP_ANSWERED,	    SB_EV_SIP_FAILED,
+		SB_EV_SIP_BYE,	    SB_EV_SIP_CANCEL,	    SB_EV_SIP_DTMF,
+		SB_EV_SIP_REINVITE, SB_EV_SIP_REOFFER_GONE, SB_EV_SIP_REINVITE_RESULT};
+	static const enum sb_event_type media_evs[] = {
+		SB_EV_MEDIA_READY,  SB_EV_MEDIA_READY,	   SB_EV_MEDIA_CONNECTED,
+		SB_EV_MEDIA_FAILED, SB_EV_MEDIA_CANDIDATE, SB_EV_MEDIA_DTMF,
+		SB_EV_MEDIA_STATS,  SB_EV_MEDIA_REANSWER,  SB_EV_MEDIA_OFFER};
 	static const enum sb_event_type ws_calls[] = {SB_EV_WS_CALL_DIAL,   SB_EV_WS_CALL_DIAL,
 						      SB_EV_WS_CALL_ANSWER, SB_EV_WS_CALL_HANGUP,
-						      SB_EV_WS_CALL_DTMF,   SB_EV_WS_ICE_CANDIDATE};
+						      SB_EV_WS_CALL_DTMF,   SB_EV_WS_ICE_CANDIDATE,
+						      SB_EV_WS_CALL_HOLD};
 	unsigned k = rnd(s, 3), pick = rnd(s, 10);
 	struct sb_event ev = {0};
 
@@ -753,7 +755,7 @@ static void storm_step(struct storm *s)
 		snprintf(ev.str, sizeof(ev.str), "%s", sessions[k]);
 		ev.text = strdup(users[k]);
 	} else if (pick == 2) {
-		storm_ws(s, ws_calls[rnd(s, 6)], sessions[k]);
+		storm_ws(s, ws_calls[rnd(s, 7)], sessions[k]);
 		return;
 	} else if (pick == 3) {
 		ev.type = SB_EV_SIP_INVITE;
@@ -762,15 +764,15 @@ static void storm_step(struct storm *s)
 		ev.text = strdup("{\"from\":\"+1555\",\"trunk\":\"carrier\",\"sdp\":\"v=0\"}");
 	} else if (pick <= 6) {
 		json_t *c = seen(s, "media.create", "call", NULL);
-		ev.type = (uint16_t)sip_evs[rnd(s, 8)];
+		ev.type = (uint16_t)sip_evs[rnd(s, 9)];
 		ev.call = c ? (uint64_t)json_integer_value(c) : 1;
 		ev.leg = 1 + rnd(s, 4);
-		ev.arg[0] = rnd(s, 2) ? 180 : 486;
+		ev.arg[0] = (int[]){180, 486, 200}[rnd(s, 3)];
 		ev.text = rnd(s, 2) ? strdup("v=0 sip") : NULL;
 	} else if (pick <= 8) {
 		size_t n = harness_count(s->h, "media.create");
 		json_t *c = n ? harness_cmd(s->h, "media.create", rnd(s, (unsigned)n)) : NULL;
-		ev.type = (uint16_t)media_evs[rnd(s, 8)];
+		ev.type = (uint16_t)media_evs[rnd(s, 9)];
 		ev.call = (uint64_t)json_integer_value(json_object_get(c, "call"));
 		ev.leg = (uint32_t)json_integer_value(json_object_get(c, "leg"));
 		ev.arg[0] = json_integer_value(json_object_get(c, "id"));
