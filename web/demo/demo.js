@@ -150,11 +150,22 @@ $('mute').onclick = () => {
   call.mute(!call.isMuted);
   $('mute').textContent = call.isMuted ? 'Unmute' : 'Mute';
 };
-$('hold').onclick = () => {
+$('hold').onclick = async () => {
   if (!call) return;
   const h = !call.held;
-  call.hold(h);
-  $('hold').textContent = h ? 'Resume' : 'Hold';
+  const button = $('hold');
+  // The server answers once the far end took the hold (a SIP party by
+  // re-INVITE); a refusal leaves the call as it was.
+  button.disabled = true;
+  try {
+    await call.hold(h);
+    showError(null);
+  } catch (e) {
+    showError(e);
+  } finally {
+    button.disabled = false;
+    button.textContent = call && call.held ? 'Resume' : 'Hold';
+  }
 };
 document.querySelectorAll('.keypad button').forEach((b) => {
   b.onclick = () => call && call.state === 'active' && call.sendDigits(b.textContent);

@@ -415,3 +415,76 @@ Test(calls, sip_reinvite_cancelled)
 				  "bob was told of a hold that was cancelled");
 	expect_cdr(&bob, "user", "answered", "caller_hangup");
 }
+
+/* 8. The browser holds the SIP party and resumes it (call.hold; docs/engine.md
+ * "Hold from our side"): a trunk (calls/uac_held.xml, PCMU, its media at the
+ * test's UDP echo) calls bob, who answers; 2 s in, bob holds. SIPp answers
+ * the first re-INVITE 491, as if one of its own had crossed it: switchboard
+ * retries it 2.1-4 s later (a=sendonly, o= version 2; SIPp checks both) and
+ * SIPp answers a=recvonly; only then does bob's request succeed. While held
+ * the echo gets nothing (checked for 2 s); after the resume (a=sendrecv, o=
+ * version 3) audio goes round again. Checked by content: every packet bob
+ * sent came back intact but one run, the hold's; toward the party one
+ * stream, its sequence numbers continuous across the hold; bob hangs up and
+ * SIPp gets the BYE. */
+Test(calls, browser_holds_sip)
+{
+	char pa[16], params[96];
+	const char *keys[] = {"porta", pa, NULL};
+	struct sb_peer_stats end;
+	unsigned at_hold, runs, longest, last;
+	gint64 asked;
+	json_t *r;
+
+	ct_gw_start(&gw, NULL);
+	ct_echo_start(&echo_a, &gw, 0, 0, 0);
+	snprintf(pa, sizeof(pa), "%d", echo_a.port);
+	ct_browser_open(&bob, &gw, "bob", "[\"7*\"]");
+	ct_sipp_uac_start_keys(&uac, &gw, "calls/uac_held.xml", "bob", keys);
+	ct_browser_answer_incoming(&bob, "15550001", SB_PEER_PCMU, 5000);
+	ct_browser_expect_echo(&bob, 15000);
+	ct_browser_run(&bob, 1000);
+
+	/* The hold: answered only after SIPp's 491 and the retry. */
+	snprintf(params, sizeof(params), "{\"call\":\"%s\",\"hold\":true}", bob.call);
+	asked = g_get_monotonic_time();
+	r = ct_browser_request_ok(&bob, "call.hold", params);
+	json_decref(r);
+	cr_assert_geq(g_get_monotonic_time() - asked, 2000000,
+		      "the hold succeeded before the 491's retry (%lld ms)",
+		      (long long)(g_get_monotonic_time() - asked) / 1000);
+	ct_browser_run(&bob, 300); /* packets already on their way */
+	at_hold = echo_a.packets;
+	ct_browser_run(&bob, 2000);
+	cr_assert_eq(echo_a.packets, at_hold, "the held party still got %u packets",
+		     echo_a.packets - at_hold);
+
+	/* The resume: audio goes round again. */
+	snprintf(params, sizeof(params), "{\"call\":\"%s\",\"hold\":false}", bob.call);
+	r = ct_browser_request_ok(&bob, "call.hold", params);
+	json_decref(r);
+	RUN_UNTIL(&bob, echo_a.packets >= at_hold + 50, 5000);
+	cr_assert_geq(echo_a.packets, at_hold + 50, "too little audio after the resume: %u",
+		      echo_a.packets - at_hold);
+	ct_browser_run(&bob, 500);
+	ct_browser_hangup(&bob, "hangup");
+	ct_sipp_expect_pass(&uac, 5000);
+	sb_peer_stats_get(bob.peer, &end);
+	runs = lost_runs(&bob, end.sent, &longest, &last);
+	fprintf(stderr,
+		"echo: %u packets, seq %d..%d, %u gaps, %u silences, longest %lld ms; bob: sent "
+		"%u, received %u, %u runs lost (longest %u), last echoed %u\n",
+		echo_a.packets, echo_a.first_seq, echo_a.last_seq, echo_a.seq_gaps, echo_a.silences,
+		(long long)echo_a.max_gap_us / 1000, end.sent, end.received, runs, longest, last);
+	cr_assert_eq(echo_a.marked, echo_a.packets, "payloads altered on the way to the echo");
+	cr_assert_eq(echo_a.silences, 1, "%u silences over 1 s at the echo (1: the hold)",
+		     echo_a.silences);
+	cr_assert_eq(echo_a.seq_gaps, 0, "our sequence numbers toward SIP jumped (%u gaps)",
+		     echo_a.seq_gaps);
+	cr_assert_eq(runs, 1, "%u runs of packets lost (1: the hold)", runs);
+	cr_assert_geq(longest, 100, "only %u packets lost in a hold of over 2 s", longest);
+	cr_assert_eq(end.corrupt + end.undecryptable + end.duplicates, 0,
+		     "corrupt %u, undecryptable %u, duplicates %u", end.corrupt, end.undecryptable,
+		     end.duplicates);
+	expect_cdr(&bob, "user", "answered", "callee_hangup");
+}
