@@ -698,28 +698,36 @@ void ct_browser_answer_incoming(struct ct_browser *b, const char *from, enum sb_
 	json_decref(in);
 }
 
-void ct_browser_expect_echo(struct ct_browser *b, int timeout_ms)
+void ct_browser_run_peer(struct ct_browser *b, int timeout_ms, struct sb_peer_stats *ret)
 {
 	gint64 end = g_get_monotonic_time() + timeout_ms * 1000LL;
-	struct sb_peer_stats s;
 	char *report;
 
 	cr_assert(b->peer, "no peer");
 	while (!sb_peer_finished(b->peer) && g_get_monotonic_time() < end)
 		ct_browser_run(b, 5);
-	sb_peer_stats_get(b->peer, &s);
+	sb_peer_stats_get(b->peer, ret);
 	report = sb_peer_report_json(b->peer);
 	fprintf(stderr, "%s: %s\n", b->user, report);
-	if (!sb_peer_finished(b->peer) || s.error[0])
+	if (!sb_peer_finished(b->peer) || ret->error[0])
 		dump_tail("switchboard", b->gw->log);
 	cr_assert(sb_peer_finished(b->peer), "%s: the peer still runs after %d ms: %s", b->user,
 		  timeout_ms, report);
-	cr_assert(s.ice_connected && s.dtls_done && !s.error[0], "%s: media failed: %s", b->user,
-		  report);
-	cr_assert(s.sent >= 50, "%s: too little audio sent: %s", b->user, report);
-	cr_assert(s.received == s.sent && s.lost == 0 && s.corrupt == 0 && s.undecryptable == 0,
-		  "%s: not every packet came back intact: %s", b->user, report);
+	cr_assert(ret->ice_connected && ret->dtls_done && !ret->error[0], "%s: media failed: %s",
+		  b->user, report);
+	cr_assert(ret->sent >= 50, "%s: too little audio sent: %s", b->user, report);
 	free(report);
+}
+
+void ct_browser_expect_echo(struct ct_browser *b, int timeout_ms)
+{
+	struct sb_peer_stats s;
+
+	ct_browser_run_peer(b, timeout_ms, &s);
+	cr_assert(s.received == s.sent && s.lost == 0 && s.corrupt == 0 && s.undecryptable == 0,
+		  "%s: not every packet came back intact: sent %u, received %u, lost %u, corrupt "
+		  "%u, undecryptable %u",
+		  b->user, s.sent, s.received, s.lost, s.corrupt, s.undecryptable);
 }
 
 int ct_browser_expect_ended(struct ct_browser *b, const char *reason, const char *error,

@@ -161,6 +161,10 @@ void ct_browser_answer_incoming(struct ct_browser *b, const char *from, enum sb_
  * echoes, then asserts that it sent and that every packet came back with
  * its content intact: nothing lost, corrupt or undecryptable. */
 void ct_browser_expect_echo(struct ct_browser *b, int timeout_ms);
+/* Runs until b's peer has sent all its audio (at most timeout_ms), prints
+ * its report and asserts that its media worked (ICE, DTLS, no error, audio
+ * sent); fills ret with its figures, what came back not checked. */
+void ct_browser_run_peer(struct ct_browser *b, int timeout_ms, struct sb_peer_stats *ret);
 /* Hangs the current call up and expects call.ended with reason. */
 void ct_browser_hangup(struct ct_browser *b, const char *reason);
 /* Waits for call.ended of the current call and asserts its reason and,

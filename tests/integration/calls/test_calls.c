@@ -381,16 +381,21 @@ Test(calls, sip_reinvite)
 
 /* 7. The SIP caller puts the call on hold by re-INVITE and CANCELs it
  * while it waits for the media plane's answer (sip/reinvite_cancel.py, its
- * media at the test's UDP echo: the re-INVITE and the CANCEL back to back,
- * 200 to the CANCEL, 487 to the re-INVITE, BYE 5 s later). The party keeps
- * the old session (RFC 3264 section 8), and so must we: checked by content,
- * every packet bob sent went round the SIP side's echo and came back intact
- * (the gateway never stopped sending to the party), the echo never fell
- * silent, and bob heard of no hold. */
+ * media at the test's UDP echo: the re-INVITE and the CANCEL in one
+ * sendmmsg, 200 to the CANCEL, 487 to the re-INVITE, BYE 5 s later). The
+ * party keeps the old session (RFC 3264 section 8), and so must we: checked
+ * by content, every packet bob sent went round the SIP side's echo and came
+ * back intact (the gateway never stopped sending to the party), the echo
+ * never fell silent, and bob heard of no hold. On a loaded machine the
+ * gateway may still read and answer the re-INVITE before the CANCEL (the
+ * script then reports its 200): then the hold is the party's, and both
+ * sides must agree on it: bob hears call.hold and the echo falls silent. */
 Test(calls, sip_reinvite_cancelled)
 {
-	char pa[16];
+	char pa[16], *log;
 	const char *args[] = {"bob", pa, "5", NULL};
+	struct sb_peer_stats st;
+	bool won;
 	size_t i;
 	json_t *m;
 
@@ -400,19 +405,40 @@ Test(calls, sip_reinvite_cancelled)
 	ct_browser_open(&bob, &gw, "bob", "[\"7*\"]");
 	ct_script_start(&uac, &gw, "sip/reinvite_cancel.py", args);
 	ct_browser_answer_incoming(&bob, "15550001", SB_PEER_PCMU, 5000);
-	ct_browser_expect_echo(&bob, 15000);
-	fprintf(stderr, "echo A: %u packets, seq %d..%d, %u gaps, longest silence %lld ms\n",
-		echo_a.packets, echo_a.first_seq, echo_a.last_seq, echo_a.seq_gaps,
-		(long long)echo_a.max_gap_us / 1000);
-	cr_assert_geq(echo_a.packets, 200, "too little audio at the echo: %u", echo_a.packets);
-	cr_assert_eq(echo_a.marked, echo_a.packets, "payloads altered on the way to the echo");
-	cr_assert_eq(echo_a.silences, 0, "the echo fell silent (a hold applied)");
-	cr_assert_eq(echo_a.seq_gaps, 0, "our sequence numbers toward SIP jumped");
+	ct_browser_run_peer(&bob, 15000, &st);
 	ct_browser_expect_ended(&bob, "remote_hangup", NULL, 10000);
 	ct_sipp_expect_pass(&uac, 5000);
-	json_array_foreach(bob.events, i, m)
-		cr_assert_str_neq(json_string_value(json_object_get(m, "event")), "call.hold",
-				  "bob was told of a hold that was cancelled");
+	cr_assert(g_file_get_contents(uac.log, &log, NULL, NULL), "no script log");
+	won = strstr(log, "re-INVITE: 200") != NULL;
+	cr_assert(won || strstr(log, "re-INVITE: 487"), "the script did not report: %s", log);
+	g_free(log);
+	fprintf(stderr, "echo A: %u packets, seq %d..%d, %u gaps, longest silence %lld ms%s\n",
+		echo_a.packets, echo_a.first_seq, echo_a.last_seq, echo_a.seq_gaps,
+		(long long)echo_a.max_gap_us / 1000,
+		won ? "; the answer won the race: the hold was the party's" : "");
+	cr_assert_eq(echo_a.marked, echo_a.packets, "payloads altered on the way to the echo");
+	cr_assert_eq(echo_a.seq_gaps, 0, "our sequence numbers toward SIP jumped");
+	cr_assert_eq(st.corrupt + st.undecryptable, 0, "corrupt or undecryptable echoes");
+	if (won) {
+		json_t *h = ct_browser_event(&bob, "call.hold", 100);
+
+		cr_assert(json_is_true(json_object_get(h, "hold")),
+			  "a hold the party was answered 200 for: bob not told");
+		json_decref(h);
+		cr_assert_lt(echo_a.packets + 50, st.sent,
+			     "the party still got audio while it held: %u of %u", echo_a.packets,
+			     st.sent);
+	} else {
+		cr_assert(st.received == st.sent && st.lost == 0,
+			  "bob: %u of %u packets did not come back (a hold applied)", st.lost,
+			  st.sent);
+		cr_assert_geq(echo_a.packets, 200, "too little audio at the echo: %u",
+			      echo_a.packets);
+		cr_assert_eq(echo_a.silences, 0, "the echo fell silent (a hold applied)");
+		json_array_foreach(bob.events, i, m)
+			cr_assert_str_neq(json_string_value(json_object_get(m, "event")),
+					  "call.hold", "bob was told of a hold that was cancelled");
+	}
 	expect_cdr(&bob, "user", "answered", "caller_hangup");
 }
 
