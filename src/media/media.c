@@ -374,27 +374,28 @@ static int op_reoffer(void *ud, uint64_t id, uint64_t seq, const char *remote_sd
 		 : -ENOENT;
 }
 
-static int op_reoffer_done(void *ud, uint64_t id, uint64_t seq, bool sent)
+/* A command about session id's offer seq, with a flag and no text. */
+static int post_flag(struct sb_media *m, enum sb_event_type type, uint64_t id, uint64_t seq,
+		     bool flag)
 {
-	struct sb_mworker *w = worker_of(ud, id);
-	struct sb_event ev = {.type = SB_EV_MEDIA_CMD_REOFFER_DONE,
-			      .arg = {(int64_t)id, (int64_t)seq, sent ? 1 : 0}};
+	struct sb_mworker *w = worker_of(m, id);
+	struct sb_event ev = {.type = (uint16_t)type,
+			      .arg = {(int64_t)id, (int64_t)seq, flag ? 1 : 0}};
 
-	/* The same lane as media.cmd_reoffer: the worker has its offer first. */
 	if (!w)
 		return -ENOENT;
 	return sb_bus_post(w->bus, &ev) < 0 ? -EAGAIN : 0;
 }
 
+static int op_reoffer_done(void *ud, uint64_t id, uint64_t seq, bool sent)
+{
+	/* The same lane as media.cmd_reoffer: the worker has its offer first. */
+	return post_flag(ud, SB_EV_MEDIA_CMD_REOFFER_DONE, id, seq, sent);
+}
+
 static int op_hold(void *ud, uint64_t id, uint64_t seq, bool hold)
 {
-	struct sb_mworker *w = worker_of(ud, id);
-	struct sb_event ev = {.type = SB_EV_MEDIA_CMD_HOLD,
-			      .arg = {(int64_t)id, (int64_t)seq, hold ? 1 : 0}};
-
-	if (!w)
-		return -ENOENT;
-	return sb_bus_post(w->bus, &ev) < 0 ? -EAGAIN : 0;
+	return post_flag(ud, SB_EV_MEDIA_CMD_HOLD, id, seq, hold);
 }
 
 static int op_offer_done(void *ud, uint64_t id, uint64_t seq, const char *answer_sdp)
