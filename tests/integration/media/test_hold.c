@@ -102,66 +102,90 @@ static unsigned long long ready_version(uint64_t id)
 	return version_of(ev->text);
 }
 
+/* Two RTP legs of call id, bridged, audio gone through both ways: A
+ * (session id, socket a) and B (session id + 1, at port pb, socket b). */
+struct pair {
+	uint64_t id;
+	int a, b, pb, gw_a, gw_b;
+	int to_a, to_b;	      /* the sequence numbers of the first packets to a and b */
+	unsigned long long v; /* the o= version of B's answer */
+};
+
+static struct pair pair_up(uint64_t id)
+{
+	struct pair p = {.id = id};
+	int pa;
+
+	p.a = udp_peer(&pa);
+	p.b = udp_peer(&p.pb);
+	bridged(id, id, id + 1, sdp_of(pa, "0", PCMU), sdp_of(p.pb, "0", PCMU), &p.gw_a, &p.gw_b);
+	p.v = ready_version(id + 1);
+	p.to_b = relayed(p.a, p.gw_a, 1, "a-before", p.b, true);
+	p.to_a = relayed(p.b, p.gw_b, 1, "b-before", p.a, true);
+	return p;
+}
+
+static void pair_end(struct pair *p)
+{
+	sb_media_engine_ops.destroy(media, p->id);
+	sb_media_engine_ops.destroy(media, p->id + 1);
+	close(p->a);
+	close(p->b);
+}
+
+/* B's answer to our offer seq with direction dir, at port (0: B's). */
+static void answered_by_b(const struct pair *p, uint64_t seq, int port, const char *dir)
+{
+	char *attrs = g_strdup_printf(PCMU "a=%s\r\n", dir);
+
+	offer_done(p->id + 1, seq, sdp_of(port ? port : p->pb, "0", attrs));
+	g_free(attrs);
+}
+
 /* A sendonly hold answered recvonly keeps B held both ways; the resume
  * answered sendrecv lets audio through again, both streams going on with
  * the next sequence number. */
 Test(hold, hold_and_resume_from_our_side)
 {
-	int pa, pb, a = udp_peer(&pa), b = udp_peer(&pb), gw_a, gw_b, to_a, to_b;
+	struct pair p = pair_up(80);
 	struct sb_media_counters c0, c1;
-	unsigned long long v;
 
-	bridged(80, 80, 81, sdp_of(pa, "0", PCMU), sdp_of(pb, "0", PCMU), &gw_a, &gw_b);
-	v = ready_version(81);
-	to_b = relayed(a, gw_a, 1, "a-before", b, true);
-	to_a = relayed(b, gw_b, 1, "b-before", a, true);
 	sb_media_counters(media, &c0);
-	offered(81, 1, true, "sendonly", v + 1);
+	offered(81, 1, true, "sendonly", p.v + 1);
 	for (uint16_t i = 2; i < 5; i++) {
-		relayed(a, gw_a, i, "a-to-held-b", b, false);
-		relayed(b, gw_b, i, "b-held", a, false);
+		relayed(p.a, p.gw_a, i, "a-to-held-b", p.b, false);
+		relayed(p.b, p.gw_b, i, "b-held", p.a, false);
 	}
 	sb_media_counters(media, &c1);
 	cr_assert_eq(c1.dropped_held - c0.dropped_held, 6, "dropped_held +%llu",
 		     c1.dropped_held - c0.dropped_held);
-	offer_done(81, 1, sdp_of(pb, "0", PCMU "a=recvonly\r\n"));
-	relayed(a, gw_a, 5, "a-to-held-b-answered", b, false);
-	relayed(b, gw_b, 5, "b-held-answered", a, false);
-	offered(81, 2, false, "sendrecv", v + 2);
-	offer_done(81, 2, sdp_of(pb, "0", PCMU "a=sendrecv\r\n"));
-	cr_assert_eq(relayed(a, gw_a, 6, "a-resumed", b, true), (uint16_t)(to_b + 1),
+	answered_by_b(&p, 1, 0, "recvonly");
+	relayed(p.a, p.gw_a, 5, "a-to-held-b-answered", p.b, false);
+	relayed(p.b, p.gw_b, 5, "b-held-answered", p.a, false);
+	offered(81, 2, false, "sendrecv", p.v + 2);
+	answered_by_b(&p, 2, 0, "sendrecv");
+	cr_assert_eq(relayed(p.a, p.gw_a, 6, "a-resumed", p.b, true), (uint16_t)(p.to_b + 1),
 		     "the stream toward B jumped over the hold");
-	cr_assert_eq(relayed(b, gw_b, 6, "b-resumed", a, true), (uint16_t)(to_a + 1),
+	cr_assert_eq(relayed(p.b, p.gw_b, 6, "b-resumed", p.a, true), (uint16_t)(p.to_a + 1),
 		     "the stream toward A jumped over the hold");
-	sb_media_engine_ops.destroy(media, 80);
-	sb_media_engine_ops.destroy(media, 81);
-	close(a);
-	close(b);
+	pair_end(&p);
 }
 
 /* The offer failed (no answer): the hold is undone, and the next offer has
  * the version the dropped one had (the party never got it). */
 Test(hold, a_failed_offer_undoes_the_hold)
 {
-	int pa, pb, a = udp_peer(&pa), b = udp_peer(&pb), gw_a, gw_b, to_b;
-	unsigned long long v;
+	struct pair p = pair_up(82);
 
-	bridged(82, 82, 83, sdp_of(pa, "0", PCMU), sdp_of(pb, "0", PCMU), &gw_a, &gw_b);
-	v = ready_version(83);
-	to_b = relayed(a, gw_a, 1, "a-before", b, true);
-	relayed(b, gw_b, 1, "b-before", a, true);
-	offered(83, 1, true, "sendonly", v + 1);
-	relayed(a, gw_a, 2, "a-to-held-b", b, false);
+	offered(83, 1, true, "sendonly", p.v + 1);
+	relayed(p.a, p.gw_a, 2, "a-to-held-b", p.b, false);
 	offer_done(83, 1, NULL);
-	cr_assert_eq(relayed(a, gw_a, 3, "a-undone", b, true), (uint16_t)(to_b + 1));
-	relayed(b, gw_b, 3, "b-undone", a, true);
-	offered(83, 2, true, "sendonly", v + 1);
+	cr_assert_eq(relayed(p.a, p.gw_a, 3, "a-undone", p.b, true), (uint16_t)(p.to_b + 1));
+	relayed(p.b, p.gw_b, 3, "b-undone", p.a, true);
+	offered(83, 2, true, "sendonly", p.v + 1);
 	offer_done(83, 2, NULL);
-	relayed(b, gw_b, 4, "b-undone-again", a, true);
-	sb_media_engine_ops.destroy(media, 82);
-	sb_media_engine_ops.destroy(media, 83);
-	close(a);
-	close(b);
+	relayed(p.b, p.gw_b, 4, "b-undone-again", p.a, true);
+	pair_end(&p);
 }
 
 /* No such session, no completed exchange, an offer of ours out (a word on
@@ -202,26 +226,19 @@ Test(hold, refusals_and_an_echo_leg)
  * packets from there latch. */
 Test(hold, an_answer_moving_the_party_applies)
 {
-	int pa, pb, pc, a = udp_peer(&pa), b = udp_peer(&pb), c = udp_peer(&pc), gw_a, gw_b;
+	struct pair p = pair_up(86);
+	int pc, c = udp_peer(&pc);
 	uint8_t buf[512];
-	unsigned long long v;
 
-	bridged(86, 86, 87, sdp_of(pa, "0", PCMU), sdp_of(pb, "0", PCMU), &gw_a, &gw_b);
-	v = ready_version(87);
-	relayed(a, gw_a, 1, "a-before", b, true);
-	relayed(b, gw_b, 1, "b-before", a, true);
-	offered(87, 1, true, "sendonly", v + 1);
-	offer_done(87, 1, sdp_of(pc, "0", PCMU "a=recvonly\r\n"));
-	offered(87, 2, false, "sendrecv", v + 2);
-	offer_done(87, 2, sdp_of(pc, "0", PCMU "a=sendrecv\r\n"));
-	relayed(a, gw_a, 2, "a-to-c", c, true);
-	cr_assert_eq(recv_rtp(b, buf, sizeof(buf), 200), 0, "still sent to the old port");
-	relayed(c, gw_b, 2, "c-to-a", a, true);
-	relayed(a, gw_a, 3, "a-to-c-again", c, true);
-	sb_media_engine_ops.destroy(media, 86);
-	sb_media_engine_ops.destroy(media, 87);
-	close(a);
-	close(b);
+	offered(87, 1, true, "sendonly", p.v + 1);
+	answered_by_b(&p, 1, pc, "recvonly");
+	offered(87, 2, false, "sendrecv", p.v + 2);
+	answered_by_b(&p, 2, pc, "sendrecv");
+	relayed(p.a, p.gw_a, 2, "a-to-c", c, true);
+	cr_assert_eq(recv_rtp(p.b, buf, sizeof(buf), 200), 0, "still sent to the old port");
+	relayed(c, p.gw_b, 2, "c-to-a", p.a, true);
+	relayed(p.a, p.gw_a, 3, "a-to-c-again", c, true);
+	pair_end(&p);
 	close(c);
 }
 
@@ -231,29 +248,22 @@ Test(hold, an_answer_moving_the_party_applies)
  * version. */
 Test(hold, masked_by_the_partys_own_hold)
 {
-	int pa, pb, a = udp_peer(&pa), b = udp_peer(&pb), gw_a, gw_b;
-	unsigned long long v;
+	struct pair p = pair_up(88);
 
-	bridged(88, 88, 89, sdp_of(pa, "0", PCMU), sdp_of(pb, "0", PCMU), &gw_a, &gw_b);
-	v = ready_version(89);
-	relayed(b, gw_b, 1, "b-before", a, true);
-	accepted(89, 1, sdp_of(pb, "0", PCMU "a=sendonly\r\n"), "a=recvonly");
-	relayed(a, gw_a, 1, "a-to-b-holding", b, false);
-	offered(89, 1, true, "inactive", v + 2);
-	relayed(b, gw_b, 2, "b-held", a, false);
-	offer_done(89, 1, sdp_of(pb, "0", PCMU "a=inactive\r\n"));
-	offered(89, 2, false, "recvonly", v + 3);
-	offer_done(89, 2, sdp_of(pb, "0", PCMU "a=sendonly\r\n"));
-	relayed(b, gw_b, 3, "b-resumed", a, true);
-	relayed(a, gw_a, 2, "a-to-b-still-holding", b, false);
+	accepted(89, 1, sdp_of(p.pb, "0", PCMU "a=sendonly\r\n"), "a=recvonly");
+	relayed(p.a, p.gw_a, 2, "a-to-b-holding", p.b, false);
+	offered(89, 1, true, "inactive", p.v + 2);
+	relayed(p.b, p.gw_b, 2, "b-held", p.a, false);
+	answered_by_b(&p, 1, 0, "inactive");
+	offered(89, 2, false, "recvonly", p.v + 3);
+	answered_by_b(&p, 2, 0, "sendonly");
+	relayed(p.b, p.gw_b, 3, "b-resumed", p.a, true);
+	relayed(p.a, p.gw_a, 3, "a-to-b-still-holding", p.b, false);
 	cr_assert_eq(
-		version_of(accepted(89, 2, sdp_of(pb, "0", PCMU "a=sendrecv\r\n"), "a=sendrecv")),
-		v + 4);
-	relayed(a, gw_a, 3, "a-to-b-resumed", b, true);
-	sb_media_engine_ops.destroy(media, 88);
-	sb_media_engine_ops.destroy(media, 89);
-	close(a);
-	close(b);
+		version_of(accepted(89, 2, sdp_of(p.pb, "0", PCMU "a=sendrecv\r\n"), "a=sendrecv")),
+		p.v + 4);
+	relayed(p.a, p.gw_a, 4, "a-to-b-resumed", p.b, true);
+	pair_end(&p);
 }
 
 /* A browser's session has no SDP for it: media.offer without text, and
