@@ -245,6 +245,7 @@ static void media_metrics_cb(struct sb_strbuf *out, void *ud)
 		ROW(stun_answered, "ICE checks (consent) answered on such sockets"),
 		ROW(stun_refused,
 		    "ICE checks refused on such sockets: wrong USERNAME or integrity"),
+		ROW(dropped_held, "Packets not relayed to or from sessions held from our side"),
 #undef ROW
 	};
 	struct sb_media_counters c;

@@ -311,6 +311,43 @@ int sb__describe_rtp_reanswer(struct sb_msession *s, const struct sb_sdp *offer,
 	return 0;
 }
 
+int sb__describe_rtp_hold(const struct sb_sdp *current, enum sb_sdp_dir dir,
+			  const struct sb_sdp_crypto *crypto, struct sb_sdp **ret)
+{
+	/* No ICE, candidates nor fingerprint toward SIP: sb_sdp_reoffer only
+	 * copies the description with its version one up. */
+	static const struct sb_sdp_local none;
+	struct sb_sdp *d = NULL;
+	struct sb_sdp_media *m;
+	int r = sb_sdp_reoffer(current, &none, &d);
+
+	if (r < 0)
+		return r;
+	if (!(m = sb_sdp_media_find(d, "audio"))) {
+		sb_sdp_free(d);
+		return -EINVAL;
+	}
+	m->dir = dir;
+	/* Our offer listed a line per suite; the answer took one, and only
+	 * it stays in force. */
+	m->n_crypto = 0;
+	if (crypto && crypto->suite) {
+		m->crypto[0] = (struct sb_sdp_crypto){
+			.tag = crypto->tag,
+			.suite = sb_sdp_strdup(d, crypto->suite),
+			.key_params = sb_sdp_strdup(d, crypto->key_params),
+			.session_params = sb_sdp_strdup(d, crypto->session_params)};
+		m->n_crypto = 1;
+		if (!m->crypto[0].suite || !m->crypto[0].key_params ||
+		    (crypto->session_params && !m->crypto[0].session_params)) {
+			sb_sdp_free(d);
+			return -ENOMEM;
+		}
+	}
+	*ret = d;
+	return 0;
+}
+
 int sb__answer_check(struct sb_msession *s, char *err, size_t errlen)
 {
 	int r = 0;

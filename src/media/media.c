@@ -111,6 +111,12 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 	case SB_EV_MEDIA_CMD_REOFFER_DONE:
 		sb__msession_reoffer_done(w, id, ev->arg[1], ev->arg[2] != 0);
 		break;
+	case SB_EV_MEDIA_CMD_HOLD:
+		sb__msession_hold(w, id, ev->arg[1], ev->arg[2] != 0);
+		break;
+	case SB_EV_MEDIA_CMD_OFFER_DONE:
+		sb__msession_offer_done(w, id, ev->arg[1], ev->text);
+		break;
 	case SB_EV_MEDIA_CMD_CANDIDATE:
 		sb__msession_candidate(w, id, ev->text);
 		break;
@@ -160,9 +166,12 @@ static gpointer worker_main(gpointer ud)
 static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 {
 	static const enum sb_event_type cmds[] = {
-		SB_EV_MEDIA_CMD_CREATE,	     SB_EV_MEDIA_CMD_UPDATE,  SB_EV_MEDIA_CMD_CANDIDATE,
-		SB_EV_MEDIA_CMD_BRIDGE,	     SB_EV_MEDIA_CMD_DESTROY, SB_EV_MEDIA_CMD_DTMF,
-		SB_EV_MEDIA_CMD_ICE_RESTART, SB_EV_MEDIA_CMD_REOFFER, SB_EV_MEDIA_CMD_REOFFER_DONE};
+		SB_EV_MEDIA_CMD_CREATE,	      SB_EV_MEDIA_CMD_UPDATE,
+		SB_EV_MEDIA_CMD_CANDIDATE,    SB_EV_MEDIA_CMD_BRIDGE,
+		SB_EV_MEDIA_CMD_DESTROY,      SB_EV_MEDIA_CMD_DTMF,
+		SB_EV_MEDIA_CMD_ICE_RESTART,  SB_EV_MEDIA_CMD_REOFFER,
+		SB_EV_MEDIA_CMD_REOFFER_DONE, SB_EV_MEDIA_CMD_HOLD,
+		SB_EV_MEDIA_CMD_OFFER_DONE};
 	char name[24];
 
 	w->m = m;
@@ -365,16 +374,39 @@ static int op_reoffer(void *ud, uint64_t id, uint64_t seq, const char *remote_sd
 		 : -ENOENT;
 }
 
-static int op_reoffer_done(void *ud, uint64_t id, uint64_t seq, bool sent)
+/* A command about session id's offer seq, with a flag and no text. */
+static int post_flag(struct sb_media *m, enum sb_event_type type, uint64_t id, uint64_t seq,
+		     bool flag)
 {
-	struct sb_mworker *w = worker_of(ud, id);
-	struct sb_event ev = {.type = SB_EV_MEDIA_CMD_REOFFER_DONE,
-			      .arg = {(int64_t)id, (int64_t)seq, sent ? 1 : 0}};
+	struct sb_mworker *w = worker_of(m, id);
+	struct sb_event ev = {.type = (uint16_t)type,
+			      .arg = {(int64_t)id, (int64_t)seq, flag ? 1 : 0}};
 
-	/* The same lane as media.cmd_reoffer: the worker has its offer first. */
 	if (!w)
 		return -ENOENT;
 	return sb_bus_post(w->bus, &ev) < 0 ? -EAGAIN : 0;
+}
+
+static int op_reoffer_done(void *ud, uint64_t id, uint64_t seq, bool sent)
+{
+	/* The same lane as media.cmd_reoffer: the worker has its offer first. */
+	return post_flag(ud, SB_EV_MEDIA_CMD_REOFFER_DONE, id, seq, sent);
+}
+
+static int op_hold(void *ud, uint64_t id, uint64_t seq, bool hold)
+{
+	return post_flag(ud, SB_EV_MEDIA_CMD_HOLD, id, seq, hold);
+}
+
+static int op_offer_done(void *ud, uint64_t id, uint64_t seq, const char *answer_sdp)
+{
+	/* The same lane as media.cmd_hold (both HIGH): the worker has the
+	 * offer first. No text is the offer failed, so an empty answer is
+	 * still an answer. */
+	struct sb_mworker *w = worker_of(ud, id);
+
+	return w ? post_cmd(w, SB_EV_MEDIA_CMD_OFFER_DONE, id, (int64_t)seq, 0, 0, answer_sdp)
+		 : -ENOENT;
 }
 
 static int op_bridge(void *ud, uint64_t a, uint64_t b)
@@ -428,6 +460,8 @@ const struct sb_engine_media_ops sb_media_engine_ops = {
 	.update = op_update,
 	.reoffer = op_reoffer,
 	.reoffer_done = op_reoffer_done,
+	.hold = op_hold,
+	.offer_done = op_offer_done,
 	.bridge = op_bridge,
 	.ice_restart = op_ice_restart,
 	.candidate = op_candidate,
@@ -451,4 +485,5 @@ void sb_media_counters(struct sb_media *m, struct sb_media_counters *r)
 	r->ice_direct = atomic_load(&m->ice_direct);
 	r->stun_answered = atomic_load(&m->stun_answered);
 	r->stun_refused = atomic_load(&m->stun_refused);
+	r->dropped_held = atomic_load(&m->dropped_held);
 }

@@ -41,5 +41,7 @@ struct sb_media_counters {
 	unsigned long long ice_direct;
 	unsigned long long stun_answered; /* the browser's checks we answered */
 	unsigned long long stun_refused;  /* checks refused: USERNAME or integrity wrong */
+	/* packets not relayed or echoed: to or from a session held from our side */
+	unsigned long long dropped_held;
 };
 void sb_media_counters(struct sb_media *m, struct sb_media_counters *ret);

@@ -113,6 +113,7 @@ struct sb_media {
 	atomic_ullong dropped_plain, dropped_auth, dropped_replay, dtls_failed;
 	atomic_ullong ice_restarts;
 	atomic_ullong ice_direct, stun_answered, stun_refused;
+	atomic_ullong dropped_held;
 };
 
 struct sb_msession {
@@ -179,6 +180,15 @@ struct sb_msession {
 	/* the peer's new offer we answered, applied only once SIP has sent
 	 * the answer (rtp_reoffer.c); NULL: none waits */
 	struct sb_mreoffer *ro_kept;
+	/* Hold from our side (sb__msession_hold): the relay passes nothing to
+	 * or from the session while set (RTCP and consent go on). Our offer
+	 * for it (offer_seq) awaits offer_done while offer_out; hold_undo is
+	 * the hold to go back to if it fails, and offer_kept (RTP) our offer
+	 * itself, s->current once answered. */
+	bool local_hold;
+	bool offer_out, hold_undo;
+	int64_t offer_seq;
+	struct sb_sdp *offer_kept;
 	/* RFC 4568 SDES (sdes.c): the crypto line of our answer (suite NULL:
 	 * plain RTP) and our key params; srtp_in, srtp_out and srtp_ready are
 	 * then the SDES contexts, installed before the first packet */
@@ -266,6 +276,15 @@ int sb__describe_rtp(struct sb_msession *s, const char *addr, const struct sb_mc
  * completed exchange yet). */
 int sb__describe_reoffer(struct sb_msession *s, const char *ufrag, const char *pwd,
 			 const char *const *cands, int n_cands, char **ret);
+/* Our new offer on a live RTP leg (RFC 3264 section 8): current (our
+ * description in force) with its o= version one higher, the audio
+ * section's direction dir, and its crypto lines only crypto (the line in
+ * force, RFC 4568 section 7.1.4 lets us keep its key; suite NULL: none);
+ * everything else (codecs, payload types, address, port, rtcp-mux) as it
+ * is. Pure. Returns 0 and sets *ret, -EINVAL (no audio section) or
+ * -ENOMEM. */
+int sb__describe_rtp_hold(const struct sb_sdp *current, enum sb_sdp_dir dir,
+			  const struct sb_sdp_crypto *crypto, struct sb_sdp **ret);
 /* Checks the peer's answer (s->remote) against s->local, then makes
  * s->local the current description. 0, or -EPROTO with a reason in err. */
 int sb__answer_check(struct sb_msession *s, char *err, size_t errlen);
@@ -286,6 +305,16 @@ void sb__msession_update(struct sb_mworker *w, uint64_t id, const char *sdp);
 void sb__msession_reoffer(struct sb_mworker *w, uint64_t id, int64_t seq, const char *sdp);
 void sb__msession_reoffer_done(struct sb_mworker *w, uint64_t id, int64_t seq, bool sent);
 void sb__msession_ice_restart(struct sb_mworker *w, uint64_t id);
+/* Holds (hold true) or resumes the session from our side and posts
+ * media.offer for seq: our new offer for an RTP session (kept until
+ * sb__msession_offer_done), none for the other kinds; or -ENOENT,
+ * -EAGAIN (failed, no completed exchange), -EBUSY (an offer of ours out)
+ * with nothing changed. */
+void sb__msession_hold(struct sb_mworker *w, uint64_t id, int64_t seq, bool hold);
+/* The outcome of our offer seq: answer the party's answer (RTP: applied,
+ * sb__rtp_offer_done), NULL when it failed (the hold goes back to what it
+ * was). Another seq than the one out: nothing happens. */
+void sb__msession_offer_done(struct sb_mworker *w, uint64_t id, int64_t seq, const char *answer);
 /* Makes s relay to session to (NULL: to none), keeping peer_refs. */
 void sb__msession_point(struct sb_msession *s, struct sb_msession *to);
 void sb__msession_destroy(struct sb_mworker *w, uint64_t id);
@@ -293,6 +322,10 @@ void sb__msession_free(gpointer p);
 /* Posts a result event on the control bus. Takes text. */
 void sb__media_post(struct sb_msession *s, enum sb_event_type type, int64_t arg1, const char *str,
 		    char *text);
+/* As sb__media_post with arg2 seq: the answer to a numbered command
+ * (media.reanswer, media.offer). Takes text. */
+void sb__media_post_seq(struct sb_msession *s, enum sb_event_type type, int64_t arg1, int64_t seq,
+			const char *str, char *text);
 
 void sb__msession_fail(struct sb_msession *s, int code, const char *why);
 /* As sb__msession_fail, with the cause the engine reports (media.failed
@@ -353,6 +386,16 @@ void sb__rtp_reoffer(struct sb_msession *s, int64_t seq, const char *sdp);
 void sb__rtp_reoffer_done(struct sb_msession *s, int64_t seq, bool sent);
 /* Frees a kept offer (the session ends). */
 void sb__rtp_reoffer_drop(struct sb_msession *s);
+/* Our offer for a hold (hold true) or a resume, masked by the party's own
+ * hold (s->send_held): sendonly or inactive, sendrecv or recvonly. Kept in
+ * s->offer_kept (replacing none: the caller checks) and printed into
+ * *ret_text; *ret_dir its direction. 0, -EAGAIN (no completed exchange)
+ * or -ENOMEM. */
+int sb__rtp_hold_offer(struct sb_msession *s, bool hold, char **ret_text, const char **ret_dir);
+/* The party's answer to s->offer_kept: when usable its codec, payload
+ * type, address and direction take effect; in any case our offer becomes
+ * s->current (the party has it). */
+void sb__rtp_offer_done(struct sb_msession *s, const char *answer);
 /* The codec of a for this leg: the other leg's when a has it (relayed as it
  * is), else a's first one the transcoder knows. 0 or -ENOTSUP. */
 int sb__rtp_codec_choose(struct sb_msession *s, const struct sb_sdp_media *a,

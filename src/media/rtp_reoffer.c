@@ -1,11 +1,13 @@
 /* New offers on a live RTP leg toward SIP (RFC 3264 section 8: a re-INVITE
- * or an UPDATE with SDP). The offer is checked whole and answered before
- * anything changes; an accepted offer is kept (s->ro_kept, owned by the
- * session) and applied only once SIP has sent our answer: a new address or
- * port (and the relatch rules below), another codec or other payload type
- * numbers, and the direction (hold and resume, section 8.4). A refused
- * offer, or one SIP gave up on, leaves the leg as it was. Worker thread
- * only. */
+ * or an UPDATE with SDP), the party's and ours. The party's offer is
+ * checked whole and answered before anything changes; an accepted offer is
+ * kept (s->ro_kept, owned by the session) and applied only once SIP has
+ * sent our answer: a new address or port (and the relatch rules below),
+ * another codec or other payload type numbers, and the direction (hold and
+ * resume, section 8.4). A refused offer, or one SIP gave up on, leaves the
+ * leg as it was. Our offer (hold and resume from our side, section 8.4) is
+ * s->current again with another direction; the party's answer to it is
+ * taken and applied the same way. Worker thread only. */
 #define SB_LOG_COMP SB_COMP_MEDIA
 
 #include <arpa/inet.h>
@@ -23,28 +25,22 @@
  * the old stream's last packets, already on their way. */
 #define PREV_GRACE_US (2 * G_USEC_PER_SEC)
 
-/* What a new offer asks for, worked out before anything changes. */
+/* What the party's new description (its offer, or its answer to ours)
+ * asks for, worked out before anything changes. */
 struct sb_mreoffer {
 	int64_t seq;
-	struct sb_sdp *offer;
+	struct sb_sdp *theirs;	/* the party's offer or answer */
 	struct sb_sdp_media *m; /* its audio section */
 	struct sb_mcodec codec;
 	struct sockaddr_in addr;
-	bool hold_addr; /* c=0.0.0.0 */
-	struct sb_sdp *answer;
-	char *text; /* the answer printed */
+	bool hold_addr;	     /* c=0.0.0.0 */
+	struct sb_sdp *ours; /* our answer, s->current once applied */
+	char *text;	     /* the answer printed */
 };
 
 static void reply(struct sb_msession *s, int64_t seq, int err, const char *str, char *text)
 {
-	struct sb_event ev = {.type = SB_EV_MEDIA_REANSWER,
-			      .call = s->call,
-			      .leg = s->leg,
-			      .arg = {(int64_t)s->id, err, seq},
-			      .text = text};
-
-	snprintf(ev.str, sizeof(ev.str), "%s", str);
-	sb_bus_post(s->w->m->control, &ev);
+	sb__media_post_seq(s, SB_EV_MEDIA_REANSWER, err, seq, str, text);
 }
 
 /* Our address toward the peer: the one we gave before (it does not change
@@ -92,6 +88,40 @@ static int addr_take(struct sb_mreoffer *ro)
 	return 0;
 }
 
+/* Parses and checks the party's description text (what: "offer" or
+ * "answer") into ro; s is not changed. Returns 0, or -EBADMSG (malformed),
+ * -ENOTSUP (nothing we can take), -ENOMEM, with a reason in err. */
+static int take(struct sb_msession *s, struct sb_mreoffer *ro, const char *text, const char *what,
+		char *err, size_t errlen)
+{
+	int r;
+
+	r = sb_sdp_parse(text, strnlen(text, SB_SDP_MAX_LEN + 1), &ro->theirs, err, errlen);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EBADMSG;
+	if (!(ro->m = sb_sdp_media_find(ro->theirs, "audio"))) {
+		snprintf(err, errlen, "the %s has no audio stream", what);
+		return -ENOTSUP;
+	}
+	if (addr_take(ro) < 0) {
+		snprintf(err, errlen, "the %s has no usable IPv4 address and port", what);
+		return -EBADMSG;
+	}
+	if (codec_take(s, ro) < 0) {
+		snprintf(err, errlen, "no codec in common");
+		return -ENOTSUP;
+	}
+	if (sb__sdes_reoffer(s, ro->m) < 0) {
+		snprintf(err, errlen, "the %s changes the SRTP keys or drops SRTP", what);
+		return -ENOTSUP;
+	}
+	if (s->rtcp_mux && !ro->m->rtcp_mux) {
+		snprintf(err, errlen, "the %s drops rtcp-mux", what);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 /* Parses, checks and answers the offer in ro; s is not changed. Returns 0,
  * or -EBADMSG (malformed), -ENOTSUP (nothing we can take), -ENOMEM, with a
  * reason in err. */
@@ -101,32 +131,11 @@ static int prepare(struct sb_msession *s, struct sb_mreoffer *ro, const char *te
 	char addr[64];
 	int r;
 
-	r = sb_sdp_parse(text, strnlen(text, SB_SDP_MAX_LEN + 1), &ro->offer, err, errlen);
-	if (r < 0)
-		return r == -ENOMEM ? r : -EBADMSG;
-	if (!(ro->m = sb_sdp_media_find(ro->offer, "audio"))) {
-		snprintf(err, errlen, "the offer has no audio stream");
-		return -ENOTSUP;
-	}
-	if (addr_take(ro) < 0) {
-		snprintf(err, errlen, "the offer has no usable IPv4 address and port");
-		return -EBADMSG;
-	}
-	if (codec_take(s, ro) < 0) {
-		snprintf(err, errlen, "no codec in common");
-		return -ENOTSUP;
-	}
-	if (sb__sdes_reoffer(s, ro->m) < 0) {
-		snprintf(err, errlen, "the offer changes the SRTP keys or drops SRTP");
-		return -ENOTSUP;
-	}
-	if (s->rtcp_mux && !ro->m->rtcp_mux) {
-		snprintf(err, errlen, "the offer drops rtcp-mux");
-		return -ENOTSUP;
-	}
+	if ((r = take(s, ro, text, "offer", err, errlen)) < 0)
+		return r;
 	our_addr(s, ro, addr, sizeof(addr));
-	if ((r = sb__describe_rtp_reanswer(s, ro->offer, addr, &ro->codec, &ro->answer)) < 0 ||
-	    (r = sb_sdp_print(ro->answer, &ro->text)) < 0) {
+	if ((r = sb__describe_rtp_reanswer(s, ro->theirs, addr, &ro->codec, &ro->ours)) < 0 ||
+	    (r = sb_sdp_print(ro->ours, &ro->text)) < 0) {
 		snprintf(err, errlen, "%s", r == -ENOMEM ? "out of memory" : "nothing to answer");
 		return r == -ENOMEM ? r : -ENOTSUP;
 	}
@@ -213,12 +222,29 @@ static void dir_apply(struct sb_msession *s, const struct sb_mreoffer *ro)
 		sb_sdp_dir_to_string(ro->m->dir), held ? "nothing sent to it" : "sending again");
 }
 
+/* The party's description in ro takes effect, and ours (ro->ours, taken)
+ * becomes the one in force. */
+static void apply(struct sb_msession *s, struct sb_mreoffer *ro)
+{
+	codec_apply(s, ro);
+	addr_apply(s, ro);
+	dir_apply(s, ro);
+	sb_sdp_free(s->current);
+	s->current = ro->ours;
+	ro->ours = NULL;
+}
+
+static void reoffer_clear(struct sb_mreoffer *ro)
+{
+	sb_sdp_free(ro->ours);
+	sb_sdp_free(ro->theirs);
+	free(ro->text);
+}
+
 static struct sb_mreoffer *reoffer_free(struct sb_mreoffer *ro)
 {
 	if (ro) {
-		sb_sdp_free(ro->answer);
-		sb_sdp_free(ro->offer);
-		free(ro->text);
+		reoffer_clear(ro);
 		free(ro);
 	}
 	return NULL;
@@ -276,12 +302,77 @@ void sb__rtp_reoffer_done(struct sb_msession *s, int64_t seq, bool sent)
 		sb_info("session %llu: the new offer was abandoned: the leg stays as it was",
 			(unsigned long long)s->id);
 	} else if (!s->failed) {
-		codec_apply(s, ro);
-		addr_apply(s, ro);
-		dir_apply(s, ro);
-		sb_sdp_free(s->current);
-		s->current = ro->answer;
-		ro->answer = NULL;
+		apply(s, ro);
 	}
 	reoffer_free(ro);
+}
+
+int sb__rtp_hold_offer(struct sb_msession *s, bool hold, char **ret_text, const char **ret_dir)
+{
+	/* RFC 3264 section 8.4: sendonly holds, sendrecv resumes; a party
+	 * that holds us itself (sendonly or inactive: it receives nothing)
+	 * gets inactive and recvonly, we having nothing to send it. */
+	enum sb_sdp_dir dir = hold ? SB_SDP_SENDONLY : SB_SDP_SENDRECV;
+	struct sb_sdp *d = NULL;
+	char *text = NULL;
+	int r;
+
+	if (s->send_held)
+		dir = (enum sb_sdp_dir)(dir & SB_SDP_RECVONLY);
+	if (s->rtp_fd < 0 || !s->current)
+		return -EAGAIN;
+	if ((r = sb__describe_rtp_hold(s->current, dir, &s->sdes, &d)) < 0 ||
+	    (r = sb_sdp_print(d, &text)) < 0) {
+		sb_sdp_free(d);
+		return r == -ENOMEM ? r : -EAGAIN;
+	}
+	s->offer_kept = d;
+	*ret_text = text;
+	*ret_dir = sb_sdp_dir_to_string(dir);
+	return 0;
+}
+
+/* The party's answer to our offer ours, usable when it takes what ours
+ * offered (RFC 3264 section 6: the same sections, a codec of ours) as
+ * take() takes an offer. */
+static int answer_take(struct sb_msession *s, struct sb_mreoffer *ro, const struct sb_sdp *ours,
+		       const char *text, char *err, size_t errlen)
+{
+	const struct sb_sdp_media *om = sb_sdp_media_find(ours, "audio");
+	int r;
+
+	if ((r = take(s, ro, text, "answer", err, errlen)) < 0)
+		return r;
+	if ((r = sb_sdp_answer_check(ours, ro->theirs, err, errlen)) < 0)
+		return r;
+	if (!om || !sb_sdp_codec_find(om, ro->codec.name, (unsigned)ro->codec.rate)) {
+		snprintf(err, errlen, "the answer's %s was not offered", ro->codec.name);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+void sb__rtp_offer_done(struct sb_msession *s, const char *answer)
+{
+	struct sb_mreoffer ro = {.ours = s->offer_kept};
+	char err[160] = "";
+
+	s->offer_kept = NULL;
+	if (!ro.ours || s->failed) {
+		reoffer_clear(&ro);
+		return;
+	}
+	if (answer_take(s, &ro, ro.ours, answer, err, sizeof(err)) == 0) {
+		apply(s, &ro);
+	} else {
+		/* The party has our offer whatever it answered: later
+		 * descriptions continue from its o= version. The leg keeps
+		 * its address, codec and direction toward the party. */
+		sb_warn("session %llu: the answer to our offer is unusable: %s",
+			(unsigned long long)s->id, err);
+		sb_sdp_free(s->current);
+		s->current = ro.ours;
+		ro.ours = NULL;
+	}
+	reoffer_clear(&ro);
 }

@@ -138,9 +138,15 @@ void sb__relay(struct sb_msession *from, struct sb_msession *to, uint8_t *buf, i
 
 	/* A held RTP peer gets nothing, and its outgoing stream does not move
 	 * on: sequence numbers continue after the hold (RFC 3550 section 5.1
-	 * counts packets sent). */
-	if (to->rtp_fd >= 0 && to->send_held)
+	 * counts packets sent). Nor does anything pass to or from a session
+	 * we hold. One branch for the three (send_held is only ever set on
+	 * RTP legs); the counting is off the relay's path. */
+	if (from->local_hold | to->local_hold | to->send_held) {
+		if (from->local_hold | to->local_hold)
+			atomic_fetch_add_explicit(&from->w->m->dropped_held, 1,
+						  memory_order_relaxed);
 		return;
+	}
 	/* The negotiated codec passes as it is when both legs have it, else
 	 * through the transcoder; telephone-event passes with its clock
 	 * rescaled; anything else (comfort noise, other codecs) stops. */
@@ -310,8 +316,13 @@ static void rtp_packet(struct sb_msession *s, uint8_t *buf, ssize_t n,
 		s->pt_prev = -1;
 	sb__rx_count(s, buf, &h);
 	if (s->kind == SB_MEDIA_RTP_ECHO) {
-		if (s->send_held)
-			return; /* the peer holds: nothing back, the stream pauses */
+		if (s->send_held | s->local_hold) {
+			/* either side holds: nothing back, the stream pauses */
+			if (s->local_hold)
+				atomic_fetch_add_explicit(&m->dropped_held, 1,
+							  memory_order_relaxed);
+			return;
+		}
 		sb_rtp_rewrite_apply(&s->rw, buf, &h, h.pt, (uint32_t)s->codec.rate / 50);
 		rtp_send(s, buf, (int)n);
 		return;

@@ -31,6 +31,19 @@ void sb__media_post(struct sb_msession *s, enum sb_event_type type, int64_t arg1
 	sb_bus_post(s->w->m->control, &ev);
 }
 
+void sb__media_post_seq(struct sb_msession *s, enum sb_event_type type, int64_t arg1, int64_t seq,
+			const char *str, char *text)
+{
+	struct sb_event ev = {.type = (uint16_t)type,
+			      .call = s->call,
+			      .leg = s->leg,
+			      .arg = {(int64_t)s->id, arg1, seq},
+			      .text = text};
+
+	snprintf(ev.str, sizeof(ev.str), "%s", str);
+	sb_bus_post(s->w->m->control, &ev);
+}
+
 void sb__media_post_stats(struct sb_msession *s, int64_t lost, int64_t jitter_us, int64_t rtt_us,
 			  const char *mos, char *text)
 {
@@ -233,6 +246,11 @@ static void on_rtp(struct sb_msession *s, uint8_t *buf, int len)
 		return;
 	sb__rx_count(s, buf, &h);
 	if (s->kind == SB_MEDIA_ECHO) {
+		if (s->local_hold) {
+			/* held from our side: nothing echoed */
+			atomic_fetch_add_explicit(&m->dropped_held, 1, memory_order_relaxed);
+			return;
+		}
 		/* Our own SSRC toward this peer (RFC 3550 section 8). */
 		sb_rtp_rewrite_apply(&s->rw, buf, &h, h.pt, (uint32_t)s->codec.rate / 50);
 		sb__webrtc_send(s, buf, len);
@@ -686,6 +704,88 @@ void sb__msession_reoffer_done(struct sb_mworker *w, uint64_t id, int64_t seq, b
 		sb__rtp_reoffer_done(s, seq, sent);
 }
 
+static bool is_rtp(const struct sb_msession *s)
+{
+	return s->kind == SB_MEDIA_RTP || s->kind == SB_MEDIA_RTP_ECHO;
+}
+
+/* Our hold on or off. After a hold both streams that paused (toward the
+ * party, and toward the session bridged to it, which got nothing from
+ * it) go on with the next sequence number (RFC 3550 section 5.1: it
+ * counts packets sent), their timestamps keeping their clock. */
+static void hold_set(struct sb_msession *s, bool hold)
+{
+	if (s->local_hold && !hold) {
+		s->rw.resync = true;
+		if (s->peer_s)
+			s->peer_s->rw.resync = true;
+	}
+	s->local_hold = hold;
+}
+
+void sb__msession_hold(struct sb_mworker *w, uint64_t id, int64_t seq, bool hold)
+{
+	struct sb_msession *s = g_hash_table_lookup(w->sessions, &id);
+	struct sb_event gone = {.type = SB_EV_MEDIA_OFFER, .arg = {(int64_t)id, -ENOENT, seq}};
+	const char *dir = hold ? "sendonly" : "sendrecv", *why;
+	char *text = NULL;
+	int r = 0;
+
+	if (!s) {
+		/* Never created (out of memory) or already destroyed: the
+		 * engine is told, without a call to name. */
+		snprintf(gone.str, sizeof(gone.str), "no such session");
+		sb_bus_post(w->m->control, &gone);
+		return;
+	}
+	if (s->failed || !s->current)
+		r = -EAGAIN;
+	else if (s->offer_out)
+		r = -EBUSY;
+	else if (is_rtp(s))
+		r = sb__rtp_hold_offer(s, hold, &text, &dir);
+	if (r < 0) {
+		why = r == -EAGAIN  ? "no completed exchange yet"
+		      : r == -EBUSY ? "an offer of ours is outstanding"
+				    : "out of memory";
+		sb_info("session %llu: no %s: %s", (unsigned long long)s->id,
+			hold ? "hold" : "resume", why);
+		sb__media_post_seq(s, SB_EV_MEDIA_OFFER, r, seq, why, NULL);
+		return;
+	}
+	s->offer_out = true;
+	s->offer_seq = seq;
+	s->hold_undo = s->local_hold;
+	hold_set(s, hold);
+	sb_info("session %llu: %s from our side (%s)", (unsigned long long)s->id,
+		hold ? "held" : "resumed", dir);
+	sb__media_post_seq(s, SB_EV_MEDIA_OFFER, 0, seq, dir, text);
+}
+
+void sb__msession_offer_done(struct sb_mworker *w, uint64_t id, int64_t seq, const char *answer)
+{
+	struct sb_msession *s = g_hash_table_lookup(w->sessions, &id);
+
+	if (!s || !s->offer_out || s->offer_seq != seq) {
+		sb_debug("session %llu: no offer %lld of ours out", (unsigned long long)id,
+			 (long long)seq);
+		return;
+	}
+	s->offer_out = false;
+	if (!answer) {
+		/* RFC 3264 section 8: a new offer that fails leaves the
+		 * session as it was. */
+		sb_info("session %llu: our offer failed: %s undone", (unsigned long long)s->id,
+			s->local_hold ? "hold" : "resume");
+		hold_set(s, s->hold_undo);
+		s->offer_kept = sb_sdp_free(s->offer_kept);
+		return;
+	}
+	/* A browser has no SDP exchange for it: only the state goes. */
+	if (is_rtp(s))
+		sb__rtp_offer_done(s, answer);
+}
+
 void sb__msession_point(struct sb_msession *s, struct sb_msession *to)
 {
 	if (s->peer_s)
@@ -735,6 +835,7 @@ void sb__msession_free(gpointer p)
 	sb_sdp_free(s->remote);
 	sb_sdp_free(s->local);
 	sb_sdp_free(s->current);
+	sb_sdp_free(s->offer_kept);
 	sb_dtls_free(s->dtls);
 	if (s->srtp_in)
 		srtp_dealloc(s->srtp_in);

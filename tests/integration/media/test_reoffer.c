@@ -21,68 +21,6 @@
 
 TestSuite(reoffer, .init = legs_setup, .fini = legs_teardown, .timeout = 30);
 
-/* Gives session id the new offer sdp (freed here) as offer seq and returns
- * its media.reanswer. */
-static const struct sb_event *reoffer(uint64_t id, uint64_t seq, char *sdp)
-{
-	gint64 end = g_get_monotonic_time() + 3000 * 1000;
-
-	cr_assert_eq(sb_media_engine_ops.reoffer(media, id, seq, sdp), 0);
-	g_free(sdp);
-	while (g_get_monotonic_time() < end) {
-		for (int i = 0; i < legs_n_events; i++)
-			if (legs_events[i].type == SB_EV_MEDIA_REANSWER &&
-			    (uint64_t)legs_events[i].arg[0] == id &&
-			    (uint64_t)legs_events[i].arg[2] == seq)
-				return &legs_events[i];
-		g_main_context_iteration(legs_ctx, FALSE);
-		g_usleep(2000);
-	}
-	cr_assert_fail("no media.reanswer for offer %llu of session %llu", (unsigned long long)seq,
-		       (unsigned long long)id);
-	return NULL;
-}
-
-static void refused(uint64_t id, uint64_t seq, char *sdp, int err)
-{
-	const struct sb_event *ev = reoffer(id, seq, sdp);
-
-	cr_assert_eq(ev->arg[1], err, "offer %llu: %lld (%s), not %d", (unsigned long long)seq,
-		     (long long)ev->arg[1], ev->str, err);
-	cr_assert_null(ev->text, "a refusal with an answer");
-}
-
-/* Tells session id what SIP did with its answer to offer seq (sent: the
- * 200 went out), and waits until the worker has taken it: a text that is
- * not SDP, refused, comes back after it (the worker's commands are in
- * order). */
-static void done(uint64_t id, uint64_t seq, bool sent)
-{
-	cr_assert_eq(sb_media_engine_ops.reoffer_done(media, id, seq, sent), 0);
-	refused(id, 1000 + seq, g_strdup("not SDP: a barrier"), -EBADMSG);
-}
-
-/* An offer answered: the answer, which must contain want; it is not
- * applied until SIP has sent it. */
-static const char *answered(uint64_t id, uint64_t seq, char *sdp, const char *want)
-{
-	const struct sb_event *ev = reoffer(id, seq, sdp);
-
-	cr_assert_eq(ev->arg[1], 0, "offer %llu refused: %s", (unsigned long long)seq, ev->str);
-	cr_assert_not_null(ev->text);
-	cr_assert_not_null(strstr(ev->text, want), "no %s in the answer:\n%s", want, ev->text);
-	return ev->text;
-}
-
-/* An offer answered, and the answer sent by SIP: the leg now has it. */
-static const char *accepted(uint64_t id, uint64_t seq, char *sdp, const char *want)
-{
-	const char *text = answered(id, seq, sdp, want);
-
-	done(id, seq, true);
-	return text;
-}
-
 /* An echo leg answering a PCMU offer at port (attrs added); its port. */
 static int echo_leg(uint64_t id, int port, const char *attrs)
 {
@@ -246,44 +184,6 @@ Test(reoffer, an_abandoned_offer_leaves_the_leg_as_it_was)
 	sb_media_engine_ops.destroy(media, 63);
 	close(a);
 	close(b);
-}
-
-/* Two answering legs of one call, bridged: a at leg 1, b at leg 2. */
-static void bridged(uint64_t call, uint64_t ia, uint64_t ib, char *offer_a, char *offer_b,
-		    int *gw_a, int *gw_b)
-{
-	const struct sb_event *ev;
-
-	cr_assert_eq(sb_media_engine_ops.create(media, ia, call, 1, SB_MEDIA_RTP, offer_a, NULL),
-		     0);
-	ev = wait_event(SB_EV_MEDIA_READY, ia, 3000);
-	cr_assert_not_null(ev);
-	*gw_a = port_of(ev->text);
-	cr_assert_eq(sb_media_engine_ops.create(media, ib, call, 2, SB_MEDIA_RTP, offer_b, NULL),
-		     0);
-	ev = wait_event(SB_EV_MEDIA_READY, ib, 3000);
-	cr_assert_not_null(ev);
-	*gw_b = port_of(ev->text);
-	cr_assert_eq(sb_media_engine_ops.bridge(media, ia, ib), 0);
-	g_free(offer_a);
-	g_free(offer_b);
-	g_usleep(100 * 1000);
-}
-
-/* Expects payload at fd under payload type pt (-1: nothing comes). */
-static void expect_at(int fd, int pt, const char *payload)
-{
-	uint8_t buf[512];
-	size_t n = recv_rtp(fd, buf, sizeof(buf), pt < 0 ? 200 : 2000);
-
-	if (pt < 0) {
-		cr_assert_eq(n, 0, "%s was relayed", payload);
-		return;
-	}
-	cr_assert_gt(n, 12, "%s was not relayed", payload);
-	cr_assert_eq(buf[1] & 0x7f, pt, "%s relayed as %d, not %d", payload, buf[1] & 0x7f, pt);
-	cr_assert_eq(n, 12 + strlen(payload));
-	cr_assert_eq(memcmp(buf + 12, payload, strlen(payload)), 0);
 }
 
 /* Opus renumbered from 111 to 109 on B's side: the relay sends 109 at

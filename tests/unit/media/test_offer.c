@@ -1,7 +1,8 @@
 /* Our RTP offer toward a SIP peer (src/media/describe.c, sdes.c): the codecs
  * narrowed and ordered by a trunk's list, SDES lines with fresh keys per
- * session, and the answer to an SDES offer taken or refused. The session
- * is a bare struct: these functions use none of its worker. */
+ * session, the answer to an SDES offer taken or refused, and our new offer
+ * for a hold or resume. The session is a bare struct: these functions use
+ * none of its worker. */
 #include <criterion/criterion.h>
 #include <glib.h>
 #include <stdlib.h>
@@ -288,4 +289,72 @@ Test(offer, sdes_later_answer_must_keep_the_line, .init = (void (*)(void))srtp_i
 	answer(s, "");
 	cr_expect_eq(sb__sdes_answered(s), 0, "plain again is fine");
 	session_free(s);
+}
+
+/* Our offer for a hold or resume (sb__describe_rtp_hold): the description
+ * in force again, one o= version up, with the direction asked for and only
+ * the crypto line in force; the rest (codecs and their numbers, address,
+ * port, rtcp-mux, a rejected video section) as it was. */
+static char *hold_offer(const char *current, enum sb_sdp_dir dir, const struct sb_sdp_crypto *c)
+{
+	struct sb_sdp *cur = NULL, *d = NULL;
+	char err[128] = "", *text = NULL;
+
+	cr_assert_eq(sb_sdp_parse(current, strlen(current), &cur, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sb__describe_rtp_hold(cur, dir, c, &d), 0);
+	cr_assert_eq(d->sess_id, cur->sess_id);
+	cr_assert_eq(d->sess_version, cur->sess_version + 1);
+	cr_assert_eq(sb_sdp_print(d, &text), 0);
+	sb_sdp_free(cur);
+	sb_sdp_free(d);
+	return text;
+}
+
+Test(offer, hold_offer_is_the_description_in_force_again)
+{
+	static const char current[] =
+		"v=0\r\no=- 42 7 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+		"m=audio 40000 RTP/SAVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n"
+		"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=rtcp-mux\r\n"
+		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 "
+		"inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n"
+		"a=crypto:2 AES_CM_128_HMAC_SHA1_32 "
+		"inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk\r\n"
+		"a=sendrecv\r\nm=video 0 RTP/AVP 96\r\n";
+	const struct sb_sdp_crypto line = {
+		.tag = 2,
+		.suite = "AES_CM_128_HMAC_SHA1_32",
+		.key_params = "inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk"};
+	char *held = hold_offer(current, SB_SDP_SENDONLY, &line);
+	char *inactive = hold_offer(current, SB_SDP_INACTIVE, NULL);
+
+	cr_assert_not_null(strstr(held, "o=- 42 8 IN IP4 192.0.2.1\r\n"), "%s", held);
+	cr_assert_not_null(strstr(held, "m=audio 40000 RTP/SAVP 8 101\r\n"), "%s", held);
+	cr_assert_not_null(strstr(held, "c=IN IP4 192.0.2.1\r\n"), "%s", held);
+	cr_assert_not_null(strstr(held, "a=rtpmap:8 PCMA/8000\r\n"), "%s", held);
+	cr_assert_not_null(strstr(held, "a=rtcp-mux\r\n"), "%s", held);
+	cr_assert_not_null(strstr(held, "a=sendonly\r\n"), "%s", held);
+	cr_assert_null(strstr(held, "a=sendrecv"), "%s", held);
+	cr_assert_not_null(strstr(held, "a=crypto:2 AES_CM_128_HMAC_SHA1_32 "
+					"inline:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk\r\n"),
+			   "%s", held);
+	cr_assert_null(strstr(held, "a=crypto:1"), "%s", held);
+	cr_assert_not_null(strstr(held, "m=video 0 "), "%s", held);
+	cr_assert_not_null(strstr(inactive, "a=inactive\r\n"), "%s", inactive);
+	cr_assert_null(strstr(inactive, "a=crypto"), "%s", inactive);
+	free(held);
+	free(inactive);
+}
+
+Test(offer, hold_offer_needs_an_audio_section)
+{
+	static const char video[] = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 "
+				    "192.0.2.1\r\nt=0 0\r\nm=video 40000 RTP/AVP 96\r\n";
+	struct sb_sdp *cur = NULL, *d = NULL;
+	char err[128] = "";
+
+	cr_assert_eq(sb_sdp_parse(video, strlen(video), &cur, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sb__describe_rtp_hold(cur, SB_SDP_SENDONLY, NULL, &d), -EINVAL);
+	cr_assert_null(d);
+	sb_sdp_free(cur);
 }
