@@ -402,7 +402,9 @@ static void on_r_invite(struct sb_sip *sip, const struct nua_ev *e)
 	if (status < 200) {
 		post(sip, d, SB_EV_SIP_PROGRESS, status, NULL, payload_of(e->s));
 	} else if (status < 300) {
-		d->answered = true;
+		/* nua ACKed the 2xx before reporting it (NUTAG_AUTOACK): the
+		 * dialog is established, a re-INVITE of ours may follow. */
+		d->answered = d->established = true;
 		prefer_update(d, e->s);
 		post(sip, d, SB_EV_SIP_ANSWERED, status, NULL, payload_of(e->s));
 	} else {
