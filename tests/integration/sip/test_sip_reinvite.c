@@ -278,3 +278,27 @@ Test(sip_reinvite, retried_once_after_491)
 	cr_assert_eq(count_events(SB_EV_SIP_REINVITE_RESULT), 2);
 	hang_up();
 }
+
+Test(sip_reinvite, glare_and_refusal)
+{
+	const struct sb_event *ev;
+	int from = 0;
+
+	start("uas_hold_glare.xml");
+	call_answered(&from);
+	cr_assert_eq(reinvite(LEG, 2, "sendonly"), 0);
+	/* The party's UPDATE offer met ours (491, checked by SIPp), then ours
+	 * was refused: the session and the dialog stay (RFC 3261 section
+	 * 14.1). */
+	ev = wait_event(SB_EV_SIP_REINVITE_RESULT, &from);
+	cr_assert(ev, "no sip.reinvite_result");
+	cr_assert_eq(ev->arg[0], 488);
+	cr_assert_null(ev->text);
+	/* The party's offer never reached the engine. */
+	cr_assert_eq(count_events(SB_EV_SIP_REINVITE), 0);
+	run_for(200);
+	cr_assert_eq(count_events(SB_EV_SIP_BYE), 0);
+	cr_assert_eq(reinvite(LEG, 2, "sendonly"), 0);
+	expect_result_200(&from, "a=recvonly");
+	hang_up();
+}
