@@ -133,6 +133,25 @@ static int count_events(uint16_t type)
 	return c;
 }
 
+/* True when a UDP socket is bound to port, read from /proc/net/udp
+ * (probing by bind would take the port from SIPp while it starts). */
+static bool udp_bound(int port)
+{
+	FILE *f = fopen("/proc/net/udp", "r");
+	char line[512];
+	bool bound = false;
+
+	if (!f)
+		return false;
+	while (!bound && fgets(line, sizeof(line), f)) {
+		unsigned a, p;
+
+		bound = sscanf(line, " %*u: %x:%x", &a, &p) == 2 && (int)p == port;
+	}
+	fclose(f);
+	return bound;
+}
+
 /* Starts a SIP component listening on a free port with a trunk "far" at
  * a SIPp UAS running scenario. */
 static void start(const char *scenario)
@@ -169,7 +188,11 @@ static void start(const char *scenario)
 	cr_assert_eq(sb_lifecycle_add(F.lc, &sb_sip_component, F.sip), 0);
 	cr_assert_eq(sb_lifecycle_start(F.lc, &failed), 0);
 	g_timeout_add(20, tick_cb, NULL);
-	run_for(300); /* SIPp binds its port */
+	/* A loaded machine may take a while to start SIPp: it must listen
+	 * before it is called. */
+	for (int i = 0; i < 500 && !udp_bound(far_port); i++)
+		run_for(20);
+	cr_assert(udp_bound(far_port), "SIPp never bound port %d", far_port);
 }
 
 static void teardown(void)
