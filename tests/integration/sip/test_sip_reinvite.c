@@ -325,3 +325,19 @@ Test(sip_reinvite, glare_and_refusal)
 	expect_result_200(&from, "a=recvonly");
 	hang_up();
 }
+
+Test(sip_reinvite, ended_while_retry_waits)
+{
+	int from = 0;
+
+	start("uas_hold_491.xml");
+	call_answered(&from);
+	cr_assert_eq(reinvite(LEG, 2, "sendonly"), 0);
+	run_for(500); /* the 491 came: the retry waits */
+	cr_assert_eq(sb_sip_engine_ops.bye(F.sip, CALL, LEG), 0);
+	/* The retry is cancelled and nothing is reported for it (SIPp, which
+	 * wanted the retry, fails: not checked here). */
+	run_for(4500);
+	cr_assert_eq(count_events(SB_EV_SIP_REINVITE_RESULT), 0);
+	cr_assert_eq(reinvite(LEG, 3, "sendrecv"), -ENOENT);
+}
