@@ -84,7 +84,10 @@ struct sb_engine_sip_ops {
 	 * the party's answer; a 491 (RFC 3261 section 14.1) is retried once
 	 * after 2.1-4 s before it is reported. -EBUSY while an offer of ours
 	 * or of the party's is outstanding on the dialog; -ENOENT when there
-	 * is no established dialog. */
+	 * is no established dialog; -EINVAL when sdp is NULL. A failure leaves
+	 * the session as it was; after a 481 or 408 (and the other statuses
+	 * sofia-sip takes as the end of the dialog, docs/sip.md) SIP_BYE
+	 * follows the result. When the dialog ends first, only SIP_BYE comes. */
 	int (*reinvite)(void *ud, uint64_t call, uint32_t leg, const char *sdp);
 	/* Registered contacts of user: fills up to max URIs (valid until the
 	 * next call of any op) and returns how many. May be NULL: no phones. */

@@ -165,6 +165,16 @@ void sb__sip_reoffer_start(struct sb_sip *sip, struct sb_sip_dialog *d, char *of
 	struct sb_event ev = {.type = SB_EV_SIP_REINVITE, .call = d->call, .leg = d->leg};
 	int mode;
 
+	/* Glare (RFC 3261 section 14.2, RFC 3311 section 5.2): nua refuses a
+	 * re-INVITE while our offer is in flight, but not an UPDATE's offer
+	 * when its media is off, as ours is. */
+	if (d->call && sb__sip_reinvite_glare(d)) {
+		sb_info("call %llu leg %u: the party's new offer meets ours: 491",
+			(unsigned long long)d->call, (unsigned)d->leg);
+		nua_respond(d->nh, SIP_491_REQUEST_PENDING, NUTAG_WITH(req), TAG_END());
+		free(offer);
+		return;
+	}
 	if (!d->call || d->reoffer != SB_SIP_REOFFER_NONE) {
 		nua_respond(d->nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH(req), TAG_END());
 		free(offer);

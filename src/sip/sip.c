@@ -77,6 +77,7 @@ static char *payload_of(const sip_t *s)
 static void dialog_free(struct sb_sip_dialog *d)
 {
 	sb__sip_reoffer_clear(d);
+	sb__sip_reinvite_clear(d);
 	sb__sip_targets_clear(d);
 	free(d->local_sdp);
 	free(d->from);
@@ -383,19 +384,27 @@ static void on_r_invite(struct sb_sip *sip, const struct nua_ev *e)
 	struct sb_sip_dialog *d = e->d;
 	int status = e->status;
 
-	if (!d || d->ended || status < 180)
+	if (!d || d->ended)
 		return;
 	if (d->answered) {
-		/* Our session refresh by re-INVITE: nua ends the call with a
-		 * BYE if it failed (RFC 4028 section 10). */
+		/* Our new offer (reinvite.c), told apart from nua's own session
+		 * refresh by re-INVITE: nua ends the call with a BYE if that
+		 * failed (RFC 4028 section 10). None of the INVITE's handling
+		 * below (progress, redirects, 422) applies to either. */
+		if (sb__sip_reinvite_response(d, status, e->phrase, e->s))
+			return;
 		if (status >= 300)
 			sb_warn("re-INVITE refused: %d %s", status, e->phrase ? e->phrase : "");
 		return;
 	}
+	if (status < 180)
+		return;
 	if (status < 200) {
 		post(sip, d, SB_EV_SIP_PROGRESS, status, NULL, payload_of(e->s));
 	} else if (status < 300) {
-		d->answered = true;
+		/* nua ACKed the 2xx before reporting it (NUTAG_AUTOACK): the
+		 * dialog is established, a re-INVITE of ours may follow. */
+		d->answered = d->established = true;
 		prefer_update(d, e->s);
 		post(sip, d, SB_EV_SIP_ANSWERED, status, NULL, payload_of(e->s));
 	} else {
@@ -423,12 +432,18 @@ static void on_r_bye(struct sb_sip *sip, const struct nua_ev *e)
 	struct sb_sip_dialog *d = e->d;
 
 	/* A BYE the engine did not ask for: nua sent it because the session
-	 * expired unrefreshed or its refresh failed (RFC 4028 section 10). */
+	 * expired unrefreshed or its refresh failed (RFC 4028 section 10), or
+	 * after a failure of our re-INVITE that it takes as the end of the
+	 * session (a 5xx but 505, 513 and 580; 483; 600: sofia's
+	 * sip_response_terminates_dialog()). */
 	if (d && !d->ended) {
+		const char *why = d->reinvite_failed ? "reinvite_failed" : "session_expired";
+
 		sb__sip_reoffer_end(d, false);
+		sb__sip_reinvite_clear(d);
 		d->ended = true;
-		sb_info("session expired: BYE sent");
-		post(sip, d, SB_EV_SIP_BYE, 0, "session_expired", NULL);
+		sb_info("%s: BYE sent", why);
+		post(sip, d, SB_EV_SIP_BYE, 0, why, NULL);
 	}
 }
 
@@ -451,6 +466,9 @@ static void on_i_bye(struct sb_sip *sip, const struct nua_ev *e)
 
 	if (d && !d->ended) {
 		sb__sip_reoffer_end(d, true);
+		/* Our re-INVITE in flight ends with the dialog (nua answers
+		 * for it); the engine hears the end only. */
+		sb__sip_reinvite_clear(d);
 		d->ended = true;
 		post(sip, d, SB_EV_SIP_BYE, 0, "bye", NULL);
 	}
@@ -485,14 +503,19 @@ static void on_i_state(struct sb_sip *sip, const struct nua_ev *e)
 
 	tl_gets(e->tags, NUTAG_CALLSTATE_REF(state), TAG_END());
 	if (state != nua_callstate_terminated) {
-		if (d)
+		if (d) {
 			sb__sip_reoffer_state(d, e->status, state);
+			sb__sip_reinvite_state(d, state);
+		}
 		return;
 	}
 	if (d) {
-		/* A dialog the engine still knows ends now if it had not. */
+		/* A dialog the engine still knows ends now if it had not (also
+		 * after a 481 or 408 to our re-INVITE, RFC 3261 section
+		 * 12.2.1.2: nua ends it without a BYE). */
 		if (!d->ended && d->call) {
 			sb__sip_reoffer_end(d, false);
+			sb__sip_reinvite_clear(d);
 			post(sip, d, d->answered ? SB_EV_SIP_BYE : SB_EV_SIP_FAILED, 0,
 			     "terminated", NULL);
 		}
@@ -853,8 +876,22 @@ static int op_bye(void *ud, uint64_t call, uint32_t leg)
 	/* RFC 3261 section 15.1.2: pending requests are answered, 487. The
 	 * engine ended the leg itself: it hears nothing more of the offer. */
 	sb__sip_reoffer_end(d, true);
+	/* Our re-INVITE in flight or waiting for its retry is forgotten:
+	 * the engine ended the leg. */
+	sb__sip_reinvite_clear(d);
 	nua_bye(d->nh, TAG_END());
 	return 0;
+}
+
+static int op_reinvite(void *ud, uint64_t call, uint32_t leg, const char *sdp)
+{
+	struct sb_sip_dialog *d = dialog_of(ud, call, leg);
+
+	if (!d || d->ended || !d->established)
+		return -ENOENT;
+	if (!sdp)
+		return -EINVAL;
+	return sb__sip_reinvite_start(d, sdp);
 }
 
 static int op_reanswer(void *ud, uint64_t call, uint32_t leg, int status, const char *sdp)
@@ -899,5 +936,6 @@ const struct sb_engine_sip_ops sb_sip_engine_ops = {
 	.cancel = op_cancel,
 	.bye = op_bye,
 	.reanswer = op_reanswer,
+	.reinvite = op_reinvite,
 	.contacts = op_contacts,
 };

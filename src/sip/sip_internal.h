@@ -51,6 +51,17 @@ enum sb_sip_reoffer {
 	_SB_SIP_REOFFER_INVALID = -22,
 };
 
+/* Where our own new offer (a re-INVITE we send) stands: none, sent and
+ * waiting for its final response, or refused 491 and waiting to be sent
+ * again (RFC 3261 section 14.1). */
+enum sb_sip_reinvite {
+	SB_SIP_REINVITE_NONE,
+	SB_SIP_REINVITE_SENT,
+	SB_SIP_REINVITE_RETRY,
+	_SB_SIP_REINVITE_MAX,
+	_SB_SIP_REINVITE_INVALID = -22,
+};
+
 /* A call leg: an INVITE dialog, inbound or outbound. */
 struct sb_sip_dialog {
 	struct sb_sip *sip;
@@ -72,6 +83,22 @@ struct sb_sip_dialog {
 	guint reoffer_timer;
 	bool reoffer_update;
 	char *reoffer_sdp; /* our answer being sent: local_sdp once it went */
+	/* Established: nua reported the call ready (the 2xx ACKed), the
+	 * condition for a re-INVITE of ours. */
+	bool established;
+	/* Our own new offer (reinvite.c): where it stands, its copy for the
+	 * retry after a 491 (local_sdp once answered), the retry's timer,
+	 * whether this is the retry already. refreshing: nua's own session
+	 * refresh by re-INVITE (RFC 4028 section 7.4, which resends our last
+	 * offer) is in flight, whose response looks like ours. failed: ours
+	 * just failed, so a BYE nua sends next is its ending of the dialog
+	 * after that failure rather than an expired session. */
+	enum sb_sip_reinvite reinvite;
+	char *reinvite_sdp;
+	guint reinvite_timer;
+	bool reinvite_retried;
+	bool refreshing;
+	bool reinvite_failed;
 	/* Outbound only: the INVITE's headers and the redirects (RFC 3261
 	 * section 8.1.3.4) tried and still pending. */
 	char *from, *to;
@@ -137,9 +164,10 @@ const char *sb__sip_mode_name(int mode);
  * response waits for sb__sip_reoffer_respond(), at most
  * SB_SIP_REOFFER_TIMEOUT_MS (then 500). An offer that does not parse gets
  * 488 at once, one on a dialog the engine does not know, or while another
- * waits or our 200 to it is not reported sent yet, 500. nua refuses
- * overlapping offers itself before (RFC 3261 section 14.2, RFC 3311
- * section 5.2). */
+ * waits or our 200 to it is not reported sent yet, 500; one while an
+ * offer of ours is in flight, 491 (sb__sip_reinvite_glare()). nua refuses
+ * most overlapping offers itself before (RFC 3261 section 14.2, RFC 3311
+ * section 5.2), but not an UPDATE's against our re-INVITE. */
 void sb__sip_reoffer_start(struct sb_sip *sip, struct sb_sip_dialog *d, char *offer, msg_t *req);
 /* Answers the waiting offer: 200 with sdp, or a failure status with sdp
  * NULL (RFC 3264 section 8: the session then stays as it was). A 200 is
@@ -179,6 +207,30 @@ void sb__sip_targets_add(struct sb_sip_dialog *d, const sip_contact_t *m);
  * from the list; the caller frees it. NULL when none is left. */
 char *sb__sip_target_next(struct sb_sip_dialog *d);
 void sb__sip_targets_clear(struct sb_sip_dialog *d);
+
+/* reinvite.c: our own new offers on an established dialog */
+
+/* Sends our new offer sdp by re-INVITE on d (established, not ended; the
+ * caller checks). Returns 0, -EBUSY while an offer of ours (also nua's
+ * refresh, or a 491 retry pending) or of the party's is outstanding, or
+ * -ENOMEM. sip.reinvite_result follows. */
+int sb__sip_reinvite_start(struct sb_sip_dialog *d, const char *sdp);
+/* A nua_r_invite on an answered dialog: true when it was the response to
+ * our re-INVITE (handled: provisional ones ignored, a challenge answered, a
+ * first 491 retried later, a final one posted as sip.reinvite_result);
+ * false when it belongs to nua's own refresh. */
+bool sb__sip_reinvite_response(struct sb_sip_dialog *d, int status, const char *phrase,
+			       const sip_t *s);
+/* A nua_i_state of the dialog: notes that it is established, and that
+ * nua sent a refresh re-INVITE of its own. */
+void sb__sip_reinvite_state(struct sb_sip_dialog *d, int callstate);
+/* The party sent a new offer (re-INVITE or UPDATE): true when it must be
+ * refused 491 because an offer of ours is in flight (RFC 3261 section
+ * 14.2, RFC 3311 section 5.2). Our offer waiting for its retry after a 491
+ * gives way instead: it is reported failed (491) and the party's goes on. */
+bool sb__sip_reinvite_glare(struct sb_sip_dialog *d);
+/* Forgets our offer without telling the engine (the dialog ended). */
+void sb__sip_reinvite_clear(struct sb_sip_dialog *d);
 
 /* registrar.c */
 void sb__sip_on_register(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, const sip_t *s);
