@@ -444,7 +444,7 @@ Test(calls, sip_reinvite_cancelled)
 
 /* 8. The browser holds the SIP party and resumes it (call.hold; docs/engine.md
  * "Hold from our side"): a trunk (calls/uac_held.xml, PCMU, its media at the
- * test's UDP echo) calls bob, who answers; 2 s in, bob holds. SIPp answers
+ * test's UDP echo) calls bob, who answers (14 s of audio); 1.5 s in, bob holds. SIPp answers
  * the first re-INVITE 491, as if one of its own had crossed it: switchboard
  * retries it 2.1-4 s later (a=sendonly, o= version 2; SIPp checks both) and
  * SIPp answers a=recvonly; only then does bob's request succeed. While held
@@ -467,9 +467,9 @@ Test(calls, browser_holds_sip)
 	snprintf(pa, sizeof(pa), "%d", echo_a.port);
 	ct_browser_open(&bob, &gw, "bob", "[\"7*\"]");
 	ct_sipp_uac_start_keys(&uac, &gw, "calls/uac_held.xml", "bob", keys);
-	ct_browser_answer_incoming(&bob, "15550001", SB_PEER_PCMU, 5000);
-	ct_browser_expect_echo(&bob, 15000);
-	ct_browser_run(&bob, 1000);
+	ct_browser_answer_incoming(&bob, "15550001", SB_PEER_PCMU, 14000);
+	RUN_UNTIL(&bob, echo_a.packets >= 75, 10000);
+	cr_assert_geq(echo_a.packets, 75, "too little audio before the hold: %u", echo_a.packets);
 
 	/* The hold: answered only after SIPp's 491 and the retry. */
 	snprintf(params, sizeof(params), "{\"call\":\"%s\",\"hold\":true}", bob.call);
@@ -492,10 +492,10 @@ Test(calls, browser_holds_sip)
 	RUN_UNTIL(&bob, echo_a.packets >= at_hold + 50, 5000);
 	cr_assert_geq(echo_a.packets, at_hold + 50, "too little audio after the resume: %u",
 		      echo_a.packets - at_hold);
-	ct_browser_run(&bob, 500);
+	/* Until bob's peer has sent all and had its last echoes. */
+	ct_browser_run_peer(&bob, 15000, &end);
 	ct_browser_hangup(&bob, "hangup");
 	ct_sipp_expect_pass(&uac, 5000);
-	sb_peer_stats_get(bob.peer, &end);
 	runs = lost_runs(&bob, end.sent, &longest, &last);
 	fprintf(stderr,
 		"echo: %u packets, seq %d..%d, %u gaps, %u silences, longest %lld ms; bob: sent "
