@@ -378,20 +378,27 @@ test('a call longer than the consent timeout stays up: its consent checks are an
     await new Promise((res) => setTimeout(res, 3000));
     const n2 = await received();
     let responses = 0;
+    let requests = 0;
     (await pc.getStats()).forEach((st) => {
-      if (st.type === 'candidate-pair' && st.nominated) responses = st.responsesReceived;
+      if (st.type === 'candidate-pair' && st.nominated) {
+        responses = st.responsesReceived;
+        requests = st.requestsSent;
+      }
     });
     const state = pc.iceConnectionState;
     const endedBefore = ended;
     await call.hangup();
     await phone.disconnect();
-    return { n1, n2, states, state, responses, ended: endedBefore };
+    return { n1, n2, states, state, responses, requests, ended: endedBefore };
   }, { url: `ws://127.0.0.1:${server.port}/ws`, token, hz: TONE_HZ });
   assert.equal(r.ended, null, 'the call did not end');
   assert.equal(r.state, 'connected', `ICE states: ${r.states.join(' ')}`);
   assert.ok(!r.states.includes('disconnected') && !r.states.includes('failed'), `ICE states: ${r.states.join(' ')}`);
   assert.ok(r.n2 > r.n1 + 100, `audio still flowing after 32 s: ${r.n1} -> ${r.n2} packets`);
-  assert.ok(r.responses >= 6, `Chromium got ${r.responses} answers to its checks`);
+  // Chromium paces its checks itself (fewer on a loaded machine): each one
+  // must be answered but the last, which may still be on its way.
+  assert.ok(r.requests >= 3 && r.responses >= r.requests - 1,
+    `Chromium got ${r.responses} answers to its ${r.requests} checks`);
   assert.ok(await metric('switchboard_media_ice_direct_total') > before.direct, 'the socket was read directly');
   assert.ok(await metric('switchboard_media_stun_answered_total') >= before.answered + 5,
     'switchboard answered the consent checks itself');
