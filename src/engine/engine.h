@@ -168,11 +168,13 @@ struct sb_engine_media_ops {
 	 * arg1 0 and our new offer in text (RFC 3264 section 8.4: o= version
 	 * one up, a=sendonly to hold, a=sendrecv to resume, each masked by the
 	 * party's own hold), kept until offer_done; for the other kinds arg1 0
-	 * and no text (nothing to signal); or a negative errno (-EAGAIN no
+	 * and no text (nothing to signal: the hold is done, no offer_done
+	 * follows); or a negative errno (-EAGAIN no
 	 * completed exchange yet, -EBUSY an offer outstanding) with the
 	 * session unchanged. */
 	int (*hold)(void *ud, uint64_t id, uint64_t seq, bool hold);
-	/* What became of our offer seq: answer_sdp the party's answer (the
+	/* What became of an RTP session's offer seq: answer_sdp the party's
+	 * answer (the
 	 * offer becomes our description; the answer's address, codec and
 	 * payload type take effect), or NULL when it failed (the hold or
 	 * resume is undone and the offer dropped). No event follows. */

@@ -181,8 +181,10 @@ struct sb_msession {
 	 * the answer (rtp_reoffer.c); NULL: none waits */
 	struct sb_mreoffer *ro_kept;
 	/* Hold from our side (sb__msession_hold): the relay passes nothing to
-	 * or from the session while set (RTCP and consent go on). Our offer
-	 * for it (offer_seq) awaits offer_done while offer_out; hold_undo is
+	 * or from the session while set (RTCP and consent go on). An RTP
+	 * session's offer for it (offer_seq) awaits offer_done while
+	 * offer_out (other kinds have none: their hold is done at once);
+	 * hold_undo is
 	 * the hold to go back to if it fails, and offer_kept (RTP) our offer
 	 * itself, s->current once answered. */
 	bool local_hold;

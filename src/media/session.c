@@ -753,7 +753,9 @@ void sb__msession_hold(struct sb_mworker *w, uint64_t id, int64_t seq, bool hold
 		sb__media_post_seq(s, SB_EV_MEDIA_OFFER, r, seq, why, NULL);
 		return;
 	}
-	s->offer_out = true;
+	/* Only an RTP session's offer goes out and waits for offer_done; a
+	 * browser's or an echo's hold is done here (nothing to signal). */
+	s->offer_out = is_rtp(s);
 	s->offer_seq = seq;
 	s->hold_undo = s->local_hold;
 	hold_set(s, hold);
@@ -781,9 +783,7 @@ void sb__msession_offer_done(struct sb_mworker *w, uint64_t id, int64_t seq, con
 		s->offer_kept = sb_sdp_free(s->offer_kept);
 		return;
 	}
-	/* A browser has no SDP exchange for it: only the state goes. */
-	if (is_rtp(s))
-		sb__rtp_offer_done(s, answer);
+	sb__rtp_offer_done(s, answer);
 }
 
 void sb__msession_point(struct sb_msession *s, struct sb_msession *to)

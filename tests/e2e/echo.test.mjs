@@ -97,6 +97,63 @@ test('a browser calls echo and hears its own tone', { timeout: 60000 }, async ()
   await ctx.close();
 });
 
+// Hold through the SDK against the real server (call.hold, docs/protocol.md
+// section 4): on an echo call the echo itself is held, so while held
+// nothing comes back (packets received stop growing, beyond a few already
+// on their way), and after the resume the tone comes back, found by its
+// frequency again. Both requests must resolve.
+test('hold and resume on an echo call: silence while held, the tone again after', { timeout: 60000 }, async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  const token = mintJwt({ sub: 'hal', may_dial: ['echo'] });
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const r = await page.evaluate(async ({ url, token, hz }) => {
+    const { Phone } = window.Switchboard;
+    const phone = new Phone({ url, token });
+    await phone.connect();
+    const { ac, stream: mic } = window.sbTone.source(hz);
+    const call = phone.call('echo', { stream: mic });
+    const remote = await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no remote audio')), 20000);
+      call.on('track', ({ stream }) => { clearTimeout(t); resolve(stream); });
+    });
+    const ear = await window.sbTone.listen(ac, remote);
+    await window.sbTone.waitFor(ear, hz, { ms: 15000 });
+    const received = async () => {
+      let n = 0;
+      (await call.peerConnection.getStats()).forEach((st) => {
+        if (st.type === 'inbound-rtp' && st.kind === 'audio') n = st.packetsReceived;
+      });
+      return n;
+    };
+    const holds = [];
+    call.on('hold', (e) => holds.push(e));
+    await call.hold(true);
+    const heldFlag = call.held;
+    await new Promise((res) => setTimeout(res, 500));
+    const h1 = await received();
+    await new Promise((res) => setTimeout(res, 2000));
+    const h2 = await received();
+    await call.hold(false);
+    const r1 = await received();
+    const { peakHz } = await window.sbTone.waitFor(ear, hz, { ms: 10000 });
+    await new Promise((res) => setTimeout(res, 1000));
+    const r2 = await received();
+    await call.hangup();
+    await phone.disconnect();
+    return { heldFlag, h1, h2, r1, r2, peakHz, held: call.held, holds };
+  }, { url: `ws://127.0.0.1:${server.port}/ws`, token, hz: TONE_HZ });
+  assert.equal(r.heldFlag, true, 'call.held after hold(true)');
+  assert.equal(r.held, false, 'call.held after hold(false)');
+  assert.deepEqual(r.holds.map((e) => [e.held, e.remote]), [[true, false], [false, false]]);
+  assert.ok(r.h2 - r.h1 <= 5, `packets still came back while held: ${r.h1} -> ${r.h2}`);
+  assert.ok(r.r2 - r.r1 >= 40, `audio after the resume: ${r.r1} -> ${r.r2}`);
+  assert.ok(Math.abs(r.peakHz - TONE_HZ) < 30, `the tone after the resume: ${r.peakHz.toFixed(0)} Hz`);
+  await ctx.close();
+});
+
 async function metric(name) {
   const text = await (await fetch(`${server.base}/metrics`)).text();
   const m = text.match(new RegExp(`^${name} (\\d+)$`, 'm'));
