@@ -231,6 +231,8 @@ static int set_value(const struct sb_config_key *k, void *obj, const char *value
 		describe_choices(why, k->choices);
 		return -EINVAL;
 	case SB_CT_STR:
+		if (k->check && k->check(value, why) < 0)
+			return -EINVAL;
 	set_string : {
 		char *s = strdup(value);
 		if (!s)

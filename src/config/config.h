@@ -154,6 +154,8 @@ struct sb_config_route {
 	char *action;	   /* trunk | user | echo | reject */
 	char *target;
 	int64_t status;
+	char *hours;	/* opening hours (core/hours.h); "": always */
+	char *timezone; /* of hours: a tz name or "UTC" or "+01:00"; "": the host's */
 };
 
 struct sb_config {

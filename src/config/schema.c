@@ -5,7 +5,11 @@
 
 #include <limits.h>
 
+#include <glib.h>
+
 #include "config/config.h"
+#include "core/hours.h"
+#include "core/strbuf.h"
 
 #define K(sect, field, nm, ty, dflt, lo, hi)                                                       \
 	{                                                                                          \
@@ -176,12 +180,49 @@ static const struct sb_config_key trunk_keys[] = {
 	END,
 };
 
+#define KC(sect, field, nm, dflt, fn)                                                              \
+	{                                                                                          \
+		.name = nm, .type = SB_CT_STR, .offset = offsetof(struct sect, field),             \
+		.def = dflt, .check = fn                                                           \
+	}
+
+static int check_hours(const char *value, struct sb_strbuf *why)
+{
+	struct sb_hours h;
+	char err[128];
+
+	if (!*value || sb_hours_parse(value, &h, err, sizeof(err)) == 0)
+		return 0;
+	sb_strbuf_printf(why, "%s (such as 'mon-fri 09:00-17:00, sat 10:00-13:00')", err);
+	return -EINVAL;
+}
+
+/* A zone GLib knows: a tz database name (the tzdata package), "UTC", or a
+ * fixed offset such as "+01:00". */
+static int check_timezone(const char *value, struct sb_strbuf *why)
+{
+	GTimeZone *tz;
+
+	if (!*value)
+		return 0;
+	if ((tz = g_time_zone_new_identifier(value))) {
+		g_time_zone_unref(tz);
+		return 0;
+	}
+	sb_strbuf_printf(why,
+			 "unknown time zone '%s' (a tz name such as Europe/Paris, UTC, or +01:00)",
+			 value);
+	return -EINVAL;
+}
+
 static const struct sb_config_key route_keys[] = {
 	K(sb_config_route, destination, "destination", SB_CT_STR, "*", 0, 0),
 	K(sb_config_route, caller, "caller", SB_CT_STR, "*", 0, 0),
 	KE(sb_config_route, action, "action", NULL, route_actions),
 	K(sb_config_route, target, "target", SB_CT_STR, "", 0, 0),
 	K(sb_config_route, status, "status", SB_CT_INT, "404", 300, 699),
+	KC(sb_config_route, hours, "hours", "", check_hours),
+	KC(sb_config_route, timezone, "timezone", "", check_timezone),
 	END,
 };
 

@@ -17,6 +17,8 @@ enum sb_ctype {
 	_SB_CT_INVALID = -22,
 };
 
+struct sb_strbuf;
+
 struct sb_config_key {
 	const char *name;
 	enum sb_ctype type;
@@ -24,6 +26,9 @@ struct sb_config_key {
 	const char *def; /* default, in file syntax; NULL for none */
 	int64_t min, max;
 	const char *const *choices; /* SB_CT_ENUM; NULL-terminated */
+	/* SB_CT_STR: checks a value before it is taken; < 0 refuses it with
+	 * the reason in why. NULL: any text. */
+	int (*check)(const char *value, struct sb_strbuf *why);
 };
 
 struct sb_config_section {

@@ -304,16 +304,22 @@ void sb__admit_release(struct sb_admit *a, const char *trunk);
 /* Matches s against a pattern of docs/engine.md (glob with *, ?, [..], and
  * | between alternatives). */
 bool sb__pattern_match(const char *pattern, const char *s);
-/* The first route whose destination and caller patterns match, or NULL. */
+/* The first route whose destination and caller patterns match and whose
+ * hours (if any) contain now_us (wall clock, microseconds since the epoch,
+ * in the route's timezone), or NULL. */
 const struct sb_config_route *sb__route_find(const struct sb_config *cfg, const char *destination,
-					     const char *caller);
+					     const char *caller, int64_t now_us);
 /* As sb__route_find, passing over trunk routes whose trunk is down
  * (trunk_down true; NULL: none is). *ret_skipped (may be NULL) tells
  * whether one was passed over. */
 const struct sb_config_route *sb__route_find_usable(const struct sb_config *cfg,
 						    const char *destination, const char *caller,
+						    int64_t now_us,
 						    bool (*trunk_down)(const char *trunk, void *ud),
 						    void *ud, bool *ret_skipped);
+/* Whether wall clock now_us is within the route's hours (always when it
+ * has none). */
+bool sb__route_open(const struct sb_config_route *r, int64_t now_us);
 /* True when user (a configured user) may dial destination. */
 bool sb__may_dial(const struct sb_config *cfg, const char *user, const char *destination);
 

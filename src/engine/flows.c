@@ -697,8 +697,9 @@ static bool route(struct sb_engine *eng, struct sb_call *call, uint64_t now)
 		sb__set_str(call->target, sizeof(call->target), call->account);
 		return true;
 	}
-	r = sb__route_find_usable(eng->cfg, call->destination, call->caller, trunk_down_cb, eng,
-				  &skipped);
+	r = sb__route_find_usable(eng->cfg, call->destination, call->caller,
+				  (int64_t)sb__engine_wall(eng, sb_clock_now(eng->clock)),
+				  trunk_down_cb, eng, &skipped);
 	if (!r && skipped) {
 		refuse(eng, call, 503, 0, true, "trunk_down", "failed");
 		return false;

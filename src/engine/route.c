@@ -5,7 +5,10 @@
 #include <stddef.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "config/config.h"
+#include "core/hours.h"
 #include "engine/engine_internal.h"
 
 /* Longest pattern alternative or subject considered; longer ones never
@@ -101,8 +104,40 @@ bool sb__pattern_match(const char *pattern, const char *s)
 	}
 }
 
+bool sb__route_open(const struct sb_config_route *r, int64_t now_us)
+{
+	struct sb_hours h;
+	char err[8];
+	GTimeZone *tz;
+	GDateTime *utc, *local;
+	bool open = false;
+
+	if (!r->hours || !*r->hours)
+		return true;
+	/* Checked when the config was loaded: a failure here is out of
+	 * memory only, and the rule then does not match. */
+	if (sb_hours_parse(r->hours, &h, err, sizeof(err)) < 0)
+		return false;
+	tz = r->timezone && *r->timezone ? g_time_zone_new_identifier(r->timezone)
+					 : g_time_zone_new_local();
+	utc = g_date_time_new_from_unix_utc(now_us / G_USEC_PER_SEC);
+	local = tz && utc ? g_date_time_to_timezone(utc, tz) : NULL;
+	if (local)
+		open = sb_hours_contain(&h, g_date_time_get_day_of_week(local) - 1,
+					g_date_time_get_hour(local) * 60 +
+						g_date_time_get_minute(local));
+	if (local)
+		g_date_time_unref(local);
+	if (utc)
+		g_date_time_unref(utc);
+	if (tz)
+		g_time_zone_unref(tz);
+	return open;
+}
+
 const struct sb_config_route *sb__route_find_usable(const struct sb_config *cfg,
 						    const char *destination, const char *caller,
+						    int64_t now_us,
 						    bool (*trunk_down)(const char *trunk, void *ud),
 						    void *ud, bool *ret_skipped)
 {
@@ -112,7 +147,8 @@ const struct sb_config_route *sb__route_find_usable(const struct sb_config *cfg,
 		const struct sb_config_route *r = &cfg->routes[i];
 
 		if (!sb__pattern_match(r->destination, destination) ||
-		    !sb__pattern_match(r->caller, caller ? caller : ""))
+		    !sb__pattern_match(r->caller, caller ? caller : "") ||
+		    !sb__route_open(r, now_us))
 			continue;
 		/* A trunk its keepalive found down is passed over: the next
 		 * matching route is the failover. */
@@ -131,9 +167,9 @@ const struct sb_config_route *sb__route_find_usable(const struct sb_config *cfg,
 }
 
 const struct sb_config_route *sb__route_find(const struct sb_config *cfg, const char *destination,
-					     const char *caller)
+					     const char *caller, int64_t now_us)
 {
-	return sb__route_find_usable(cfg, destination, caller, NULL, NULL, NULL);
+	return sb__route_find_usable(cfg, destination, caller, now_us, NULL, NULL, NULL);
 }
 
 bool sb__may_dial(const struct sb_config *cfg, const char *user, const char *destination)

@@ -130,6 +130,29 @@ Test(config, trunk_srtp)
 		     "sdes_optional");
 }
 
+/* [route] hours and timezone: checked as the file is read, an error naming
+ * the line, the key and what is wrong; accepted ones are kept as written. */
+Test(config, route_hours_and_timezone)
+{
+	struct sb_config *cfg = NULL;
+
+	cr_assert_eq(load("[route r]\naction = echo\nhours = mon-fri 09:00-17:00, sat "
+			  "10:00-13:00\ntimezone = +01:00\n",
+			  NULL, &cfg),
+		     0, "%s", errs.n ? errs.msgs[0] : "");
+	cr_assert_str_eq(cfg->routes[0].hours, "mon-fri 09:00-17:00, sat 10:00-13:00");
+	cr_assert_str_eq(cfg->routes[0].timezone, "+01:00");
+	sb_config_unref(cfg);
+	expect_error("[route r]\naction = echo\nhours = mon-fry 09:00-17:00\n",
+		     "test.conf:3: key 'hours' in [route]: 'fry 09:00-17' at 5: expected a day after '-'");
+	expect_error("[route r]\naction = echo\nhours = mon 9:00-17:00\n",
+		     "test.conf:3: key 'hours' in [route]: '9:00-17:00' at 5: expected a time");
+	expect_error("[route r]\naction = echo\nhours = mon 09:00-24:30\n",
+		     "'24:30' at 11: expected an end time");
+	expect_error("[route r]\naction = echo\ntimezone = Mars/Olympus\n",
+		     "test.conf:3: key 'timezone' in [route]: unknown time zone 'Mars/Olympus'");
+}
+
 Test(config, out_of_range)
 {
 	expect_error("[media]\nrtp_port_min = 80\n",

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "harness.h"
 
 #include "core/strbuf.h"
@@ -284,6 +286,18 @@ static bool do_line(struct run *r, json_t *o)
 		return do_state(r, v);
 	if ((v = json_object_get(o, "clock_ms"))) {
 		harness_advance_ms(r->h, (uint64_t)json_integer_value(v));
+		return true;
+	}
+	/* The engine's wall clock from now on: an ISO 8601 time with its zone
+	 * ("2026-12-07T09:30:00+01:00"), for routes with hours. */
+	if ((v = json_object_get(o, "wall"))) {
+		GDateTime *t = g_date_time_new_from_iso8601(json_string_value(v), NULL);
+
+		if (!t)
+			return fail(r, "bad wall time");
+		r->h->eng->wall0 = (uint64_t)g_date_time_to_unix(t) * G_USEC_PER_SEC -
+				   (r->h->now_us - r->h->eng->mono0);
+		g_date_time_unref(t);
 		return true;
 	}
 	if (json_object_get(o, "tick")) {

@@ -66,11 +66,11 @@ Test(route, first_match_in_file_order_and_may_dial)
 	const struct sb_config_route *r;
 
 	cr_assert_eq(sb_config_load_string("t", text, NULL, &cfg, &errs), 0);
-	r = sb__route_find(cfg, "155", "alice");
+	r = sb__route_find(cfg, "155", "alice", 0);
 	cr_assert_str_eq(r->name, "a");
-	r = sb__route_find(cfg, "155", "bob");
+	r = sb__route_find(cfg, "155", "bob", 0);
 	cr_assert_str_eq(r->name, "b");
-	cr_assert_null(sb__route_find(cfg, "255", "bob"));
+	cr_assert_null(sb__route_find(cfg, "255", "bob", 0));
 	cr_assert(sb__may_dial(cfg, "alice", "echo"));
 	cr_assert(sb__may_dial(cfg, "alice", "1999"));
 	cr_assert_not(sb__may_dial(cfg, "alice", "2999"));
@@ -95,13 +95,13 @@ Test(route, a_down_trunk_is_passed_over)
 	bool skipped = true;
 
 	cr_assert_eq(sb_config_load_string("t", text, NULL, &cfg, &errs), 0);
-	r = sb__route_find_usable(cfg, "155", "x", NULL, NULL, &skipped);
+	r = sb__route_find_usable(cfg, "155", "x", 0, NULL, NULL, &skipped);
 	cr_assert_str_eq(r->name, "a");
 	cr_assert_not(skipped);
-	r = sb__route_find_usable(cfg, "155", "x", main_down_cb, NULL, &skipped);
+	r = sb__route_find_usable(cfg, "155", "x", 0, main_down_cb, NULL, &skipped);
 	cr_assert_str_eq(r->name, "b", "the next matching route is the failover");
 	cr_assert(skipped);
-	cr_assert_null(sb__route_find_usable(cfg, "255", "x", main_down_cb, NULL, &skipped));
+	cr_assert_null(sb__route_find_usable(cfg, "255", "x", 0, main_down_cb, NULL, &skipped));
 	cr_assert(skipped, "no route left because the trunk is down");
 	sb_config_unref(cfg);
 }
