@@ -246,6 +246,7 @@ static void media_metrics_cb(struct sb_strbuf *out, void *ud)
 		ROW(stun_refused,
 		    "ICE checks refused on such sockets: wrong USERNAME or integrity"),
 		ROW(dropped_held, "Packets not relayed to or from sessions held from our side"),
+		ROW(hold_music_frames, "Music on hold frames sent to parties held from our side"),
 #undef ROW
 	};
 	struct sb_media_counters c;

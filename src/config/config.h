@@ -96,6 +96,9 @@ struct sb_config_media {
 	bool allow_loopback;
 	int64_t consent_timeout_ms;
 	bool ice_tcp; /* gather ICE-TCP candidates (RFC 6544) too */
+	/* what a party held from our side hears: "tone", "silence" or the
+	 * path of a 16-bit mono PCM WAV file (checked at load) */
+	char *hold_music;
 };
 
 struct sb_config_store {

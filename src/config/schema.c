@@ -4,11 +4,14 @@
 #include "config/schema.h"
 
 #include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <glib.h>
 
 #include "config/config.h"
 #include "core/hours.h"
+#include "core/wav.h"
 #include "core/strbuf.h"
 
 #define K(sect, field, nm, ty, dflt, lo, hi)                                                       \
@@ -113,6 +116,33 @@ static const struct sb_config_key sip_keys[] = {
 	END,
 };
 
+#define KC(sect, field, nm, dflt, fn)                                                              \
+	{                                                                                          \
+		.name = nm, .type = SB_CT_STR, .offset = offsetof(struct sect, field),             \
+		.def = dflt, .check = fn                                                           \
+	}
+
+/* [media] hold_music: a word, or a WAV file read whole now, so that a
+ * file the media component could not use is an error naming the line
+ * rather than a failure at start (the media component reads it again). */
+static int check_hold_music(const char *value, struct sb_strbuf *why)
+{
+	int16_t *pcm;
+	size_t n;
+	int rate;
+	char err[256];
+
+	if (strcmp(value, "tone") == 0 || strcmp(value, "silence") == 0)
+		return 0;
+	if (!*value || sb_wav_read(value, &pcm, &n, &rate, err, sizeof(err)) < 0) {
+		sb_strbuf_printf(why, "%s (tone, silence, or a 16-bit mono PCM WAV file)",
+				 *value ? err : "empty");
+		return -EINVAL;
+	}
+	free(pcm);
+	return 0;
+}
+
 static const struct sb_config_key media_keys[] = {
 	K(sb_config_media, workers, "workers", SB_CT_INT, "0", 0, 256),
 	K(sb_config_media, rtp_port_min, "rtp_port_min", SB_CT_INT, "20000", 1024, 65535),
@@ -129,6 +159,7 @@ static const struct sb_config_key media_keys[] = {
 	K(sb_config_media, consent_timeout_ms, "consent_timeout", SB_CT_DURATION, "30s", 5000,
 	  600000),
 	K(sb_config_media, ice_tcp, "ice_tcp", SB_CT_BOOL, "false", 0, 0),
+	KC(sb_config_media, hold_music, "hold_music", "tone", check_hold_music),
 	END,
 };
 
@@ -179,12 +210,6 @@ static const struct sb_config_key trunk_keys[] = {
 	K(sb_config_trunk, outbound_proxy, "outbound_proxy", SB_CT_STR, "", 0, 0),
 	END,
 };
-
-#define KC(sect, field, nm, dflt, fn)                                                              \
-	{                                                                                          \
-		.name = nm, .type = SB_CT_STR, .offset = offsetof(struct sect, field),             \
-		.def = dflt, .check = fn                                                           \
-	}
 
 static int check_hours(const char *value, struct sb_strbuf *why)
 {

@@ -209,6 +209,7 @@ static void worker_stop(struct sb_mworker *w)
 	if (w->sessions)
 		g_hash_table_destroy(w->sessions);
 	w->sessions = NULL;
+	sb__moh_fini(w);
 	sb__nice_io_fini(w);
 	sb__rtp_rx_fini(w);
 	sb__mpoll_fini(w);
@@ -239,6 +240,7 @@ struct sb_media *sb_media_free(struct sb_media *m)
 	if (m->where)
 		g_hash_table_destroy(m->where);
 	free(m->workers);
+	sb__moh_free(m->moh);
 	sb_config_unref(m->cfg);
 	free(m);
 	return NULL;
@@ -257,6 +259,10 @@ static int media_start(void *ud, struct sb_lifecycle *lc)
 		sb_dtls_ctx_new(m->cfg->media.dtls_cert, m->cfg->media.dtls_key, err, sizeof(err));
 	if (!m->dtls) {
 		sb_error("%s", err);
+		return -EIO;
+	}
+	if (!m->moh && sb__moh_new(m->cfg->media.hold_music, &m->moh, err, sizeof(err)) < 0) {
+		sb_error("[media] hold_music: %s", err);
 		return -EIO;
 	}
 	for (unsigned i = 0; i < m->n_workers; i++)
@@ -486,4 +492,5 @@ void sb_media_counters(struct sb_media *m, struct sb_media_counters *r)
 	r->stun_answered = atomic_load(&m->stun_answered);
 	r->stun_refused = atomic_load(&m->stun_refused);
 	r->dropped_held = atomic_load(&m->dropped_held);
+	r->hold_music_frames = atomic_load(&m->moh_frames);
 }

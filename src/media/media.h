@@ -43,5 +43,6 @@ struct sb_media_counters {
 	unsigned long long stun_refused;  /* checks refused: USERNAME or integrity wrong */
 	/* packets not relayed or echoed: to or from a session held from our side */
 	unsigned long long dropped_held;
+	unsigned long long hold_music_frames; /* music frames sent to held parties */
 };
 void sb_media_counters(struct sb_media *m, struct sb_media_counters *ret);

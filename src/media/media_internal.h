@@ -68,6 +68,13 @@ struct sb_mworker {
 	/* consent.c: answers the checks (no saved transactions) and checks the
 	 * answers to ours (one transaction at a time) */
 	struct stun_agent_t *stun_in, *stun_rsp;
+	/* moh.c: the sessions held from our side that get music (each knows
+	 * its place, moh_idx), and their timer, attached only while there are
+	 * any; THREAD: this worker */
+	struct sb_msession **moh;
+	unsigned moh_n, moh_cap;
+	GSource *moh_src;
+	int64_t moh_due_us; /* monotonic: the next frame */
 };
 
 /* ICE credentials longer than this (RFC 8445 allows 256) are not taken
@@ -99,8 +106,17 @@ struct sb_ice_direct {
 	char rufrag[SB_ICE_CRED_MAX + 1], rpwd[SB_ICE_CRED_MAX + 1];
 };
 
+/* moh.c: the music on hold of [media] hold_music, in 20 ms frames looped:
+ * G.711 bytes (160 a frame) and 48 kHz samples for Opus (960 a frame). */
+struct sb_moh {
+	size_t frames;
+	uint8_t *ulaw, *alaw;
+	int16_t *pcm48;
+};
+
 struct sb_media {
 	struct sb_config *cfg;
+	struct sb_moh *moh;	/* RO after start; NULL: held parties hear silence */
 	struct sb_bus *control; /* results go here */
 	struct sb_dtls_ctx *dtls;
 	struct sb_mworker *workers;
@@ -113,7 +129,7 @@ struct sb_media {
 	atomic_ullong dropped_plain, dropped_auth, dropped_replay, dtls_failed;
 	atomic_ullong ice_restarts;
 	atomic_ullong ice_direct, stun_answered, stun_refused;
-	atomic_ullong dropped_held;
+	atomic_ullong dropped_held, moh_frames;
 };
 
 struct sb_msession {
@@ -189,6 +205,14 @@ struct sb_msession {
 	 * itself, s->current once answered. */
 	bool local_hold;
 	bool offer_out, hold_undo;
+	/* Music while local_hold (moh.c): 1 + the place in the worker's list
+	 * (0: none), the next frame of the loop, whether the next is the
+	 * first (marker bit), and the Opus encoder of an Opus session (made at
+	 * hold, freed at resume) */
+	unsigned moh_idx;
+	size_t moh_frame;
+	bool moh_first;
+	struct OpusEncoder *moh_enc;
 	int64_t offer_seq;
 	struct sb_sdp *offer_kept;
 	/* RFC 4568 SDES (sdes.c): the crypto line of our answer (suite NULL:
@@ -432,6 +456,19 @@ void sb__msession_dtmf(struct sb_mworker *w, uint64_t id, const char *digits, in
 void sb__stats_start(struct sb_msession *s);
 /* The worker tick: statistics of the sessions that are due. */
 void sb__stats_tick(struct sb_mworker *w);
+
+/* moh.c. Makes the music of spec ("tone", "silence", a WAV file path):
+ * *ret NULL for silence. 0, or a negative errno with the reason in err.
+ * Control thread, before the workers start. */
+int sb__moh_new(const char *spec, struct sb_moh **ret, char *err, size_t errlen);
+struct sb_moh *sb__moh_free(struct sb_moh *moh);
+/* On the worker: s (held from our side) gets a frame every 20 ms while it
+ * receives (no-op when the music is silence, or s already gets it). */
+void sb__moh_start(struct sb_msession *s);
+/* No more music for s (resumed, or going); frees its encoder. */
+void sb__moh_stop(struct sb_msession *s);
+/* After the worker's sessions are gone. */
+void sb__moh_fini(struct sb_mworker *w);
 
 /* poll.c, on the worker thread (init and fini before and after it runs) */
 int sb__mpoll_init(struct sb_mworker *w);

@@ -719,6 +719,9 @@ static void hold_set(struct sb_msession *s, bool hold)
 		s->rw.resync = true;
 		if (s->peer_s)
 			s->peer_s->rw.resync = true;
+		sb__moh_stop(s);
+	} else if (!s->local_hold && hold) {
+		sb__moh_start(s);
 	}
 	s->local_hold = hold;
 }
@@ -830,6 +833,7 @@ void sb__msession_free(gpointer p)
 		g_signal_handlers_disconnect_by_data(s->agent, s);
 		g_object_unref(s->agent);
 	}
+	sb__moh_stop(s);
 	sb__nice_io_free(s);
 	sb__rtp_free(s);
 	sb_sdp_free(s->remote);

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 GMainContext *legs_ctx;
 struct sb_media *media;
 struct sb_config *cfg;
+const char *legs_hold_music;
 struct sb_event legs_events[LEGS_MAX_EVENTS];
 int legs_n_events;
 static struct sb_bus *control;
@@ -48,6 +50,8 @@ void legs_setup(void)
 	cfg->media.rtp_port_max = base + 40;
 	cfg->media.symmetric_rtp = true;
 	cfg->media.allow_loopback = true;
+	free(cfg->media.hold_music);
+	cfg->media.hold_music = strdup(legs_hold_music ? legs_hold_music : "silence");
 	media = sbt_media_start(cfg, legs_ctx, types, sizeof(types) / sizeof(types[0]), on_event,
 				&control, &lc);
 }

@@ -21,6 +21,10 @@ extern struct sb_media *media;
 extern struct sb_config *cfg;
 extern struct sb_event legs_events[LEGS_MAX_EVENTS];
 extern int legs_n_events;
+/* [media] hold_music of the next legs_setup; NULL: silence, so that the
+ * relay's tests see nothing reach a party held from our side (a suite
+ * that wants music sets it in its own init). */
+extern const char *legs_hold_music;
 
 /* Criterion init and fini of a suite. */
 void legs_setup(void);

@@ -3,9 +3,11 @@
  * documenting every schema key. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "config/schema.h"
@@ -144,7 +146,8 @@ Test(config, route_hours_and_timezone)
 	cr_assert_str_eq(cfg->routes[0].timezone, "+01:00");
 	sb_config_unref(cfg);
 	expect_error("[route r]\naction = echo\nhours = mon-fry 09:00-17:00\n",
-		     "test.conf:3: key 'hours' in [route]: 'fry 09:00-17' at 5: expected a day after '-'");
+		     "test.conf:3: key 'hours' in [route]: 'fry 09:00-17' at 5: expected a day "
+		     "after '-'");
 	expect_error("[route r]\naction = echo\nhours = mon 9:00-17:00\n",
 		     "test.conf:3: key 'hours' in [route]: '9:00-17:00' at 5: expected a time");
 	expect_error("[route r]\naction = echo\nhours = mon 09:00-24:30\n",
@@ -304,4 +307,65 @@ Test(config, default_file_documents_every_key)
 		}
 	}
 	free(text);
+}
+
+/* A WAV file of 16 kHz samples (rate, channels and bits as given) at
+ * path. */
+static void write_wav(const char *path, uint16_t channels, uint16_t bits)
+{
+	FILE *f = fopen(path, "wb");
+	uint8_t h[44] = "RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0";
+	uint32_t rate = 16000, v = 36 + 320;
+	int16_t samples[160] = {0, 1000, -1000};
+
+	cr_assert_not_null(f);
+	memcpy(h + 4, &v, 4); /* little-endian host */
+	memcpy(h + 22, &channels, 2);
+	memcpy(h + 24, &rate, 4);
+	v = rate * 2;
+	memcpy(h + 28, &v, 4);
+	memcpy(h + 32, "\x02\0", 2);
+	memcpy(h + 34, &bits, 2);
+	memcpy(h + 36, "data", 4);
+	v = 320;
+	memcpy(h + 40, &v, 4);
+	fwrite(h, 1, sizeof(h), f);
+	fwrite(samples, 2, 160, f);
+	fclose(f);
+}
+
+/* [media] hold_music: tone by default, silence, or a 16-bit mono PCM WAV
+ * file read as the configuration is; anything else is an error naming
+ * the line and the key. */
+Test(config, media_hold_music)
+{
+	struct sb_config *cfg = NULL;
+	char path[] = "/tmp/sb-test-holdXXXXXX", text[128];
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(load("", NULL, &cfg), 0);
+	cr_assert_str_eq(cfg->media.hold_music, "tone");
+	sb_config_unref(cfg);
+	cr_assert_eq(load("[media]\nhold_music = silence\n", NULL, &cfg), 0);
+	sb_config_unref(cfg);
+
+	write_wav(path, 1, 16);
+	snprintf(text, sizeof(text), "[media]\nhold_music = %s\n", path);
+	cr_assert_eq(load(text, NULL, &cfg), 0, "%s", errs.n ? errs.msgs[0] : "");
+	cr_assert_str_eq(cfg->media.hold_music, path);
+	sb_config_unref(cfg);
+
+	write_wav(path, 2, 16);
+	expect_error(text, "test.conf:2: key 'hold_music' in [media]: not 16-bit mono PCM");
+	write_wav(path, 1, 8);
+	expect_error(text, "test.conf:2: key 'hold_music' in [media]: not 16-bit mono PCM");
+	close(fd);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	cr_assert_eq(write(fd, "not a wav file at all, really not\n", 34), 34);
+	close(fd);
+	expect_error(text, "test.conf:2: key 'hold_music' in [media]: not a WAV file");
+	unlink(path);
+	expect_error(text, "test.conf:2: key 'hold_music' in [media]: cannot open");
+	expect_error("[media]\n\nhold_music =\n", "test.conf:3: key 'hold_music' in [media]");
 }
