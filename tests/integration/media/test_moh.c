@@ -20,7 +20,8 @@
 #define OPUS "a=rtpmap:111 opus/48000/2\r\n"
 /* The first note of the chime made for hold_music = tone (moh.c). */
 #define TONE_HZ 660.0
-#define WAV	"/tmp/sb-test-moh.wav"
+
+static char wav[64]; /* the WAV file of setup_wav, one per test process */
 
 static void setup_tone(void)
 {
@@ -31,10 +32,12 @@ static void setup_tone(void)
 /* A 16 kHz mono 16-bit WAV of a 1 kHz sine, 1 s, at half scale. */
 static void setup_wav(void)
 {
-	FILE *f = fopen(WAV, "wb");
+	FILE *f;
 	uint8_t h[44] = "RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0";
 	uint32_t rate = 16000, n = 16000, v;
 
+	snprintf(wav, sizeof(wav), "/tmp/sb-test-moh-%d.wav", (int)getpid());
+	f = fopen(wav, "wb");
 	cr_assert_not_null(f);
 	v = 36 + 2 * n;
 	memcpy(h + 4, &v, 4); /* little-endian host */
@@ -50,14 +53,14 @@ static void setup_wav(void)
 		fwrite(&s, 2, 1, f);
 	}
 	fclose(f);
-	legs_hold_music = WAV;
+	legs_hold_music = wav;
 	legs_setup();
 }
 
 static void teardown_wav(void)
 {
 	legs_teardown();
-	unlink(WAV);
+	unlink(wav);
 }
 
 /* Each test starts the media component with its own hold_music (a
