@@ -448,7 +448,8 @@ Test(calls, sip_reinvite_cancelled)
  * the first re-INVITE 491, as if one of its own had crossed it: switchboard
  * retries it 2.1-4 s later (a=sendonly, o= version 2; SIPp checks both) and
  * SIPp answers a=recvonly; only then does bob's request succeed. While held
- * the echo gets nothing (checked for 2 s); after the resume (a=sendrecv, o=
+ * the echo gets music on hold, none of bob's audio (checked for 2 s); after
+ * the resume (a=sendrecv, o=
  * version 3) audio goes round again. Checked by content: every packet bob
  * sent came back intact but one run, the hold's; toward the party one
  * stream, its sequence numbers continuous across the hold; bob hangs up and
@@ -458,7 +459,7 @@ Test(calls, browser_holds_sip)
 	char pa[16], params[96];
 	const char *keys[] = {"porta", pa, NULL};
 	struct sb_peer_stats end;
-	unsigned at_hold, runs, longest, last;
+	unsigned at_hold, marked_at_hold, music, unmarked, runs, longest, last;
 	gint64 asked;
 	json_t *r;
 
@@ -470,6 +471,7 @@ Test(calls, browser_holds_sip)
 	ct_browser_answer_incoming(&bob, "15550001", SB_PEER_PCMU, 14000);
 	RUN_UNTIL(&bob, echo_a.packets >= 75, 10000);
 	cr_assert_geq(echo_a.packets, 75, "too little audio before the hold: %u", echo_a.packets);
+	cr_assert_eq(echo_a.marked, echo_a.packets, "payloads altered on the way to the echo");
 
 	/* The hold: answered only after SIPp's 491 and the retry. */
 	snprintf(params, sizeof(params), "{\"call\":\"%s\",\"hold\":true}", bob.call);
@@ -481,17 +483,24 @@ Test(calls, browser_holds_sip)
 		      (long long)(g_get_monotonic_time() - asked) / 1000);
 	ct_browser_run(&bob, 300); /* packets already on their way */
 	at_hold = echo_a.packets;
+	marked_at_hold = echo_a.marked;
 	ct_browser_run(&bob, 2000);
-	cr_assert_eq(echo_a.packets, at_hold, "the held party still got %u packets",
-		     echo_a.packets - at_hold);
+	/* While held the party gets music on hold ([media] hold_music, the
+	 * default tone: one 20 ms frame at a time, its stream continuing),
+	 * none of bob's audio. */
+	music = echo_a.packets - at_hold;
+	cr_assert_eq(echo_a.marked, marked_at_hold, "bob's audio reached the held party (%u)",
+		     echo_a.marked - marked_at_hold);
+	cr_assert(music >= 80 && music <= 120, "%u frames of music on hold in 2 s (100)", music);
 
 	/* The resume: audio goes round again. */
 	snprintf(params, sizeof(params), "{\"call\":\"%s\",\"hold\":false}", bob.call);
 	r = ct_browser_request_ok(&bob, "call.hold", params);
 	json_decref(r);
-	RUN_UNTIL(&bob, echo_a.packets >= at_hold + 50, 5000);
-	cr_assert_geq(echo_a.packets, at_hold + 50, "too little audio after the resume: %u",
-		      echo_a.packets - at_hold);
+	RUN_UNTIL(&bob, echo_a.marked >= marked_at_hold + 50, 5000);
+	cr_assert_geq(echo_a.marked, marked_at_hold + 50, "too little audio after the resume: %u",
+		      echo_a.marked - marked_at_hold);
+	unmarked = echo_a.packets - echo_a.marked;
 	/* Until bob's peer has sent all and had its last echoes. */
 	ct_browser_run_peer(&bob, 15000, &end);
 	ct_browser_hangup(&bob, "hangup");
@@ -502,8 +511,12 @@ Test(calls, browser_holds_sip)
 		"%u, received %u, %u runs lost (longest %u), last echoed %u\n",
 		echo_a.packets, echo_a.first_seq, echo_a.last_seq, echo_a.seq_gaps, echo_a.silences,
 		(long long)echo_a.max_gap_us / 1000, end.sent, end.received, runs, longest, last);
-	cr_assert_eq(echo_a.marked, echo_a.packets, "payloads altered on the way to the echo");
-	cr_assert_eq(echo_a.silences, 1, "%u silences over 1 s at the echo (1: the hold)",
+	/* After the resume nothing but bob's audio: no more music, nothing
+	 * altered. */
+	cr_assert_eq(echo_a.packets - echo_a.marked, unmarked,
+		     "%u packets after the resume were not bob's",
+		     echo_a.packets - echo_a.marked - unmarked);
+	cr_assert_eq(echo_a.silences, 0, "%u silences over 1 s at the echo (music fills the hold)",
 		     echo_a.silences);
 	cr_assert_eq(echo_a.seq_gaps, 0, "our sequence numbers toward SIP jumped (%u gaps)",
 		     echo_a.seq_gaps);
