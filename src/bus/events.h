@@ -42,6 +42,8 @@ enum sb_prio {
 	  "arg0=conn arg1=request str=session text=json")                                          \
 	X(WS_CALL_DTMF, "ws.call_dtmf", HIGH, "arg0=conn arg1=request str=session text=json")      \
 	X(WS_CALL_HOLD, "ws.call_hold", HIGH, "arg0=conn arg1=request str=session text=json")      \
+	X(WS_CALL_TRANSFER, "ws.call_transfer", HIGH,                                              \
+	  "arg0=conn arg1=request str=session text=json")                                          \
 	X(WS_ICE_CANDIDATE, "ws.ice_candidate", HIGH,                                              \
 	  "arg0=conn arg1=request str=session text=json")                                          \
 	X(WS_REPLY, "ws.reply", CRITICAL, "arg0=conn arg1=request text=result or error json")      \

@@ -38,6 +38,7 @@ struct sb_call *sb__call_new(struct sb_engine *eng)
 	call->wire_id[0] = 'c';
 	call->wire_id[1] = '-';
 	call->state = SB_CALL_INIT;
+	call->xfer.request = -1;
 	call->start_us = sb_clock_now(eng->clock);
 	g_hash_table_insert(eng->calls, &call->id, call);
 	g_hash_table_insert(eng->by_wire, call->wire_id, call);

@@ -136,6 +136,8 @@ static void ring_timeouts(struct sb_engine *eng, uint64_t now)
 		if ((call->state == SB_CALL_PROCEEDING || call->state == SB_CALL_RINGING) &&
 		    now - call->start_us >= limit)
 			sb__call_end(eng, call, 408, "ring_timeout", "no_answer");
+		else if (call->state == SB_CALL_ANSWERED)
+			sb__transfer_timeouts(eng, call, now, limit);
 	}
 	sb__calls_release(all);
 }

@@ -33,12 +33,13 @@ enum sb_call_state {
 };
 
 enum sb_call_input {
-	SB_CI_SETUP,  /* a new call arrived */
-	SB_CI_ROUTED, /* admitted and routed: legs are being placed */
-	SB_CI_REFUSE, /* not admitted, not allowed, no route, or rejected by route */
-	SB_CI_RING,   /* a callee leg rings */
-	SB_CI_ANSWER, /* a callee leg (or the echo) answered */
-	SB_CI_END,    /* hang-up, cancel, failure or timeout */
+	SB_CI_SETUP,	/* a new call arrived */
+	SB_CI_ROUTED,	/* admitted and routed: legs are being placed */
+	SB_CI_REFUSE,	/* not admitted, not allowed, no route, or rejected by route */
+	SB_CI_RING,	/* a callee leg rings */
+	SB_CI_ANSWER,	/* a callee leg (or the echo) answered */
+	SB_CI_END,	/* hang-up, cancel, failure or timeout */
+	SB_CI_TRANSFER, /* call.transfer: the party goes to a new target */
 	_SB_CI_MAX,
 	_SB_CI_INVALID = -22,
 };
@@ -70,6 +71,7 @@ enum sb_leg_input {
 	SB_LI_HOLD,	      /* we hold or resume the party (call.hold from the other side) */
 	SB_LI_HOLD_OFFER,     /* media's new offer for it (or its refusal) */
 	SB_LI_HOLD_RESULT,    /* the party's response to that offer */
+	SB_LI_TRANSFERRED,    /* the agent leaves: its party went to the target */
 	_SB_LI_MAX,
 	_SB_LI_INVALID = -22,
 };
@@ -242,6 +244,19 @@ struct sb_call {
 	int retry_after_s;
 	int client_code; /* protocol error for a browser caller, 0: from end_status */
 	bool counted;	 /* counted in the admission totals */
+	/* A blind transfer (transfer.c): the party moved (leg id), the agent
+	 * who asked (its leg; 0 once it left), the first target leg, the
+	 * agent's request waiting (request -1: none). active while the
+	 * targets ring; resume: the party is resumed once our hold of it
+	 * settles; held: the agent had it on hold before. The trunk the
+	 * targets go to is counted against its limits until the call ends. */
+	struct {
+		bool active, resume, held, counted;
+		uint32_t party, agent, first;
+		uint64_t conn;
+		int64_t request;
+		char trunk[SB_NAME_MAX];
+	} xfer;
 	struct sb_call *grave_next;
 };
 
@@ -415,6 +430,73 @@ void sb__h_leg_close(struct sb_engine *eng, void *obj, int from, const void *arg
 void sb__h_session_detach(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_session_resume(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_session_close(struct sb_engine *eng, void *obj, int from, const void *arg);
+
+/* flows.c, shared with transfer.c */
+
+/* A routing decision: where a destination goes (route, action, target:
+ * borrowed from the config, valid until the handler returns), or why not
+ * (status: the SIP status, client_code the browser's error when not the
+ * status's, retry: with Retry-After, cause). */
+struct sb_route_pick {
+	const char *route, *action, *target;
+	int status, client_code;
+	bool retry;
+	const char *cause;
+};
+
+/* Routes destination for caller as a new call from it would be (user: the
+ * configured user dialling, may_dial; "" none): the first usable route,
+ * a reject route's status, the limits of a trunk it goes to. */
+void sb__route_pick(struct sb_engine *eng, const char *user, const char *caller,
+		    const char *destination, uint64_t now, struct sb_route_pick *ret);
+/* Adds the callee legs of a routed destination (action trunk: one leg to
+ * the trunk target dialling destination; user: every device of user
+ * target but exclude's session) without starting them; returns how many. */
+int sb__callees_add(struct sb_engine *eng, struct sb_call *call, const char *action,
+		    const char *target, const char *destination, const struct sb_leg *exclude);
+/* Creates the media sessions of the call's new callee legs; each is
+ * signalled when its session is ready. */
+void sb__callees_start(struct sb_engine *eng, struct sb_call *call);
+/* Bridges legs a and b of call (media relays between them). */
+void sb__bridge(struct sb_engine *eng, struct sb_call *call, struct sb_leg *a, struct sb_leg *b);
+/* The status a caller gets when every callee from leg index first on
+ * failed (RFC 3261 section 16.7 step 6, simplified). */
+int sb__best_status(const struct sb_call *call, unsigned first);
+
+/* transfer.c: blind transfer (call.transfer) */
+struct sb_transfer_arg {
+	struct sb_leg *agent, *party;
+	const char *to, *action, *target;
+	uint64_t conn;
+	int64_t request;
+};
+/* call.transfer from agent (a live browser leg): checks, routes, and
+ * applies the call's transfer input, or answers the request with the
+ * refusal. */
+void sb__transfer_request(struct sb_engine *eng, struct sb_leg *agent, const char *to,
+			  uint64_t conn, int64_t request);
+void sb__h_call_transfer(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_call_transfer_answer(struct sb_engine *eng, void *obj, int from, const void *arg);
+void sb__h_leg_transferred(struct sb_engine *eng, void *obj, int from, const void *arg);
+/* True when leg is a target of the transfer under way. */
+bool sb__transfer_target(const struct sb_leg *leg);
+/* A leg ended by its party (h_leg_gone): a target (the transfer fails when
+ * none is left) or the agent (the transfer goes on without it; its request
+ * answered). True when the transfer took care of it: the call goes on. */
+bool sb__transfer_leg_gone(struct sb_engine *eng, struct sb_leg *leg);
+/* Target leg failed on our side (its media): given up with status and
+ * cause; the transfer fails when none is left. */
+void sb__transfer_target_failed(struct sb_engine *eng, struct sb_leg *leg, int status,
+				const char *cause);
+/* Our hold or resume of leg settled (hold.c): a resume the transfer
+ * waits for starts now. */
+void sb__transfer_hold_settled(struct sb_engine *eng, struct sb_leg *leg);
+/* Targets ringing longer than limit us fail with 408 (engine tick). */
+void sb__transfer_timeouts(struct sb_engine *eng, struct sb_call *call, uint64_t now,
+			   uint64_t limit);
+/* The call ends: the request waiting answered call_not_found, the target
+ * trunk's count released. */
+void sb__transfer_abandon(struct sb_engine *eng, struct sb_call *call);
 
 /* cdr.c */
 void sb__cdr_emit(struct sb_engine *eng, struct sb_call *call);

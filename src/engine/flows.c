@@ -128,17 +128,22 @@ void sb__leg_release(struct sb_engine *eng, struct sb_leg *leg)
 	leg->end_us = sb_clock_now(eng->clock);
 }
 
-static void bridge(struct sb_engine *eng, struct sb_call *call, struct sb_leg *b)
+void sb__bridge(struct sb_engine *eng, struct sb_call *call, struct sb_leg *a, struct sb_leg *b)
 {
-	struct sb_leg *a = sb__call_caller(call);
 	const struct sb_engine_media_ops *m = eng->ops.media;
 
-	if (!a || call->bridge.b == b->id)
+	if (!a || (call->bridge.a == a->id && call->bridge.b == b->id))
 		return;
 	call->bridge.a = a->id;
 	call->bridge.b = b->id;
 	if (m && m->bridge && a->media && b->media)
 		m->bridge(eng->ops.media_ud, a->media, b->media);
+}
+
+/* The caller and callee b. */
+static void bridge(struct sb_engine *eng, struct sb_call *call, struct sb_leg *b)
+{
+	sb__bridge(eng, call, sb__call_caller(call), b);
 }
 
 /* ---- ending ---- */
@@ -183,6 +188,7 @@ void sb__h_call_end(struct sb_engine *eng, void *obj, int from, const void *arg)
 	struct sb_call *call = obj;
 
 	call->end_us = sb_clock_now(eng->clock);
+	sb__transfer_abandon(eng, call);
 	for (unsigned i = 0; i < call->n_legs; i++)
 		if (call->legs[i]->state != SB_LEG_ENDED)
 			leg_apply(eng, call->legs[i], SB_LI_CLOSE, call->end_cause, NULL);
@@ -208,11 +214,11 @@ void sb__h_call_end(struct sb_engine *eng, void *obj, int from, const void *arg)
 /* The response a caller gets when every callee failed (RFC 3261 section
  * 16.7 step 6, simplified): a 6xx, else busy, else the lowest 4xx, else the
  * lowest status seen. */
-static int best_status(const struct sb_call *call)
+int sb__best_status(const struct sb_call *call, unsigned first)
 {
 	int best = 0, best4 = 0, six = 0, busy = 0;
 
-	for (unsigned i = 1; i < call->n_legs; i++) {
+	for (unsigned i = first; i < call->n_legs; i++) {
 		int s = call->legs[i]->status;
 
 		if (s >= 600 && !six)
@@ -234,7 +240,7 @@ static void check_forks(struct sb_engine *eng, struct sb_call *call)
 	for (unsigned i = 1; i < call->n_legs; i++)
 		if (call->legs[i]->state != SB_LEG_ENDED)
 			return;
-	status = best_status(call);
+	status = sb__best_status(call, 1);
 	sb__call_end(eng, call, status, status == 486 || status == 600 ? "busy" : "callee_failed",
 		     status == 486 || status == 600 ? "busy" : "failed");
 }
@@ -246,14 +252,21 @@ void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg)
 	struct sb_leg *leg = obj;
 	struct sb_call *call = leg->call;
 
+	bool transferring;
+
 	if (a) {
 		leg->status = a->status;
 		sb__set_str(leg->cause, sizeof(leg->cause), a->cause);
 	}
+	/* First, so that an agent's transfer request is answered before its
+	 * call.ended. */
+	transferring = sb__transfer_leg_gone(eng, leg);
 	if (a && a->tell && leg->kind == SB_LEG_CLIENT)
 		send_ended(eng, leg,
 			   json_pack("{s:s,s:s}", "call", call->wire_id, "reason", "hangup"));
 	sb__leg_release(eng, leg);
+	if (transferring)
+		return;
 	if (!leg->outbound) {
 		call->ender = leg->id;
 		if (from == SB_LEG_UP)
@@ -270,7 +283,9 @@ void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg)
 				     "failed");
 		return;
 	}
-	if (call->bridge.b == leg->id && call->state == SB_CALL_ANSWERED) {
+	/* After a transfer the bridged pair need not include the caller. */
+	if ((call->bridge.a == leg->id || call->bridge.b == leg->id) &&
+	    call->state == SB_CALL_ANSWERED) {
 		call->ender = leg->id;
 		sb__call_end(eng, call, 0, a && a->call_cause ? a->call_cause : "callee_hangup",
 			     "answered");
@@ -311,7 +326,8 @@ static void close_client(struct sb_engine *eng, struct sb_leg *leg, int from)
 	if (data &&
 	    (strcmp(reason, "failed") == 0 || (!leg->outbound && strcmp(reason, "timeout") == 0)))
 		json_object_set_new(data, "error", error_json(&err));
-	if (data && leg->outbound && call->answer_us && strcmp(reason, "cancelled") == 0)
+	if (data && leg->outbound && strcmp(call->end_cause, "answered_elsewhere") == 0 &&
+	    strcmp(reason, "cancelled") == 0)
 		json_object_set_new(data, "answered_elsewhere", json_true());
 	send_ended(eng, leg, data);
 }
@@ -343,6 +359,21 @@ void sb__h_leg_close(struct sb_engine *eng, void *obj, int from, const void *arg
 		close_client(eng, leg, from);
 	else
 		close_sip(eng, leg, from);
+	sb__leg_release(eng, leg);
+}
+
+/* The agent's leg after its party went to the transfer target. */
+void sb__h_leg_transferred(struct sb_engine *eng, void *obj, int from, const void *arg)
+{
+	struct sb_leg *leg = obj;
+
+	sb__set_str(leg->cause, sizeof(leg->cause), "transferred");
+	if (leg->kind == SB_LEG_CLIENT)
+		send_ended(eng, leg,
+			   json_pack("{s:s,s:s}", "call", leg->call->wire_id, "reason",
+				     "transferred"));
+	else if (eng->ops.sip && eng->ops.sip->bye)
+		eng->ops.sip->bye(eng->ops.sip_ud, leg->call->id, leg->id);
 	sb__leg_release(eng, leg);
 }
 
@@ -381,8 +412,9 @@ void sb__h_leg_progress(struct sb_engine *eng, void *obj, int from, const void *
 		eng->ops.media->update(eng->ops.media_ud, leg->media, a->sdp);
 		status = 183;
 	}
-	/* Early media: the caller hears this callee. */
-	if (status == 183)
+	/* Early media: the caller hears this callee (not a transfer's target:
+	 * the party is held until it answers). */
+	if (status == 183 && !sb__transfer_target(leg))
 		bridge(eng, leg->call, leg);
 	call_apply(eng, leg->call, SB_CI_RING, "callee_progress",
 		   &(struct sb_leg_arg){.status = status});
@@ -570,7 +602,8 @@ static gint session_cmp(gconstpointer a, gconstpointer b)
 }
 
 /* The user's attached browser sessions, in session id order (so that a
- * fork is reproducible), without the caller's own. */
+ * fork is reproducible), without the one of leg caller (the caller, or
+ * the agent transferring). */
 static GPtrArray *user_sessions(struct sb_engine *eng, const char *user,
 				const struct sb_leg *caller)
 {
@@ -591,9 +624,10 @@ static GPtrArray *user_sessions(struct sb_engine *eng, const char *user,
 }
 
 /* Forks to every device of user: browsers first, then registered phones. */
-static int place_user(struct sb_engine *eng, struct sb_call *call, const char *user)
+static int place_user(struct sb_engine *eng, struct sb_call *call, const char *user,
+		      const struct sb_leg *exclude)
 {
-	GPtrArray *sessions = user_sessions(eng, user, sb__call_caller(call));
+	GPtrArray *sessions = user_sessions(eng, user, exclude);
 	const char *uris[MAX_CONTACTS];
 	size_t n = 0;
 	int placed = 0;
@@ -621,7 +655,7 @@ static int place_user(struct sb_engine *eng, struct sb_call *call, const char *u
 /* Creates the media sessions of the callee legs; each is signalled when its
  * session is ready (sb__h_leg_ready). A leg to a trunk gets the trunk's
  * media options for its offer. */
-static void start_callees(struct sb_engine *eng, struct sb_call *call)
+void sb__callees_start(struct sb_engine *eng, struct sb_call *call)
 {
 	for (unsigned i = 1; i < call->n_legs; i++) {
 		struct sb_leg *leg = call->legs[i];
@@ -678,18 +712,56 @@ static bool trunk_down_cb(const char *trunk, void *ud)
 	return trunk && g_hash_table_contains(eng->trunks_down, trunk);
 }
 
-static bool route(struct sb_engine *eng, struct sb_call *call, uint64_t now)
+static void pick_refuse(struct sb_route_pick *ret, int status, int client_code, bool retry,
+			const char *cause)
+{
+	ret->status = status;
+	ret->client_code = client_code;
+	ret->retry = retry;
+	ret->cause = cause;
+}
+
+void sb__route_pick(struct sb_engine *eng, const char *user, const char *caller,
+		    const char *destination, uint64_t now, struct sb_route_pick *ret)
 {
 	const struct sb_config_route *r;
 	enum sb_admit_verdict v;
 	bool skipped = false;
 
-	if (call->caller_user[0] && !sb__may_dial(eng->cfg, call->caller_user, call->destination)) {
-		eng->m.calls_not_allowed++;
-		refuse(eng, call, 403, 3002, false, "not_allowed", "failed");
-		return false;
-	}
+	*ret = (struct sb_route_pick){0};
+	if (user && *user && !sb__may_dial(eng->cfg, user, destination))
+		return pick_refuse(ret, 403, 3002, false, "not_allowed");
+	r = sb__route_find_usable(eng->cfg, destination, caller, (int64_t)sb__engine_wall(eng, now),
+				  trunk_down_cb, eng, &skipped);
+	if (!r && skipped)
+		return pick_refuse(ret, 503, 0, true, "trunk_down");
+	if (!r)
+		return pick_refuse(ret, 404, 0, false, "no_route");
+	ret->route = r->name;
+	ret->action = r->action;
+	ret->target = r->target && *r->target ? r->target : destination;
+	if (strcmp(r->action, "reject") == 0)
+		return pick_refuse(ret, (int)r->status, 0, false, "route_reject");
+	if (strcmp(r->action, "trunk") != 0)
+		return;
+	if (!sb_config_find_trunk(eng->cfg, ret->target))
+		return pick_refuse(ret, 500, 0, false, "trunk_unknown");
+	v = sb__admit_check(&eng->admit, ret->target, now);
+	if (v != SB_ADMIT_OK)
+		pick_refuse(ret, 503, 3004, true, verdict_cause[v]);
+}
+
+static bool route(struct sb_engine *eng, struct sb_call *call, uint64_t now)
+{
+	struct sb_route_pick p;
+
 	if (call->account[0]) {
+		if (call->caller_user[0] &&
+		    !sb__may_dial(eng->cfg, call->caller_user, call->destination)) {
+			eng->m.calls_not_allowed++;
+			refuse(eng, call, 403, 3002, false, "not_allowed", "failed");
+			return false;
+		}
 		/* A call to a user's upstream account (docs/sip.md) is that
 		 * user's, like a call to their own name: no dialplan. */
 		sb__set_str(call->route, sizeof(call->route), "account");
@@ -697,40 +769,39 @@ static bool route(struct sb_engine *eng, struct sb_call *call, uint64_t now)
 		sb__set_str(call->target, sizeof(call->target), call->account);
 		return true;
 	}
-	r = sb__route_find_usable(eng->cfg, call->destination, call->caller,
-				  (int64_t)sb__engine_wall(eng, sb_clock_now(eng->clock)),
-				  trunk_down_cb, eng, &skipped);
-	if (!r && skipped) {
-		refuse(eng, call, 503, 0, true, "trunk_down", "failed");
+	sb__route_pick(eng, call->caller_user, call->caller, call->destination, now, &p);
+	if (p.route) {
+		sb__set_str(call->route, sizeof(call->route), p.route);
+		sb__set_str(call->action, sizeof(call->action), p.action);
+		sb__set_str(call->target, sizeof(call->target), p.target);
+	}
+	if (p.status) {
+		if (strcmp(p.cause, "not_allowed") == 0)
+			eng->m.calls_not_allowed++;
+		else if (strcmp(p.cause, "no_route") == 0)
+			eng->m.calls_no_route++;
+		else if (p.client_code == 3004)
+			eng->m.calls_refused_limit++;
+		refuse(eng, call, p.status, p.client_code, p.retry, p.cause,
+		       p.client_code == 3004 ? "refused" : "failed");
 		return false;
 	}
-	if (!r) {
-		eng->m.calls_no_route++;
-		refuse(eng, call, 404, 0, false, "no_route", "failed");
-		return false;
-	}
-	sb__set_str(call->route, sizeof(call->route), r->name);
-	sb__set_str(call->action, sizeof(call->action), r->action);
-	sb__set_str(call->target, sizeof(call->target),
-		    r->target && *r->target ? r->target : call->destination);
-	if (strcmp(r->action, "reject") == 0) {
-		refuse(eng, call, (int)r->status, 0, false, "route_reject", "failed");
-		return false;
-	}
-	if (strcmp(r->action, "trunk") != 0)
-		return true;
-	if (!sb_config_find_trunk(eng->cfg, call->target)) {
-		refuse(eng, call, 500, 0, false, "trunk_unknown", "failed");
-		return false;
-	}
-	v = sb__admit_check(&eng->admit, call->target, now);
-	if (v != SB_ADMIT_OK) {
-		eng->m.calls_refused_limit++;
-		refuse(eng, call, 503, 3004, true, verdict_cause[v], "refused");
-		return false;
-	}
-	sb__set_str(call->out_trunk, sizeof(call->out_trunk), call->target);
+	if (strcmp(p.action, "trunk") == 0)
+		sb__set_str(call->out_trunk, sizeof(call->out_trunk), call->target);
 	return true;
+}
+
+int sb__callees_add(struct sb_engine *eng, struct sb_call *call, const char *action,
+		    const char *target, const char *destination, const struct sb_leg *exclude)
+{
+	struct sb_leg *leg;
+
+	if (strcmp(action, "user") == 0)
+		return place_user(eng, call, target, exclude);
+	if (strcmp(action, "trunk") != 0 || !(leg = add_callee(eng, call, SB_LEG_SIP, destination)))
+		return 0;
+	sb__set_str(leg->trunk, sizeof(leg->trunk), target);
+	return 1;
 }
 
 static void place(struct sb_engine *eng, struct sb_call *call)
@@ -747,16 +818,14 @@ static void place(struct sb_engine *eng, struct sb_call *call)
 		sb__call_end(eng, call, 500, "media_error", "failed");
 		return;
 	}
-	if (strcmp(call->action, "trunk") == 0) {
-		struct sb_leg *leg = add_callee(eng, call, SB_LEG_SIP, call->destination);
-		if (leg)
-			sb__set_str(leg->trunk, sizeof(leg->trunk), call->target);
-	} else if (strcmp(call->action, "user") == 0 && place_user(eng, call, call->target) == 0) {
+	if (sb__callees_add(eng, call, call->action, call->target, call->destination, caller) ==
+		    0 &&
+	    strcmp(call->action, "user") == 0) {
 		sb__call_end(eng, call, sb_config_find_user(eng->cfg, call->target) ? 480 : 404,
 			     "user_unavailable", "failed");
 		return;
 	}
-	start_callees(eng, call);
+	sb__callees_start(eng, call);
 }
 
 void sb__call_setup(struct sb_engine *eng, struct sb_call *call, const char *cause)

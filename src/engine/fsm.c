@@ -15,7 +15,8 @@
 
 static const char *const call_states[] = {"init",    "routing",	 "proceeding",
 					  "ringing", "answered", "ended"};
-static const char *const call_inputs[] = {"setup", "routed", "refuse", "ring", "answer", "end"};
+static const char *const call_inputs[] = {"setup",  "routed", "refuse",	 "ring",
+					  "answer", "end",    "transfer"};
 
 #define C(s, i, h, n)                                                                              \
 	{                                                                                          \
@@ -34,6 +35,12 @@ static const struct sb_fsm_row call_rows[] = {
 	C(RINGING, ANSWER, sb__h_call_answer, ANSWERED),
 	C(RINGING, END, sb__h_call_end, ENDED),
 	C(ANSWERED, END, sb__h_call_end, ENDED),
+	/* A blind transfer (transfer.c): the party held, new callee legs
+	 * placed in the same call; they ring (nothing to relay: the party is
+	 * held) and the first answer is bridged to the party. */
+	C(ANSWERED, TRANSFER, sb__h_call_transfer, ANSWERED),
+	C(ANSWERED, RING, NULL, ANSWERED),
+	C(ANSWERED, ANSWER, sb__h_call_transfer_answer, ANSWERED),
 };
 #undef C
 
@@ -52,9 +59,9 @@ const struct sb_fsm_def sb__call_fsm = {
 
 static const char *const leg_states[] = {"new", "ready", "calling", "ringing", "up", "ended"};
 static const char *const leg_inputs[] = {
-	"media_ready",	  "place",	  "progress", "answer",	    "hangup",
-	"fail",		  "cancel",	  "close",    "reanswer",   "reoffer",
-	"reoffer_answer", "reoffer_gone", "hold",     "hold_offer", "hold_result"};
+	"media_ready", "place",	     "progress",    "answer",	  "hangup",	    "fail",
+	"cancel",      "close",	     "reanswer",    "reoffer",	  "reoffer_answer", "reoffer_gone",
+	"hold",	       "hold_offer", "hold_result", "transferred"};
 
 #define L(s, i, h, n)                                                                              \
 	{                                                                                          \
@@ -85,6 +92,8 @@ static const struct sb_fsm_row leg_rows[] = {
 	L(UP, HOLD, sb__h_leg_hold, UP),
 	L(UP, HOLD_OFFER, sb__h_leg_hold_offer, UP),
 	L(UP, HOLD_RESULT, sb__h_leg_hold_result, UP),
+	/* The agent's leg once its party was transferred. */
+	L(UP, TRANSFERRED, sb__h_leg_transferred, ENDED),
 	L(READY, ANSWER, sb__h_leg_answer, UP),
 	L(CALLING, ANSWER, sb__h_leg_answer, UP),
 	L(RINGING, ANSWER, sb__h_leg_answer, UP),

@@ -33,6 +33,9 @@ static void finish(struct sb_engine *eng, struct sb_leg *leg, int code)
 	leg->hold_op.offer = NULL;
 	leg->hold_op.seq = 0;
 	leg->hold_op.request = -1;
+	/* A transfer that completed or failed meanwhile resumes it now. */
+	if (code != 10481 && code != 10408)
+		sb__transfer_hold_settled(eng, leg);
 }
 
 /* Tells media what became of its offer: the party's answer, or NULL (the

@@ -555,6 +555,11 @@ static void on_media_failed(struct sb_engine *eng, const struct sb_event *ev)
 
 	if (!leg)
 		return;
+	if (sb__transfer_target(leg)) {
+		/* A transfer's target: the agent is back with the party. */
+		sb__transfer_target_failed(eng, leg, 488, cause);
+		return;
+	}
 	if (why == SB_MEDIA_FAIL_NO_CODEC && leg->outbound && leg->state == SB_LEG_NEW) {
 		/* A callee's offer that cannot be made (its trunk takes none
 		 * of the codecs we have): that callee fails as a 488 from it
@@ -650,6 +655,20 @@ static void on_sys_drain(struct sb_engine *eng, const struct sb_event *ev)
 	sb_engine_drain(eng);
 }
 
+/* call.transfer: the agent's party goes to `to` (transfer.c); answered
+ * when the target answered (or failed), or at once with a refusal. */
+static void on_ws_call_transfer(struct sb_engine *eng, const struct sb_event *ev)
+{
+	json_t *o = ws_params(ev);
+	struct sb_leg *leg = session_leg(eng, ev, o);
+
+	if (leg && !*jstr(o, "to"))
+		reply_error(eng, ev, 5000);
+	else if (leg)
+		sb__transfer_request(eng, leg, jstr(o, "to"), (uint64_t)ev->arg[0], ev->arg[1]);
+	json_decref(o);
+}
+
 static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_WS_CONNECTED] = on_ws_connected,
 	[SB_EV_WS_DISCONNECTED] = on_ws_disconnected,
@@ -660,6 +679,7 @@ static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_WS_CALL_HANGUP] = on_ws_call_hangup,
 	[SB_EV_WS_CALL_DTMF] = on_ws_call_dtmf,
 	[SB_EV_WS_CALL_HOLD] = on_ws_call_hold,
+	[SB_EV_WS_CALL_TRANSFER] = on_ws_call_transfer,
 	[SB_EV_WS_ICE_CANDIDATE] = on_ws_ice_candidate,
 	[SB_EV_SIP_INVITE] = on_sip_invite,
 	[SB_EV_SIP_PROGRESS] = on_sip_progress,

@@ -92,6 +92,17 @@ struct sb_media *sb_media_new(struct sb_config *cfg, struct sb_bus *control_bus)
 	return m;
 }
 
+/* A session bridged anew (the engine's transfer joins a party to another
+ * leg) leaves its old partner: what the old one sends goes nowhere, rather
+ * than on to the party that has moved on, until it is destroyed. */
+static void bridge_leave(struct sb_msession *s, const struct sb_msession *to)
+{
+	struct sb_msession *old = s->peer_s;
+
+	if (old && old != to && old->peer_s == s)
+		sb__msession_point(old, NULL);
+}
+
 static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 {
 	struct sb_mworker *w = ud;
@@ -125,6 +136,8 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 		struct sb_msession *a = g_hash_table_lookup(w->sessions, &id);
 		struct sb_msession *b = g_hash_table_lookup(w->sessions, &other);
 		if (a && b) {
+			bridge_leave(a, b);
+			bridge_leave(b, a);
 			sb__msession_point(a, b);
 			sb__msession_point(b, a);
 		}

@@ -271,6 +271,7 @@ static const enum sb_event_type call_events[_SB_SIGNAL_M_MAX] = {
 	[SB_SIGNAL_M_CALL_HANGUP] = SB_EV_WS_CALL_HANGUP,
 	[SB_SIGNAL_M_CALL_DTMF] = SB_EV_WS_CALL_DTMF,
 	[SB_SIGNAL_M_CALL_HOLD] = SB_EV_WS_CALL_HOLD,
+	[SB_SIGNAL_M_CALL_TRANSFER] = SB_EV_WS_CALL_TRANSFER,
 	[SB_SIGNAL_M_CALL_ICE] = SB_EV_WS_ICE_CANDIDATE,
 };
 
@@ -295,6 +296,12 @@ static void do_call(struct sb__conn *c, struct sb_signal_request *req)
 			return reply_error(c, req->id, SB_SIGNAL_E_DRAINING,
 					   "the server is shutting down");
 	}
+	/* A transfer dials on the agent's behalf: the same token check. */
+	if (req->method == SB_SIGNAL_M_CALL_TRANSFER &&
+	    !sb_signal_dial_allowed(s->ident.may_dial, s->ident.n_may_dial,
+				    json_string_value(json_object_get(req->params, "to"))))
+		return reply_error(c, req->id, SB_SIGNAL_E_NOT_ALLOWED,
+				   "the token does not allow this destination");
 	if (!srv->engine_ready)
 		return reply_error(c, req->id, SB_SIGNAL_E_NOT_AVAILABLE,
 				   "the call engine is not running");

@@ -93,6 +93,14 @@ function installGateway() {
     },
     'call.dtmf': () => ({}),
     'call.hold': () => ({}),
+    // As the engine: answered when the target answered (or failed); the
+    // agent's call.ended "transferred" follows the result.
+    'call.transfer': async (p) => {
+      await new Promise((r) => setTimeout(r, 200));
+      if (p.to === 'busy') throw { code: 10486, name: 'sip_486_busy_here', message: 'Busy Here' };
+      setTimeout(() => gw.event('call.ended', { call: p.call, reason: 'transferred' }), 0);
+      return {};
+    },
     'call.hangup': () => ({}),
   };
   gw.offerIncoming = async () => {
@@ -209,6 +217,39 @@ describe('calls against a scripted gateway', () => {
     assert.deepEqual(r.events.filter((e) => e.startsWith('state:')), ['state:ringing', 'state:active', 'state:ended']);
     for (const e of ['ringing', 'answered', 'track', 'hold', 'mute', 'digit', 'ended']) assert.ok(r.events.includes(e), `event ${e}`);
     assert.deepEqual(r.end, { state: 'ended', reason: 'hangup', pc: 'closed' });
+    assert.equal(r.calls, 0);
+    await ctx.close();
+  });
+
+  test('blind transfer: call.transfer sent, a busy target rejects and the call goes on, then resolved and ended transferred', T, async () => {
+    const { page, ctx } = await openPage();
+    const r = await page.evaluate(async () => {
+      const order = [];
+      const call = window.phone.call('bob');
+      await new Promise((res) => call.once('answered', res));
+      let busy = null;
+      try {
+        await call.transfer('busy');
+      } catch (e) {
+        busy = { code: e.code, sipStatus: e.sipStatus, state: call.state };
+      }
+      call.on('ended', ({ reason }) => order.push(`ended:${reason}`));
+      await call.transfer('5551234').then(() => order.push('resolved'));
+      if (call.state !== 'ended') await new Promise((res) => call.once('ended', res));
+      let bad = null;
+      try {
+        await call.transfer('');
+      } catch (e) {
+        bad = e.code;
+      }
+      return { busy, order, end: { state: call.state, reason: call.endReason }, bad,
+        transfers: window.gw.requests.filter((q) => q.method === 'call.transfer').map((q) => q.params), calls: window.phone.calls.length };
+    });
+    assert.deepEqual(r.busy, { code: 10486, sipStatus: 486, state: 'active' });
+    assert.deepEqual(r.transfers, [{ call: 'c-00112233445566aa', to: 'busy' }, { call: 'c-00112233445566aa', to: '5551234' }]);
+    assert.deepEqual(r.order, ['resolved', 'ended:transferred'], 'the promise settles before the call ends');
+    assert.deepEqual(r.end, { state: 'ended', reason: 'transferred' });
+    assert.equal(r.bad, 9005);
     assert.equal(r.calls, 0);
     await ctx.close();
   });

@@ -7,7 +7,8 @@ import { Emitter } from './emitter.js';
 import { ErrorCode, SwitchboardError } from './errors.js';
 
 const DTMF_RE = /^[0-9*#A-D]{1,32}$/;
-const END_REASONS = new Set(['hangup', 'remote_hangup', 'failed', 'cancelled', 'timeout']);
+const TRANSFER_TIMEOUT_MS = 120000;
+const END_REASONS = new Set(['hangup', 'remote_hangup', 'failed', 'cancelled', 'timeout', 'transferred']);
 
 /**
  * A call, placed with `phone.call()` or received in the phone's `incoming`
@@ -155,6 +156,24 @@ export class Call extends Emitter {
   /** Resumes a held call. */
   unhold() {
     return this.hold(false);
+  }
+
+  /**
+   * Blind transfer: connects the far end to `to` (a number or user, routed
+   * as if dialled here) and leaves the call. Resolves once the target
+   * answered; the call then ends with reason `transferred`. Rejects with
+   * the target's failure (e.g. `sip_486_busy_here`), and the call goes on
+   * with the far end as before.
+   * @param {string} to
+   */
+  async transfer(to) {
+    if (typeof to !== 'string' || to.length < 1 || to.length > 256) {
+      throw new SwitchboardError(ErrorCode.INVALID_ARGUMENT, null, 'to must be 1-256 characters');
+    }
+    this._requireActive('transfer');
+    // Answered when the target answers: it may ring up to the server's
+    // ring timeout (60 s by default).
+    await this._phone._request('call.transfer', { call: this.id, to }, { timeout: TRANSFER_TIMEOUT_MS });
   }
 
   // --- used by Phone -----------------------------------------------------------

@@ -201,7 +201,7 @@ export declare class Phone extends Emitter<PhoneEvents> {
 }
 
 export type CallState = 'dialing' | 'ringing' | 'incoming' | 'answering' | 'active' | 'ended';
-export type CallEndReason = 'hangup' | 'remote_hangup' | 'failed' | 'cancelled' | 'timeout' | 'rejected';
+export type CallEndReason = 'hangup' | 'remote_hangup' | 'failed' | 'cancelled' | 'timeout' | 'rejected' | 'transferred';
 
 export interface CallEvents {
   ringing: (info: { status: number; earlyMedia: boolean }) => void;
@@ -248,4 +248,10 @@ export declare class Call extends Emitter<CallEvents> {
   sendDigits(digits: string, options?: { duration?: number }): Promise<void>;
   hold(hold?: boolean): Promise<void>;
   unhold(): Promise<void>;
+  /**
+   * Blind transfer of the far end to `to`: resolves when the target
+   * answered (the call then ends with reason `transferred`), rejects with
+   * its failure (the call goes on).
+   */
+  transfer(to: string): Promise<void>;
 }

@@ -13,6 +13,8 @@ async function main() {
     c.on('resumed', ({ state, iceRestart }) => console.log(state.length, iceRestart === true));
     await c.sendDigits('123');
     c.mute(true);
+    await c.transfer('5551234');
+    c.on('ended', ({ reason }) => { if (reason === 'transferred') console.log('moved on'); });
   } catch (e) {
     if (e instanceof SwitchboardError && e.code === ErrorCode.AUTH_EXPIRED) console.log(e.name);
   }

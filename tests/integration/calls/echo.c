@@ -54,6 +54,39 @@ static void take(struct ct_echo *e, uint8_t *b, size_t len)
 	put32(b + 8, get32(b + 8) ^ e->ssrc_xor);
 }
 
+#define OWN_LEN 160
+
+static void own_payload(uint8_t *p, uint32_t n)
+{
+	memcpy(p, "CTE1", 4);
+	put32(p + 4, n);
+	for (int i = 8; i < OWN_LEN; i++)
+		p[i] = (uint8_t)(n * 7 + (unsigned)i);
+}
+
+static void own_back(struct ct_echo *e, const uint8_t *p)
+{
+	uint8_t want[OWN_LEN];
+
+	e->own_back++;
+	own_payload(want, get32(p + 4));
+	if (memcmp(p, want, OWN_LEN) == 0)
+		e->own_intact++;
+}
+
+void ct_echo_send(struct ct_echo *e)
+{
+	uint8_t b[12 + OWN_LEN] = {0x80, 0};
+	uint32_t n = e->own_sent++;
+
+	b[2] = (uint8_t)(n >> 8);
+	b[3] = (uint8_t)n;
+	put32(b + 4, 160 * n);
+	put32(b + 8, 0x0ec0ec0e);
+	own_payload(b + 12, n);
+	(void)sendto(e->fd, b, sizeof(b), 0, (struct sockaddr *)&e->from, sizeof(e->from));
+}
+
 static gboolean readable_cb(gint fd, GIOCondition cond, gpointer ud)
 {
 	struct ct_echo *e = ud;
@@ -71,6 +104,11 @@ static gboolean readable_cb(gint fd, GIOCondition cond, gpointer ud)
 			continue;
 		if (buf[1] >= 192 && buf[1] <= 223) { /* RTCP (RFC 5761 section 4) */
 			e->rtcp++;
+			continue;
+		}
+		e->from = from;
+		if (n == 12 + OWN_LEN && memcmp(buf + 12, "CTE1", 4) == 0) {
+			own_back(e, buf + 12);
 			continue;
 		}
 		take(e, buf, (size_t)n);

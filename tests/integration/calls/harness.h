@@ -13,6 +13,7 @@
 #pragma once
 
 #include <glib.h>
+#include <netinet/in.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -112,12 +113,21 @@ struct ct_echo {
 	gint64 first_us, last_us; /* monotonic */
 	gint64 max_gap_us;	  /* longest time between two packets */
 	unsigned silences;	  /* times over a second between two packets */
+	/* Its own packets (ct_echo_send): sent to the address the last RTP
+	 * came from; those that come back are counted, not returned. */
+	struct sockaddr_in from;
+	unsigned own_sent, own_back, own_intact;
 };
 
 void ct_echo_start(struct ct_echo *e, const struct ct_gw *g, uint32_t ssrc_xor, uint16_t seq_add,
 		   uint32_t ts_add);
 /* Closes; accepts one stopped or never started (fd 0 or -1). */
 void ct_echo_stop(struct ct_echo *e);
+/* Sends one PCMU packet of its own (PT 0, 160 bytes: "CTE1", its number
+ * and a pattern of it) to where the last RTP came from, as a phone that
+ * speaks: one that comes back (an echo further on) is counted in own_back,
+ * and in own_intact when its payload is unchanged. */
+void ct_echo_send(struct ct_echo *e);
 
 /* Connects as user (a JWT with sub user and may_dial, a JSON array text)
  * and says hello. */

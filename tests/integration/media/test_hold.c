@@ -296,3 +296,36 @@ Test(hold, a_webrtc_session_has_nothing_to_signal)
 	cr_assert_eq(hold(90, 3, true)->arg[1], 0);
 	sb_media_engine_ops.destroy(media, 90);
 }
+
+/* A bridged session bridged anew (the engine's transfer): B held, a third
+ * leg C created and bridged to B, B resumed. B and C hear each other; A,
+ * B's old partner, gets nothing from either, and what it sends goes
+ * nowhere. */
+Test(hold, a_bridged_session_bridged_anew)
+{
+	struct pair p = pair_up(90);
+	int pc, c = udp_peer(&pc), gw_c;
+	char *offer_c = sdp_of(pc, "0", PCMU);
+	const struct sb_event *ev;
+
+	offered(p.id + 1, 1, true, "sendonly", p.v + 1);
+	answered_by_b(&p, 1, 0, "recvonly");
+	cr_assert_eq(
+		sb_media_engine_ops.create(media, p.id + 2, p.id, 3, SB_MEDIA_RTP, offer_c, NULL),
+		0);
+	g_free(offer_c);
+	ev = wait_event(SB_EV_MEDIA_READY, p.id + 2, 3000);
+	cr_assert_not_null(ev);
+	gw_c = port_of(ev->text);
+	cr_assert_eq(sb_media_engine_ops.bridge(media, p.id + 1, p.id + 2), 0);
+	offered(p.id + 1, 2, false, "sendrecv", p.v + 2);
+	answered_by_b(&p, 2, 0, "sendrecv");
+	relayed(p.b, p.gw_b, 2, "b-to-c", c, true);
+	relayed(c, gw_c, 1, "c-to-b", p.b, true);
+	relayed(p.a, p.gw_a, 2, "a-after", p.b, false);
+	relayed(p.a, p.gw_a, 3, "a-after-2", c, false);
+	relayed(p.b, p.gw_b, 3, "b-not-to-a", p.a, false);
+	sb_media_engine_ops.destroy(media, p.id + 2);
+	close(c);
+	pair_end(&p);
+}

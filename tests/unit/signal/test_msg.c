@@ -104,6 +104,12 @@ Test(msg, params_errors)
 	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.hold\",\"params\":{\"call\":"
 	       "\"c-0123456789ABCDEF\",\"hold\":true}}",
 	       SB_SIGNAL_E_INVALID_PARAMS, "1", "call id");
+	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.transfer\","
+	       "\"params\":{\"call\":\"c-0123456789abcdef\"}}",
+	       SB_SIGNAL_E_INVALID_PARAMS, "1", "params.to: missing");
+	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.transfer\","
+	       "\"params\":{\"call\":\"c-0123456789abcdef\",\"to\":\"\"}}",
+	       SB_SIGNAL_E_INVALID_PARAMS, "1", "length");
 	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.dtmf\",\"params\":{\"call\":"
 	       "\"c-0123456789abcdef\",\"digits\":\"1\",\"duration_ms\":5}}",
 	       SB_SIGNAL_E_INVALID_PARAMS, "1", "out of range");
