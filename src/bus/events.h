@@ -63,7 +63,7 @@ enum sb_prio {
 	  "arg0=status the offer ended with (200 our answer sent, 487 cancelled or ended, 500 "    \
 	  "timeout, nua's on error) str=sent, cancelled, timeout, error or ended")                 \
 	X(SIP_REINVITE_RESULT, "sip.reinvite_result", HIGH,                                        \
-	  "arg0=final status of our re-INVITE (after one retry of a 491) text=answer sdp (2xx)")    \
+	  "arg0=final status of our re-INVITE (after one retry of a 491) text=answer sdp (2xx)")   \
 	X(SIP_DTMF, "sip.dtmf", HIGH, "str=digits")                                                \
 	X(SIP_REGISTERED, "sip.registered", NORMAL, "arg0=expires s str=aor text=contact")         \
 	X(SIP_UNREGISTERED, "sip.unregistered", NORMAL, "str=aor text=contact")                    \
@@ -88,8 +88,8 @@ enum sb_prio {
 	  "arg0=session id arg1=0 or -errno (offer refused, session unchanged) "                   \
 	  "arg2=offer sequence str=direction or reason text=answer sdp")                           \
 	X(MEDIA_OFFER, "media.offer", HIGH,                                                        \
-	  "arg0=session id arg1=0 or -errno arg2=offer sequence str=direction or reason "           \
-	  "text=our new offer (RTP sessions; none for the others)")                                 \
+	  "arg0=session id arg1=0 or -errno arg2=offer sequence str=direction or reason "          \
+	  "text=our new offer (RTP sessions; none for the others)")                                \
 	X(MEDIA_CMD_CREATE, "media.cmd_create", CRITICAL,                                          \
 	  "arg0=session id arg1=kind arg2=srtp (enum sb_engine_srtp) arg3=1 with a codec list "    \
 	  "str=codec names to offer, comma-separated text=remote sdp")                             \
@@ -99,9 +99,9 @@ enum sb_prio {
 	X(MEDIA_CMD_REOFFER_DONE, "media.cmd_reoffer_done", HIGH,                                  \
 	  "arg0=session id arg1=offer sequence arg2=1 answer sent (apply it), 0 offer abandoned")  \
 	X(MEDIA_CMD_HOLD, "media.cmd_hold", HIGH,                                                  \
-	  "arg0=session id arg1=offer sequence arg2=1 hold, 0 resume")                              \
+	  "arg0=session id arg1=offer sequence arg2=1 hold, 0 resume")                             \
 	X(MEDIA_CMD_OFFER_DONE, "media.cmd_offer_done", HIGH,                                      \
-	  "arg0=session id arg1=offer sequence text=the party's answer (none: the offer failed)")   \
+	  "arg0=session id arg1=offer sequence text=the party's answer (none: the offer failed)")  \
 	X(MEDIA_CMD_CANDIDATE, "media.cmd_candidate", HIGH, "arg0=session id text=candidate")      \
 	X(MEDIA_CMD_BRIDGE, "media.cmd_bridge", CRITICAL, "arg0=session id arg1=other session id") \
 	X(MEDIA_CMD_ICE_RESTART, "media.cmd_ice_restart", HIGH, "arg0=session id")                 \

@@ -229,9 +229,9 @@ Test(fsm, illegal_input_is_refused_counted_and_not_emitted)
 
 	cr_assert_not_null(h);
 	before = json_array_size(h->states);
-	cr_assert_eq(
-		sb__fsm_apply(h->eng, &sb__call_fsm, NULL, &state, SB_CI_ROUTED, 7, 0, "test", NULL),
-		-EPERM);
+	cr_assert_eq(sb__fsm_apply(h->eng, &sb__call_fsm, NULL, &state, SB_CI_ROUTED, 7, 0, "test",
+				   NULL),
+		     -EPERM);
 	cr_assert_eq(state, SB_CALL_ANSWERED);
 	state = SB_LEG_ENDED;
 	cr_assert_eq(
