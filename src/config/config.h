@@ -166,8 +166,8 @@ struct sb_config_route {
  * once. */
 struct sb_config_queue {
 	char *name;
-	char **agents;	  /* [user] names, in the order round_robin follows */
-	char *strategy;	  /* longest_idle | round_robin | ring_all */
+	char **agents;		  /* [user] names, in the order round_robin follows */
+	char *strategy;		  /* longest_idle | round_robin | ring_all */
 	int64_t agent_timeout_ms; /* one offer rings this long */
 	int64_t max_wait_ms;	  /* then the caller's call ends (queue_timeout) */
 	int64_t max_callers;	  /* waiting at once; beyond: 503 (queue_full) */
