@@ -615,6 +615,24 @@ static void check_accounts(struct parse *p)
 	}
 }
 
+/* A queue's agents are configured users: the engine finds their devices
+ * by user name. */
+static void check_queues(struct parse *p)
+{
+	struct sb_config *c = p->cfg;
+
+	for (size_t i = 0; i < c->n_queues; i++) {
+		const struct sb_config_queue *q = &c->queues[i];
+
+		if (!q->agents || !q->agents[0])
+			add_error(p->errs, "%s: [queue %s] needs key 'agents'", p->name, q->name);
+		for (size_t j = 0; q->agents && q->agents[j]; j++)
+			if (!sb_config_find_user(c, q->agents[j]))
+				add_error(p->errs, "%s: [queue %s] key 'agents': no [user %s]",
+					  p->name, q->name, q->agents[j]);
+	}
+}
+
 /* Checks that involve more than one key. */
 static void check_cross(struct parse *p)
 {
@@ -657,7 +675,11 @@ static void check_cross(struct parse *p)
 		if (strcmp(r->action, "trunk") == 0 && !sb_config_find_trunk(c, r->target))
 			add_error(p->errs, "%s: [route %s] key 'target': no [trunk %s]", p->name,
 				  r->name, r->target);
+		if (strcmp(r->action, "queue") == 0 && !sb_config_find_queue(c, r->target))
+			add_error(p->errs, "%s: [route %s] key 'target': no [queue %s]", p->name,
+				  r->name, r->target);
 	}
+	check_queues(p);
 }
 
 int sb_config_load_string(const char *name, const char *text, char *const *envp,
@@ -730,6 +752,14 @@ const struct sb_config_user *sb_config_find_user(const struct sb_config *cfg, co
 bool sb_config_user_has_account(const struct sb_config_user *u)
 {
 	return u && u->sip_trunk && *u->sip_trunk && u->sip_username && *u->sip_username;
+}
+
+const struct sb_config_queue *sb_config_find_queue(const struct sb_config *cfg, const char *name)
+{
+	for (size_t i = 0; name && i < cfg->n_queues; i++)
+		if (strcmp(cfg->queues[i].name, name) == 0)
+			return &cfg->queues[i];
+	return NULL;
 }
 
 const struct sb_config_trunk *sb_config_find_trunk(const struct sb_config *cfg, const char *name)

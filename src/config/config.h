@@ -154,11 +154,24 @@ struct sb_config_route {
 	char *name;
 	char *destination; /* pattern */
 	char *caller;	   /* pattern */
-	char *action;	   /* trunk | user | echo | reject */
+	char *action;	   /* trunk | user | echo | reject | queue */
 	char *target;
 	int64_t status;
 	char *hours;	/* opening hours (core/hours.h); "": always */
 	char *timezone; /* of hours: a tz name or "UTC" or "+01:00"; "": the host's */
+};
+
+/* A call queue (docs/engine.md, "Queues"): callers wait, held, while
+ * agents (configured users) are offered them one at a time or all at
+ * once. */
+struct sb_config_queue {
+	char *name;
+	char **agents;		  /* [user] names, in the order round_robin follows */
+	char *strategy;		  /* longest_idle | round_robin | ring_all */
+	int64_t agent_timeout_ms; /* one offer rings this long */
+	int64_t max_wait_ms;	  /* then the caller's call ends (queue_timeout) */
+	int64_t max_callers;	  /* waiting at once; beyond: 503 (queue_full) */
+	int64_t wrapup_ms;	  /* after a queue call, the agent rests this long */
 };
 
 struct sb_config {
@@ -178,6 +191,8 @@ struct sb_config {
 	size_t n_trunks;
 	struct sb_config_route *routes; /* in file order */
 	size_t n_routes;
+	struct sb_config_queue *queues; /* in file order */
+	size_t n_queues;
 	int refs; /* control thread only */
 };
 
@@ -207,6 +222,7 @@ void sb_config_errors_clear(struct sb_config_errors *errs);
 
 /* Lookup helpers. */
 const struct sb_config_user *sb_config_find_user(const struct sb_config *cfg, const char *name);
+const struct sb_config_queue *sb_config_find_queue(const struct sb_config *cfg, const char *name);
 const struct sb_config_trunk *sb_config_find_trunk(const struct sb_config *cfg, const char *name);
 size_t sb_config_strv_len(char *const *v);
 /* True when the user has an upstream account (sip_trunk and sip_username). */

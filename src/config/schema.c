@@ -34,7 +34,8 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", "trac
 static const char *const log_formats[] = {"auto", "text", "json", NULL};
 static const char *const transports[] = {"udp", "tcp", "tls", NULL};
 static const char *const srtp_modes[] = {"off", "sdes", "sdes_optional", NULL};
-static const char *const route_actions[] = {"trunk", "user", "echo", "reject", NULL};
+static const char *const route_actions[] = {"trunk", "user", "echo", "reject", "queue", NULL};
+static const char *const queue_strategies[] = {"longest_idle", "round_robin", "ring_all", NULL};
 
 static const struct sb_config_key general_keys[] = {
 	K(sb_config_general, node_name, "node_name", SB_CT_STR, "switchboard", 0, 0),
@@ -251,6 +252,16 @@ static const struct sb_config_key route_keys[] = {
 	END,
 };
 
+static const struct sb_config_key queue_keys[] = {
+	K(sb_config_queue, agents, "agents", SB_CT_LIST, "", 0, 0),
+	KE(sb_config_queue, strategy, "strategy", "longest_idle", queue_strategies),
+	K(sb_config_queue, agent_timeout_ms, "agent_timeout", SB_CT_DURATION, "15s", 1000, DUR_MAX),
+	K(sb_config_queue, max_wait_ms, "max_wait", SB_CT_DURATION, "5m", 1000, DUR_MAX),
+	K(sb_config_queue, max_callers, "max_callers", SB_CT_INT, "50", 1, 100000),
+	K(sb_config_queue, wrapup_ms, "wrapup", SB_CT_DURATION, "0s", 0, DUR_MAX),
+	END,
+};
+
 #define SINGLE(nm, field, keys_)                                                                   \
 	{                                                                                          \
 		.name = nm, .offset = offsetof(struct sb_config, field), .keys = keys_             \
@@ -275,5 +286,6 @@ const struct sb_config_section sb__config_sections[] = {
 	REPEAT("user", users, n_users, sb_config_user, user_keys),
 	REPEAT("trunk", trunks, n_trunks, sb_config_trunk, trunk_keys),
 	REPEAT("route", routes, n_routes, sb_config_route, route_keys),
+	REPEAT("queue", queues, n_queues, sb_config_queue, queue_keys),
 	{.name = NULL},
 };

@@ -36,7 +36,7 @@ struct sb_engine *sb_engine_new(struct sb_config *cfg, struct sb_bus *bus,
 	eng->trunks_down = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	eng->mono0 = sb_clock_now(eng->clock);
 	eng->wall0 = sb_clock_real_us();
-	if (sb__admit_init(&eng->admit, cfg) < 0)
+	if (sb__admit_init(&eng->admit, cfg) < 0 || sb__queue_init(eng) < 0)
 		return sb_engine_free(eng);
 	sb__inputs_subscribe(eng);
 	return eng;
@@ -45,12 +45,17 @@ struct sb_engine *sb_engine_new(struct sb_config *cfg, struct sb_bus *bus,
 static void end_all(struct sb_engine *eng, const char *cause)
 {
 	GPtrArray *all = sb__calls_sorted(eng);
+	bool running = eng->q_running;
 
+	/* No queue offers to calls about to end: the dispatcher is kept out
+	 * (as if running) while every call ends. */
+	eng->q_running = true;
 	for (guint i = 0; i < all->len; i++) {
 		struct sb_call *call = all->pdata[i];
 		sb__call_end(eng, call, call->answer_us ? 0 : 503, cause,
 			     call->answer_us ? "answered" : "failed");
 	}
+	eng->q_running = running;
 	sb__calls_release(all);
 }
 
@@ -78,6 +83,7 @@ struct sb_engine *sb_engine_free(struct sb_engine *eng)
 	if (eng->trunks_down)
 		g_hash_table_destroy(eng->trunks_down);
 	sb__admit_fini(&eng->admit);
+	sb__queue_fini(eng);
 	sb_config_unref(eng->cfg);
 	free(eng);
 	return NULL;
@@ -148,6 +154,7 @@ void sb_engine_tick(struct sb_engine *eng)
 
 	sb__session_expire_due(eng, now);
 	ring_timeouts(eng, now);
+	sb__queue_tick(eng, now);
 }
 
 void sb_engine_drain(struct sb_engine *eng)
@@ -155,6 +162,8 @@ void sb_engine_drain(struct sb_engine *eng)
 	if (!eng->draining)
 		sb_info("draining: new calls refused, %u live", g_hash_table_size(eng->calls));
 	eng->draining = true;
+	/* Callers waiting for an agent would keep the drain from ending. */
+	sb__queue_drain(eng);
 }
 
 void sb_engine_reload(struct sb_engine *eng, struct sb_config *cfg)

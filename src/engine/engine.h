@@ -325,6 +325,10 @@ void sb_engine_reload(struct sb_engine *eng, struct sb_config *cfg);
 size_t sb_engine_active(const struct sb_engine *eng);
 /* The live calls as a JSON array for GET /api/v1/calls, malloc'd. */
 char *sb_engine_calls_json(struct sb_engine *eng);
+/* The queues as a JSON array for GET /api/v1/queues, malloc'd: per queue
+ * its name, strategy, waiting callers ({call, caller, waited_ms}) and
+ * agents ({user, state: available, ringing, busy, wrapup, offline}). */
+char *sb_engine_queues_json(struct sb_engine *eng);
 void sb_engine_metrics(const struct sb_engine *eng, struct sb_engine_metrics *ret);
 /* Appends the metrics in the Prometheus text format. */
 void sb_engine_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out);

@@ -166,6 +166,9 @@ struct sb_leg {
 	bool outbound; /* false: the caller */
 	char party[SB_PARTY_MAX];
 	char trunk[SB_NAME_MAX];
+	/* The configured user a callee leg rings (a browser or a phone of
+	 * theirs), or "": queues tell a busy agent by it. */
+	char user[SB_NAME_MAX];
 	char session[SB_SESSION_ID_MAX]; /* client legs */
 	uint64_t conn;			 /* client legs: connection of the pending request */
 	int64_t request;		 /* pending call.dial request, -1: none */
@@ -257,6 +260,19 @@ struct sb_call {
 		int64_t request;
 		char trunk[SB_NAME_MAX];
 	} xfer;
+	/* A call routed to a queue (queue.c): name set from routing to the
+	 * end. waiting: in the queue's FIFO (from routing until an agent
+	 * answers); offering: the legs from id first on ring agents since
+	 * offer_us; hold_due: the caller is to be held on the next tick (a
+	 * SIP caller, once its ACK had time to come); resume: resume the
+	 * caller once our hold of it settles; agent: who answered. */
+	struct {
+		bool waiting, offering, hold_due, resume;
+		uint32_t first;
+		uint64_t enqueued_us, offer_us;
+		char name[SB_NAME_MAX];
+		char agent[SB_NAME_MAX];
+	} queue;
 	struct sb_call *grave_next;
 };
 
@@ -355,6 +371,11 @@ struct sb_engine {
 	uint64_t next_media;
 	uint64_t wall0, mono0;
 	bool draining;
+	/* queue.c: name -> struct sb_queue_state, user -> struct sb_agent
+	 * (owned); the dispatcher runs once at a time (again: asked while it
+	 * ran). */
+	GHashTable *queues, *agents;
+	bool q_running, q_again;
 	GMainContext *ctx;
 	GSource *idle, *timer;
 };
@@ -497,6 +518,38 @@ void sb__transfer_timeouts(struct sb_engine *eng, struct sb_call *call, uint64_t
 /* The call ends: the request waiting answered call_not_found, the target
  * trunk's count released. */
 void sb__transfer_abandon(struct sb_engine *eng, struct sb_call *call);
+
+/* queue.c: call queues (docs/engine.md, "Queues") */
+int sb__queue_init(struct sb_engine *eng);
+void sb__queue_fini(struct sb_engine *eng);
+/* Whether queue name (configured) can take one more caller. */
+bool sb__queue_has_room(struct sb_engine *eng, const char *name);
+/* A call routed to its queue (call->target): into the FIFO. */
+void sb__queue_enter(struct sb_engine *eng, struct sb_call *call);
+/* The caller was answered: it is held (at once, or on the tick for a SIP
+ * caller) and the dispatcher runs. */
+void sb__queue_caller_answered(struct sb_engine *eng, struct sb_call *call);
+/* True when leg rings an agent for its waiting caller. */
+bool sb__queue_offer_leg(const struct sb_leg *leg);
+/* An offer leg ended by its party (refused, failed): the agent missed it;
+ * the next is tried when no offer leg is left. */
+void sb__queue_leg_gone(struct sb_engine *eng, struct sb_leg *leg);
+/* The call ended (h_call_end, after it closed): out of the FIFO, counted,
+ * its agent into wrap-up; the dispatcher runs. */
+void sb__queue_call_ended(struct sb_engine *eng, struct sb_call *call);
+/* Our hold or resume of leg settled: a resume the queue waits for starts. */
+void sb__queue_hold_settled(struct sb_engine *eng, struct sb_leg *leg);
+/* Offers waiting callers to available agents (also: something changed an
+ * agent's availability). */
+void sb__queue_dispatch(struct sb_engine *eng);
+/* The tick: holds due, agent_timeout, max_wait, wrap-ups over. */
+void sb__queue_tick(struct sb_engine *eng, uint64_t now);
+/* Draining: every waiting caller's call ends (cause draining). */
+void sb__queue_drain(struct sb_engine *eng);
+void sb__queue_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out);
+/* call answered + answer: a queue's agent (queue.c) or a transfer's
+ * target (transfer.c) answered. */
+void sb__h_call_join(struct sb_engine *eng, void *obj, int from, const void *arg);
 
 /* cdr.c */
 void sb__cdr_emit(struct sb_engine *eng, struct sb_call *call);

@@ -209,6 +209,7 @@ void sb__h_call_end(struct sb_engine *eng, void *obj, int from, const void *arg)
 	sb__cdr_emit(eng, call);
 	post_ended(eng, call);
 	sb__call_close(eng, call);
+	sb__queue_call_ended(eng, call);
 }
 
 /* The response a caller gets when every callee failed (RFC 3261 section
@@ -291,13 +292,16 @@ void sb__h_leg_gone(struct sb_engine *eng, void *obj, int from, const void *arg)
 			     "answered");
 		return;
 	}
-	if (call->state != SB_CALL_ANSWERED && call->state != SB_CALL_ENDED)
+	if (call->state == SB_CALL_ANSWERED)
+		sb__queue_leg_gone(eng, leg); /* an agent missed a queue caller */
+	else if (call->state != SB_CALL_ENDED)
 		check_forks(eng, call);
 }
 
 static const char *client_end_reason(const struct sb_call *call, const struct sb_leg *leg)
 {
-	if (strcmp(call->end_cause, "ring_timeout") == 0)
+	if (strcmp(call->end_cause, "ring_timeout") == 0 ||
+	    strcmp(call->end_cause, "queue_timeout") == 0)
 		return "timeout";
 	if (call->answer_us && (call->bridge.a == leg->id || call->bridge.b == leg->id))
 		return "remote_hangup";
@@ -414,7 +418,7 @@ void sb__h_leg_progress(struct sb_engine *eng, void *obj, int from, const void *
 	}
 	/* Early media: the caller hears this callee (not a transfer's target:
 	 * the party is held until it answers). */
-	if (status == 183 && !sb__transfer_target(leg))
+	if (status == 183 && !sb__transfer_target(leg) && !sb__queue_offer_leg(leg))
 		bridge(eng, leg->call, leg);
 	call_apply(eng, leg->call, SB_CI_RING, "callee_progress",
 		   &(struct sb_leg_arg){.status = status});
@@ -543,7 +547,11 @@ void sb__h_leg_ready(struct sb_engine *eng, void *obj, int from, const void *arg
 	}
 	if (strcmp(call->action, "echo") == 0 && call->state == SB_CALL_PROCEEDING)
 		call_apply(eng, call, SB_CI_ANSWER, "echo_ready", NULL);
-	else if (call->state == SB_CALL_ANSWERED)
+	else if (strcmp(call->action, "queue") == 0 && call->state == SB_CALL_PROCEEDING) {
+		/* A queue answers its caller at once, then holds it. */
+		call_apply(eng, call, SB_CI_ANSWER, "queue_answer", NULL);
+		sb__queue_caller_answered(eng, call);
+	} else if (call->state == SB_CALL_ANSWERED)
 		answer_caller(eng, call);
 }
 
@@ -639,6 +647,7 @@ static int place_user(struct sb_engine *eng, struct sb_call *call, const char *u
 		if (!leg)
 			break;
 		sb__set_str(leg->session, sizeof(leg->session), s->id);
+		sb__set_str(leg->user, sizeof(leg->user), user);
 		leg->conn = s->conn;
 		placed++;
 	}
@@ -646,9 +655,14 @@ static int place_user(struct sb_engine *eng, struct sb_call *call, const char *u
 	if (eng->ops.sip && eng->ops.sip->contacts)
 		n = eng->ops.sip->contacts(eng->ops.sip_ud, user, uris, MAX_CONTACTS);
 	/* uris stay valid until the next op: add_callee copies each. */
-	for (size_t i = 0; i < n && i < MAX_CONTACTS; i++)
-		if (add_callee(eng, call, SB_LEG_SIP, uris[i]))
-			placed++;
+	for (size_t i = 0; i < n && i < MAX_CONTACTS; i++) {
+		struct sb_leg *leg = add_callee(eng, call, SB_LEG_SIP, uris[i]);
+
+		if (!leg)
+			break;
+		sb__set_str(leg->user, sizeof(leg->user), user);
+		placed++;
+	}
 	return placed;
 }
 
@@ -788,6 +802,11 @@ static bool route(struct sb_engine *eng, struct sb_call *call, uint64_t now)
 	}
 	if (strcmp(p.action, "trunk") == 0)
 		sb__set_str(call->out_trunk, sizeof(call->out_trunk), call->target);
+	if (strcmp(p.action, "queue") == 0 && !sb__queue_has_room(eng, call->target)) {
+		/* Refused before it is answered: the caller may try again. */
+		refuse(eng, call, 503, 0, true, "queue_full", "refused");
+		return false;
+	}
 	return true;
 }
 
@@ -816,6 +835,11 @@ static void place(struct sb_engine *eng, struct sb_call *call)
 		k = echo ? SB_MEDIA_RTP_ECHO : SB_MEDIA_RTP;
 	if (media_create(eng, caller, k, caller->remote_sdp, NULL) < 0) {
 		sb__call_end(eng, call, 500, "media_error", "failed");
+		return;
+	}
+	if (strcmp(call->action, "queue") == 0) {
+		/* Answered when its media is ready, then offered to agents. */
+		sb__queue_enter(eng, call);
 		return;
 	}
 	if (sb__callees_add(eng, call, call->action, call->target, call->destination, caller) ==

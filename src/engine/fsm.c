@@ -37,10 +37,11 @@ static const struct sb_fsm_row call_rows[] = {
 	C(ANSWERED, END, sb__h_call_end, ENDED),
 	/* A blind transfer (transfer.c): the party held, new callee legs
 	 * placed in the same call; they ring (nothing to relay: the party is
-	 * held) and the first answer is bridged to the party. */
+	 * held) and the first answer is bridged to the party. A queue
+	 * (queue.c) answers its caller first and rings agents the same way. */
 	C(ANSWERED, TRANSFER, sb__h_call_transfer, ANSWERED),
 	C(ANSWERED, RING, NULL, ANSWERED),
-	C(ANSWERED, ANSWER, sb__h_call_transfer_answer, ANSWERED),
+	C(ANSWERED, ANSWER, sb__h_call_join, ANSWERED),
 };
 #undef C
 

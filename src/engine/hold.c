@@ -34,8 +34,10 @@ static void finish(struct sb_engine *eng, struct sb_leg *leg, int code)
 	leg->hold_op.seq = 0;
 	leg->hold_op.request = -1;
 	/* A transfer that completed or failed meanwhile resumes it now. */
-	if (code != 10481 && code != 10408)
+	if (code != 10481 && code != 10408) {
 		sb__transfer_hold_settled(eng, leg);
+		sb__queue_hold_settled(eng, leg);
+	}
 }
 
 /* Tells media what became of its offer: the party's answer, or NULL (the

@@ -155,6 +155,8 @@ static void on_ws_connected(struct sb_engine *eng, const struct sb_event *ev)
 	/* A detached session that signalling reports connected again. */
 	if (s->state == SB_SESSION_DETACHED)
 		session_apply(eng, s, SB_SI_RESUME, "ws.connected", NULL);
+	/* A queue agent may have come online. */
+	sb__queue_dispatch(eng);
 }
 
 static void on_ws_disconnected(struct sb_engine *eng, const struct sb_event *ev)
@@ -558,6 +560,12 @@ static void on_media_failed(struct sb_engine *eng, const struct sb_event *ev)
 	if (sb__transfer_target(leg)) {
 		/* A transfer's target: the agent is back with the party. */
 		sb__transfer_target_failed(eng, leg, 488, cause);
+		return;
+	}
+	if (sb__queue_offer_leg(leg)) {
+		/* An agent's device: the agent missed the caller, who waits. */
+		leg_apply(eng, leg, SB_LI_FAIL, cause,
+			  &(struct sb_leg_arg){.status = 488, .cause = cause});
 		return;
 	}
 	if (why == SB_MEDIA_FAIL_NO_CODEC && leg->outbound && leg->state == SB_LEG_NEW) {

@@ -595,3 +595,82 @@ Test(calls, browser_transfers_sip)
 	free(t);
 	json_decref(cdr);
 }
+
+/* A call queue (docs/engine.md, "Queues"): SIPp (calls/uac_queued.xml, PCMU,
+ * its media at the test's UDP echo A) calls 800, queue sales (longest_idle,
+ * agents bob and carol, agent_timeout 2s). The caller is answered and held
+ * (our sendonly re-INVITE, SIPp checks it): music on hold reaches the echo.
+ * Bob is offered the caller first and does not answer: after 2 s his offer
+ * ends (call.ended timeout) and carol is offered it; she answers with
+ * sb-peer, the caller is resumed (our sendrecv re-INVITE) and audio goes
+ * round: carol's packets reach the caller's echo and come back intact. The
+ * caller hangs up; the CDR has the queue and both agent legs. */
+Test(calls, sip_to_queue)
+{
+	char pa[16];
+	const char *keys[] = {"porta", pa, NULL};
+	struct sb_peer_stats end;
+	unsigned music;
+	json_t *in, *cdr, *legs;
+	gint64 offered;
+	char *t;
+
+	ct_gw_start(&gw, "[user carol]\n"
+			 "[queue sales]\nagents = bob, carol\nagent_timeout = 2s\n"
+			 "[route queue]\ndestination = 800\naction = queue\ntarget = sales\n");
+	ct_echo_start(&echo_a, &gw, 0, 0, 0);
+	snprintf(pa, sizeof(pa), "%d", echo_a.port);
+	ct_browser_open(&bob, &gw, "bob", "[\"7*\"]");
+	ct_browser_open(&carol, &gw, "carol", "[\"7*\"]");
+	ct_sipp_uac_start_keys(&uac, &gw, "calls/uac_queued.xml", "800", keys);
+
+	/* Bob rings first (both never idle: list order) and lets it ring. */
+	in = ct_browser_event(&bob, "call.incoming", 5000);
+	offered = g_get_monotonic_time();
+	cr_assert_str_eq(json_string_value(json_object_get(in, "from")), "15550001");
+	snprintf(bob.call, sizeof(bob.call), "%s", json_string_value(json_object_get(in, "call")));
+	json_decref(in);
+
+	ct_browser_answer_incoming(&carol, "15550001", SB_PEER_PCMU, 6000);
+	cr_assert_geq(g_get_monotonic_time() - offered, 1900000,
+		      "carol was offered the caller %lld ms after bob",
+		      (long long)(g_get_monotonic_time() - offered) / 1000);
+	cr_assert_str_eq(carol.call, bob.call, "carol got another call");
+	/* While held the caller heard music (frames not carol's). */
+	music = echo_a.packets - echo_a.marked;
+	cr_assert_geq(music, 25, "%u frames of music on hold while waiting", music);
+	ct_browser_expect_ended(&bob, "timeout", NULL, 5000);
+
+	RUN_UNTIL(&carol, echo_a.marked >= 50, 10000);
+	cr_assert_geq(echo_a.marked, 50, "too little of carol's audio at the caller: %u",
+		      echo_a.marked);
+	ct_browser_run_peer(&carol, 15000, &end);
+	fprintf(stderr, "echo: %u packets (%u carol's); carol: sent %u, received %u\n",
+		echo_a.packets, echo_a.marked, end.sent, end.received);
+	cr_assert_geq(end.received, 100, "too little of the caller's audio at carol: %u",
+		      end.received);
+	cr_assert_eq(end.corrupt + end.undecryptable + end.duplicates, 0,
+		     "corrupt %u, undecryptable %u, duplicates %u", end.corrupt, end.undecryptable,
+		     end.duplicates);
+	ct_browser_expect_ended(&carol, "remote_hangup", NULL, 10000);
+	ct_sipp_expect_pass(&uac, 5000);
+
+	cdr = ct_gw_cdr(&gw, carol.call);
+	t = json_dumps(cdr, JSON_COMPACT);
+	legs = json_object_get(cdr, "legs");
+	cr_expect_str_eq(json_string_value(json_object_get(cdr, "action")), "queue", "%s", t);
+	cr_expect_str_eq(json_string_value(json_object_get(cdr, "target")), "sales", "%s", t);
+	cr_expect_str_eq(json_string_value(json_object_get(cdr, "disposition")), "answered", "%s",
+			 t);
+	cr_expect_str_eq(json_string_value(json_object_get(cdr, "cause")), "caller_hangup", "%s",
+			 t);
+	cr_assert_eq(json_array_size(legs), 3, "%s", t);
+	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(legs, 1), "party")),
+			 "bob", "%s", t);
+	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(legs, 1), "cause")),
+			 "ring_timeout", "%s", t);
+	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(legs, 2), "party")),
+			 "carol", "%s", t);
+	free(t);
+	json_decref(cdr);
+}

@@ -163,6 +163,52 @@ Test(config, out_of_range)
 	expect_error("[bus]\nbatch_size = 99999999999999999999\n", "key 'batch_size'");
 }
 
+/* [queue NAME]: defaults, every key, and the errors naming the line, the
+ * queue, the agent or the route. */
+Test(config, queues)
+{
+	struct sb_config *cfg = NULL;
+
+	cr_assert_eq(load("[user bob]\n[user carol]\n"
+			  "[queue sales]\nagents = bob, carol\n"
+			  "[queue support]\nagents = carol\nstrategy = ring_all\n"
+			  "agent_timeout = 2s\nmax_wait = 90s\nmax_callers = 3\nwrapup = 10s\n"
+			  "[route q]\ndestination = 800\naction = queue\ntarget = sales\n",
+			  NULL, &cfg),
+		     0, "%s", errs.n ? errs.msgs[0] : "");
+	cr_assert_eq(cfg->n_queues, 2);
+	cr_assert_str_eq(cfg->queues[0].name, "sales");
+	cr_assert_str_eq(cfg->queues[0].agents[0], "bob");
+	cr_assert_str_eq(cfg->queues[0].agents[1], "carol");
+	cr_assert_null(cfg->queues[0].agents[2]);
+	cr_assert_str_eq(cfg->queues[0].strategy, "longest_idle");
+	cr_assert_eq(cfg->queues[0].agent_timeout_ms, 15000);
+	cr_assert_eq(cfg->queues[0].max_wait_ms, 300000);
+	cr_assert_eq(cfg->queues[0].max_callers, 50);
+	cr_assert_eq(cfg->queues[0].wrapup_ms, 0);
+	cr_assert_str_eq(cfg->queues[1].strategy, "ring_all");
+	cr_assert_eq(cfg->queues[1].agent_timeout_ms, 2000);
+	cr_assert_eq(cfg->queues[1].max_wait_ms, 90000);
+	cr_assert_eq(cfg->queues[1].max_callers, 3);
+	cr_assert_eq(cfg->queues[1].wrapup_ms, 10000);
+	cr_assert_eq(sb_config_find_queue(cfg, "support"), &cfg->queues[1]);
+	cr_assert_null(sb_config_find_queue(cfg, "nope"));
+	cr_assert_str_eq(cfg->routes[0].action, "queue");
+	sb_config_unref(cfg);
+
+	expect_error("[user bob]\n[queue sales]\nagents = bob, dave\n",
+		     "[queue sales] key 'agents': no [user dave]");
+	expect_error("[queue sales]\nstrategy = longest_idle\n",
+		     "[queue sales] needs key 'agents'");
+	expect_error("[user bob]\n[queue sales]\nagents = bob\nstrategy = random\n",
+		     "test.conf:4: key 'strategy' in [queue]");
+	expect_error("[user bob]\n[queue sales]\nagents = bob\nmax_callers = 0\n",
+		     "test.conf:4: key 'max_callers' in [queue]: 0 is out of range");
+	expect_error("[user bob]\n[queue sales]\nagents = bob\n"
+		     "[route r]\naction = queue\ntarget = support\n",
+		     "[route r] key 'target': no [queue support]");
+}
+
 Test(config, cross_key_checks)
 {
 	expect_error("[media]\nrtp_port_min = 30000\nrtp_port_max = 20000\n",

@@ -570,6 +570,53 @@ Test(metrics, prometheus_text)
 	harness_free(h);
 }
 
+/* Queues: the per-queue families, GET /api/v1/queues' JSON, and drain
+ * ending a waiting caller. */
+Test(metrics, queues)
+{
+	struct harness *h = harness_new("[user alice]\n[user bob]\n[queue sales]\nagents = bob\n"
+					"[route q]\ndestination = 800\naction = queue\n"
+					"target = sales\n");
+	struct sb_strbuf b;
+	json_t *q, *o;
+	char *text;
+
+	harness_connect(h, 1, "s1", "alice");
+	harness_ws(h, SB_EV_WS_CALL_DIAL, 1, 7, "s1", dial("800"));
+	sb_strbuf_init(&b);
+	sb_engine_metrics_write(h->eng, &b);
+	cr_assert_not_null(strstr(sb_strbuf_cstr(&b),
+				  "# TYPE switchboard_engine_queue_waiting gauge\n"
+				  "switchboard_engine_queue_waiting{queue=\"sales\"} 1\n"),
+			   "%s", sb_strbuf_cstr(&b));
+	cr_assert_not_null(strstr(sb_strbuf_cstr(&b),
+				  "switchboard_engine_queue_answered_total{queue=\"sales\"} 0\n"));
+	sb_strbuf_fini(&b);
+	text = sb_engine_queues_json(h->eng);
+	q = json_loads(text, 0, NULL);
+	free(text);
+	o = json_array_get(q, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(o, "name")), "sales");
+	cr_assert_str_eq(json_string_value(json_object_get(o, "strategy")), "longest_idle");
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_array_get(json_object_get(o, "waiting"), 0), "caller")),
+			 "alice");
+	o = json_array_get(json_object_get(o, "agents"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(o, "user")), "bob");
+	cr_assert_str_eq(json_string_value(json_object_get(o, "state")), "offline");
+	json_decref(q);
+	/* Draining ends the waiting call. */
+	sb_engine_drain(h->eng);
+	harness_settle(h);
+	cr_assert_eq(sb_engine_active(h->eng), 0);
+	sb_strbuf_init(&b);
+	sb_engine_metrics_write(h->eng, &b);
+	cr_assert_not_null(strstr(sb_strbuf_cstr(&b),
+				  "switchboard_engine_queue_waiting{queue=\"sales\"} 0\n"));
+	sb_strbuf_fini(&b);
+	harness_free(h);
+}
+
 /* ---- the documented tables are the real ones ---- */
 
 static size_t doc_rows(const char *doc, const char *machine)
