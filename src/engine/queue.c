@@ -324,8 +324,13 @@ void sb__queue_dispatch(struct sb_engine *eng)
 
 /* ---- offers ending ---- */
 
+/* After a missed offer (declined, busy, unanswered) an agent is not
+ * offered a caller for this long: an agent who declines while nobody else
+ * is free would otherwise ring again at once, in a loop. */
+#define MISSED_PAUSE_US (5 * G_USEC_PER_SEC)
+
 /* Every agent rung for call is free of it; missed: they go to the back
- * (longest_idle counts their idle time from now). */
+ * (longest_idle counts their idle time from now) and pause. */
 static void release_agents(struct sb_engine *eng, struct sb_call *call, const char *only,
 			   bool missed, uint64_t now)
 {
@@ -339,8 +344,11 @@ static void release_agents(struct sb_engine *eng, struct sb_call *call, const ch
 		if (a->offer_call != call->id || (only && strcmp(a->user, only) != 0))
 			continue;
 		a->offer_call = 0;
-		if (missed)
+		if (missed) {
 			a->idle_since_us = now;
+			if (a->wrapup_until_us < now + MISSED_PAUSE_US)
+				a->wrapup_until_us = now + MISSED_PAUSE_US;
+		}
 	}
 }
 
