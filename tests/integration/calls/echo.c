@@ -24,9 +24,11 @@ static void put32(uint8_t *b, uint32_t v)
 }
 
 /* Records one RTP packet (len >= 12) and turns its header into the one
- * that goes back. */
-static void take(struct ct_echo *e, uint8_t *b, size_t len)
+ * that goes back; whether it carries sb-peer's payload (the only kind
+ * returned). */
+static bool take(struct ct_echo *e, uint8_t *b, size_t len)
 {
+	bool marked;
 	uint16_t seq = (uint16_t)(b[2] << 8 | b[3]);
 	gint64 now = g_get_monotonic_time();
 
@@ -45,13 +47,14 @@ static void take(struct ct_echo *e, uint8_t *b, size_t len)
 	e->last_us = now;
 	e->pt[b[1] & 0x7f]++;
 	/* sb-peer's marker ends every payload (tests/peer, docs/media.md) */
-	if (len >= 12 + 20 && memcmp(b + len - 20, "SBP1", 4) == 0)
-		e->marked++;
+	marked = len >= 12 + 20 && memcmp(b + len - 20, "SBP1", 4) == 0;
+	e->marked += marked;
 	seq = (uint16_t)(seq + e->seq_add);
 	b[2] = (uint8_t)(seq >> 8);
 	b[3] = (uint8_t)seq;
 	put32(b + 4, get32(b + 4) + e->ts_add);
 	put32(b + 8, get32(b + 8) ^ e->ssrc_xor);
+	return marked;
 }
 
 #define OWN_LEN 160
@@ -111,8 +114,11 @@ static gboolean readable_cb(gint fd, GIOCondition cond, gpointer ud)
 			own_back(e, buf + 12);
 			continue;
 		}
-		take(e, buf, (size_t)n);
-		(void)sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen);
+		/* A phone repeating what the browser says: music on hold (or
+		 * anything else not the browser's) is counted, not returned,
+		 * as a person on hold does not sing along. */
+		if (take(e, buf, (size_t)n))
+			(void)sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen);
 	}
 	return G_SOURCE_CONTINUE;
 }

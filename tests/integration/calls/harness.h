@@ -96,7 +96,8 @@ void ct_sipp_expect_pass(struct ct_sipp *s, int timeout_ms);
 void ct_sipp_kill(struct ct_sipp *s);
 
 /* The media of a SIP phone: a UDP socket on 127.0.0.1 (port) that returns
- * every RTP packet to where it came from, its SSRC xor ssrc_xor, sequence
+ * every RTP packet carrying sb-peer's payload to where it came from (music
+ * on hold and anything else is only counted), its SSRC xor ssrc_xor, sequence
  * number + seq_add and timestamp + ts_add (another source when not 0), and
  * counts what it got. Runs on the gateway's context (every wait). */
 struct ct_echo {
