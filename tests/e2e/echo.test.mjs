@@ -472,7 +472,11 @@ test('a call longer than the consent timeout stays up: its consent checks are an
   assert.ok(r.requests >= 3 && r.responses >= r.requests - 1,
     `Chromium got ${r.responses} answers to its ${r.requests} checks`);
   assert.ok(await metric('switchboard_media_ice_direct_total') > before.direct, 'the socket was read directly');
-  assert.ok(await metric('switchboard_media_stun_answered_total') >= before.answered + 5,
-    'switchboard answered the consent checks itself');
+  // The checks after ICE connected are answered by switchboard itself on
+  // the socket it took over (the first ones by libnice): at least two of
+  // the three or more Chromium sent (fewer on a loaded machine).
+  const answered = await metric('switchboard_media_stun_answered_total') - before.answered;
+  assert.ok(answered >= 2,
+    `switchboard answered ${answered} consent checks itself (Chromium: ${r.requests} sent, ${r.responses} answered)`);
   await ctx.close();
 });

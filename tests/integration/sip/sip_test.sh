@@ -192,7 +192,7 @@ else not_ok "no hold/resume in the engine's log"; fi
 
 # A CANCEL of a re-INVITE waiting for media's answer ends the re-INVITE
 # (487), not the dialog: the caller's BYE then reaches the far end.
-sipp_bg rcancel_uas uas_echo_pcmu.xml "$p_rcancel" 25
+sipp_bg rcancel_uas uas_echo_held_maybe.xml "$p_rcancel" 25
 wait_bound "$p_rcancel"
 if python3 "$here/reinvite_cancel.py" "$sip_port" 2010 >"$tmp/rcancel.log" 2>&1; then
   ok "a cancelled re-INVITE: 200 to the CANCEL, 487 to the re-INVITE, the dialog goes on"
