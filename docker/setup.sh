@@ -58,6 +58,18 @@ npm_deps() {
   fi
 }
 
+# Each failed test's name and the end of its output, last in the log where
+# a CI page that shows only the tail still has them.
+failures() {
+  local log
+  for log in "$@"; do
+    [ -f "$log" ] || continue
+    jq -r 'select(.result | test("FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS"))
+           | "=== FAILED: \(.name) (\(.result), \(.duration | floor) s)\n"
+             + ((.stdout // "") | split("\n") | .[-60:] | join("\n"))' "$log"
+  done
+}
+
 # The closing line: "N passed, N failed, N skipped" from meson's JSON log.
 summary() {
   awk '
@@ -93,6 +105,7 @@ case "$cmd" in
         -Db_sanitize=address,undefined -Db_lundef=false
       meson test -C build-fuzz --suite fuzz-run --print-errorlogs || rc=$?
     fi
+    failures build-asan/meson-logs/testlog.json build-fuzz/meson-logs/testlog.json
     summary build-asan/meson-logs/testlog.json build-fuzz/meson-logs/testlog.json
     exit $rc
     ;;
