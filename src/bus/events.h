@@ -107,6 +107,9 @@ enum sb_prio {
 	X(MEDIA_CMD_ICE_RESTART, "media.cmd_ice_restart", HIGH, "arg0=session id")                 \
 	X(MEDIA_CMD_DESTROY, "media.cmd_destroy", CRITICAL, "arg0=session id")                     \
 	X(MEDIA_CMD_DTMF, "media.cmd_dtmf", HIGH, "arg0=session id arg1=duration ms text=digits")  \
+	X(MEDIA_CMD_CONF_JOIN, "media.cmd_conf_join", CRITICAL,                                    \
+	  "arg0=session id arg1=conference id")                                                    \
+	X(MEDIA_CMD_CONF_LEAVE, "media.cmd_conf_leave", CRITICAL, "arg0=session id")               \
 	/* engine */                                                                               \
 	X(CALL_STATE, "call.state", CRITICAL,                                                      \
 	  "arg0=from arg1=to arg2=machine arg3=input str=cause text=json")                         \

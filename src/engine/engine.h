@@ -123,6 +123,11 @@ struct sb_engine_media_opts {
 	 * them offerable: MEDIA_FAILED with SB_MEDIA_FAIL_NO_CODEC. */
 	char *const *codecs;
 	enum sb_engine_srtp srtp;
+	/* Which worker the session lives on: sessions with the same nonzero
+	 * affinity share one (the members of a conference: one worker mixes
+	 * them, lock-free); 0 is the call's own id, so both legs of a call
+	 * share one. Honoured for answers too. */
+	uint64_t affinity;
 };
 
 /* Why a media session failed: MEDIA_FAILED arg2 (the engine's cause). */
@@ -181,6 +186,19 @@ struct sb_engine_media_ops {
 	int (*offer_done)(void *ud, uint64_t id, uint64_t seq, const char *answer_sdp);
 	/* Relays media between two sessions (both legs of a bridge). */
 	int (*bridge)(void *ud, uint64_t a, uint64_t b);
+	/* Makes session id a member of conference conf (nonzero; the engine's
+	 * id of a room): from now on it hears the mix of the other members'
+	 * audio, each decoded and mixed, then encoded in its own codec on its
+	 * own stream, and its audio goes into theirs, in place of any bridge.
+	 * A session is in one conference at most; joining another moves it.
+	 * Every member must have been created with opts->affinity == conf,
+	 * else -EXDEV (one worker mixes a conference). Takes effect at once;
+	 * no event follows. */
+	int (*conf_join)(void *ud, uint64_t id, uint64_t conf);
+	/* Takes session id out of its conference: it hears nothing and its
+	 * audio goes nowhere until bridged or joined again. Destroying a
+	 * member does this too. No event follows. */
+	int (*conf_leave)(void *ud, uint64_t id);
 	/* Restarts ICE (RFC 8445 section 9) after the browser's address changed;
 	 * MEDIA_READY follows with the new local description. */
 	int (*ice_restart)(void *ud, uint64_t id);

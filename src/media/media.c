@@ -367,7 +367,7 @@ static int op_create(void *ud, uint64_t id, uint64_t call, uint32_t leg,
 		return r;
 	if (remote_sdp && !(ev.text = strdup(remote_sdp)))
 		return -ENOMEM;
-	idx = (unsigned)(call % m->n_workers);
+	idx = (unsigned)((opts && opts->affinity ? opts->affinity : call) % m->n_workers);
 	key = g_new(uint64_t, 1);
 	*key = id;
 	g_hash_table_replace(m->where, key, GUINT_TO_POINTER(idx + 1));
