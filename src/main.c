@@ -261,6 +261,9 @@ static void media_metrics_cb(struct sb_strbuf *out, void *ud)
 		    "ICE checks refused on such sockets: wrong USERNAME or integrity"),
 		ROW(dropped_held, "Packets not relayed to or from sessions held from our side"),
 		ROW(hold_music_frames, "Music on hold frames sent to parties held from our side"),
+		ROW(conf_frames_mixed, "Conference mixes sent to members (20 ms frames)"),
+		ROW(conf_frames_dropped,
+		    "Conference members' frames dropped: more than the mixer's allowance ahead"),
 #undef ROW
 	};
 	struct sb_media_counters c;

@@ -136,6 +136,9 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 		struct sb_msession *a = g_hash_table_lookup(w->sessions, &id);
 		struct sb_msession *b = g_hash_table_lookup(w->sessions, &other);
 		if (a && b) {
+			/* A bridge takes both out of any conference. */
+			sb__conf_leave(a);
+			sb__conf_leave(b);
 			bridge_leave(a, b);
 			bridge_leave(b, a);
 			sb__msession_point(a, b);
@@ -148,6 +151,14 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 		break;
 	case SB_EV_MEDIA_CMD_DTMF:
 		sb__msession_dtmf(w, id, ev->text, (int)ev->arg[1]);
+		break;
+	case SB_EV_MEDIA_CMD_CONF_JOIN:
+		sb__conf_join(w, id, (uint64_t)ev->arg[1]);
+		break;
+	case SB_EV_MEDIA_CMD_CONF_LEAVE:
+		s = g_hash_table_lookup(w->sessions, &id);
+		if (s)
+			sb__conf_leave(s);
 		break;
 	case SB_EV_MEDIA_CMD_DESTROY:
 		sb__msession_destroy(w, id);
@@ -184,7 +195,8 @@ static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 		SB_EV_MEDIA_CMD_DESTROY,      SB_EV_MEDIA_CMD_DTMF,
 		SB_EV_MEDIA_CMD_ICE_RESTART,  SB_EV_MEDIA_CMD_REOFFER,
 		SB_EV_MEDIA_CMD_REOFFER_DONE, SB_EV_MEDIA_CMD_HOLD,
-		SB_EV_MEDIA_CMD_OFFER_DONE};
+		SB_EV_MEDIA_CMD_OFFER_DONE,   SB_EV_MEDIA_CMD_CONF_JOIN,
+		SB_EV_MEDIA_CMD_CONF_LEAVE};
 	char name[24];
 
 	w->m = m;
@@ -194,7 +206,8 @@ static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 	w->loop = g_main_loop_new(w->ctx, FALSE);
 	w->bus = sb_bus_new(&m->cfg->bus, w->ctx);
 	w->sessions = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, sb__msession_free);
-	if (!w->bus || sb__mpoll_init(w) < 0 || sb__nice_io_init(w) < 0 || sb__rtp_rx_init(w) < 0)
+	if (!w->bus || sb__mpoll_init(w) < 0 || sb__nice_io_init(w) < 0 || sb__rtp_rx_init(w) < 0 ||
+	    sb__conf_init(w) < 0)
 		return -ENOMEM;
 	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
 		sb_bus_subscribe(w->bus, cmds[k], worker_cmd_cb, w);
@@ -223,6 +236,7 @@ static void worker_stop(struct sb_mworker *w)
 		g_hash_table_destroy(w->sessions);
 	w->sessions = NULL;
 	sb__moh_fini(w);
+	sb__conf_fini(w);
 	sb__nice_io_fini(w);
 	sb__rtp_rx_fini(w);
 	sb__mpoll_fini(w);
@@ -438,6 +452,30 @@ static int op_bridge(void *ud, uint64_t a, uint64_t b)
 	return post_cmd(wa, SB_EV_MEDIA_CMD_BRIDGE, a, (int64_t)b, 0, 0, NULL);
 }
 
+static int op_conf_join(void *ud, uint64_t id, uint64_t conf)
+{
+	struct sb_media *m = ud;
+	struct sb_mworker *w;
+
+	if (!conf)
+		return -EINVAL;
+	w = worker_of(m, id);
+	if (!w)
+		return -ENOENT;
+	/* One worker mixes a conference: the one its members' affinity
+	 * (the conference id) picks at create. */
+	if (w != &m->workers[conf % m->n_workers])
+		return -EXDEV;
+	return post_cmd(w, SB_EV_MEDIA_CMD_CONF_JOIN, id, (int64_t)conf, 0, 0, NULL);
+}
+
+static int op_conf_leave(void *ud, uint64_t id)
+{
+	struct sb_mworker *w = worker_of(ud, id);
+
+	return w ? post_cmd(w, SB_EV_MEDIA_CMD_CONF_LEAVE, id, 0, 0, 0, NULL) : -ENOENT;
+}
+
 static int op_ice_restart(void *ud, uint64_t id)
 {
 	struct sb_mworker *w = worker_of(ud, id);
@@ -482,6 +520,8 @@ const struct sb_engine_media_ops sb_media_engine_ops = {
 	.hold = op_hold,
 	.offer_done = op_offer_done,
 	.bridge = op_bridge,
+	.conf_join = op_conf_join,
+	.conf_leave = op_conf_leave,
 	.ice_restart = op_ice_restart,
 	.candidate = op_candidate,
 	.dtmf = op_dtmf,
@@ -506,4 +546,6 @@ void sb_media_counters(struct sb_media *m, struct sb_media_counters *r)
 	r->stun_refused = atomic_load(&m->stun_refused);
 	r->dropped_held = atomic_load(&m->dropped_held);
 	r->hold_music_frames = atomic_load(&m->moh_frames);
+	r->conf_frames_mixed = atomic_load(&m->conf_frames_mixed);
+	r->conf_frames_dropped = atomic_load(&m->conf_frames_dropped);
 }

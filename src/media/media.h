@@ -44,5 +44,8 @@ struct sb_media_counters {
 	/* packets not relayed or echoed: to or from a session held from our side */
 	unsigned long long dropped_held;
 	unsigned long long hold_music_frames; /* music frames sent to held parties */
+	unsigned long long conf_frames_mixed; /* conference mixes sent to members */
+	/* frames of a member dropped: more than the mixer's allowance ahead */
+	unsigned long long conf_frames_dropped;
 };
 void sb_media_counters(struct sb_media *m, struct sb_media_counters *ret);

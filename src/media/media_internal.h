@@ -74,7 +74,11 @@ struct sb_mworker {
 	struct sb_msession **moh;
 	unsigned moh_n, moh_cap;
 	GSource *moh_src;
-	int64_t moh_due_us; /* monotonic: the next frame */
+	/* conf.c: the worker's conferences (id -> struct sb_conf, each with
+	 * at least one member) and their mixing timer, attached only while
+	 * there are any; THREAD: this worker */
+	GHashTable *confs;
+	GSource *conf_src;
 };
 
 /* ICE credentials longer than this (RFC 8445 allows 256) are not taken
@@ -130,6 +134,7 @@ struct sb_media {
 	atomic_ullong ice_restarts;
 	atomic_ullong ice_direct, stun_answered, stun_refused;
 	atomic_ullong dropped_held, moh_frames;
+	atomic_ullong conf_frames_mixed, conf_frames_dropped;
 };
 
 struct sb_msession {
@@ -213,6 +218,9 @@ struct sb_msession {
 	size_t moh_frame;
 	bool moh_first;
 	struct OpusEncoder *moh_enc;
+	/* Conference membership (conf.c): NULL: none. While set the session
+	 * has no bridge partner, and its audio goes to the mixer instead. */
+	struct sb_conf_member *cm;
 	int64_t offer_seq;
 	struct sb_sdp *offer_kept;
 	/* RFC 4568 SDES (sdes.c): the crypto line of our answer (suite NULL:
@@ -469,6 +477,39 @@ void sb__moh_start(struct sb_msession *s);
 void sb__moh_stop(struct sb_msession *s);
 /* After the worker's sessions are gone. */
 void sb__moh_fini(struct sb_mworker *w);
+/* Frames made on the worker (music, the conference mix) rather than
+ * relayed: true when s takes them now (connected, not failed, an RTP
+ * party at a known address that does not hold us). */
+bool sb__frame_receives(const struct sb_msession *s);
+/* Sends the payload of n bytes at buf + 12 (buf has room for the header
+ * before and the SRTP trailer after it) as the next packet of s's own
+ * stream: its SSRC, the next sequence number, a timestamp one 20 ms frame
+ * on (first: moved on by the time since the last packet, and the marker
+ * bit). */
+void sb__frame_send(struct sb_msession *s, uint8_t *buf, int n, bool first);
+/* A 20 ms timer on w's context calling tick by the monotonic clock (a late
+ * wake-up is made up on the next, a stall over 100 ms restarts from now),
+ * first due now. Freed with sb__frame_timer_free (accepts NULL, returns
+ * NULL). */
+GSource *sb__frame_timer_new(struct sb_mworker *w, void (*tick)(struct sb_mworker *w));
+GSource *sb__frame_timer_free(GSource *src);
+
+/* conf.c: conferences, mixed on the worker of their members (docs/media.md
+ * "Conferences"). Worker thread of the session, except init and fini
+ * (before the worker runs, after its sessions are gone). */
+int sb__conf_init(struct sb_mworker *w);
+void sb__conf_fini(struct sb_mworker *w);
+/* Makes session id a member of conference conf of this worker, leaving
+ * any bridge and any other conference; the room is made at its first
+ * member. No-op for an unknown session. */
+void sb__conf_join(struct sb_mworker *w, uint64_t id, uint64_t conf);
+/* Takes s out of its conference (no-op when in none); the room goes with
+ * its last member. */
+void sb__conf_leave(struct sb_msession *s);
+/* A clear RTP packet (parsed as h) of member s, where a bridge would relay
+ * it: audio of its codec is decoded into the member's frames for the next
+ * mixes, anything else ignored. */
+void sb__conf_input(struct sb_msession *s, const uint8_t *buf, const struct sb_rtp_hdr *h);
 
 /* poll.c, on the worker thread (init and fini before and after it runs) */
 int sb__mpoll_init(struct sb_mworker *w);

@@ -165,7 +165,7 @@ struct sb_moh *sb__moh_free(struct sb_moh *moh)
 /* True when s takes our audio now: connected, not failed, and (RTP) at a
  * known address and not holding us itself or answering inactive (RFC 3264
  * section 8.4: it does not receive). */
-static bool moh_receives(const struct sb_msession *s)
+bool sb__frame_receives(const struct sb_msession *s)
 {
 	if (s->failed)
 		return false;
@@ -208,23 +208,14 @@ static void put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-/* One frame to s on its outgoing stream: the next sequence number and
- * timestamp of what it was sent before (the rewrite's), so the party's
- * jitter buffer sees one stream; relayed audio goes on after it (resync on
- * resume). */
-static void moh_send(struct sb_msession *s, const struct sb_moh *moh)
+/* The next sequence number and timestamp of what s was sent before (the
+ * rewrite's), so the party's jitter buffer sees one stream; relayed audio
+ * goes on after it (resync). */
+void sb__frame_send(struct sb_msession *s, uint8_t *buf, int n, bool first)
 {
-	uint8_t buf[12 + MAX_OPUS + SRTP_MAX_TRAILER_LEN];
 	struct sb_rtp_rewrite *rw = &s->rw;
 	uint32_t step = (uint32_t)(s->codec.rate > 0 ? s->codec.rate : 8000) / 50, ts;
-	int n;
 
-	if (!moh_receives(s))
-		return;
-	n = moh_payload(s, moh, s->moh_frame, buf + 12);
-	s->moh_frame = (s->moh_frame + 1) % moh->frames;
-	if (n <= 0)
-		return;
 	if (!rw->started) {
 		/* Nothing sent yet: the stream starts here (RFC 3550 section
 		 * 5.1, random initial values); relayed audio then continues it
@@ -235,7 +226,7 @@ static void moh_send(struct sb_msession *s, const struct sb_moh *moh)
 		rw->last_ts = g_random_int();
 	}
 	ts = rw->last_ts + step;
-	if (s->moh_first && s->sent.last_us) {
+	if (first && s->sent.last_us) {
 		/* The first frame keeps the clock of what went before. */
 		uint64_t gap = (uint64_t)(g_get_real_time() - (int64_t)s->sent.last_us);
 		uint32_t units = (uint32_t)(gap * (uint64_t)step / FRAME_US);
@@ -247,62 +238,102 @@ static void moh_send(struct sb_msession *s, const struct sb_moh *moh)
 	rw->last_ts = ts;
 	buf[0] = 0x80;
 	/* RFC 3551 section 4.1: the marker on the first packet of a talkspurt. */
-	buf[1] = (uint8_t)((s->moh_first ? 0x80 : 0) | (s->codec.pt & 0x7f));
+	buf[1] = (uint8_t)((first ? 0x80 : 0) | (s->codec.pt & 0x7f));
 	buf[2] = (uint8_t)(rw->last_seq >> 8);
 	buf[3] = (uint8_t)rw->last_seq;
 	put32(buf + 4, ts);
 	put32(buf + 8, rw->ssrc_out);
-	s->moh_first = false;
 	sb__session_send(s, buf, 12 + n);
+}
+
+/* One frame of the music to s on its outgoing stream. */
+static void moh_send(struct sb_msession *s, const struct sb_moh *moh)
+{
+	uint8_t buf[12 + MAX_OPUS + SRTP_MAX_TRAILER_LEN];
+	int n;
+
+	if (!sb__frame_receives(s))
+		return;
+	n = moh_payload(s, moh, s->moh_frame, buf + 12);
+	s->moh_frame = (s->moh_frame + 1) % moh->frames;
+	if (n <= 0)
+		return;
+	sb__frame_send(s, buf, n, s->moh_first);
+	s->moh_first = false;
 	atomic_fetch_add_explicit(&s->w->m->moh_frames, 1, memory_order_relaxed);
 }
 
-/* The worker's music timer, due at w->moh_due_us: computed in prepare (no
- * ready time to move, which would signal the context's wake-up each
- * time), and attached only while a session of the worker is held. */
-struct moh_source {
+/* A worker's 20 ms timer, due at due_us: computed in prepare (no ready
+ * time to move, which would signal the context's wake-up each time). */
+struct frame_source {
 	GSource base;
 	struct sb_mworker *w;
+	void (*tick)(struct sb_mworker *w);
+	int64_t due_us; /* monotonic: the next frame */
 };
 
-static gboolean moh_prepare(GSource *src, gint *timeout)
+static gboolean frame_prepare(GSource *src, gint *timeout)
 {
-	struct sb_mworker *w = ((struct moh_source *)src)->w;
+	struct frame_source *fs = (struct frame_source *)src;
 	int64_t now = g_source_get_time(src);
 
-	if (w->moh_due_us <= now)
+	if (fs->due_us <= now)
 		return TRUE;
-	*timeout = (gint)((w->moh_due_us - now + 999) / 1000);
+	*timeout = (gint)((fs->due_us - now + 999) / 1000);
 	return FALSE;
 }
 
-static gboolean moh_check(GSource *src)
+static gboolean frame_check(GSource *src)
 {
-	struct sb_mworker *w = ((struct moh_source *)src)->w;
-
-	return w->moh_due_us <= g_source_get_time(src);
+	return ((struct frame_source *)src)->due_us <= g_source_get_time(src);
 }
 
-static gboolean moh_dispatch(GSource *src, GSourceFunc cb, gpointer ud)
+static gboolean frame_dispatch(GSource *src, GSourceFunc cb, gpointer ud)
 {
-	struct sb_mworker *w = ((struct moh_source *)src)->w;
+	struct frame_source *fs = (struct frame_source *)src;
 	int64_t now = g_get_monotonic_time();
 
 	/* Frames follow the clock, not the wake-ups (a late one is made up
 	 * on the next pass), unless the worker stalled: then from now. */
-	if (now - w->moh_due_us > LATE_US)
-		w->moh_due_us = now;
-	w->moh_due_us += FRAME_US;
-	for (unsigned i = 0; i < w->moh_n; i++)
-		moh_send(w->moh[i], w->m->moh);
+	if (now - fs->due_us > LATE_US)
+		fs->due_us = now;
+	fs->due_us += FRAME_US;
+	fs->tick(fs->w);
 	return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs moh_funcs = {
-	.prepare = moh_prepare,
-	.check = moh_check,
-	.dispatch = moh_dispatch,
+static GSourceFuncs frame_funcs = {
+	.prepare = frame_prepare,
+	.check = frame_check,
+	.dispatch = frame_dispatch,
 };
+
+GSource *sb__frame_timer_new(struct sb_mworker *w, void (*tick)(struct sb_mworker *w))
+{
+	GSource *src = g_source_new(&frame_funcs, sizeof(struct frame_source));
+	struct frame_source *fs = (struct frame_source *)src;
+
+	fs->w = w;
+	fs->tick = tick;
+	fs->due_us = g_get_monotonic_time();
+	g_source_attach(src, w->ctx);
+	return src;
+}
+
+GSource *sb__frame_timer_free(GSource *src)
+{
+	if (src) {
+		g_source_destroy(src);
+		g_source_unref(src);
+	}
+	return NULL;
+}
+
+static void moh_tick(struct sb_mworker *w)
+{
+	for (unsigned i = 0; i < w->moh_n; i++)
+		moh_send(w->moh[i], w->m->moh);
+}
 
 void sb__moh_start(struct sb_msession *s)
 {
@@ -331,12 +362,8 @@ void sb__moh_start(struct sb_msession *s)
 	s->moh_idx = w->moh_n;
 	s->moh_frame = 0;
 	s->moh_first = true;
-	if (!w->moh_src) {
-		w->moh_src = g_source_new(&moh_funcs, sizeof(struct moh_source));
-		((struct moh_source *)w->moh_src)->w = w;
-		w->moh_due_us = g_get_monotonic_time();
-		g_source_attach(w->moh_src, w->ctx);
-	}
+	if (!w->moh_src)
+		w->moh_src = sb__frame_timer_new(w, moh_tick);
 }
 
 void sb__moh_stop(struct sb_msession *s)
@@ -354,21 +381,13 @@ void sb__moh_stop(struct sb_msession *s)
 	w->moh[s->moh_idx - 1]->moh_idx = s->moh_idx;
 	w->moh_n--;
 	s->moh_idx = 0;
-	if (!w->moh_n && w->moh_src) {
-		/* The idle worker keeps no timer. */
-		g_source_destroy(w->moh_src);
-		g_source_unref(w->moh_src);
-		w->moh_src = NULL;
-	}
+	if (!w->moh_n) /* the idle worker keeps no timer */
+		w->moh_src = sb__frame_timer_free(w->moh_src);
 }
 
 void sb__moh_fini(struct sb_mworker *w)
 {
-	if (w->moh_src) {
-		g_source_destroy(w->moh_src);
-		g_source_unref(w->moh_src);
-		w->moh_src = NULL;
-	}
+	w->moh_src = sb__frame_timer_free(w->moh_src);
 	free(w->moh);
 	w->moh = NULL;
 	w->moh_n = w->moh_cap = 0;

@@ -327,9 +327,13 @@ static void rtp_packet(struct sb_msession *s, uint8_t *buf, ssize_t n,
 		rtp_send(s, buf, (int)n);
 		return;
 	}
+	/* A conference member has no partner: its branch costs the relay
+	 * nothing. */
 	peer = s->peer_s;
 	if (peer)
 		sb__relay(s, peer, buf, (int)n, &h);
+	else if (s->cm)
+		sb__conf_input(s, buf, &h);
 }
 
 /* Datagrams taken per recvmmsg(); a fuller socket stays ready in epoll

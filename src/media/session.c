@@ -256,9 +256,13 @@ static void on_rtp(struct sb_msession *s, uint8_t *buf, int len)
 		sb__webrtc_send(s, buf, len);
 		return;
 	}
+	/* A conference member has no partner: its branch costs the relay
+	 * nothing. */
 	peer = s->peer_s;
 	if (peer)
 		sb__relay(s, peer, buf, len, &h);
+	else if (s->cm)
+		sb__conf_input(s, buf, &h);
 }
 
 /* Creates the DTLS endpoint once the peer's fingerprint is known: when ICE
@@ -834,6 +838,7 @@ void sb__msession_free(gpointer p)
 		g_object_unref(s->agent);
 	}
 	sb__moh_stop(s);
+	sb__conf_leave(s);
 	sb__nice_io_free(s);
 	sb__rtp_free(s);
 	sb_sdp_free(s->remote);
