@@ -281,8 +281,7 @@ void sb__conf_input(struct sb_msession *s, const uint8_t *buf, const struct sb_r
 	 * mixed. */
 	if (s->local_hold | s->send_held) {
 		if (s->local_hold)
-			atomic_fetch_add_explicit(&s->w->m->dropped_held, 1,
-						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&s->w->m->dropped_held, 1, memory_order_relaxed);
 		return;
 	}
 	if (!sb__audio_pt(s, h->pt) || codec_ready(m) < 0)
@@ -296,7 +295,8 @@ void sb__conf_input(struct sb_msession *s, const uint8_t *buf, const struct sb_r
 	if (len > MAX_G711)
 		len = MAX_G711;
 	for (size_t i = 0; i < len; i++)
-		g[i] = m->codec == SB_XC_PCMU ? sb_g711_ulaw_decode(p[i]) : sb_g711_alaw_decode(p[i]);
+		g[i] = m->codec == SB_XC_PCMU ? sb_g711_ulaw_decode(p[i])
+					      : sb_g711_alaw_decode(p[i]);
 	in_len = (spx_uint32_t)len;
 	out_len = MAX_DEC;
 	speex_resampler_process_int(m->up, 0, g, &in_len, pcm, &out_len);

@@ -65,13 +65,27 @@ static const char *attrs_of(enum sb_xcode_codec c)
 				 : "a=rtpmap:0 PCMU/8000\r\n";
 }
 
+/* Session id answering a phone at port on codec c as leg of call, on the
+ * worker of affinity, connected: the gateway's port. */
+static int answering(uint64_t id, uint64_t call, uint32_t leg, uint64_t affinity,
+		     enum sb_xcode_codec c, int port)
+{
+	struct sb_engine_media_opts o = {.affinity = affinity};
+	const struct sb_event *ev;
+	char *sdp = sdp_of(port, fmt_of(c), attrs_of(c));
+
+	cr_assert_eq(sb_media_engine_ops.create(media, id, call, leg, SB_MEDIA_RTP, sdp, &o), 0);
+	g_free(sdp);
+	ev = wait_event(SB_EV_MEDIA_READY, id, 3000);
+	cr_assert_not_null(ev);
+	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, id, 3000));
+	return port_of(ev->text);
+}
+
 /* An answering RTP leg of a call of its own, on the worker of affinity. */
 static void member_new(struct member *m, uint64_t id, uint64_t affinity, enum sb_xcode_codec c,
 		       double hz)
 {
-	struct sb_engine_media_opts o = {.affinity = affinity};
-	const struct sb_event *ev;
-	char *sdp;
 	int err = 0;
 
 	memset(m, 0, sizeof(*m));
@@ -83,13 +97,7 @@ static void member_new(struct member *m, uint64_t id, uint64_t affinity, enum sb
 	m->sends = true;
 	m->ssrc = 0x1000 + (uint32_t)id;
 	m->fd = udp_peer(&m->port);
-	sdp = sdp_of(m->port, fmt_of(c), attrs_of(c));
-	cr_assert_eq(sb_media_engine_ops.create(media, id, 9000 + id, 1, SB_MEDIA_RTP, sdp, &o), 0);
-	g_free(sdp);
-	ev = wait_event(SB_EV_MEDIA_READY, id, 3000);
-	cr_assert_not_null(ev);
-	m->gw = port_of(ev->text);
-	cr_assert_not_null(wait_event(SB_EV_MEDIA_CONNECTED, id, 3000));
+	m->gw = answering(id, 9000 + id, 1, affinity, c, m->port);
 	if (c == SB_XC_OPUS) {
 		m->enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_AUDIO, &err);
 		m->dec = opus_decoder_create(48000, 1, &err);
@@ -120,8 +128,8 @@ static void send_frame(struct member *m)
 				.sin_port = htons((uint16_t)m->gw)};
 
 	for (int i = 0; i < n; i++)
-		pcm[i] = (int16_t)lrint(AMP * sin(2 * M_PI * m->hz * (double)(m->t + (uint64_t)i) /
-						  m->rate));
+		pcm[i] = (int16_t)lrint(
+			AMP * sin(2 * M_PI * m->hz * (double)(m->t + (uint64_t)i) / m->rate));
 	m->t += (uint64_t)n;
 	if (m->codec == SB_XC_OPUS) {
 		len = opus_encode(m->enc, pcm, n, p + 12, 900);
@@ -368,29 +376,17 @@ Test(conf, a_held_member_neither_hears_nor_is_heard)
 Test(conf, a_member_alone_hears_silence_and_its_bridge_ends)
 {
 	struct member a;
-	int fd_b, pb, gw_a, gw_b;
-	uint8_t buf[512];
 	struct member *all[1] = {&a};
+	uint8_t buf[512];
+	int fd_b, pb;
 
 	fd_b = udp_peer(&pb);
 	member_new(&a, 540, 15, SB_XC_PCMU, 500);
-	/* B is an answering leg of A's call, on its worker (affinity 15). */
-	{
-		struct sb_engine_media_opts o = {.affinity = 15};
-		const struct sb_event *ev;
-		char *sdp = sdp_of(pb, "0", attrs_of(SB_XC_PCMU));
-
-		cr_assert_eq(sb_media_engine_ops.create(media, 541, 9540, 2, SB_MEDIA_RTP, sdp, &o),
-			     0);
-		g_free(sdp);
-		ev = wait_event(SB_EV_MEDIA_READY, 541, 3000);
-		cr_assert_not_null(ev);
-		gw_b = port_of(ev->text);
-	}
-	gw_a = a.gw;
+	/* B: the other leg of A's call, on its worker. */
+	answering(541, 9540, 2, 15, SB_XC_PCMU, pb);
 	cr_assert_eq(sb_media_engine_ops.bridge(media, 540, 541), 0);
 	g_usleep(100 * 1000);
-	send_rtp(a.fd, gw_a, 0, 1, 160, 0x77, "bridged");
+	send_rtp(a.fd, a.gw, 0, 1, 160, 0x77, "bridged");
 	expect_at(fd_b, 0, "bridged");
 	cr_assert_eq(sb_media_engine_ops.conf_join(media, 540, 15), 0);
 	settle(all, 1, 200);
@@ -403,13 +399,12 @@ Test(conf, a_member_alone_hears_silence_and_its_bridge_ends)
 	/* A's tone went nowhere; B's audio does not reach A either. */
 	while (recv_rtp(fd_b, buf, sizeof(buf), 50) > 0)
 		;
-	send_rtp(a.fd, gw_a, 0, 2, 320, 0x77, "in-conf");
+	send_rtp(a.fd, a.gw, 0, 2, 320, 0x77, "in-conf");
 	expect_at(fd_b, -1, "in-conf");
 	sb_media_engine_ops.destroy(media, 540);
 	sb_media_engine_ops.destroy(media, 541);
 	member_free(&a);
 	close(fd_b);
-	(void)gw_b;
 }
 
 /* One worker mixes a conference: a session on another worker is refused,
