@@ -76,6 +76,12 @@ static int media_id(void *ud, uint64_t id)
 	return 0;
 }
 
+/* Conferences: the mix is the media plane's; joining takes effect. */
+static int media_conf_join(void *ud, uint64_t id, uint64_t conf)
+{
+	return 0;
+}
+
 static int media_dtmf(void *ud, uint64_t id, const char *d, int ms)
 {
 	return 0;
@@ -85,6 +91,8 @@ static const struct sb_engine_media_ops media = {
 	.create = media_create,
 	.update = media_ok,
 	.bridge = media_bridge,
+	.conf_join = media_conf_join,
+	.conf_leave = media_id,
 	.ice_restart = media_id,
 	.candidate = media_ok,
 	.dtmf = media_dtmf,
