@@ -256,8 +256,8 @@ static int client_reply(void *ud, uint64_t conn, int64_t request, const char *re
 		json_pack("{s:I,s:I}", "conn", (json_int_t)conn, "request", (json_int_t)request);
 
 	if (err) {
-		json_t *e = json_pack("{s:i,s:s,s:i}", "code", err->code, "name", err->name,
-				      "sip_status", err->sip_status);
+		json_t *e = json_pack("{s:i,s:s,s:s,s:i}", "code", err->code, "name", err->name,
+				      "message", err->message, "sip_status", err->sip_status);
 		if (err->retry_after_s)
 			json_object_set_new(e, "retry_after", json_integer(err->retry_after_s));
 		json_object_set_new(o, "error", e);
