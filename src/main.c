@@ -162,6 +162,20 @@ static char *queues_api_cb(const char *query, void *ud)
 	return sb_strbuf_steal(&b);
 }
 
+/* GET /api/v1/conferences: the engine's conference rooms. */
+static char *conferences_api_cb(const char *query, void *ud)
+{
+	char *rooms = sb_engine_conferences_json(ud);
+	struct sb_strbuf b;
+
+	if (!rooms)
+		return NULL;
+	sb_strbuf_init(&b);
+	sb_strbuf_printf(&b, "{\"conferences\":%s}", rooms);
+	free(rooms);
+	return sb_strbuf_steal(&b);
+}
+
 /* Reads one integer parameter of a query string ("offset=20&limit=50"). */
 static int64_t query_int(const char *query, const char *key, int64_t def)
 {
@@ -474,6 +488,7 @@ static int run(struct app *app)
 		return -ENOMEM;
 	sb_signal_api_add(app->signal, "/api/v1/calls", calls_api_cb, app->engine);
 	sb_signal_api_add(app->signal, "/api/v1/queues", queues_api_cb, app->engine);
+	sb_signal_api_add(app->signal, "/api/v1/conferences", conferences_api_cb, app->engine);
 	sb_signal_api_add(app->signal, "/api/v1/cdrs", cdrs_api_cb, app->store);
 	sb_signal_api_add(app->signal, "/api/v1/trunks", trunks_api_cb, app->sip);
 	sb_signal_api_add(app->signal, "/api/v1/registrations", registrations_api_cb, app->sip);

@@ -678,6 +678,10 @@ static void check_cross(struct parse *p)
 		if (strcmp(r->action, "queue") == 0 && !sb_config_find_queue(c, r->target))
 			add_error(p->errs, "%s: [route %s] key 'target': no [queue %s]", p->name,
 				  r->name, r->target);
+		if (strcmp(r->action, "conference") == 0 &&
+		    !sb_config_find_conference(c, r->target))
+			add_error(p->errs, "%s: [route %s] key 'target': no [conference %s]",
+				  p->name, r->name, r->target);
 	}
 	check_queues(p);
 }
@@ -752,6 +756,15 @@ const struct sb_config_user *sb_config_find_user(const struct sb_config *cfg, co
 bool sb_config_user_has_account(const struct sb_config_user *u)
 {
 	return u && u->sip_trunk && *u->sip_trunk && u->sip_username && *u->sip_username;
+}
+
+const struct sb_config_conference *sb_config_find_conference(const struct sb_config *cfg,
+							     const char *name)
+{
+	for (size_t i = 0; name && i < cfg->n_conferences; i++)
+		if (strcmp(cfg->conferences[i].name, name) == 0)
+			return &cfg->conferences[i];
+	return NULL;
 }
 
 const struct sb_config_queue *sb_config_find_queue(const struct sb_config *cfg, const char *name)

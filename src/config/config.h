@@ -154,7 +154,7 @@ struct sb_config_route {
 	char *name;
 	char *destination; /* pattern */
 	char *caller;	   /* pattern */
-	char *action;	   /* trunk | user | echo | reject | queue */
+	char *action;	   /* trunk | user | echo | reject | queue | conference */
 	char *target;
 	int64_t status;
 	char *hours;	/* opening hours (core/hours.h); "": always */
@@ -172,6 +172,13 @@ struct sb_config_queue {
 	int64_t max_wait_ms;	  /* then the caller's call ends (queue_timeout) */
 	int64_t max_callers;	  /* waiting at once; beyond: 503 (queue_full) */
 	int64_t wrapup_ms;	  /* after a queue call, the agent rests this long */
+};
+
+/* A conference room (docs/engine.md, "Conferences"): every call routed to
+ * it is answered and hears the mix of the others. */
+struct sb_config_conference {
+	char *name;
+	int64_t max_members; /* at once; beyond: 486 (conference_full) */
 };
 
 struct sb_config {
@@ -193,6 +200,8 @@ struct sb_config {
 	size_t n_routes;
 	struct sb_config_queue *queues; /* in file order */
 	size_t n_queues;
+	struct sb_config_conference *conferences; /* in file order */
+	size_t n_conferences;
 	int refs; /* control thread only */
 };
 
@@ -223,6 +232,8 @@ void sb_config_errors_clear(struct sb_config_errors *errs);
 /* Lookup helpers. */
 const struct sb_config_user *sb_config_find_user(const struct sb_config *cfg, const char *name);
 const struct sb_config_queue *sb_config_find_queue(const struct sb_config *cfg, const char *name);
+const struct sb_config_conference *sb_config_find_conference(const struct sb_config *cfg,
+							     const char *name);
 const struct sb_config_trunk *sb_config_find_trunk(const struct sb_config *cfg, const char *name);
 size_t sb_config_strv_len(char *const *v);
 /* True when the user has an upstream account (sip_trunk and sip_username). */

@@ -34,7 +34,8 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", "trac
 static const char *const log_formats[] = {"auto", "text", "json", NULL};
 static const char *const transports[] = {"udp", "tcp", "tls", NULL};
 static const char *const srtp_modes[] = {"off", "sdes", "sdes_optional", NULL};
-static const char *const route_actions[] = {"trunk", "user", "echo", "reject", "queue", NULL};
+static const char *const route_actions[] = {"trunk", "user",	   "echo", "reject",
+					    "queue", "conference", NULL};
 static const char *const queue_strategies[] = {"longest_idle", "round_robin", "ring_all", NULL};
 
 static const struct sb_config_key general_keys[] = {
@@ -262,6 +263,11 @@ static const struct sb_config_key queue_keys[] = {
 	END,
 };
 
+static const struct sb_config_key conference_keys[] = {
+	K(sb_config_conference, max_members, "max_members", SB_CT_INT, "20", 2, 1000),
+	END,
+};
+
 #define SINGLE(nm, field, keys_)                                                                   \
 	{                                                                                          \
 		.name = nm, .offset = offsetof(struct sb_config, field), .keys = keys_             \
@@ -287,5 +293,6 @@ const struct sb_config_section sb__config_sections[] = {
 	REPEAT("trunk", trunks, n_trunks, sb_config_trunk, trunk_keys),
 	REPEAT("route", routes, n_routes, sb_config_route, route_keys),
 	REPEAT("queue", queues, n_queues, sb_config_queue, queue_keys),
+	REPEAT("conference", conferences, n_conferences, sb_config_conference, conference_keys),
 	{.name = NULL},
 };

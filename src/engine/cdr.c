@@ -205,4 +205,5 @@ void sb_engine_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out)
 				 rows[i].name, rows[i].help, rows[i].name, rows[i].type,
 				 rows[i].name, (unsigned long long)rows[i].v);
 	sb__queue_metrics_write(eng, out);
+	sb__conf_metrics_write(eng, out);
 }

@@ -36,7 +36,8 @@ struct sb_engine *sb_engine_new(struct sb_config *cfg, struct sb_bus *bus,
 	eng->trunks_down = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	eng->mono0 = sb_clock_now(eng->clock);
 	eng->wall0 = sb_clock_real_us();
-	if (sb__admit_init(&eng->admit, cfg) < 0 || sb__queue_init(eng) < 0)
+	if (sb__admit_init(&eng->admit, cfg) < 0 || sb__queue_init(eng) < 0 ||
+	    sb__conf_init(eng) < 0)
 		return sb_engine_free(eng);
 	sb__inputs_subscribe(eng);
 	return eng;
@@ -84,6 +85,7 @@ struct sb_engine *sb_engine_free(struct sb_engine *eng)
 		g_hash_table_destroy(eng->trunks_down);
 	sb__admit_fini(&eng->admit);
 	sb__queue_fini(eng);
+	sb__conf_fini(eng);
 	sb_config_unref(eng->cfg);
 	free(eng);
 	return NULL;

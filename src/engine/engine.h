@@ -272,7 +272,7 @@ struct sb_cdr {
 	char caller[128];
 	char callee[128]; /* the dialled destination */
 	char route[64];	  /* route name or "" */
-	char action[8];	  /* trunk, user, echo, reject or "" */
+	char action[16];  /* trunk, user, echo, reject, queue, conference or "" */
 	char target[128];
 	uint64_t start_us, answer_us, end_us; /* wall clock, answer 0: never */
 	char disposition[16]; /* answered, no_answer, busy, failed, cancelled, refused */
@@ -304,6 +304,8 @@ struct sb_engine_metrics {
 	uint64_t cdrs;
 	uint64_t sessions_attached;
 	uint64_t sessions_detached;
+	uint64_t conf_joins;	    /* members joined to a conference */
+	uint64_t conf_refused_full; /* callers refused: conference full */
 };
 
 /* ---- The engine ---- */
@@ -347,6 +349,10 @@ char *sb_engine_calls_json(struct sb_engine *eng);
  * its name, strategy, waiting callers ({call, caller, waited_ms}) and
  * agents ({user, state: available, ringing, busy, wrapup, offline}). */
 char *sb_engine_queues_json(struct sb_engine *eng);
+/* The conferences as a JSON array for GET /api/v1/conferences, malloc'd:
+ * per configured room its name, max_members and members joined ({call,
+ * from, since: wall clock ms}), in the order they joined. */
+char *sb_engine_conferences_json(struct sb_engine *eng);
 void sb_engine_metrics(const struct sb_engine *eng, struct sb_engine_metrics *ret);
 /* Appends the metrics in the Prometheus text format. */
 void sb_engine_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out);

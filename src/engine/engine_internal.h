@@ -237,7 +237,7 @@ struct sb_call {
 	char out_trunk[SB_NAME_MAX]; /* idem */
 	char account[SB_NAME_MAX];   /* to this user's upstream SIP account, or "" */
 	char route[SB_NAME_MAX];
-	char action[8];
+	char action[16];
 	char target[SB_PARTY_MAX];
 	uint64_t start_us, answer_us, end_us;
 	int end_status; /* SIP status when the call failed */
@@ -273,6 +273,15 @@ struct sb_call {
 		char name[SB_NAME_MAX];
 		char agent[SB_NAME_MAX];
 	} queue;
+	/* A call routed to a conference (conf.c): a member of room name
+	 * (its id, the affinity of the caller's media session) from routing
+	 * to the end; joined: answered and joined in the media plane since
+	 * since_us. id 0: not a conference call. */
+	struct {
+		bool joined;
+		uint64_t id, since_us;
+		char name[SB_NAME_MAX];
+	} conf;
 	struct sb_call *grave_next;
 };
 
@@ -376,6 +385,10 @@ struct sb_engine {
 	 * ran). */
 	GHashTable *queues, *agents;
 	bool q_running, q_again;
+	/* conf.c: room name -> struct sb_conf_room (owned), live rooms only;
+	 * the last room id given. */
+	GHashTable *rooms;
+	uint64_t conf_next;
 	GMainContext *ctx;
 	GSource *idle, *timer;
 };
@@ -550,6 +563,32 @@ void sb__queue_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out)
 /* call answered + answer: a queue's agent (queue.c) or a transfer's
  * target (transfer.c) answered. */
 void sb__h_call_join(struct sb_engine *eng, void *obj, int from, const void *arg);
+
+/* conf.c: conference rooms (docs/engine.md, "Conferences") */
+int sb__conf_init(struct sb_engine *eng);
+void sb__conf_fini(struct sb_engine *eng);
+/* True when call was routed to a conference. */
+bool sb__conf_call(const struct sb_call *call);
+/* Whether room name can take one more member: 0, -ENOENT (not
+ * configured), -ENOSYS (the media plane has no conferences), -EBUSY (full:
+ * max_members reached, counting members still being set up). */
+int sb__conf_check(struct sb_engine *eng, const char *name);
+/* A call routed to its room (call->target): a member from now on (the room
+ * opens with it, if empty). Returns the room's id, the affinity of the
+ * caller's media session, or 0 when out of memory. */
+uint64_t sb__conf_enter(struct sb_engine *eng, struct sb_call *call);
+/* The caller was answered: joined to the room in the media plane, and
+ * every browser member is told. A join that fails ends the call. */
+void sb__conf_caller_answered(struct sb_engine *eng, struct sb_call *call);
+/* The call ended (h_call_end, after it closed): out of its room (closed
+ * when it was the last), the others told. */
+void sb__conf_call_ended(struct sb_engine *eng, struct sb_call *call);
+/* The browser member of call resumed its session: told the room again. */
+void sb__conf_resumed(struct sb_engine *eng, struct sb_call *call);
+/* The error a request that needs another party (what: "hold") gets on a
+ * conference call: not_available with a message naming it. */
+void sb__conf_error(const char *what, struct sb_engine_error *ret);
+void sb__conf_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out);
 
 /* cdr.c */
 void sb__cdr_emit(struct sb_engine *eng, struct sb_call *call);

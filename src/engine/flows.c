@@ -210,6 +210,7 @@ void sb__h_call_end(struct sb_engine *eng, void *obj, int from, const void *arg)
 	post_ended(eng, call);
 	sb__call_close(eng, call);
 	sb__queue_call_ended(eng, call);
+	sb__conf_call_ended(eng, call);
 }
 
 /* The response a caller gets when every callee failed (RFC 3261 section
@@ -551,6 +552,10 @@ void sb__h_leg_ready(struct sb_engine *eng, void *obj, int from, const void *arg
 		/* A queue answers its caller at once, then holds it. */
 		call_apply(eng, call, SB_CI_ANSWER, "queue_answer", NULL);
 		sb__queue_caller_answered(eng, call);
+	} else if (strcmp(call->action, "conference") == 0 && call->state == SB_CALL_PROCEEDING) {
+		/* A conference answers its caller, then mixes it in. */
+		call_apply(eng, call, SB_CI_ANSWER, "conference_answer", NULL);
+		sb__conf_caller_answered(eng, call);
 	} else if (call->state == SB_CALL_ANSWERED)
 		answer_caller(eng, call);
 }
@@ -765,6 +770,24 @@ void sb__route_pick(struct sb_engine *eng, const char *user, const char *caller,
 		pick_refuse(ret, 503, 3004, true, verdict_cause[v]);
 }
 
+/* A conference refuses a caller before it is answered: 486 when the room
+ * is full (RFC 3261 section 21.4.24: the callee cannot take another
+ * call), 500 when the room is not configured or the media plane mixes
+ * none. */
+static bool route_conference(struct sb_engine *eng, struct sb_call *call)
+{
+	int r = sb__conf_check(eng, call->target);
+
+	if (r == -EBUSY) {
+		eng->m.conf_refused_full++;
+		refuse(eng, call, 486, 0, false, "conference_full", "refused");
+	} else if (r < 0) {
+		refuse(eng, call, 500, 0, false,
+		       r == -ENOSYS ? "conference_unsupported" : "conference_unknown", "failed");
+	}
+	return r == 0;
+}
+
 static bool route(struct sb_engine *eng, struct sb_call *call, uint64_t now)
 {
 	struct sb_route_pick p;
@@ -807,6 +830,8 @@ static bool route(struct sb_engine *eng, struct sb_call *call, uint64_t now)
 		refuse(eng, call, 503, 0, true, "queue_full", "refused");
 		return false;
 	}
+	if (strcmp(p.action, "conference") == 0)
+		return route_conference(eng, call);
 	return true;
 }
 
@@ -827,16 +852,25 @@ static void place(struct sb_engine *eng, struct sb_call *call)
 {
 	struct sb_leg *caller = sb__call_caller(call);
 	bool echo = strcmp(call->action, "echo") == 0;
+	struct sb_engine_media_opts opts = {0};
 	enum sb_engine_media_kind k;
 
 	if (caller->kind == SB_LEG_CLIENT)
 		k = echo ? SB_MEDIA_ECHO : SB_MEDIA_WEBRTC;
 	else
 		k = echo ? SB_MEDIA_RTP_ECHO : SB_MEDIA_RTP;
-	if (media_create(eng, caller, k, caller->remote_sdp, NULL) < 0) {
+	/* Every member of a room lives on the room's media worker. */
+	if (strcmp(call->action, "conference") == 0 &&
+	    !(opts.affinity = sb__conf_enter(eng, call))) {
 		sb__call_end(eng, call, 500, "media_error", "failed");
 		return;
 	}
+	if (media_create(eng, caller, k, caller->remote_sdp, opts.affinity ? &opts : NULL) < 0) {
+		sb__call_end(eng, call, 500, "media_error", "failed");
+		return;
+	}
+	if (opts.affinity)
+		return; /* answered when its media is ready, then joined */
 	if (strcmp(call->action, "queue") == 0) {
 		/* Answered when its media is ready, then offered to agents. */
 		sb__queue_enter(eng, call);

@@ -325,6 +325,14 @@ static void on_ws_call_hold(struct sb_engine *eng, const struct sb_event *ev)
 	json_decref(o);
 	if (!leg)
 		return;
+	if (sb__conf_call(leg->call)) {
+		/* No other party to hold: a member mutes itself. */
+		struct sb_engine_error err;
+
+		sb__conf_error("hold", &err);
+		sb__client_reply(eng, (uint64_t)ev->arg[0], ev->arg[1], NULL, &err);
+		return;
+	}
 	if (leg->state == SB_LEG_UP)
 		t = leg->media_kind == SB_MEDIA_ECHO ? leg : sb__leg_peer(leg);
 	if (!t || t->state != SB_LEG_UP) {
@@ -791,6 +799,7 @@ void sb__h_session_resume(struct sb_engine *eng, void *obj, int from, const void
 		    eng->ops.media && eng->ops.media->ice_restart &&
 		    eng->ops.media->ice_restart(eng->ops.media_ud, leg->media) == 0) {
 			leg->resume_sdp = true; /* call.resumed follows MEDIA_READY */
+			sb__conf_resumed(eng, call);
 			continue;
 		}
 		data = json_pack("{s:s,s:s}", "call", call->wire_id, "state",
@@ -801,6 +810,7 @@ void sb__h_session_resume(struct sb_engine *eng, void *obj, int from, const void
 		    ((leg->outbound && leg->state != SB_LEG_UP) || leg->reoffer))
 			json_object_set_new(data, "sdp", json_string(leg->local_sdp));
 		sb__client_event(eng, s->id, "call.resumed", data);
+		sb__conf_resumed(eng, call);
 	}
 	sb__calls_release(calls);
 }

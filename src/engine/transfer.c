@@ -91,6 +91,15 @@ void sb__transfer_request(struct sb_engine *eng, struct sb_leg *agent, const cha
 	uint64_t now = sb_clock_now(eng->clock);
 	struct sb_route_pick r;
 
+	if (sb__conf_call(call)) {
+		/* A member has no party to send elsewhere. */
+		struct sb_engine_error err;
+
+		sb__conf_error("transfer", &err);
+		if (request >= 0)
+			sb__client_reply(eng, conn, request, NULL, &err);
+		return;
+	}
 	if (call->state != SB_CALL_ANSWERED || !p || p->state != SB_LEG_UP || !s)
 		return reply_code(eng, conn, request, 3000, 0); /* not answered */
 	/* One change of the party's session at a time (RFC 3261 section

@@ -44,6 +44,12 @@ export class Call extends Emitter {
     /** True while we hold the call; `remoteHeld` when the far end holds. */
     this.held = false;
     this.remoteHeld = false;
+    /**
+     * The conference room this call is in (a call to a conference
+     * destination), with its members, once the server told it; else null.
+     * @type {{name: string, members: {call: string, from: string}[]}|null}
+     */
+    this.conference = null;
     /** The remote media once it arrives. @type {MediaStream|null} */
     this.remoteStream = null;
     /** The local media sent. @type {MediaStream|null} */
@@ -218,6 +224,15 @@ export class Call extends Emitter {
         case 'call.hold':
           this.remoteHeld = !!data.hold;
           this._emit('hold', { held: this.remoteHeld, remote: true });
+          return undefined;
+        case 'call.conference':
+          this.conference = {
+            name: String(data.conference || ''),
+            members: Array.isArray(data.members)
+              ? data.members.map((m) => ({ call: String(m.call || ''), from: String(m.from || '') }))
+              : [],
+          };
+          this._emit('conference', this.conference);
           return undefined;
         case 'call.ended':
           return this._onEnded(data);

@@ -223,6 +223,25 @@ export interface CallEvents {
    * ICE; its offer has been answered (media keeps flowing meanwhile).
    */
   resumed: (info: { state: string; iceRestart: boolean }) => void;
+  /**
+   * A call to a conference room: the members changed (one joined or
+   * left; also once this call joined, and after a resumed session).
+   */
+  conference: (info: ConferenceInfo) => void;
+}
+
+/** A member of a conference room. */
+export interface ConferenceMember {
+  /** The member's call id (`c-...`): this call's own id for this client. */
+  call: string;
+  /** The caller as the server knows it: a user name, a number or a SIP URI. */
+  from: string;
+}
+
+/** A conference room and its members, as the last `call.conference` gave it. */
+export interface ConferenceInfo {
+  name: string;
+  members: ConferenceMember[];
 }
 
 export declare class Call extends Emitter<CallEvents> {
@@ -237,6 +256,8 @@ export declare class Call extends Emitter<CallEvents> {
   readonly error: SwitchboardError | null;
   readonly held: boolean;
   readonly remoteHeld: boolean;
+  /** The conference room this call is in, or null (not a conference call). */
+  readonly conference: ConferenceInfo | null;
   readonly isMuted: boolean;
   readonly remoteStream: MediaStream | null;
   readonly localStream: MediaStream | null;

@@ -11,6 +11,8 @@ async function main() {
     const c = phone.call('bob', { video: false });
     c.on('ringing', ({ status }) => status + 1);
     c.on('resumed', ({ state, iceRestart }) => console.log(state.length, iceRestart === true));
+    c.on('conference', ({ name, members }) => console.log(name.length, members.map((m) => m.call + m.from).length));
+    console.log(c.conference?.members.length ?? 0);
     await c.sendDigits('123');
     c.mute(true);
     await c.transfer('5551234');

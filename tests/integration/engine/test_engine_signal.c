@@ -76,6 +76,12 @@ static int media_id(void *ud, uint64_t id)
 	return 0;
 }
 
+/* Conferences: the mix is the media plane's; joining takes effect. */
+static int media_conf_join(void *ud, uint64_t id, uint64_t conf)
+{
+	return 0;
+}
+
 static int media_dtmf(void *ud, uint64_t id, const char *d, int ms)
 {
 	return 0;
@@ -85,6 +91,8 @@ static const struct sb_engine_media_ops media = {
 	.create = media_create,
 	.update = media_ok,
 	.bridge = media_bridge,
+	.conf_join = media_conf_join,
+	.conf_leave = media_id,
 	.ice_restart = media_id,
 	.candidate = media_ok,
 	.dtmf = media_dtmf,
@@ -190,6 +198,9 @@ static void setup(void)
 		 "[auth]\nhs256_secret = test-secret\n"
 		 "[user alice]\n[user bob]\n[trunk carrier]\nhost = 127.0.0.1\n"
 		 "[route echo]\ndestination = 1999\naction = echo\n"
+		 "[conference lobby]\n"
+		 "[route conference]\ndestination = 1888\naction = conference\n"
+		 "target = lobby\n"
 		 "[route users]\ndestination = alice|bob\naction = user\n"
 		 "[trunk tight]\nhost = 127.0.0.1\nmax_calls = 1\n"
 		 "[route tight]\ndestination = 17*\naction = trunk\ntarget = tight\n"
@@ -323,6 +334,49 @@ Test(engine, echo_call_answered_and_hung_up)
 	json_decref(cdr);
 	g_free(call);
 	ws_close(ws);
+}
+
+/* Two browser sessions meet in a conference room: each is answered, then
+ * told the room's members (call.conference, checked against its schema
+ * like every event); the first hears the second leave. */
+Test(engine, conference_members_told)
+{
+	struct ws *a = ws_open("127.0.0.1", F.port, false, NULL);
+	struct ws *b = ws_open("127.0.0.1", F.port, false, NULL);
+	json_t *ev, *members, *cdr;
+	char *ca, *cb;
+
+	json_decref(hello_ok(a, NULL));
+	json_decref(hello_ok(b, NULL));
+	ca = dial(a, "1888");
+	json_decref(event(a, "call.answered"));
+	ev = event(a, "call.conference");
+	cr_assert_str_eq(data_str(ev, "call"), ca);
+	cr_assert_str_eq(data_str(ev, "conference"), "lobby");
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(ev, "data"), "members")), 1);
+	json_decref(ev);
+	cb = dial(b, "1888");
+	json_decref(event(b, "call.answered"));
+	ev = event(a, "call.conference");
+	members = json_object_get(json_object_get(ev, "data"), "members");
+	cr_assert_eq(json_array_size(members), 2);
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(members, 1), "call")),
+			 cb);
+	json_decref(ev);
+	json_decref(event(b, "call.conference"));
+	hangup(b, cb);
+	ev = event(a, "call.conference");
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(ev, "data"), "members")), 1);
+	json_decref(ev);
+	hangup(a, ca);
+	cdr = last_cdr();
+	cr_assert_str_eq(json_string_value(json_object_get(cdr, "action")), "conference");
+	cr_assert_str_eq(json_string_value(json_object_get(cdr, "target")), "lobby");
+	json_decref(cdr);
+	g_free(ca);
+	g_free(cb);
+	ws_close(a);
+	ws_close(b);
 }
 
 Test(engine, trunk_call_rings_answers_and_counts_per_connection)

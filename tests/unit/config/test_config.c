@@ -209,6 +209,39 @@ Test(config, queues)
 		     "[route r] key 'target': no [queue support]");
 }
 
+/* [conference NAME]: the default, the range of max_members, unknown keys,
+ * and a route naming no conference. */
+Test(config, conferences)
+{
+	struct sb_config *cfg = NULL;
+
+	cr_assert_eq(load("[conference lobby]\n"
+			  "[conference board]\nmax_members = 5\n"
+			  "[route c]\ndestination = 700\naction = conference\ntarget = board\n",
+			  NULL, &cfg),
+		     0, "%s", errs.n ? errs.msgs[0] : "");
+	cr_assert_eq(cfg->n_conferences, 2);
+	cr_assert_str_eq(cfg->conferences[0].name, "lobby");
+	cr_assert_eq(cfg->conferences[0].max_members, 20);
+	cr_assert_eq(cfg->conferences[1].max_members, 5);
+	cr_assert_eq(sb_config_find_conference(cfg, "board"), &cfg->conferences[1]);
+	cr_assert_null(sb_config_find_conference(cfg, "nope"));
+	cr_assert_null(sb_config_find_conference(cfg, NULL));
+	cr_assert_str_eq(cfg->routes[0].action, "conference");
+	cr_assert_str_eq(cfg->routes[0].target, "board");
+	sb_config_unref(cfg);
+
+	expect_error("[conference lobby]\nmax_members = 1\n",
+		     "test.conf:2: key 'max_members' in [conference]: 1 is out of range 2..1000");
+	expect_error("[conference lobby]\n\nmax_members = 1001\n",
+		     "test.conf:3: key 'max_members' in [conference]: 1001 is out of range");
+	expect_error("[conference lobby]\npin = 1234\n", "test.conf:2: unknown key 'pin'");
+	expect_error("[conference lobby]\n[route r]\naction = conference\ntarget = hall\n",
+		     "[route r] key 'target': no [conference hall]");
+	expect_error("[route r]\naction = conference\n",
+		     "[route r] key 'target': no [conference ]");
+}
+
 Test(config, cross_key_checks)
 {
 	expect_error("[media]\nrtp_port_min = 30000\nrtp_port_max = 20000\n",

@@ -132,7 +132,7 @@ static const char *const kinds[] = {"webrtc", "rtp", "echo", "rtp_echo"};
 
 static const char *const srtp_modes[] = {"off", "sdes", "sdes_optional"};
 
-/* opts as {"codecs": [...], "srtp": "..."}, or null. */
+/* opts as {"codecs": [...], "srtp": "...", "affinity": n}, or null. */
 static json_t *opts_json(const struct sb_engine_media_opts *o)
 {
 	json_t *codecs = json_array();
@@ -143,8 +143,9 @@ static json_t *opts_json(const struct sb_engine_media_opts *o)
 	}
 	for (size_t i = 0; o->codecs && o->codecs[i]; i++)
 		json_array_append_new(codecs, json_string(o->codecs[i]));
-	return json_pack("{s:o,s:s}", "codecs", codecs, "srtp",
-			 o->srtp >= 0 && o->srtp < _SB_ENGINE_SRTP_MAX ? srtp_modes[o->srtp] : "?");
+	return json_pack("{s:o,s:s,s:I}", "codecs", codecs, "srtp",
+			 o->srtp >= 0 && o->srtp < _SB_ENGINE_SRTP_MAX ? srtp_modes[o->srtp] : "?",
+			 "affinity", (json_int_t)o->affinity);
 }
 
 static int media_create(void *ud, uint64_t id, uint64_t call, uint32_t leg,
@@ -196,6 +197,17 @@ static int media_bridge(void *ud, uint64_t a, uint64_t b)
 		      json_pack("{s:I,s:I}", "a", (json_int_t)a, "b", (json_int_t)b));
 }
 
+static int media_conf_join(void *ud, uint64_t id, uint64_t conf)
+{
+	return record(ud, "media.conf_join",
+		      json_pack("{s:I,s:I}", "id", (json_int_t)id, "conf", (json_int_t)conf));
+}
+
+static int media_conf_leave(void *ud, uint64_t id)
+{
+	return record(ud, "media.conf_leave", json_pack("{s:I}", "id", (json_int_t)id));
+}
+
 static int media_ice_restart(void *ud, uint64_t id)
 {
 	return record(ud, "media.ice_restart", json_pack("{s:I}", "id", (json_int_t)id));
@@ -227,6 +239,8 @@ static const struct sb_engine_media_ops fake_media = {
 	.hold = media_hold,
 	.offer_done = media_offer_done,
 	.bridge = media_bridge,
+	.conf_join = media_conf_join,
+	.conf_leave = media_conf_leave,
 	.ice_restart = media_ice_restart,
 	.candidate = media_candidate,
 	.dtmf = media_dtmf,
@@ -242,8 +256,8 @@ static int client_reply(void *ud, uint64_t conn, int64_t request, const char *re
 		json_pack("{s:I,s:I}", "conn", (json_int_t)conn, "request", (json_int_t)request);
 
 	if (err) {
-		json_t *e = json_pack("{s:i,s:s,s:i}", "code", err->code, "name", err->name,
-				      "sip_status", err->sip_status);
+		json_t *e = json_pack("{s:i,s:s,s:s,s:i}", "code", err->code, "name", err->name,
+				      "message", err->message, "sip_status", err->sip_status);
 		if (err->retry_after_s)
 			json_object_set_new(e, "retry_after", json_integer(err->retry_after_s));
 		json_object_set_new(o, "error", e);

@@ -227,11 +227,12 @@ static json_t *metrics_json(struct run *r)
 
 	sb_engine_metrics(r->h->eng, &m);
 	return json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "active",
-		(json_int_t)sb_engine_active(r->h->eng), "calls_total", (json_int_t)m.calls_total,
-		"answered", (json_int_t)m.calls_answered, "failed", (json_int_t)m.calls_failed,
-		"cancelled", (json_int_t)m.calls_cancelled, "refused_limit",
-		(json_int_t)m.calls_refused_limit, "refused_overload",
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "conf_joins",
+		(json_int_t)m.conf_joins, "conf_refused_full", (json_int_t)m.conf_refused_full,
+		"active", (json_int_t)sb_engine_active(r->h->eng), "calls_total",
+		(json_int_t)m.calls_total, "answered", (json_int_t)m.calls_answered, "failed",
+		(json_int_t)m.calls_failed, "cancelled", (json_int_t)m.calls_cancelled,
+		"refused_limit", (json_int_t)m.calls_refused_limit, "refused_overload",
 		(json_int_t)m.calls_refused_overload, "no_route", (json_int_t)m.calls_no_route,
 		"not_allowed", (json_int_t)m.calls_not_allowed, "resume_timeout",
 		(json_int_t)m.calls_resume_timeout, "illegal", (json_int_t)m.illegal_transitions,

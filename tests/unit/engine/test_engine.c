@@ -617,6 +617,69 @@ Test(metrics, queues)
 	harness_free(h);
 }
 
+/* Conferences: the families, GET /api/v1/conferences' JSON (every
+ * configured room, its members once joined), a room emptied. */
+Test(metrics, conferences)
+{
+	struct harness *h = harness_new("[user alice]\n[conference lobby]\n"
+					"[conference board]\nmax_members = 4\n"
+					"[route c]\ndestination = conference\naction = conference\n"
+					"target = lobby\n");
+	struct sb_event ready = {.type = SB_EV_MEDIA_READY, .leg = 1};
+	struct sb_strbuf b;
+	json_t *arr, *o, *m;
+	char *text;
+
+	harness_connect(h, 1, "s1", "alice");
+	harness_ws(h, SB_EV_WS_CALL_DIAL, 1, 7, "s1", dial("conference"));
+	/* Being set up: counted, not listed. */
+	text = sb_engine_conferences_json(h->eng);
+	cr_assert_str_eq(text, "[{\"name\":\"lobby\",\"max_members\":20,\"members\":[]},"
+			       "{\"name\":\"board\",\"max_members\":4,\"members\":[]}]");
+	free(text);
+	o = harness_cmd(h, "media.create", 0);
+	ready.call = (uint64_t)json_integer_value(json_object_get(o, "call"));
+	ready.arg[0] = json_integer_value(json_object_get(o, "id"));
+	ready.text = strdup("v=0 answer");
+	harness_post(h, &ready);
+	cr_assert_eq(harness_count(h, "media.conf_join"), 1);
+	text = sb_engine_conferences_json(h->eng);
+	arr = json_loads(text, 0, NULL);
+	free(text);
+	o = json_array_get(arr, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(o, "name")), "lobby");
+	cr_assert_eq(json_array_size(json_object_get(o, "members")), 1);
+	m = json_array_get(json_object_get(o, "members"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(m, "from")), "alice");
+	cr_assert_eq(strncmp(json_string_value(json_object_get(m, "call")), "c-", 2), 0);
+	cr_assert(json_integer_value(json_object_get(m, "since")) > 0);
+	json_decref(arr);
+	sb_strbuf_init(&b);
+	sb_engine_metrics_write(h->eng, &b);
+	cr_assert_not_null(
+		strstr(sb_strbuf_cstr(&b),
+		       "# TYPE switchboard_engine_conference_members gauge\n"
+		       "switchboard_engine_conference_members{conference=\"lobby\"} 1\n"
+		       "switchboard_engine_conference_members{conference=\"board\"} 0\n"),
+		"%s", sb_strbuf_cstr(&b));
+	cr_assert_not_null(
+		strstr(sb_strbuf_cstr(&b), "switchboard_engine_conference_joins_total 1\n"));
+	cr_assert_not_null(
+		strstr(sb_strbuf_cstr(&b), "switchboard_engine_conference_refused_full_total 0\n"));
+	sb_strbuf_fini(&b);
+	/* The member's session ends: the room is empty again. */
+	sb_engine_drain(h->eng);
+	harness_post(h, &(struct sb_event){.type = SB_EV_WS_SESSION_ENDED, .str = "s1"});
+	cr_assert_eq(sb_engine_active(h->eng), 0);
+	sb_strbuf_init(&b);
+	sb_engine_metrics_write(h->eng, &b);
+	cr_assert_not_null(
+		strstr(sb_strbuf_cstr(&b),
+		       "switchboard_engine_conference_members{conference=\"lobby\"} 0\n"));
+	sb_strbuf_fini(&b);
+	harness_free(h);
+}
+
 /* ---- the documented tables are the real ones ---- */
 
 static size_t doc_rows(const char *doc, const char *machine)
