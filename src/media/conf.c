@@ -103,13 +103,13 @@ out_free:
 
 /* ---- the registry ---- */
 
-int sb__conf_init(struct sb_mworker *w)
+int sb__conf_worker_init(struct sb_mworker *w)
 {
 	w->confs = g_hash_table_new(g_int64_hash, g_int64_equal);
 	return w->confs ? 0 : -ENOMEM;
 }
 
-void sb__conf_fini(struct sb_mworker *w)
+void sb__conf_worker_fini(struct sb_mworker *w)
 {
 	/* The rooms went with their last members (sb__msession_free). */
 	w->conf_src = sb__frame_timer_free(w->conf_src);

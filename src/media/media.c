@@ -207,7 +207,7 @@ static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 	w->bus = sb_bus_new(&m->cfg->bus, w->ctx);
 	w->sessions = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, sb__msession_free);
 	if (!w->bus || sb__mpoll_init(w) < 0 || sb__nice_io_init(w) < 0 || sb__rtp_rx_init(w) < 0 ||
-	    sb__conf_init(w) < 0)
+	    sb__conf_worker_init(w) < 0)
 		return -ENOMEM;
 	for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++)
 		sb_bus_subscribe(w->bus, cmds[k], worker_cmd_cb, w);
@@ -236,7 +236,7 @@ static void worker_stop(struct sb_mworker *w)
 		g_hash_table_destroy(w->sessions);
 	w->sessions = NULL;
 	sb__moh_fini(w);
-	sb__conf_fini(w);
+	sb__conf_worker_fini(w);
 	sb__nice_io_fini(w);
 	sb__rtp_rx_fini(w);
 	sb__mpoll_fini(w);

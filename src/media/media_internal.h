@@ -497,8 +497,8 @@ GSource *sb__frame_timer_free(GSource *src);
 /* conf.c: conferences, mixed on the worker of their members (docs/media.md
  * "Conferences"). Worker thread of the session, except init and fini
  * (before the worker runs, after its sessions are gone). */
-int sb__conf_init(struct sb_mworker *w);
-void sb__conf_fini(struct sb_mworker *w);
+int sb__conf_worker_init(struct sb_mworker *w);
+void sb__conf_worker_fini(struct sb_mworker *w);
 /* Makes session id a member of conference conf of this worker, leaving
  * any bridge and any other conference; the room is made at its first
  * member. No-op for an unknown session. */

@@ -4,12 +4,16 @@
 (function () {
   const FFT = 4096;
 
-  /* A tone of hz as a MediaStream: {ac, stream, stop()}. */
-  function source(hz, ac = new AudioContext()) {
+  /* A tone of hz as a MediaStream: {ac, stream, stop()}; gain 1 is full
+   * scale. */
+  function source(hz, ac = new AudioContext(), gain = 1) {
     const osc = ac.createOscillator();
     osc.frequency.value = hz;
+    const amp = ac.createGain();
+    amp.gain.value = gain;
     const dest = ac.createMediaStreamDestination();
-    osc.connect(dest);
+    osc.connect(amp);
+    amp.connect(dest);
     osc.start();
     return { ac, stream: dest.stream, stop: () => osc.stop() };
   }
@@ -36,6 +40,18 @@
     return { hz: (best * l.ac.sampleRate) / FFT, db: l.bins[best] };
   }
 
+  /* The level of hz right now, in dB: the strongest of the bins within
+   * 20 Hz of it (a tone's energy spreads over a bin or two). */
+  function level(l, hz) {
+    l.an.getFloatFrequencyData(l.bins);
+    const width = l.ac.sampleRate / FFT;
+    let db = -Infinity;
+    for (let i = Math.max(1, Math.floor((hz - 20) / width)); i <= Math.ceil((hz + 20) / width); i++) {
+      if (i < l.bins.length && l.bins[i] > db) db = l.bins[i];
+    }
+    return db;
+  }
+
   /* Polls every 250 ms until hz is the strongest frequency (within 30 Hz,
    * louder than -60 dB) after at least minMs, or until ms passed. Resolves
    * {heard, peakHz, peakDb} with the last reading. */
@@ -52,5 +68,5 @@
     return { heard: false, peakHz: p.hz, peakDb: p.db };
   }
 
-  window.sbTone = { source, listen, peak, waitFor };
+  window.sbTone = { source, listen, peak, level, waitFor };
 })();

@@ -1,0 +1,175 @@
+// A conference room end to end: three Chromium pages load the SDK from
+// switchboard and dial `room` (a route with action = conference), each with
+// its own WebAudio tone as the microphone (500, 900 and 1400 Hz). The media
+// plane decodes each member, mixes and encodes for each the others' audio:
+// checked by content, every page must hear the two other tones and not its
+// own. The admin API lists the room's three members; the pages get
+// call.conference events naming the members; when one hangs up the others
+// stop hearing its tone, and its CDR says action conference.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchChromium, mintJwt, startServer } from './harness.mjs';
+
+const BINARY = process.env.SB_BINARY;
+const TONES = { alice: 500, bob: 900, carol: 1400 };
+let server;
+let browser;
+
+const watchdog = setTimeout(() => {
+  console.error('e2e conference: watchdog fired');
+  process.exit(1);
+}, 170000);
+watchdog.unref();
+
+before(async () => {
+  assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
+  server = await startServer(BINARY, {
+    extra: [
+      '[conference room]', 'max_members = 3',
+      '[route room]', 'destination = room', 'action = conference', 'target = room',
+      '[media]', 'workers = 2', 'hold_music = silence', '',
+    ].join('\n'),
+  });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  if (browser) await browser.close().catch(() => {});
+  if (server) {
+    await server.stop();
+    if (process.env.SB_E2E_VERBOSE) console.log(server.log());
+    assert.deepEqual(server.exit, { code: 0, signal: null }, server.log().slice(-3000));
+  }
+  clearTimeout(watchdog);
+});
+
+// In the page: connects, dials room with a tone of hz as the microphone,
+// waits for the remote audio and puts an analyser on it. Server events are
+// kept in window.t.events.
+async function join({ url, token, hz }) {
+  const { Phone } = window.Switchboard;
+  const phone = new Phone({ url, token });
+  const events = [];
+  phone.on('event', (name, data) => events.push({ name, data }));
+  await phone.connect();
+  const { ac, stream: mic } = window.sbTone.source(hz, undefined, 0.25);
+  const call = phone.call('room', { stream: mic });
+  const remote = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no remote audio')), 20000);
+    call.on('track', ({ stream }) => { clearTimeout(t); resolve(stream); });
+    call.on('ended', ({ reason, error }) => reject(new Error(`ended: ${reason} ${error && error.name}`)));
+  });
+  const ear = await window.sbTone.listen(ac, remote);
+  window.t = { phone, call, ear, events };
+  return call.id;
+}
+
+// In the page: the median level of each frequency over ms (a reading every
+// 200 ms; the analyser's smoothing is off so each reading is this instant).
+async function levels({ freqs, ms }) {
+  const { ear } = window.t;
+  ear.an.smoothingTimeConstant = 0;
+  const reads = freqs.map(() => []);
+  for (let t = 0; t < ms; t += 200) {
+    await new Promise((r) => setTimeout(r, 200));
+    freqs.forEach((hz, i) => reads[i].push(window.sbTone.level(ear, hz)));
+  }
+  return reads.map((r) => r.sort((a, b) => a - b)[Math.floor(r.length / 2)]);
+}
+
+// In the page: the last call.conference event's member count.
+const lastMembers = () => {
+  const ev = window.t.events.filter((e) => e.name === 'call.conference').pop();
+  return ev ? ev.data.members.length : -1;
+};
+
+async function waitMembers(page, n) {
+  for (let i = 0; i < 100; i++) {
+    if ((await page.evaluate(lastMembers)) === n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`no call.conference event with ${n} members: ${JSON.stringify(await page.evaluate(() => window.t.events))}`);
+}
+
+test('three browsers in a room each hear the two others, not themselves', { timeout: 150000 }, async () => {
+  const pages = {};
+  const ids = {};
+  const url = `ws://127.0.0.1:${server.port}/ws`;
+  for (const name of Object.keys(TONES)) {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    page.on('pageerror', (e) => console.error(`${name} page error:`, e));
+    await page.goto(`${server.base}/sdk/test.html`);
+    await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+    const token = mintJwt({ sub: name, may_dial: ['room'] });
+    ids[name] = await page.evaluate(join, { url, token, hz: TONES[name] });
+    pages[name] = page;
+  }
+  for (const page of Object.values(pages)) await waitMembers(page, 3);
+
+  const rooms = await server.api('/api/v1/conferences');
+  const room = (rooms.conferences || rooms).find((c) => c.name === 'room');
+  assert.ok(room, `room in /api/v1/conferences: ${JSON.stringify(rooms)}`);
+  assert.deepEqual(room.members.map((m) => m.call).sort(), Object.values(ids).sort());
+
+  // Each page hears the two other tones, each well above its own.
+  const freqs = Object.values(TONES);
+  const heard = {};
+  await Promise.all(Object.entries(pages).map(async ([name, page]) => {
+    heard[name] = await page.evaluate(levels, { freqs, ms: 3000 });
+  }));
+  for (const [name, db] of Object.entries(heard)) {
+    const own = db[freqs.indexOf(TONES[name])];
+    const others = freqs.filter((hz) => hz !== TONES[name]).map((hz) => db[freqs.indexOf(hz)]);
+    console.log(`${name} hears ${freqs.map((hz, i) => `${hz} Hz ${db[i].toFixed(1)} dB`).join(', ')}`);
+    for (const o of others) {
+      assert.ok(o > -60, `${name} hears the others: ${JSON.stringify(db)}`);
+      assert.ok(o - own > 25, `${name} does not hear itself: own ${own.toFixed(1)} dB, other ${o.toFixed(1)} dB`);
+    }
+  }
+
+  // Alice leaves: the others are told and stop hearing her tone.
+  await pages.alice.evaluate(async () => {
+    await window.t.call.hangup();
+    await window.t.phone.disconnect();
+  });
+  await waitMembers(pages.bob, 2);
+  await waitMembers(pages.carol, 2);
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = await pages.bob.evaluate(levels, { freqs, ms: 2000 });
+  console.log(`bob after alice left: ${freqs.map((hz, i) => `${hz} Hz ${after[i].toFixed(1)} dB`).join(', ')}`);
+  assert.ok(after[freqs.indexOf(TONES.carol)] > -60, `bob still hears carol: ${JSON.stringify(after)}`);
+  assert.ok(after[freqs.indexOf(TONES.carol)] - after[freqs.indexOf(TONES.alice)] > 25,
+    `bob no longer hears alice: ${JSON.stringify(after)}`);
+
+  for (const name of ['bob', 'carol']) {
+    await pages[name].evaluate(async () => {
+      await window.t.call.hangup();
+      await window.t.phone.disconnect();
+    });
+  }
+
+  // Alice's CDR: a conference call, answered.
+  let cdr;
+  for (let i = 0; i < 50 && !cdr; i++) {
+    const list = await server.api('/api/v1/cdrs?limit=10');
+    cdr = (list.cdrs || []).find((c) => c.call === ids.alice);
+    if (!cdr) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(cdr, `CDR for ${ids.alice}`);
+  assert.equal(cdr.action, 'conference');
+  assert.equal(cdr.target, 'room');
+  assert.equal(cdr.disposition, 'answered');
+
+  // The room is gone once empty.
+  let left;
+  for (let i = 0; i < 50; i++) {
+    const r = await server.api('/api/v1/conferences');
+    left = (r.conferences || r).find((c) => c.name === 'room');
+    if (!left || left.members.length === 0) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.ok(!left || left.members.length === 0, `room empty at the end: ${JSON.stringify(left)}`);
+  for (const page of Object.values(pages)) await page.context().close();
+});
