@@ -5,15 +5,25 @@
 // checked by content, every page must hear the two other tones and not its
 // own. The admin API lists the room's three members; the pages get
 // call.conference events naming the members; when one hangs up the others
-// stop hearing its tone, and its CDR says action conference.
+// stop hearing its tone, and its CDR says action conference. Then a SIP
+// phone (baresip, a 1000 Hz sine on PCMU) and a browser meet in the room:
+// the browser hears the phone's tone, and what baresip decoded (recorded by
+// its sndfile module) holds the browser's.
 
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { launchChromium, mintJwt, startServer } from './harness.mjs';
+import { freePort, launchChromium, mintJwt, sippMediaPort, startServer } from './harness.mjs';
 
 const BINARY = process.env.SB_BINARY;
 const TONES = { alice: 500, bob: 900, carol: 1400 };
+const haveBaresip = spawnSync('baresip', ['-h']).status !== null;
 let server;
+let sipPort;
+let phonePort;
 let browser;
 
 const watchdog = setTimeout(() => {
@@ -24,8 +34,12 @@ watchdog.unref();
 
 before(async () => {
   assert.ok(BINARY, 'SB_BINARY must name the switchboard binary');
+  sipPort = await freePort();
+  phonePort = await freePort();
   server = await startServer(BINARY, {
     extra: [
+      '[sip]', `listen = udp:127.0.0.1:${sipPort}`,
+      '[trunk phone]', 'host = 127.0.0.1', `port = ${phonePort}`, 'options_interval = 0',
       '[conference room]', 'max_members = 3',
       '[route room]', 'destination = room', 'action = conference', 'target = room',
       '[media]', 'workers = 2', 'hold_music = silence', '',
@@ -172,4 +186,114 @@ test('three browsers in a room each hear the two others, not themselves', { time
   }
   assert.ok(!left || left.members.length === 0, `room empty at the end: ${JSON.stringify(left)}`);
   for (const page of Object.values(pages)) await page.context().close();
+});
+
+/* The amplitude of hz in samples (Goertzel), as a fraction of full scale. */
+function tone(samples, rate, hz) {
+  const w = (2 * Math.PI * hz) / rate;
+  const c = 2 * Math.cos(w);
+  let s1 = 0;
+  let s2 = 0;
+  for (const x of samples) {
+    const s0 = x / 32768 + c * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  return (2 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - c * s1 * s2))) / samples.length;
+}
+
+/* A 16-bit PCM WAV file: {rate, channels, samples (the first channel)}. */
+function readWav(file) {
+  const b = readFileSync(file);
+  let off = 12;
+  let fmt;
+  while (off + 8 <= b.length) {
+    const id = b.toString('ascii', off, off + 4);
+    const len = b.readUInt32LE(off + 4);
+    if (id === 'fmt ') fmt = { channels: b.readUInt16LE(off + 10), rate: b.readUInt32LE(off + 12) };
+    if (id === 'data' && fmt) {
+      const n = Math.floor(Math.min(len, b.length - off - 8) / 2 / fmt.channels);
+      const samples = new Int16Array(n);
+      for (let i = 0; i < n; i++) samples[i] = b.readInt16LE(off + 8 + i * 2 * fmt.channels);
+      return { ...fmt, samples };
+    }
+    off += 8 + len + (len & 1);
+  }
+  throw new Error(`${file}: no PCM data`);
+}
+
+test('a SIP phone (baresip) and a browser in a room hear each other', {
+  skip: !haveBaresip && 'baresip not installed', timeout: 90000,
+}, async () => {
+  const PHONE_HZ = 1000;
+  const BROWSER_HZ = 500;
+  const dir = mkdtempSync(path.join(tmpdir(), 'sb-baresip-'));
+  const rec = path.join(dir, 'rec');
+  mkdirSync(rec);
+  const rtp = Number(sippMediaPort());
+  // ausine makes a 48 kHz stereo sine; baresip resamples it to PCMU's 8 kHz.
+  // sndfile records what it decodes (8 kHz mono) under rec/.
+  writeFileSync(path.join(dir, 'config'), [
+    'poll_method epoll', `sip_listen 127.0.0.1:${phonePort}`, `rtp_ports ${rtp}-${rtp + 3}`,
+    'module_path /usr/lib/baresip/modules', 'module g711.so', 'module ausine.so', 'module sndfile.so',
+    'module_app account.so', 'module_app menu.so',
+    `audio_source ausine,${PHONE_HZ}`, 'ausrc_srate 48000', 'ausrc_channels 2', 'auplay_srate 48000',
+    `snd_path ${rec}`, '',
+  ].join('\n'));
+  writeFileSync(path.join(dir, 'accounts'), `<sip:phone@127.0.0.1:${phonePort}>;regint=0\n`);
+
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  await page.goto(`${server.base}/sdk/test.html`);
+  await page.waitForFunction(() => window.Switchboard, null, { timeout: 10000 });
+  const token = mintJwt({ sub: 'dora', may_dial: ['room'] });
+  await page.evaluate(join, { url: `ws://127.0.0.1:${server.port}/ws`, token, hz: BROWSER_HZ });
+
+  let phoneLog = '';
+  const phone = spawn('baresip', ['-f', dir, '-e', `/dial sip:room@127.0.0.1:${sipPort}`, '-t', '12'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  phone.stdout.on('data', (d) => { phoneLog += d; });
+  phone.stderr.on('data', (d) => { phoneLog += d; });
+  const exited = new Promise((r) => phone.on('exit', r));
+  try {
+    await waitMembers(page, 2);
+    await new Promise((r) => setTimeout(r, 1000));
+    const db = await page.evaluate(levels, { freqs: [BROWSER_HZ, PHONE_HZ], ms: 3000 });
+    console.log(`browser hears ${BROWSER_HZ} Hz ${db[0].toFixed(1)} dB, ${PHONE_HZ} Hz ${db[1].toFixed(1)} dB`);
+    assert.ok(db[1] > -60, `the browser hears the phone's tone: ${JSON.stringify(db)}\n${phoneLog.slice(-2000)}`);
+    assert.ok(db[1] - db[0] > 25, `the browser does not hear itself: ${JSON.stringify(db)}`);
+    // baresip hangs up at -t; the browser is told it is alone.
+    await exited;
+    await waitMembers(page, 1);
+  } finally {
+    if (phone.exitCode === null) phone.kill('SIGKILL');
+    await page.evaluate(async () => {
+      await window.t.call.hangup().catch(() => {});
+      await window.t.phone.disconnect();
+    }).catch(() => {});
+    await ctx.close();
+  }
+
+  const file = readdirSync(rec).find((f) => f.endsWith('-dec.wav'));
+  assert.ok(file, `baresip recorded what it heard: ${readdirSync(rec)}\n${phoneLog.slice(-2000)}`);
+  const wav = readWav(path.join(rec, file));
+  // The middle of the call: the browser's tone, and not the phone's own.
+  const mid = wav.samples.subarray(Math.floor(wav.samples.length * 0.4), Math.floor(wav.samples.length * 0.8));
+  const heard = tone(mid, wav.rate, BROWSER_HZ);
+  const own = tone(mid, wav.rate, PHONE_HZ);
+  console.log(`baresip heard ${wav.samples.length} samples at ${wav.rate} Hz: ${BROWSER_HZ} Hz ${heard.toFixed(4)}, ${PHONE_HZ} Hz ${own.toFixed(4)}`);
+  assert.ok(heard > 0.02, `baresip hears the browser's tone: amplitude ${heard}`);
+  assert.ok(heard > 20 * own, `baresip does not hear itself: ${BROWSER_HZ} Hz ${heard}, ${PHONE_HZ} Hz ${own}`);
+
+  let cdr;
+  for (let i = 0; i < 50 && !cdr; i++) {
+    const list = await server.api('/api/v1/cdrs?limit=10');
+    cdr = (list.cdrs || []).find((c) => c.caller === 'phone');
+    if (!cdr) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(cdr, 'CDR of the phone');
+  assert.equal(cdr.action, 'conference');
+  assert.equal(cdr.disposition, 'answered');
+  rmSync(dir, { recursive: true, force: true });
 });
