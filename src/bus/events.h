@@ -110,6 +110,8 @@ enum sb_prio {
 	X(MEDIA_CMD_CONF_JOIN, "media.cmd_conf_join", CRITICAL,                                    \
 	  "arg0=session id arg1=conference id")                                                    \
 	X(MEDIA_CMD_CONF_LEAVE, "media.cmd_conf_leave", CRITICAL, "arg0=session id")               \
+	X(MEDIA_CMD_CONF_MUTE, "media.cmd_conf_mute", HIGH,                                        \
+	  "arg0=session id arg1=1 mute, 0 unmute")                                                 \
 	/* engine */                                                                               \
 	X(CALL_STATE, "call.state", CRITICAL,                                                      \
 	  "arg0=from arg1=to arg2=machine arg3=input str=cause text=json")                         \

@@ -199,6 +199,12 @@ struct sb_engine_media_ops {
 	 * audio goes nowhere until bridged or joined again. Destroying a
 	 * member does this too. No event follows. */
 	int (*conf_leave)(void *ud, uint64_t id);
+	/* Mutes (mute true) or unmutes a conference member: while muted its
+	 * audio is not in the others' mix; it still hears them. Kept across
+	 * a hold; cleared when it leaves. -ENOENT for an unknown session;
+	 * a session in no conference keeps the flag for when it joins. Takes
+	 * effect at once; no event follows. */
+	int (*conf_mute)(void *ud, uint64_t id, bool mute);
 	/* Restarts ICE (RFC 8445 section 9) after the browser's address changed;
 	 * MEDIA_READY follows with the new local description. */
 	int (*ice_restart)(void *ud, uint64_t id);
