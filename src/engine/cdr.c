@@ -53,6 +53,15 @@ static void cdr_fill(const struct sb_engine *eng, const struct sb_call *call, st
 	sb__set_str(c->disposition, sizeof(c->disposition), call->disposition);
 	sb__set_str(c->cause, sizeof(c->cause), call->end_cause);
 	c->status = call->end_status;
+	c->queue_wait_ms = -1;
+	if (call->queue.name[0] && call->queue.enqueued_us) {
+		uint64_t until = call->queue.answered_us ? call->queue.answered_us : call->end_us;
+
+		c->queue_wait_ms = until > call->queue.enqueued_us
+					   ? (int64_t)((until - call->queue.enqueued_us) / 1000)
+					   : 0;
+		sb__set_str(c->queue_agent, sizeof(c->queue_agent), call->queue.agent);
+	}
 	for (unsigned i = 0; i < call->n_legs && i < SB_CDR_MAX_LEGS; i++)
 		cdr_leg(eng, call->legs[i], &c->legs[c->n_legs++]);
 }
@@ -95,6 +104,11 @@ char *sb_cdr_to_json(const struct sb_cdr *c)
 		      "cause", c->cause, "status", c->status, "legs", legs);
 	if (!o)
 		return NULL;
+	if (c->queue_wait_ms >= 0)
+		json_object_set_new(o, "queue",
+				    json_pack("{s:s,s:I,s:s?}", "name", c->target, "wait_ms",
+					      (json_int_t)c->queue_wait_ms, "agent",
+					      c->queue_agent[0] ? c->queue_agent : NULL));
 	out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return out;

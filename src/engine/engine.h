@@ -284,6 +284,11 @@ struct sb_cdr {
 	char disposition[16]; /* answered, no_answer, busy, failed, cancelled, refused */
 	char cause[48];
 	int status; /* final SIP status for a call that failed, 0 otherwise */
+	/* A call routed to a queue: queue_wait_ms from entering the queue to
+	 * an agent's answer, or to the end when none answered; queue_agent
+	 * who answered ("" none). queue_wait_ms -1: not a queue call. */
+	int64_t queue_wait_ms;
+	char queue_agent[64];
 	size_t n_legs;
 	struct sb_cdr_leg legs[SB_CDR_MAX_LEGS];
 };

@@ -265,11 +265,12 @@ struct sb_call {
 	 * answers); offering: the legs from id first on ring agents since
 	 * offer_us; hold_due: the caller is to be held on the next tick (a
 	 * SIP caller, once its ACK had time to come); resume: resume the
-	 * caller once our hold of it settles; agent: who answered. */
+	 * caller once our hold of it settles; agent: who answered, at
+	 * answered_us. */
 	struct {
 		bool waiting, offering, hold_due, resume;
 		uint32_t first;
-		uint64_t enqueued_us, offer_us;
+		uint64_t enqueued_us, offer_us, answered_us;
 		char name[SB_NAME_MAX];
 		char agent[SB_NAME_MAX];
 	} queue;

@@ -408,6 +408,7 @@ static void agent_answered(struct sb_engine *eng, struct sb_call *call, struct s
 		q->answered++;
 	}
 	sb__set_str(call->queue.agent, sizeof(call->queue.agent), t->user);
+	call->queue.answered_us = now;
 	release_agents(eng, call, NULL, false, now);
 	/* First answer wins, as in a fork. */
 	sb__set_str(call->end_cause, sizeof(call->end_cause), "answered_elsewhere");
