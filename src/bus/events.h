@@ -74,13 +74,17 @@ enum sb_prio {
 	X(SIP_ACCOUNT_REGISTRATION, "sip.account_registration", NORMAL,                            \
 	  "arg0=state (0 off, 1 registering, 2 registered, 3 backoff) arg1=status "                \
 	  "arg2=seconds to expiry or retry str=user")                                              \
-	X(SIP_MESSAGE, "sip.message", NORMAL, "str=from text=body")                                \
+	X(SIP_MESSAGE, "sip.message", NORMAL,                                                      \
+	  "in the dialog of (call, leg): str=content type text=body")                              \
+	X(SIP_MESSAGE_RESULT, "sip.message_result", NORMAL,                                        \
+	  "of our MESSAGE: arg0=final status arg1=seq")                                            \
 	/* media */                                                                                \
 	X(MEDIA_READY, "media.ready", CRITICAL, "arg0=session id text=local sdp")                  \
 	X(MEDIA_CONNECTED, "media.connected", CRITICAL, "arg0=session id str=codec")               \
 	X(MEDIA_FAILED, "media.failed", CRITICAL,                                                  \
 	  "arg0=session id arg1=error arg2=cause (enum sb_engine_media_fail) str=reason")          \
 	X(MEDIA_CANDIDATE, "media.candidate", HIGH, "arg0=session id text=candidate")              \
+	X(MEDIA_CHAT, "media.chat", NORMAL, "arg0=session id text=message (UTF-8)")                \
 	X(MEDIA_DTMF, "media.dtmf", HIGH, "arg0=session id str=digit arg1=duration ms")            \
 	X(MEDIA_STATS, "media.stats", LOW,                                                         \
 	  "arg0=session id arg1=packets lost arg2=jitter us arg3=rtt us str=mos text=json")        \
@@ -110,6 +114,7 @@ enum sb_prio {
 	X(MEDIA_CMD_CONF_JOIN, "media.cmd_conf_join", CRITICAL,                                    \
 	  "arg0=session id arg1=conference id")                                                    \
 	X(MEDIA_CMD_CONF_LEAVE, "media.cmd_conf_leave", CRITICAL, "arg0=session id")               \
+	X(MEDIA_CMD_CHAT, "media.cmd_chat", NORMAL, "arg0=session id text=message (UTF-8)")        \
 	X(MEDIA_CMD_CONF_MUTE, "media.cmd_conf_mute", HIGH,                                        \
 	  "arg0=session id arg1=1 mute, 0 unmute")                                                 \
 	/* engine */                                                                               \

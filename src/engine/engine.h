@@ -89,6 +89,15 @@ struct sb_engine_sip_ops {
 	 * sofia-sip takes as the end of the dialog, docs/sip.md) SIP_BYE
 	 * follows the result. When the dialog ends first, only SIP_BYE comes. */
 	int (*reinvite)(void *ud, uint64_t call, uint32_t leg, const char *sdp);
+	/* Sends text (UTF-8, at most SB_CHAT_MAX bytes) in a MESSAGE (RFC 3428)
+	 * on the established dialog of (call, leg), content type
+	 * text/plain;charset=UTF-8. SIP_MESSAGE_RESULT follows (arg0 the
+	 * final status, 408 on timeout; arg1 seq). -ENOENT when there is no
+	 * established dialog. A MESSAGE the party sends in the dialog comes
+	 * as SIP_MESSAGE (str its content type, text its body), answered 200
+	 * by SIP (415 for a type other than text/plain, 413 beyond
+	 * SB_CHAT_MAX). */
+	int (*message)(void *ud, uint64_t call, uint32_t leg, uint64_t seq, const char *text);
 	/* Registered contacts of user: fills up to max URIs (valid until the
 	 * next call of any op) and returns how many. May be NULL: no phones. */
 	size_t (*contacts)(void *ud, const char *user, const char **ret_uris, size_t max);
@@ -112,6 +121,10 @@ enum sb_engine_srtp {
 	_SB_ENGINE_SRTP_MAX,
 	_SB_ENGINE_SRTP_INVALID = -22,
 };
+
+/* The longest chat message, in bytes (a data channel message, a SIP
+ * MESSAGE body): well inside one UDP datagram (RFC 3428 section 6). */
+#define SB_CHAT_MAX 1024
 
 /* Options of a media session that offers toward a SIP peer: the engine
  * gives a trunk's preferences to the leg that calls it. Read during the
@@ -205,6 +218,14 @@ struct sb_engine_media_ops {
 	 * a session in no conference keeps the flag for when it joins. Takes
 	 * effect at once; no event follows. */
 	int (*conf_mute)(void *ud, uint64_t id, bool mute);
+	/* Sends text (UTF-8, at most SB_CHAT_MAX bytes) as one message on a
+	 * WebRTC session's data channel (RFC 8831: SCTP over its DTLS; the
+	 * channel the browser opened, RFC 8832). -ENOENT unknown session;
+	 * -ENOTSUP for a kind without data channels; a message given before
+	 * the channel is open waits for it (a few, then -ENOBUFS). A message
+	 * the browser sends on it comes as MEDIA_CHAT (arg0 the session,
+	 * text the message). */
+	int (*chat)(void *ud, uint64_t id, const char *text);
 	/* Restarts ICE (RFC 8445 section 9) after the browser's address changed;
 	 * MEDIA_READY follows with the new local description. */
 	int (*ice_restart)(void *ud, uint64_t id);
