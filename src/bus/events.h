@@ -44,6 +44,10 @@ enum sb_prio {
 	X(WS_CALL_HOLD, "ws.call_hold", HIGH, "arg0=conn arg1=request str=session text=json")      \
 	X(WS_CALL_TRANSFER, "ws.call_transfer", HIGH,                                              \
 	  "arg0=conn arg1=request str=session text=json")                                          \
+	X(WS_CALL_CONSULT, "ws.call_consult", HIGH,                                                \
+	  "arg0=conn arg1=request str=session text=json")                                          \
+	X(WS_CALL_CONSULT_END, "ws.call_consult_end", HIGH,                                        \
+	  "arg0=conn arg1=request str=session text=json")                                          \
 	X(WS_ICE_CANDIDATE, "ws.ice_candidate", HIGH,                                              \
 	  "arg0=conn arg1=request str=session text=json")                                          \
 	X(WS_REPLY, "ws.reply", CRITICAL, "arg0=conn arg1=request text=result or error json")      \

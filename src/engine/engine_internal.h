@@ -253,9 +253,14 @@ struct sb_call {
 	 * targets ring; resume: the party is resumed once our hold of it
 	 * settles; held: the agent had it on hold before. The trunk the
 	 * targets go to is counted against its limits until the call ends. */
+	/* A consultation (call.consult, transfer.c) is a transfer whose
+	 * answered target talks with the agent first: consult (enum
+	 * sb_consult_state) tells where it is, target the target leg that
+	 * answered, rang: the agent was told that a target rings. */
 	struct {
-		bool active, resume, held, counted;
-		uint32_t party, agent, first;
+		bool active, resume, held, counted, rang;
+		int consult; /* enum sb_consult_state */
+		uint32_t party, agent, first, target;
 		uint64_t conn;
 		int64_t request;
 		char trunk[SB_NAME_MAX];
@@ -498,18 +503,43 @@ void sb__bridge(struct sb_engine *eng, struct sb_call *call, struct sb_leg *a, s
  * failed (RFC 3261 section 16.7 step 6, simplified). */
 int sb__best_status(const struct sb_call *call, unsigned first);
 
-/* transfer.c: blind transfer (call.transfer) */
+/* transfer.c: blind transfer (call.transfer) and consultation
+ * (call.consult, call.consult_end, call.transfer without to) */
+enum sb_consult_state {
+	SB_CONSULT_NONE,
+	SB_CONSULT_RINGING, /* the party held, the target's legs ring */
+	SB_CONSULT_TALKING, /* the agent bridged to the target that answered */
+	_SB_CONSULT_STATE_MAX,
+	_SB_CONSULT_STATE_INVALID = -22,
+};
 struct sb_transfer_arg {
 	struct sb_leg *agent, *party;
 	const char *to, *action, *target;
+	bool consult;
 	uint64_t conn;
 	int64_t request;
 };
-/* call.transfer from agent (a live browser leg): checks, routes, and
- * applies the call's transfer input, or answers the request with the
- * refusal. */
-void sb__transfer_request(struct sb_engine *eng, struct sb_leg *agent, const char *to,
+/* call.transfer (consult false) or call.consult (true) from agent (a live
+ * browser leg): checks, routes, and applies the call's transfer input, or
+ * answers the request with the refusal. */
+void sb__transfer_request(struct sb_engine *eng, struct sb_leg *agent, const char *to, bool consult,
 			  uint64_t conn, int64_t request);
+/* call.transfer without to: completes the consultation of agent's call
+ * (the party bridged to the target, the agent's leg ends "transferred"),
+ * or answers the request with the refusal. */
+void sb__consult_complete_request(struct sb_engine *eng, struct sb_leg *agent, uint64_t conn,
+				  int64_t request);
+/* call.consult_end: ends the target's leg (rung or answered) and brings
+ * the party back to the agent, or answers the request with the refusal. */
+void sb__consult_end_request(struct sb_engine *eng, struct sb_leg *agent, uint64_t conn,
+			     int64_t request);
+/* The error a request that changes the call (hold, transfer, consult)
+ * gets during a consultation: sip_491_request_pending, saying why. */
+void sb__consult_busy_error(struct sb_engine_error *ret);
+/* True when leg is the target the agent talks with in a consultation. */
+bool sb__consult_target(const struct sb_leg *leg);
+/* Target leg rings (h_leg_progress): the agent consulting hears of it. */
+void sb__transfer_target_ringing(struct sb_engine *eng, struct sb_leg *leg);
 void sb__h_call_transfer(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_call_transfer_answer(struct sb_engine *eng, void *obj, int from, const void *arg);
 void sb__h_leg_transferred(struct sb_engine *eng, void *obj, int from, const void *arg);

@@ -421,6 +421,7 @@ void sb__h_leg_progress(struct sb_engine *eng, void *obj, int from, const void *
 	 * the party is held until it answers). */
 	if (status == 183 && !sb__transfer_target(leg) && !sb__queue_offer_leg(leg))
 		bridge(eng, leg->call, leg);
+	sb__transfer_target_ringing(eng, leg);
 	call_apply(eng, leg->call, SB_CI_RING, "callee_progress",
 		   &(struct sb_leg_arg){.status = status});
 }

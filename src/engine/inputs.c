@@ -325,11 +325,15 @@ static void on_ws_call_hold(struct sb_engine *eng, const struct sb_event *ev)
 	json_decref(o);
 	if (!leg)
 		return;
-	if (sb__conf_call(leg->call)) {
-		/* No other party to hold: a member mutes itself. */
+	if (sb__conf_call(leg->call) || leg->call->xfer.consult != SB_CONSULT_NONE) {
+		/* No other party to hold: a member mutes itself. During a
+		 * consultation the party is held already. */
 		struct sb_engine_error err;
 
-		sb__conf_error("hold", &err);
+		if (sb__conf_call(leg->call))
+			sb__conf_error("hold", &err);
+		else
+			sb__consult_busy_error(&err);
 		sb__client_reply(eng, (uint64_t)ev->arg[0], ev->arg[1], NULL, &err);
 		return;
 	}
@@ -565,6 +569,12 @@ static void on_media_failed(struct sb_engine *eng, const struct sb_event *ev)
 
 	if (!leg)
 		return;
+	if (sb__consult_target(leg)) {
+		/* The target the agent consults: as if it hung up. */
+		leg_apply(eng, leg, SB_LI_FAIL, cause,
+			  &(struct sb_leg_arg){.status = 488, .cause = cause});
+		return;
+	}
 	if (sb__transfer_target(leg)) {
 		/* A transfer's target: the agent is back with the party. */
 		sb__transfer_target_failed(eng, leg, 488, cause);
@@ -672,8 +682,24 @@ static void on_sys_drain(struct sb_engine *eng, const struct sb_event *ev)
 }
 
 /* call.transfer: the agent's party goes to `to` (transfer.c); answered
- * when the target answered (or failed), or at once with a refusal. */
+ * when the target answered (or failed), or at once with a refusal. Without
+ * `to`, it completes the agent's consultation. */
 static void on_ws_call_transfer(struct sb_engine *eng, const struct sb_event *ev)
+{
+	json_t *o = ws_params(ev);
+	struct sb_leg *leg = session_leg(eng, ev, o);
+
+	if (leg && !*jstr(o, "to"))
+		sb__consult_complete_request(eng, leg, (uint64_t)ev->arg[0], ev->arg[1]);
+	else if (leg)
+		sb__transfer_request(eng, leg, jstr(o, "to"), false, (uint64_t)ev->arg[0],
+				     ev->arg[1]);
+	json_decref(o);
+}
+
+/* call.consult: the agent talks with `to` first, its party held
+ * (transfer.c); answered when the target answered (or failed). */
+static void on_ws_call_consult(struct sb_engine *eng, const struct sb_event *ev)
 {
 	json_t *o = ws_params(ev);
 	struct sb_leg *leg = session_leg(eng, ev, o);
@@ -681,7 +707,19 @@ static void on_ws_call_transfer(struct sb_engine *eng, const struct sb_event *ev
 	if (leg && !*jstr(o, "to"))
 		reply_error(eng, ev, 5000);
 	else if (leg)
-		sb__transfer_request(eng, leg, jstr(o, "to"), (uint64_t)ev->arg[0], ev->arg[1]);
+		sb__transfer_request(eng, leg, jstr(o, "to"), true, (uint64_t)ev->arg[0],
+				     ev->arg[1]);
+	json_decref(o);
+}
+
+/* call.consult_end: the target leaves, the party is back (transfer.c). */
+static void on_ws_call_consult_end(struct sb_engine *eng, const struct sb_event *ev)
+{
+	json_t *o = ws_params(ev);
+	struct sb_leg *leg = session_leg(eng, ev, o);
+
+	if (leg)
+		sb__consult_end_request(eng, leg, (uint64_t)ev->arg[0], ev->arg[1]);
 	json_decref(o);
 }
 
@@ -696,6 +734,8 @@ static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_WS_CALL_DTMF] = on_ws_call_dtmf,
 	[SB_EV_WS_CALL_HOLD] = on_ws_call_hold,
 	[SB_EV_WS_CALL_TRANSFER] = on_ws_call_transfer,
+	[SB_EV_WS_CALL_CONSULT] = on_ws_call_consult,
+	[SB_EV_WS_CALL_CONSULT_END] = on_ws_call_consult_end,
 	[SB_EV_WS_ICE_CANDIDATE] = on_ws_ice_candidate,
 	[SB_EV_SIP_INVITE] = on_sip_invite,
 	[SB_EV_SIP_PROGRESS] = on_sip_progress,

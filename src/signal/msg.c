@@ -56,14 +56,20 @@ static const struct method_desc methods[_SB_SIGNAL_M_MAX] = {
 	[SB_SIGNAL_M_CALL_HOLD] = {"call.hold",
 				   {{"call", F_STR, FF_REQUIRED | FF_CALL, 18, 18},
 				    {"hold", F_BOOL, FF_REQUIRED, 0, 0}}},
+	/* Without to: completes a consultation (call.consult). */
 	[SB_SIGNAL_M_CALL_TRANSFER] = {"call.transfer",
 				       {{"call", F_STR, FF_REQUIRED | FF_CALL, 18, 18},
-					{"to", F_STR, FF_REQUIRED, 1, 256}}},
+					{"to", F_STR, 0, 1, 256}}},
 	[SB_SIGNAL_M_CALL_ICE] = {"call.ice",
 				  {{"call", F_STR, FF_REQUIRED | FF_CALL, 18, 18},
 				   {"candidate", F_STR, FF_REQUIRED, 0, 512},
 				   {"sdp_mid", F_STR, 0, 0, 32},
 				   {"sdp_mline_index", F_INT, 0, 0, 15}}},
+	[SB_SIGNAL_M_CALL_CONSULT] = {"call.consult",
+				      {{"call", F_STR, FF_REQUIRED | FF_CALL, 18, 18},
+				       {"to", F_STR, FF_REQUIRED, 1, 256}}},
+	[SB_SIGNAL_M_CALL_CONSULT_END] = {"call.consult_end",
+					  {{"call", F_STR, FF_REQUIRED | FF_CALL, 18, 18}}},
 };
 
 struct err_desc {

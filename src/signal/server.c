@@ -273,6 +273,8 @@ static const enum sb_event_type call_events[_SB_SIGNAL_M_MAX] = {
 	[SB_SIGNAL_M_CALL_HOLD] = SB_EV_WS_CALL_HOLD,
 	[SB_SIGNAL_M_CALL_TRANSFER] = SB_EV_WS_CALL_TRANSFER,
 	[SB_SIGNAL_M_CALL_ICE] = SB_EV_WS_ICE_CANDIDATE,
+	[SB_SIGNAL_M_CALL_CONSULT] = SB_EV_WS_CALL_CONSULT,
+	[SB_SIGNAL_M_CALL_CONSULT_END] = SB_EV_WS_CALL_CONSULT_END,
 };
 
 /* Call methods go to the engine as bus events; its WS_REPLY answers them. */
@@ -296,8 +298,10 @@ static void do_call(struct sb__conn *c, struct sb_signal_request *req)
 			return reply_error(c, req->id, SB_SIGNAL_E_DRAINING,
 					   "the server is shutting down");
 	}
-	/* A transfer dials on the agent's behalf: the same token check. */
-	if (req->method == SB_SIGNAL_M_CALL_TRANSFER &&
+	/* A transfer or a consultation dials on the agent's behalf: the same
+	 * token check (a transfer without to completes a consultation). */
+	if ((req->method == SB_SIGNAL_M_CALL_CONSULT ||
+	     (req->method == SB_SIGNAL_M_CALL_TRANSFER && json_object_get(req->params, "to"))) &&
 	    !sb_signal_dial_allowed(s->ident.may_dial, s->ident.n_may_dial,
 				    json_string_value(json_object_get(req->params, "to"))))
 		return reply_error(c, req->id, SB_SIGNAL_E_NOT_ALLOWED,

@@ -50,6 +50,12 @@ export class Call extends Emitter {
      * @type {{name: string, members: {call: string, from: string}[]}|null}
      */
     this.conference = null;
+    /**
+     * The consultation under way (`consult()`): `ringing` while the target
+     * rings, `answered` while talking with it; null when there is none.
+     * @type {'ringing'|'answered'|null}
+     */
+    this.consultState = null;
     /** The remote media once it arrives. @type {MediaStream|null} */
     this.remoteStream = null;
     /** The local media sent. @type {MediaStream|null} */
@@ -182,6 +188,42 @@ export class Call extends Emitter {
     await this._phone._request('call.transfer', { call: this.id, to }, { timeout: TRANSFER_TIMEOUT_MS });
   }
 
+  /**
+   * Consultative transfer, step one: the far end is held (music on hold)
+   * and `to` (routed as if dialled here) rings in this same call. Resolves
+   * once `to` answered: this client then talks with it. Then
+   * `completeTransfer()` hands the far end over, or `endConsult()` comes
+   * back to it. Rejects with the target's failure (e.g.
+   * `sip_486_busy_here`), the far end resumed. Progress comes as `consult`
+   * events.
+   * @param {string} to
+   */
+  async consult(to) {
+    if (typeof to !== 'string' || to.length < 1 || to.length > 256) {
+      throw new SwitchboardError(ErrorCode.INVALID_ARGUMENT, null, 'to must be 1-256 characters');
+    }
+    this._requireActive('consult');
+    await this._phone._request('call.consult', { call: this.id, to }, { timeout: TRANSFER_TIMEOUT_MS });
+  }
+
+  /**
+   * Completes the consultation: the far end goes to the target, and this
+   * call ends with reason `transferred`.
+   */
+  async completeTransfer() {
+    this._requireActive('completeTransfer');
+    await this._phone._request('call.transfer', { call: this.id });
+  }
+
+  /**
+   * Ends the consultation (the target hangs up, or stops ringing) and
+   * resumes the far end here.
+   */
+  async endConsult() {
+    this._requireActive('endConsult');
+    await this._phone._request('call.consult_end', { call: this.id });
+  }
+
   // --- used by Phone -----------------------------------------------------------
 
   /** Places the call: local media, offer, `call.dial`. @internal */
@@ -225,6 +267,12 @@ export class Call extends Emitter {
           this.remoteHeld = !!data.hold;
           this._emit('hold', { held: this.remoteHeld, remote: true });
           return undefined;
+        case 'call.consult': {
+          const state = String(data.state || '');
+          this.consultState = state === 'ringing' || state === 'answered' ? state : null;
+          this._emit('consult', { state, reason: data.reason ? String(data.reason) : null });
+          return undefined;
+        }
         case 'call.conference':
           this.conference = {
             name: String(data.conference || ''),

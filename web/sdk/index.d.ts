@@ -228,6 +228,21 @@ export interface CallEvents {
    * left; also once this call joined, and after a resumed session).
    */
   conference: (info: ConferenceInfo) => void;
+  /**
+   * A consultation (`consult()`) goes on: the target rings, answered, the
+   * consultation ended (`reason`: `hangup`, `failed` or `consult_end`;
+   * the far end is back here) or the held far end hung up (`party_left`:
+   * the call goes on with the target).
+   */
+  consult: (info: ConsultInfo) => void;
+}
+
+export type ConsultState = 'ringing' | 'answered' | 'ended' | 'party_left';
+
+export interface ConsultInfo {
+  state: ConsultState;
+  /** With `ended`: why (`hangup`, `failed`, `consult_end`); else null. */
+  reason: 'hangup' | 'failed' | 'consult_end' | null;
 }
 
 /** A member of a conference room. */
@@ -275,4 +290,16 @@ export declare class Call extends Emitter<CallEvents> {
    * its failure (the call goes on).
    */
   transfer(to: string): Promise<void>;
+  /** The consultation under way, or null. */
+  readonly consultState: 'ringing' | 'answered' | null;
+  /**
+   * Consultative transfer: holds the far end and rings `to` in this call;
+   * resolves when `to` answered (this client then talks with it), rejects
+   * with its failure (the far end resumed).
+   */
+  consult(to: string): Promise<void>;
+  /** Completes the consultation: the far end goes to the target, the call ends `transferred`. */
+  completeTransfer(): Promise<void>;
+  /** Ends the consultation and resumes the far end here. */
+  endConsult(): Promise<void>;
 }

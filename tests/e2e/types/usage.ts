@@ -16,6 +16,10 @@ async function main() {
     await c.sendDigits('123');
     c.mute(true);
     await c.transfer('5551234');
+    c.on('consult', ({ state, reason }) => { if (state === 'ended') console.log(reason ?? 'none', c.consultState); });
+    await c.consult('5551234');
+    if (c.consultState === 'answered') await c.completeTransfer();
+    else await c.endConsult();
     c.on('ended', ({ reason }) => { if (reason === 'transferred') console.log('moved on'); });
   } catch (e) {
     if (e instanceof SwitchboardError && e.code === ErrorCode.AUTH_EXPIRED) console.log(e.name);

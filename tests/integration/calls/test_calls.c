@@ -601,6 +601,110 @@ Test(calls, browser_transfers_sip)
 	json_decref(cdr);
 }
 
+/* The next call.consult event of b's current call whose state is state
+ * (the ones before it, e.g. ringing, passed over). */
+static void expect_consult(struct ct_browser *b, const char *state, int timeout_ms)
+{
+	for (int i = 0; i < 4; i++) {
+		json_t *e = ct_browser_event(b, "call.consult", timeout_ms);
+		const char *st = json_string_value(json_object_get(e, "state"));
+		bool found = st && strcmp(st, state) == 0;
+
+		json_decref(e);
+		if (found)
+			return;
+	}
+	cr_assert_fail("no call.consult %s", state);
+}
+
+/* Consultative transfer (call.consult, docs/engine.md): SIPp (calls/
+ * uac_transferred.xml) calls bob with PCMU, its media at the test's UDP
+ * echo A; bob answers with sb-peer and audio goes round. Bob consults 7000
+ * (trunk far: a second SIPp answering PCMU and echoing RTP): the caller is
+ * held (our sendonly re-INVITE: it hears music, nothing of bob), the target
+ * answers and bob's audio now goes round through the target (bob's packets
+ * come back intact while none reaches echo A). Bob completes with
+ * call.transfer without to: the caller is resumed (sendrecv) and bridged
+ * to the target, bob's call ends "transferred"; echo A's own packets reach
+ * the target and come back intact. The caller hangs up; the CDR lists the
+ * three legs. */
+Test(calls, browser_consults_sip)
+{
+	char pa[16], params[96];
+	const char *keys[] = {"porta", pa, NULL};
+	struct sb_peer_stats before, after;
+	unsigned marked;
+	char call[40];
+	json_t *r, *cdr, *legs;
+	char *t;
+
+	ct_gw_start(&gw, NULL);
+	ct_echo_start(&echo_a, &gw, 0, 0, 0);
+	snprintf(pa, sizeof(pa), "%d", echo_a.port);
+	ct_sipp_uas_start(&uas, &gw, "sip/uas_echo_pcmu.xml");
+	ct_browser_open(&bob, &gw, "bob", "[\"7*\"]");
+	ct_sipp_uac_start_keys(&uac, &gw, "calls/uac_transferred.xml", "bob", keys);
+	ct_browser_answer_incoming(&bob, "15550001", SB_PEER_PCMU, 6000);
+	RUN_UNTIL(&bob, echo_a.marked >= 50, 10000);
+	cr_assert_geq(echo_a.marked, 50, "too little of bob's audio at the caller: %u",
+		      echo_a.marked);
+	snprintf(call, sizeof(call), "%s", bob.call);
+
+	snprintf(params, sizeof(params), "{\"call\":\"%s\",\"to\":\"7000\"}", call);
+	r = ct_browser_request_ok(&bob, "call.consult", params);
+	cr_assert_eq(json_object_size(r), 0, "call.consult's result is not {}");
+	json_decref(r);
+	expect_consult(&bob, "answered", 5000);
+
+	/* Bob and the target talk: bob's packets go round through the
+	 * target's echo, and none reaches the held caller. */
+	ct_browser_run(&bob, 300);
+	sb_peer_stats_get(bob.peer, &before);
+	marked = echo_a.marked;
+	ct_browser_run(&bob, 1500);
+	sb_peer_stats_get(bob.peer, &after);
+	fprintf(stderr, "consulting: bob's echoes %u -> %u, at the caller %u -> %u\n",
+		before.received, after.received, marked, echo_a.marked);
+	cr_assert_geq(after.received - before.received, 50,
+		      "bob's audio did not go round through the target: %u in 1.5 s",
+		      after.received - before.received);
+	cr_assert_eq(after.corrupt, before.corrupt, "corrupt audio while consulting");
+	cr_assert_leq(echo_a.marked - marked, 2, "the held caller heard bob: %u packets",
+		      echo_a.marked - marked);
+
+	snprintf(params, sizeof(params), "{\"call\":\"%s\"}", call);
+	r = ct_browser_request_ok(&bob, "call.transfer", params);
+	cr_assert_eq(json_object_size(r), 0, "call.transfer's result is not {}");
+	json_decref(r);
+	ct_browser_expect_ended(&bob, "transferred", NULL, 5000);
+
+	/* The caller speaks: 50 packets, 20 ms apart. */
+	ct_browser_run(&bob, 300);
+	for (int i = 0; i < 50; i++) {
+		ct_echo_send(&echo_a);
+		ct_browser_run(&bob, 20);
+	}
+	RUN_UNTIL(&bob, echo_a.own_back >= echo_a.own_sent, 3000);
+	fprintf(stderr, "caller: sent %u, back %u (%u intact)\n", echo_a.own_sent, echo_a.own_back,
+		echo_a.own_intact);
+	cr_assert_geq(echo_a.own_back, 45, "the target's audio did not reach the caller: %u of %u",
+		      echo_a.own_back, echo_a.own_sent);
+	cr_assert_eq(echo_a.own_intact, echo_a.own_back, "payloads altered across the transfer");
+
+	ct_sipp_expect_pass(&uac, 10000);
+	ct_sipp_expect_pass(&uas, 5000);
+	cdr = ct_gw_cdr(&gw, call);
+	t = json_dumps(cdr, JSON_COMPACT);
+	legs = json_object_get(cdr, "legs");
+	cr_expect_str_eq(cdr_str(cdr, -1, "disposition"), "answered", "%s", t);
+	cr_expect_str_eq(cdr_str(cdr, -1, "cause"), "caller_hangup", "%s", t);
+	cr_assert_eq(json_array_size(legs), 3, "%s", t);
+	cr_expect_str_eq(cdr_str(cdr, 1, "cause"), "transferred", "%s", t);
+	cr_expect_str_eq(cdr_str(cdr, 2, "trunk"), "far", "%s", t);
+	free(t);
+	json_decref(cdr);
+}
+
 /* A call queue (docs/engine.md, "Queues"): SIPp (calls/uac_queued.xml, PCMU,
  * its media at the test's UDP echo A) calls 800, queue sales (longest_idle,
  * agents bob and carol, agent_timeout 2s). The caller is answered and held

@@ -52,6 +52,25 @@ Test(msg, decodes_requests)
 			    &req, &err),
 		     0);
 	sb_signal_request_clear(&req);
+	/* call.transfer without to completes a consultation. */
+	cr_assert_eq(decode("{\"type\":\"request\",\"id\":\"t\",\"method\":\"call.transfer\","
+			    "\"params\":{\"call\":\"c-0123456789abcdef\"}}",
+			    &req, &err),
+		     0, "%s", err.message);
+	cr_assert_eq(req.method, SB_SIGNAL_M_CALL_TRANSFER);
+	sb_signal_request_clear(&req);
+	cr_assert_eq(decode("{\"type\":\"request\",\"id\":\"c\",\"method\":\"call.consult\","
+			    "\"params\":{\"call\":\"c-0123456789abcdef\",\"to\":\"7000\"}}",
+			    &req, &err),
+		     0, "%s", err.message);
+	cr_assert_eq(req.method, SB_SIGNAL_M_CALL_CONSULT);
+	sb_signal_request_clear(&req);
+	cr_assert_eq(decode("{\"type\":\"request\",\"id\":\"e\",\"method\":"
+			    "\"call.consult_end\",\"params\":{\"call\":\"c-0123456789abcdef\"}}",
+			    &req, &err),
+		     0, "%s", err.message);
+	cr_assert_eq(req.method, SB_SIGNAL_M_CALL_CONSULT_END);
+	sb_signal_request_clear(&req);
 }
 
 Test(msg, envelope_errors)
@@ -104,7 +123,7 @@ Test(msg, params_errors)
 	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.hold\",\"params\":{\"call\":"
 	       "\"c-0123456789ABCDEF\",\"hold\":true}}",
 	       SB_SIGNAL_E_INVALID_PARAMS, "1", "call id");
-	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.transfer\","
+	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.consult\","
 	       "\"params\":{\"call\":\"c-0123456789abcdef\"}}",
 	       SB_SIGNAL_E_INVALID_PARAMS, "1", "params.to: missing");
 	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.transfer\","
@@ -223,6 +242,15 @@ Test(msg, encoders_match_schemas)
 	t = sb_signal_msg_event("call.ended", d);
 	valid(t, NULL);
 	free(t);
+	{
+		json_t *c = json_pack("{s:s, s:s, s:s}", "call", "c-0123456789abcdef", "state",
+				      "ended", "reason", "hangup");
+
+		t = sb_signal_msg_event("call.consult", c);
+		valid(t, NULL);
+		free(t);
+		json_decref(c);
+	}
 	/* the schema really checks: a wrong event data fails */
 	json_object_set_new(d, "reason", json_string("whatever"));
 	t = sb_signal_msg_event("call.ended", d);
