@@ -64,6 +64,9 @@ static const struct method_desc methods[_SB_SIGNAL_M_MAX] = {
 				   {"candidate", F_STR, FF_REQUIRED, 0, 512},
 				   {"sdp_mid", F_STR, 0, 0, 32},
 				   {"sdp_mline_index", F_INT, 0, 0, 15}}},
+	[SB_SIGNAL_M_CALL_MUTE] = {"call.mute",
+				   {{"call", F_STR, FF_REQUIRED | FF_CALL, 18, 18},
+				    {"mute", F_BOOL, FF_REQUIRED, 0, 0}}},
 };
 
 struct err_desc {
