@@ -8,7 +8,7 @@ import { ErrorCode, SwitchboardError } from './errors.js';
 
 const DTMF_RE = /^[0-9*#A-D]{1,32}$/;
 const TRANSFER_TIMEOUT_MS = 120000;
-const END_REASONS = new Set(['hangup', 'remote_hangup', 'failed', 'cancelled', 'timeout', 'transferred']);
+const END_REASONS = new Set(['hangup', 'remote_hangup', 'failed', 'cancelled', 'timeout', 'transferred', 'kicked']);
 
 /**
  * A call, placed with `phone.call()` or received in the phone's `incoming`
@@ -134,6 +134,20 @@ export class Call extends Emitter {
   }
 
   /**
+   * Mutes or unmutes this member in its conference room, on the server:
+   * the others stop (or start again) hearing it, it still hears them, and
+   * every member's `conference` event shows it `muted`. Only for a
+   * conference call (`call.conference` not null); elsewhere the server
+   * refuses with `not_available`: use `mute()`, which silences the local
+   * microphone.
+   * @param {boolean} [mute=true]
+   */
+  async muteInConference(mute = true) {
+    this._requireActive('muteInConference');
+    await this._phone._request('call.mute', { call: this.id, mute: !!mute });
+  }
+
+  /**
    * Sends DTMF digits (`0-9 * # A-D`, 1 to 32) through the gateway.
    * @param {string} digits
    * @param {{duration?: number}} [options] tone length in ms, 40-2000
@@ -229,7 +243,7 @@ export class Call extends Emitter {
           this.conference = {
             name: String(data.conference || ''),
             members: Array.isArray(data.members)
-              ? data.members.map((m) => ({ call: String(m.call || ''), from: String(m.from || '') }))
+              ? data.members.map((m) => ({ call: String(m.call || ''), from: String(m.from || ''), muted: m.muted === true }))
               : [],
           };
           this._emit('conference', this.conference);
