@@ -459,6 +459,12 @@ int sb__signal_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *
 		return on_http(srv, wsi, p, in ? (const char *)in : "/");
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return write_body(wsi, p);
+	case LWS_CALLBACK_HTTP_BODY:
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		/* The admin API's methods take no body: the response is on
+		 * its way already (the default would close the connection
+		 * under it). */
+		return 0;
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
