@@ -176,6 +176,63 @@ static char *conferences_api_cb(const char *query, void *ud)
 	return sb_strbuf_steal(&b);
 }
 
+/* Copies the next segment of a path ("lobby" of "lobby/members/c-..."),
+ * advancing *rest past it and its slash: 0, or -EINVAL (empty or too
+ * long). */
+static int path_segment(const char **rest, char *buf, size_t size)
+{
+	size_t n = strcspn(*rest, "/");
+
+	if (n == 0 || n >= size)
+		return -EINVAL;
+	memcpy(buf, *rest, n);
+	buf[n] = '\0';
+	*rest += n + ((*rest)[n] == '/');
+	return 0;
+}
+
+/* /api/v1/conferences/{name}/members/{call}: DELETE removes the member
+ * (kick); .../mute and .../unmute take POST and answer the member. */
+static unsigned conference_member_api_cb(const char *method, const char *rest,
+					 struct sb_signal_api_reply *ret, void *ud)
+{
+	char name[128], members[16], call[32], verb[16] = "";
+	bool mute;
+	int r;
+
+	if (path_segment(&rest, name, sizeof(name)) < 0 ||
+	    path_segment(&rest, members, sizeof(members)) < 0 || strcmp(members, "members") != 0 ||
+	    path_segment(&rest, call, sizeof(call)) < 0 ||
+	    (*rest && path_segment(&rest, verb, sizeof(verb)) < 0) || *rest ||
+	    (*verb && strcmp(verb, "mute") != 0 && strcmp(verb, "unmute") != 0)) {
+		ret->error = "no such resource";
+		return 404;
+	}
+	if (!*verb) {
+		if (strcmp(method, "DELETE") != 0) {
+			ret->allow = "DELETE";
+			return 405;
+		}
+		r = sb_engine_conference_kick(ud, name, call);
+	} else {
+		if (strcmp(method, "POST") != 0) {
+			ret->allow = "POST";
+			return 405;
+		}
+		mute = strcmp(verb, "mute") == 0;
+		r = sb_engine_conference_mute(ud, name, call, mute, &ret->body);
+	}
+	if (r == -ENOENT) {
+		ret->error = "no such conference member";
+		return 404;
+	}
+	if (r < 0) {
+		ret->error = "the media plane refused";
+		return 500;
+	}
+	return *verb ? 200 : 204;
+}
+
 /* Reads one integer parameter of a query string ("offset=20&limit=50"). */
 static int64_t query_int(const char *query, const char *key, int64_t def)
 {
@@ -489,6 +546,8 @@ static int run(struct app *app)
 	sb_signal_api_add(app->signal, "/api/v1/calls", calls_api_cb, app->engine);
 	sb_signal_api_add(app->signal, "/api/v1/queues", queues_api_cb, app->engine);
 	sb_signal_api_add(app->signal, "/api/v1/conferences", conferences_api_cb, app->engine);
+	sb_signal_api_add_action(app->signal, "/api/v1/conferences/", conference_member_api_cb,
+				 app->engine);
 	sb_signal_api_add(app->signal, "/api/v1/cdrs", cdrs_api_cb, app->store);
 	sb_signal_api_add(app->signal, "/api/v1/trunks", trunks_api_cb, app->sip);
 	sb_signal_api_add(app->signal, "/api/v1/registrations", registrations_api_cb, app->sip);

@@ -106,8 +106,9 @@ static json_t *members_json(const struct sb_conf_room *room)
 		const struct sb_call *m = room->members->pdata[i];
 
 		if (m->conf.joined)
-			json_array_append_new(
-				arr, json_pack("{s:s,s:s}", "call", m->wire_id, "from", m->caller));
+			json_array_append_new(arr,
+					      json_pack("{s:s,s:s,s:b}", "call", m->wire_id, "from",
+							m->caller, "muted", m->conf.muted));
 	}
 	return arr;
 }
@@ -197,6 +198,44 @@ void sb__conf_error(const char *what, struct sb_engine_error *ret)
 	snprintf(ret->message, sizeof(ret->message), "%s is not available in a conference", what);
 }
 
+int sb__conf_member_mute(struct sb_engine *eng, struct sb_call *call, bool mute)
+{
+	const struct sb_engine_media_ops *m = eng->ops.media;
+	struct sb_conf_room *room = call->conf.id ? room_find(eng, call->conf.name) : NULL;
+	struct sb_leg *caller = sb__call_caller(call);
+	int r;
+
+	if (!room || !call->conf.joined || !caller)
+		return -ENOENT;
+	if (call->conf.muted == mute)
+		return 0;
+	if (!m || !m->conf_mute)
+		return -ENOSYS;
+	r = m->conf_mute(eng->ops.media_ud, caller->media, mute);
+	if (r < 0)
+		return r;
+	call->conf.muted = mute;
+	if (mute)
+		eng->m.conf_mutes++;
+	sb_info("%s in conference %s", mute ? "muted" : "unmuted", room->name);
+	tell_all(eng, room);
+	return 0;
+}
+
+/* The joined member of live room name whose wire id is id, or NULL. */
+static struct sb_call *member_find(struct sb_engine *eng, const char *name, const char *id)
+{
+	struct sb_conf_room *room = name ? room_find(eng, name) : NULL;
+
+	for (guint i = 0; room && id && i < room->members->len; i++) {
+		struct sb_call *c = room->members->pdata[i];
+
+		if (c->conf.joined && strcmp(c->wire_id, id) == 0)
+			return c;
+	}
+	return NULL;
+}
+
 /* ---- metrics, admin ---- */
 
 static size_t room_members(const struct sb_engine *eng, const char *name)
@@ -230,6 +269,25 @@ void sb__conf_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out)
 			 "switchboard_engine_conference_refused_full_total %llu\n",
 			 (unsigned long long)eng->m.conf_joins,
 			 (unsigned long long)eng->m.conf_refused_full);
+	sb_strbuf_printf(out,
+			 "# HELP switchboard_engine_conference_mutes_total Members muted (by an "
+			 "admin or themselves)\n"
+			 "# TYPE switchboard_engine_conference_mutes_total counter\n"
+			 "switchboard_engine_conference_mutes_total %llu\n"
+			 "# HELP switchboard_engine_conference_kicks_total Members removed by an "
+			 "admin\n"
+			 "# TYPE switchboard_engine_conference_kicks_total counter\n"
+			 "switchboard_engine_conference_kicks_total %llu\n",
+			 (unsigned long long)eng->m.conf_mutes,
+			 (unsigned long long)eng->m.conf_kicks);
+}
+
+/* A member as the admin API shows it. */
+static json_t *member_admin_json(struct sb_engine *eng, const struct sb_call *m)
+{
+	return json_pack("{s:s,s:s,s:I,s:b}", "call", m->wire_id, "from", m->caller, "since",
+			 (json_int_t)(sb__engine_wall(eng, m->conf.since_us) / 1000), "muted",
+			 m->conf.muted);
 }
 
 static json_t *room_json(struct sb_engine *eng, const struct sb_config_conference *cc)
@@ -241,12 +299,7 @@ static json_t *room_json(struct sb_engine *eng, const struct sb_config_conferenc
 		const struct sb_call *m = room->members->pdata[i];
 
 		if (m->conf.joined)
-			json_array_append_new(
-				members,
-				json_pack("{s:s,s:s,s:I}", "call", m->wire_id, "from", m->caller,
-					  "since",
-					  (json_int_t)(sb__engine_wall(eng, m->conf.since_us) /
-						       1000)));
+			json_array_append_new(members, member_admin_json(eng, m));
 	}
 	return json_pack("{s:s,s:I,s:o}", "name", cc->name, "max_members",
 			 (json_int_t)cc->max_members, "members", members);
@@ -262,4 +315,34 @@ char *sb_engine_conferences_json(struct sb_engine *eng)
 	text = arr ? json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(arr);
 	return text;
+}
+
+int sb_engine_conference_mute(struct sb_engine *eng, const char *name, const char *call, bool mute,
+			      char **ret_member)
+{
+	struct sb_call *c = member_find(eng, name, call);
+	json_t *j;
+	int r;
+
+	if (!c)
+		return -ENOENT;
+	r = sb__conf_member_mute(eng, c, mute);
+	if (r < 0 || !ret_member)
+		return r;
+	j = member_admin_json(eng, c);
+	*ret_member = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(j);
+	return *ret_member ? 0 : -ENOMEM;
+}
+
+int sb_engine_conference_kick(struct sb_engine *eng, const char *name, const char *call)
+{
+	struct sb_call *c = member_find(eng, name, call);
+
+	if (!c)
+		return -ENOENT;
+	sb_info("kicked from conference %s", name);
+	eng->m.conf_kicks++;
+	sb__call_end(eng, c, 0, "kicked", "answered");
+	return 0;
 }

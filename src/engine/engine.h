@@ -338,6 +338,8 @@ struct sb_engine_metrics {
 	uint64_t sessions_detached;
 	uint64_t conf_joins;	    /* members joined to a conference */
 	uint64_t conf_refused_full; /* callers refused: conference full */
+	uint64_t conf_mutes;	    /* members muted (admin or self) */
+	uint64_t conf_kicks;	    /* members removed by an admin */
 };
 
 /* ---- The engine ---- */
@@ -383,8 +385,22 @@ char *sb_engine_calls_json(struct sb_engine *eng);
 char *sb_engine_queues_json(struct sb_engine *eng);
 /* The conferences as a JSON array for GET /api/v1/conferences, malloc'd:
  * per configured room its name, max_members and members joined ({call,
- * from, since: wall clock ms}), in the order they joined. */
+ * from, since: wall clock ms, muted}), in the order they joined. */
 char *sb_engine_conferences_json(struct sb_engine *eng);
+/* Mutes (mute true) or unmutes member call (wire id) of live room name:
+ * its audio leaves (or rejoins) the others' mix, it still hears them, and
+ * every browser member gets call.conference. Muting a muted member is no
+ * change and tells nobody. On success returns 0 and, when ret_member is
+ * not NULL, sets it to the member's JSON ({call, from, since, muted},
+ * malloc'd). -ENOENT: no such live room or joined member; -ENOSYS: no
+ * media plane; else the media op's error. */
+int sb_engine_conference_mute(struct sb_engine *eng, const char *name, const char *call, bool mute,
+			      char **ret_member);
+/* Removes member call (wire id) of live room name: its call ends with
+ * cause "kicked" (a BYE to a phone, call.ended with reason "kicked" to a
+ * browser, CDR cause "kicked") and the room hears it left. 0 or -ENOENT
+ * (no such live room or member). */
+int sb_engine_conference_kick(struct sb_engine *eng, const char *name, const char *call);
 void sb_engine_metrics(const struct sb_engine *eng, struct sb_engine_metrics *ret);
 /* Appends the metrics in the Prometheus text format. */
 void sb_engine_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out);

@@ -282,9 +282,10 @@ struct sb_call {
 	/* A call routed to a conference (conf.c): a member of room name
 	 * (its id, the affinity of the caller's media session) from routing
 	 * to the end; joined: answered and joined in the media plane since
-	 * since_us. id 0: not a conference call. */
+	 * since_us; muted: its audio kept out of the mix (by an admin or
+	 * itself, call.mute). id 0: not a conference call. */
 	struct {
-		bool joined;
+		bool joined, muted;
 		uint64_t id, since_us;
 		char name[SB_NAME_MAX];
 	} conf;
@@ -619,6 +620,10 @@ void sb__conf_resumed(struct sb_engine *eng, struct sb_call *call);
 /* The error a request that needs another party (what: "hold") gets on a
  * conference call: not_available with a message naming it. */
 void sb__conf_error(const char *what, struct sb_engine_error *ret);
+/* Mutes or unmutes a joined member (media conf_mute) and tells the room;
+ * no change: nothing. 0, -ENOENT (not joined), -ENOSYS, or the op's
+ * error. */
+int sb__conf_member_mute(struct sb_engine *eng, struct sb_call *call, bool mute);
 void sb__conf_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out);
 
 /* cdr.c */

@@ -304,6 +304,8 @@ static const char *client_end_reason(const struct sb_call *call, const struct sb
 	if (strcmp(call->end_cause, "ring_timeout") == 0 ||
 	    strcmp(call->end_cause, "queue_timeout") == 0)
 		return "timeout";
+	if (strcmp(call->end_cause, "kicked") == 0)
+		return "kicked"; /* removed from its conference by an admin */
 	if (call->answer_us && (call->bridge.a == leg->id || call->bridge.b == leg->id))
 		return "remote_hangup";
 	if (call->answer_us || strcmp(call->disposition, "cancelled") == 0)

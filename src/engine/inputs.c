@@ -5,6 +5,7 @@
 #define SB_LOG_COMP SB_COMP_ENGINE
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -356,6 +357,36 @@ static void on_ws_call_hold(struct sb_engine *eng, const struct sb_event *ev)
 	leg_apply(eng, t, SB_LI_HOLD, "ws.call_hold",
 		  &(struct sb_leg_arg){
 			  .status = hold, .conn = (uint64_t)ev->arg[0], .request = ev->arg[1]});
+}
+
+/* call.mute: a conference member mutes or unmutes itself in the room
+ * (conf.c), so that the others see it; in a call of two the browser mutes
+ * its own track, and nothing else offers this. */
+static void on_ws_call_mute(struct sb_engine *eng, const struct sb_event *ev)
+{
+	json_t *o = ws_params(ev);
+	struct sb_leg *leg = session_leg(eng, ev, o);
+	bool mute = json_is_true(json_object_get(o, "mute"));
+	struct sb_engine_error err;
+	int r;
+
+	json_decref(o);
+	if (!leg)
+		return;
+	if (!sb__conf_call(leg->call)) {
+		sb__engine_error(3000, &err);
+		snprintf(err.message, sizeof(err.message),
+			 "call.mute is for conference calls: mute the local track");
+		sb__client_reply(eng, (uint64_t)ev->arg[0], ev->arg[1], NULL, &err);
+		return;
+	}
+	r = sb__conf_member_mute(eng, leg->call, mute);
+	if (r == -ENOENT)
+		reply_error(eng, ev, 3000); /* not joined (yet) */
+	else if (r < 0)
+		reply_error(eng, ev, 5000);
+	else
+		reply_ok(eng, ev);
 }
 
 static void on_ws_ice_candidate(struct sb_engine *eng, const struct sb_event *ev)
@@ -733,6 +764,7 @@ static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_WS_CALL_HANGUP] = on_ws_call_hangup,
 	[SB_EV_WS_CALL_DTMF] = on_ws_call_dtmf,
 	[SB_EV_WS_CALL_HOLD] = on_ws_call_hold,
+	[SB_EV_WS_CALL_MUTE] = on_ws_call_mute,
 	[SB_EV_WS_CALL_TRANSFER] = on_ws_call_transfer,
 	[SB_EV_WS_CALL_CONSULT] = on_ws_call_consult,
 	[SB_EV_WS_CALL_CONSULT_END] = on_ws_call_consult_end,

@@ -186,9 +186,14 @@ void sb__conf_join(struct sb_mworker *w, uint64_t id, uint64_t conf)
 	struct sb_conf_member *m;
 	struct sb_conf *room;
 
+	bool muted;
+
 	if (!s || (s->cm && s->cm->room->id == conf))
 		return;
+	/* A move from another room is no leave: the mute goes with it. */
+	muted = s->conf_muted;
 	sb__conf_leave(s);
+	s->conf_muted = muted;
 	unbridge(s);
 	m = calloc(1, sizeof(*m));
 	room = m ? room_get(w, conf) : NULL;
@@ -222,6 +227,7 @@ void sb__conf_leave(struct sb_msession *s)
 	room->mem[m->idx]->idx = m->idx;
 	room->n--;
 	s->cm = NULL;
+	s->conf_muted = false;
 	/* Relayed audio, should the session be bridged again, goes on
 	 * after the last mixed frame. */
 	s->rw.resync = true;
@@ -230,6 +236,29 @@ void sb__conf_leave(struct sb_msession *s)
 	sb_info("session %llu: left conference %llu", (unsigned long long)s->id,
 		(unsigned long long)room->id);
 	room_drop_if_empty(s->w, room);
+}
+
+void sb__conf_mute(struct sb_mworker *w, uint64_t id, bool mute)
+{
+	struct sb_msession *s = g_hash_table_lookup(w->sessions, &id);
+	struct sb_conf_member *m = s ? s->cm : NULL;
+
+	if (!s || s->conf_muted == mute)
+		return;
+	s->conf_muted = mute;
+	/* Its packets were not decoded while muted: the decoder and the
+	 * resampler start afresh from the next one, and nothing half-made is
+	 * left of the time before. */
+	if (m) {
+		m->n = m->part_n = 0;
+		m->had = false;
+		if (m->dec)
+			opus_decoder_ctl(m->dec, OPUS_RESET_STATE);
+		if (m->up)
+			speex_resampler_reset_mem(m->up);
+	}
+	sb_info("session %llu: %s in its conference", (unsigned long long)id,
+		mute ? "muted" : "unmuted");
 }
 
 /* ---- receiving ---- */
@@ -284,7 +313,8 @@ void sb__conf_input(struct sb_msession *s, const uint8_t *buf, const struct sb_r
 			atomic_fetch_add_explicit(&s->w->m->dropped_held, 1, memory_order_relaxed);
 		return;
 	}
-	if (!sb__audio_pt(s, h->pt) || codec_ready(m) < 0)
+	/* A muted member is not heard: nothing of it is decoded. */
+	if (s->conf_muted || !sb__audio_pt(s, h->pt) || codec_ready(m) < 0)
 		return;
 	if (m->codec == SB_XC_OPUS) {
 		n = opus_decode(m->dec, p, (opus_int32)len, pcm, MAX_DEC, 0);
@@ -319,6 +349,11 @@ static void member_take(struct sb_conf_member *m)
 	m->cur = NULL;
 	if (!member_active(m)) {
 		m->n = m->part_n = 0; /* nothing stale after a hold */
+		m->had = false;
+		return;
+	}
+	if (m->s->conf_muted) {
+		m->n = m->part_n = 0;
 		m->had = false;
 		return;
 	}

@@ -160,6 +160,9 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 		if (s)
 			sb__conf_leave(s);
 		break;
+	case SB_EV_MEDIA_CMD_CONF_MUTE:
+		sb__conf_mute(w, id, ev->arg[1] != 0);
+		break;
 	case SB_EV_MEDIA_CMD_DESTROY:
 		sb__msession_destroy(w, id);
 		return;
@@ -196,7 +199,7 @@ static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 		SB_EV_MEDIA_CMD_ICE_RESTART,  SB_EV_MEDIA_CMD_REOFFER,
 		SB_EV_MEDIA_CMD_REOFFER_DONE, SB_EV_MEDIA_CMD_HOLD,
 		SB_EV_MEDIA_CMD_OFFER_DONE,   SB_EV_MEDIA_CMD_CONF_JOIN,
-		SB_EV_MEDIA_CMD_CONF_LEAVE};
+		SB_EV_MEDIA_CMD_CONF_LEAVE,   SB_EV_MEDIA_CMD_CONF_MUTE};
 	char name[24];
 
 	w->m = m;
@@ -476,6 +479,13 @@ static int op_conf_leave(void *ud, uint64_t id)
 	return w ? post_cmd(w, SB_EV_MEDIA_CMD_CONF_LEAVE, id, 0, 0, 0, NULL) : -ENOENT;
 }
 
+static int op_conf_mute(void *ud, uint64_t id, bool mute)
+{
+	struct sb_mworker *w = worker_of(ud, id);
+
+	return w ? post_cmd(w, SB_EV_MEDIA_CMD_CONF_MUTE, id, mute ? 1 : 0, 0, 0, NULL) : -ENOENT;
+}
+
 static int op_ice_restart(void *ud, uint64_t id)
 {
 	struct sb_mworker *w = worker_of(ud, id);
@@ -522,6 +532,7 @@ const struct sb_engine_media_ops sb_media_engine_ops = {
 	.bridge = op_bridge,
 	.conf_join = op_conf_join,
 	.conf_leave = op_conf_leave,
+	.conf_mute = op_conf_mute,
 	.ice_restart = op_ice_restart,
 	.candidate = op_candidate,
 	.dtmf = op_dtmf,

@@ -221,6 +221,10 @@ struct sb_msession {
 	/* Conference membership (conf.c): NULL: none. While set the session
 	 * has no bridge partner, and its audio goes to the mixer instead. */
 	struct sb_conf_member *cm;
+	/* Muted in its conference (sb__conf_mute): its audio is not mixed,
+	 * it still hears the room. Kept across a hold and when set before a
+	 * join; cleared when it leaves. */
+	bool conf_muted;
 	int64_t offer_seq;
 	struct sb_sdp *offer_kept;
 	/* RFC 4568 SDES (sdes.c): the crypto line of our answer (suite NULL:
@@ -506,6 +510,9 @@ void sb__conf_join(struct sb_mworker *w, uint64_t id, uint64_t conf);
 /* Takes s out of its conference (no-op when in none); the room goes with
  * its last member. */
 void sb__conf_leave(struct sb_msession *s);
+/* Mutes (mute true) or unmutes session id of this worker, a member or not
+ * yet (the flag waits for its join); an unknown session: nothing. */
+void sb__conf_mute(struct sb_mworker *w, uint64_t id, bool mute);
 /* A clear RTP packet (parsed as h) of member s, where a bridge would relay
  * it: audio of its codec is decoded into the member's frames for the next
  * mixes, anything else ignored. */

@@ -383,6 +383,24 @@ int sb_signal_api_add(struct sb_signal_server *srv, const char *path, sb_signal_
 	r = &srv->api[srv->n_api++];
 	memcpy(r->path, path, strlen(path) + 1);
 	r->cb = cb;
+	r->action = NULL;
+	r->ud = ud;
+	return 0;
+}
+
+int sb_signal_api_add_action(struct sb_signal_server *srv, const char *prefix,
+			     sb_signal_api_action_cb cb, void *ud)
+{
+	struct sb__api_route *r;
+
+	if (!prefix || !cb || strlen(prefix) >= sizeof(r->path))
+		return -EINVAL;
+	if (srv->n_api >= SB_ARRAY_SIZE(srv->api))
+		return -ENOSPC;
+	r = &srv->api[srv->n_api++];
+	memcpy(r->path, prefix, strlen(prefix) + 1);
+	r->cb = NULL;
+	r->action = cb;
 	r->ud = ud;
 	return 0;
 }

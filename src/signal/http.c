@@ -172,13 +172,98 @@ static bool token_equal(const char *a, const char *b)
 	return diff == 0;
 }
 
-/* A resource another component serves (sb_signal_api_add). */
-static int do_api_route(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
-			const char *path)
+/* The request's method ("GET", "POST", ...), or NULL for one we do not
+ * know. */
+static const char *method_of(struct lws *wsi)
 {
-	char query[256] = "";
-	char *body = NULL;
+	static const struct {
+		enum lws_token_indexes tok;
+		const char *name;
+	} methods[] = {
+		{WSI_TOKEN_GET_URI, "GET"},	    {WSI_TOKEN_HEAD_URI, "HEAD"},
+		{WSI_TOKEN_POST_URI, "POST"},	    {WSI_TOKEN_PUT_URI, "PUT"},
+		{WSI_TOKEN_PATCH_URI, "PATCH"},	    {WSI_TOKEN_DELETE_URI, "DELETE"},
+		{WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+	};
 
+	for (size_t i = 0; i < SB_ARRAY_SIZE(methods); i++)
+		if (lws_hdr_total_length(wsi, methods[i].tok) > 0)
+			return methods[i].name;
+	return NULL;
+}
+
+static bool method_get(const char *method)
+{
+	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+static int send_not_allowed(struct lws *wsi, struct sb__http_pss *p, const char *allow)
+{
+	json_t *j = json_pack("{s:{s:i, s:s, s:s}}", "error", "code", 405, "name",
+			      "method_not_allowed", "message", "method not allowed");
+	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	return send_response(wsi, p, 405, "application/json", body, "allow:", allow);
+}
+
+static const char *status_name(unsigned code)
+{
+	switch (code) {
+	case 400:
+		return "bad_request";
+	case 404:
+		return "not_found";
+	case 405:
+		return "method_not_allowed";
+	default:
+		return "internal_error";
+	}
+}
+
+/* A resource with methods (sb_signal_api_add_action) at path, rest being
+ * the path after its prefix. */
+static int do_api_action(struct lws *wsi, struct sb__http_pss *p, const struct sb__api_route *r,
+			 const char *method, const char *rest)
+{
+	struct sb_signal_api_reply reply = {0};
+	unsigned code = r->action(method, rest, &reply, r->ud);
+
+	if (code == 200 && reply.body)
+		return send_response(wsi, p, 200, "application/json", reply.body, NULL, NULL);
+	free(reply.body);
+	if (code == 204)
+		return send_response(wsi, p, 204, NULL, NULL, NULL, NULL);
+	if (code == 405)
+		return send_not_allowed(wsi, p, reply.allow ? reply.allow : "GET");
+	if (code < 400 || code > 599)
+		code = 500;
+	return send_json_error(wsi, p, code, status_name(code),
+			       reply.error ? reply.error : "request failed");
+}
+
+/* A resource another component serves (sb_signal_api_add,
+ * sb_signal_api_add_action). */
+static int do_api_route(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
+			const char *path, const char *method)
+{
+	const struct sb__api_route *route = NULL;
+	char query[256] = "";
+	char *body;
+
+	for (size_t i = 0; i < srv->n_api && !route; i++) {
+		const struct sb__api_route *r = &srv->api[i];
+
+		if (r->action ? strncmp(r->path, path, strlen(r->path)) == 0
+			      : strcmp(r->path, path) == 0)
+			route = r;
+	}
+	if (!route)
+		return send_json_error(wsi, p, 404, "not_found", "no such resource");
+	if (route->action)
+		return do_api_action(wsi, p, route, method, path + strlen(route->path));
+	if (!method_get(method))
+		return send_not_allowed(wsi, p, "GET");
 	for (int i = 0; lws_hdr_copy_fragment(wsi, query + strlen(query),
 					      (int)(sizeof(query) - strlen(query) - 1),
 					      WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
@@ -189,16 +274,14 @@ static int do_api_route(struct sb_signal_server *srv, struct lws *wsi, struct sb
 	}
 	if (*query && query[strlen(query) - 1] == '&')
 		query[strlen(query) - 1] = '\0';
-	for (size_t i = 0; i < srv->n_api && !body; i++)
-		if (strcmp(srv->api[i].path, path) == 0)
-			body = srv->api[i].cb(query, srv->api[i].ud);
+	body = route->cb(query, route->ud);
 	if (!body)
 		return send_json_error(wsi, p, 404, "not_found", "no such resource");
 	return send_response(wsi, p, 200, "application/json", body, NULL, NULL);
 }
 
 static int do_api(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
-		  const char *path)
+		  const char *path, const char *method)
 {
 	const char *want = srv->cfg->http.admin_token;
 	char auth[512] = "";
@@ -211,12 +294,13 @@ static int do_api(struct sb_signal_server *srv, struct lws *wsi, struct sb__http
 	    strncmp(auth, "Bearer ", 7) != 0 || !token_equal(auth + 7, want))
 		return send_json_error(wsi, p, 401, "unauthorized",
 				       "a valid bearer token is needed");
-	if (strcmp(path, "/api/v1/status") == 0)
-		j = api_status(srv);
-	else if (strcmp(path, "/api/v1/connections") == 0)
-		j = api_connections(srv);
-	else
-		return do_api_route(srv, wsi, p, path);
+	if (strcmp(path, "/api/v1/status") == 0 || strcmp(path, "/api/v1/connections") == 0) {
+		if (!method_get(method))
+			return send_not_allowed(wsi, p, "GET");
+		j = strcmp(path, "/api/v1/status") == 0 ? api_status(srv) : api_connections(srv);
+	} else {
+		return do_api_route(srv, wsi, p, path, method);
+	}
 	if (!j)
 		return send_json_error(wsi, p, 404, "not_found", "no such resource");
 	body = json_dumps(j, JSON_COMPACT);
@@ -287,12 +371,14 @@ static int do_static(struct sb_signal_server *srv, struct lws *wsi, struct sb__h
 static int on_http(struct sb_signal_server *srv, struct lws *wsi, struct sb__http_pss *p,
 		   const char *path)
 {
-	bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-	bool head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+	const char *method = method_of(wsi);
 
 	sb_metrics_add(srv->metrics, "switchboard_http_requests_total", NULL, 1);
-	p->head = head;
-	if (!get && !head)
+	p->head = method && strcmp(method, "HEAD") == 0;
+	/* The admin API has methods of its own; the rest is read-only. */
+	if (method && strncmp(path, "/api/", 5) == 0)
+		return do_api(srv, wsi, p, path, method);
+	if (!method || !method_get(method))
 		return send_text(wsi, p, 405, "method not allowed\n");
 	if (strcmp(path, "/livez") == 0)
 		return send_text(wsi, p, 200, "ok\n");
@@ -300,8 +386,6 @@ static int on_http(struct sb_signal_server *srv, struct lws *wsi, struct sb__htt
 		return do_readyz(srv, wsi, p);
 	if (strcmp(path, "/metrics") == 0)
 		return do_metrics(srv, wsi, p);
-	if (strncmp(path, "/api/", 5) == 0)
-		return do_api(srv, wsi, p, path);
 	return do_static(srv, wsi, p, path);
 }
 
@@ -375,6 +459,12 @@ int sb__signal_http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *
 		return on_http(srv, wsi, p, in ? (const char *)in : "/");
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return write_body(wsi, p);
+	case LWS_CALLBACK_HTTP_BODY:
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		/* The admin API's methods take no body: the response is on
+		 * its way already (the default would close the connection
+		 * under it). */
+		return 0;
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:

@@ -70,6 +70,9 @@ static const struct method_desc methods[_SB_SIGNAL_M_MAX] = {
 				       {"to", F_STR, FF_REQUIRED, 1, 256}}},
 	[SB_SIGNAL_M_CALL_CONSULT_END] = {"call.consult_end",
 					  {{"call", F_STR, FF_REQUIRED | FF_CALL, 18, 18}}},
+	[SB_SIGNAL_M_CALL_MUTE] = {"call.mute",
+				   {{"call", F_STR, FF_REQUIRED | FF_CALL, 18, 18},
+				    {"mute", F_BOOL, FF_REQUIRED, 0, 0}}},
 };
 
 struct err_desc {

@@ -275,6 +275,7 @@ static const enum sb_event_type call_events[_SB_SIGNAL_M_MAX] = {
 	[SB_SIGNAL_M_CALL_ICE] = SB_EV_WS_ICE_CANDIDATE,
 	[SB_SIGNAL_M_CALL_CONSULT] = SB_EV_WS_CALL_CONSULT,
 	[SB_SIGNAL_M_CALL_CONSULT_END] = SB_EV_WS_CALL_CONSULT_END,
+	[SB_SIGNAL_M_CALL_MUTE] = SB_EV_WS_CALL_MUTE,
 };
 
 /* Call methods go to the engine as bus events; its WS_REPLY answers them. */

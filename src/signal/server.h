@@ -87,9 +87,10 @@ struct sb_signal_server {
 	struct sb_config *start_cfg; /* the snapshot the listeners were made from */
 	struct sb__api_route {
 		char path[64];
-		sb_signal_api_cb cb;
+		sb_signal_api_cb cb;		/* GET of path, or NULL */
+		sb_signal_api_action_cb action; /* any method under path */
 		void *ud;
-	} api[8]; /* resources other components serve */
+	} api[16]; /* resources other components serve */
 	size_t n_api;
 };
 

@@ -33,6 +33,24 @@ typedef char *(*sb_signal_api_cb)(const char *query, void *ud);
  * (too many), -EINVAL. */
 int sb_signal_api_add(struct sb_signal_server *srv, const char *path, sb_signal_api_cb cb,
 		      void *ud);
+/* What a resource with methods answers (sb_signal_api_action_cb). */
+struct sb_signal_api_reply {
+	char *body;	   /* 200: malloc'd JSON, freed by the server */
+	const char *error; /* an error status: the message of its JSON error */
+	const char *allow; /* 405: the methods allowed ("POST") */
+};
+/* A resource with methods under /api/v1 (behind the admin token) for every
+ * path under a prefix: gets the method ("GET", "HEAD", "POST", "PUT",
+ * "PATCH", "DELETE", "OPTIONS") and the path after the prefix (a request
+ * body is not read), and returns the HTTP status: 200 with ret->body, 204,
+ * or an error status (400, 404, 405, 500) with ret->error. Control
+ * thread. */
+typedef unsigned (*sb_signal_api_action_cb)(const char *method, const char *rest,
+					    struct sb_signal_api_reply *ret, void *ud);
+/* Adds one for the paths under prefix ("/api/v1/conferences/"). Before
+ * start. Returns 0, -ENOSPC (too many), -EINVAL. */
+int sb_signal_api_add_action(struct sb_signal_server *srv, const char *prefix,
+			     sb_signal_api_action_cb cb, void *ud);
 /* Adds lines in the Prometheus text format to every /metrics scrape. */
 typedef void (*sb_signal_metrics_cb)(struct sb_strbuf *out, void *ud);
 int sb_signal_metrics_add(struct sb_signal_server *srv, sb_signal_metrics_cb cb, void *ud);

@@ -4,8 +4,11 @@
 // plane decodes each member, mixes and encodes for each the others' audio:
 // checked by content, every page must hear the two other tones and not its
 // own. The admin API lists the room's three members; the pages get
-// call.conference events naming the members; when one hangs up the others
-// stop hearing its tone, and its CDR says action conference. Then a SIP
+// call.conference events naming the members. A supervisor mutes one by the
+// admin API: the others stop hearing it, it still hears them, and every
+// page sees it muted; unmuted, it is heard again. When one hangs up the
+// others stop hearing its tone, and its CDR says action conference; one
+// kicked by the admin API ends with reason kicked (CDR cause kicked). Then a SIP
 // phone (baresip, a 1000 Hz sine on PCMU) and a browser meet in the room:
 // the browser hears the phone's tone, and what baresip decoded (recorded by
 // its sndfile module) holds the browser's.
@@ -92,6 +95,21 @@ async function levels({ freqs, ms }) {
   return reads.map((r) => r.sort((a, b) => a - b)[Math.floor(r.length / 2)]);
 }
 
+// In the page: the last call.conference event's members.
+const lastMemberList = () => {
+  const ev = window.t.events.filter((e) => e.name === 'call.conference').pop();
+  return ev ? ev.data.members : [];
+};
+
+async function waitMuted(page, call, muted) {
+  for (let i = 0; i < 100; i++) {
+    const m = (await page.evaluate(lastMemberList)).find((x) => x.call === call);
+    if (m && m.muted === muted) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`no call.conference with ${call} muted ${muted}: ${JSON.stringify(await page.evaluate(lastMemberList))}`);
+}
+
 // In the page: the last call.conference event's member count.
 const lastMembers = () => {
   const ev = window.t.events.filter((e) => e.name === 'call.conference').pop();
@@ -143,7 +161,44 @@ test('three browsers in a room each hear the two others, not themselves', { time
     }
   }
 
-  // Alice leaves: the others are told and stop hearing her tone.
+  // A supervisor mutes carol: alice and bob stop hearing her, she still
+  // hears them, and every page's room shows her muted.
+  const memberPath = (name) => `/api/v1/conferences/room/members/${ids[name]}`;
+  let r = await server.api(`${memberPath('carol')}/mute`, { method: 'POST' });
+  assert.equal(r.status, 200, JSON.stringify(r));
+  assert.equal(r.body.call, ids.carol);
+  assert.equal(r.body.muted, true);
+  for (const page of Object.values(pages)) await waitMuted(page, ids.carol, true);
+  const listed = (await server.api('/api/v1/conferences')).conferences.find((c) => c.name === 'room');
+  assert.equal(listed.members.find((m) => m.call === ids.carol).muted, true);
+  await new Promise((res) => setTimeout(res, 500));
+  const muted = {};
+  await Promise.all(Object.entries(pages).map(async ([name, page]) => {
+    muted[name] = await page.evaluate(levels, { freqs, ms: 2000 });
+  }));
+  for (const [name, db] of Object.entries(muted)) {
+    console.log(`${name} with carol muted: ${freqs.map((hz, i) => `${hz} Hz ${db[i].toFixed(1)} dB`).join(', ')}`);
+  }
+  const at = (db, who) => db[freqs.indexOf(TONES[who])];
+  for (const name of ['alice', 'bob']) {
+    const other = name === 'alice' ? 'bob' : 'alice';
+    assert.ok(at(muted[name], other) > -60, `${name} still hears ${other}: ${JSON.stringify(muted[name])}`);
+    assert.ok(at(muted[name], other) - at(muted[name], 'carol') > 25,
+      `${name} no longer hears muted carol: ${JSON.stringify(muted[name])}`);
+  }
+  for (const other of ['alice', 'bob']) {
+    assert.ok(at(muted.carol, other) > -60, `muted carol still hears ${other}: ${JSON.stringify(muted.carol)}`);
+  }
+  r = await server.api(`/api/v1/conferences/room/members/c-0000000000000000/mute`, { method: 'POST' });
+  assert.equal(r.status, 404, JSON.stringify(r));
+  assert.equal(r.body.error.name, 'not_found');
+  r = await server.api(`${memberPath('carol')}/unmute`, { method: 'POST' });
+  assert.equal(r.status, 200, JSON.stringify(r));
+  assert.equal(r.body.muted, false);
+  for (const page of Object.values(pages)) await waitMuted(page, ids.carol, false);
+
+  // Alice leaves: the others are told and stop hearing her tone (and bob
+  // hears unmuted carol again).
   await pages.alice.evaluate(async () => {
     await window.t.call.hangup();
     await window.t.phone.disconnect();
@@ -157,12 +212,27 @@ test('three browsers in a room each hear the two others, not themselves', { time
   assert.ok(after[freqs.indexOf(TONES.carol)] - after[freqs.indexOf(TONES.alice)] > 25,
     `bob no longer hears alice: ${JSON.stringify(after)}`);
 
-  for (const name of ['bob', 'carol']) {
-    await pages[name].evaluate(async () => {
-      await window.t.call.hangup();
-      await window.t.phone.disconnect();
-    });
+  // A supervisor kicks bob: his call ends with reason kicked.
+  r = await server.api(memberPath('bob'), { method: 'DELETE' });
+  assert.equal(r.status, 204, JSON.stringify(r));
+  await pages.bob.waitForFunction(() => window.t.call.state === 'ended', null, { timeout: 5000 });
+  assert.equal(await pages.bob.evaluate(() => window.t.call.endReason), 'kicked');
+  await waitMembers(pages.carol, 1);
+  r = await server.api(memberPath('bob'), { method: 'DELETE' });
+  assert.equal(r.status, 404, JSON.stringify(r));
+  await pages.bob.evaluate(() => window.t.phone.disconnect());
+  await pages.carol.evaluate(async () => {
+    await window.t.call.hangup();
+    await window.t.phone.disconnect();
+  });
+  let bobCdr;
+  for (let i = 0; i < 50 && !bobCdr; i++) {
+    const list = await server.api('/api/v1/cdrs?limit=10');
+    bobCdr = (list.cdrs || []).find((c) => c.call === ids.bob);
+    if (!bobCdr) await new Promise((res) => setTimeout(res, 100));
   }
+  assert.ok(bobCdr, `CDR for ${ids.bob}`);
+  assert.equal(bobCdr.cause, 'kicked');
 
   // Alice's CDR: a conference call, answered.
   let cdr;

@@ -85,9 +85,13 @@ export async function startServer(binary, { http = '', extra = '' } = {}) {
   const srv = {
     port, base, proc, dir,
     log: () => Buffer.concat(log).toString(),
-    async api(p) {
-      const r = await fetch(base + p, { headers: { authorization: `Bearer ${ADMIN}` } });
-      return r.json();
+    // GET p as JSON; with { method } (POST, DELETE, ...) the admin
+    // action's { status, body } (body: parsed JSON, or null when empty).
+    async api(p, { method } = {}) {
+      const r = await fetch(base + p, { method: method || 'GET', headers: { authorization: `Bearer ${ADMIN}` } });
+      if (!method) return r.json();
+      const text = await r.text();
+      return { status: r.status, body: text ? JSON.parse(text) : null };
     },
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {

@@ -8,7 +8,7 @@ import { ErrorCode, SwitchboardError } from './errors.js';
 
 const DTMF_RE = /^[0-9*#A-D]{1,32}$/;
 const TRANSFER_TIMEOUT_MS = 120000;
-const END_REASONS = new Set(['hangup', 'remote_hangup', 'failed', 'cancelled', 'timeout', 'transferred']);
+const END_REASONS = new Set(['hangup', 'remote_hangup', 'failed', 'cancelled', 'timeout', 'transferred', 'kicked']);
 
 /**
  * A call, placed with `phone.call()` or received in the phone's `incoming`
@@ -137,6 +137,20 @@ export class Call extends Emitter {
     this._muted = !!muted;
     if (this.localStream) for (const t of this.localStream.getAudioTracks()) t.enabled = !this._muted;
     this._emit('mute', this._muted);
+  }
+
+  /**
+   * Mutes or unmutes this member in its conference room, on the server:
+   * the others stop (or start again) hearing it, it still hears them, and
+   * every member's `conference` event shows it `muted`. Only for a
+   * conference call (`call.conference` not null); elsewhere the server
+   * refuses with `not_available`: use `mute()`, which silences the local
+   * microphone.
+   * @param {boolean} [mute=true]
+   */
+  async muteInConference(mute = true) {
+    this._requireActive('muteInConference');
+    await this._phone._request('call.mute', { call: this.id, mute: !!mute });
   }
 
   /**
@@ -277,7 +291,7 @@ export class Call extends Emitter {
           this.conference = {
             name: String(data.conference || ''),
             members: Array.isArray(data.members)
-              ? data.members.map((m) => ({ call: String(m.call || ''), from: String(m.from || '') }))
+              ? data.members.map((m) => ({ call: String(m.call || ''), from: String(m.from || ''), muted: m.muted === true }))
               : [],
           };
           this._emit('conference', this.conference);

@@ -201,7 +201,16 @@ export declare class Phone extends Emitter<PhoneEvents> {
 }
 
 export type CallState = 'dialing' | 'ringing' | 'incoming' | 'answering' | 'active' | 'ended';
-export type CallEndReason = 'hangup' | 'remote_hangup' | 'failed' | 'cancelled' | 'timeout' | 'rejected' | 'transferred';
+export type CallEndReason =
+  | 'hangup'
+  | 'remote_hangup'
+  | 'failed'
+  | 'cancelled'
+  | 'timeout'
+  | 'rejected'
+  | 'transferred'
+  /** A conference call: an administrator removed this member. */
+  | 'kicked';
 
 export interface CallEvents {
   ringing: (info: { status: number; earlyMedia: boolean }) => void;
@@ -251,6 +260,8 @@ export interface ConferenceMember {
   call: string;
   /** The caller as the server knows it: a user name, a number or a SIP URI. */
   from: string;
+  /** Muted in the room (by an administrator or itself): the others do not hear it. */
+  muted: boolean;
 }
 
 /** A conference room and its members, as the last `call.conference` gave it. */
@@ -280,7 +291,14 @@ export declare class Call extends Emitter<CallEvents> {
   accept(options?: CallOptions): Promise<void>;
   reject(): Promise<void>;
   hangup(reason?: string): Promise<void>;
+  /** Mutes the local microphone (any call; the server is not told). */
   mute(muted?: boolean): void;
+  /**
+   * A conference call only: mutes (default) or unmutes this member in the
+   * room on the server, so the others stop hearing it and see it `muted`.
+   * Rejects with `not_available` on a call that is not a conference call.
+   */
+  muteInConference(mute?: boolean): Promise<void>;
   sendDigits(digits: string, options?: { duration?: number }): Promise<void>;
   hold(hold?: boolean): Promise<void>;
   unhold(): Promise<void>;

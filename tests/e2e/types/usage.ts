@@ -15,12 +15,14 @@ async function main() {
     console.log(c.conference?.members.length ?? 0);
     await c.sendDigits('123');
     c.mute(true);
+    if (c.conference?.members.some((m) => m.muted)) await c.muteInConference(false);
+    await c.muteInConference();
     await c.transfer('5551234');
     c.on('consult', ({ state, reason }) => { if (state === 'ended') console.log(reason ?? 'none', c.consultState); });
     await c.consult('5551234');
     if (c.consultState === 'answered') await c.completeTransfer();
     else await c.endConsult();
-    c.on('ended', ({ reason }) => { if (reason === 'transferred') console.log('moved on'); });
+    c.on('ended', ({ reason }) => { if (reason === 'transferred' || reason === 'kicked') console.log('moved on'); });
   } catch (e) {
     if (e instanceof SwitchboardError && e.code === ErrorCode.AUTH_EXPIRED) console.log(e.name);
   }

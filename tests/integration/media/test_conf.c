@@ -2,7 +2,8 @@
  * and UDP "SIP phones": members on PCMU, PCMA and Opus each send a tone of
  * their own; what each hears is decoded and measured (Goertzel) for every
  * member's tone, and its stream checked (one SSRC, sequence numbers without
- * a gap). Leaving, destroying and holding a member; the ops' refusals.
+ * a gap). Leaving, destroying, holding and muting a member; the ops'
+ * refusals.
  * Test thread only. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -366,6 +367,71 @@ Test(conf, a_held_member_neither_hears_nor_is_heard)
 	hears(&m[2], (struct member *[]){&m[0]}, 1, (struct member *[]){&m[1]}, 1);
 	cr_assert_eq(m[1].packets, 0, "the held member got %d packets", m[1].packets);
 	for (int i = 0; i < 3; i++) {
+		sb_media_engine_ops.destroy(media, m[i].id);
+		member_free(&m[i]);
+	}
+}
+
+/* A muted member is not heard but still hears the others, on the same
+ * stream; unmuted it is heard again at once. Muted before its join, it
+ * joins muted; a hold keeps the mute. */
+Test(conf, a_muted_member_hears_but_is_not_heard)
+{
+	struct member m[3];
+	struct member *all[3] = {&m[0], &m[1], &m[2]};
+	const struct sb_event *ev;
+
+	room_of_three(m, 560, 17);
+	run(all, 3, 1000);
+	hears(&m[0], (struct member *[]){&m[1], &m[2]}, 2, NULL, 0);
+	cr_assert_eq(sb_media_engine_ops.conf_mute(media, m[2].id, true), 0);
+	settle(all, 3, 200);
+	run(all, 3, 1500);
+	hears(&m[0], (struct member *[]){&m[1]}, 1, (struct member *[]){&m[2]}, 1);
+	hears(&m[1], (struct member *[]){&m[0]}, 1, (struct member *[]){&m[2]}, 1);
+	hears(&m[2], (struct member *[]){&m[0], &m[1]}, 2, NULL, 0);
+	/* A hold and a resume keep it muted. */
+	cr_assert_eq(sb_media_engine_ops.hold(media, m[2].id, 1, true), 0);
+	ev = wait_seq(SB_EV_MEDIA_OFFER, m[2].id, 1, 3000);
+	cr_assert(ev && ev->arg[1] == 0);
+	settle(all, 3, 200);
+	/* The offer failed: the hold is undone. */
+	cr_assert_eq(sb_media_engine_ops.offer_done(media, m[2].id, 1, NULL), 0);
+	cr_assert_eq(sb_media_engine_ops.conf_mute(media, m[0].id, false), 0); /* no change */
+	settle(all, 3, 200);
+	run(all, 3, 1000);
+	hears(&m[0], (struct member *[]){&m[1]}, 1, (struct member *[]){&m[2]}, 1);
+	hears(&m[2], (struct member *[]){&m[0], &m[1]}, 2, NULL, 0);
+	cr_assert_eq(sb_media_engine_ops.conf_mute(media, m[2].id, false), 0);
+	settle(all, 3, 200);
+	run(all, 3, 1500);
+	hears(&m[0], (struct member *[]){&m[1], &m[2]}, 2, NULL, 0);
+	hears(&m[1], (struct member *[]){&m[0], &m[2]}, 2, NULL, 0);
+	hears(&m[2], (struct member *[]){&m[0], &m[1]}, 2, NULL, 0);
+	cr_assert_eq(sb_media_engine_ops.conf_mute(media, 999, true), -ENOENT);
+	for (int i = 0; i < 3; i++) {
+		sb_media_engine_ops.destroy(media, m[i].id);
+		member_free(&m[i]);
+	}
+}
+
+Test(conf, a_member_muted_before_its_join_joins_muted)
+{
+	struct member m[2];
+	struct member *all[2] = {&m[0], &m[1]};
+
+	member_new(&m[0], 570, 19, SB_XC_PCMU, 400);
+	member_new(&m[1], 571, 19, SB_XC_OPUS, 1100);
+	cr_assert_eq(sb_media_engine_ops.conf_mute(media, m[1].id, true), 0);
+	/* The mute (a HIGH command) is taken before the joins (CRITICAL). */
+	g_usleep(50 * 1000);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(sb_media_engine_ops.conf_join(media, m[i].id, 19), 0);
+	settle(all, 2, 200);
+	run(all, 2, 1500);
+	hears(&m[1], (struct member *[]){&m[0]}, 1, NULL, 0);
+	cr_assert_lt(amp_of(&m[0], m[1].hz), 100.0, "the muted member is heard");
+	for (int i = 0; i < 2; i++) {
 		sb_media_engine_ops.destroy(media, m[i].id);
 		member_free(&m[i]);
 	}

@@ -362,6 +362,22 @@ Test(signal, metrics_count_errors)
 	ws_close(ws);
 }
 
+/* body is an admin API error named name (docs/schema/api.error.json);
+ * frees it. */
+static void api_error(char *body, const char *name)
+{
+	json_t *j = json_loads(body, 0, NULL);
+	char why[256];
+
+	cr_assert(schema_validate_file(getenv("SB_SCHEMA_DIR"), "api.error", j, why, sizeof(why)) ==
+			  0,
+		  "%s: %s", why, body);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "name")),
+			 name);
+	json_decref(j);
+	free(body);
+}
+
 Test(signal, http_resources)
 {
 	char *body = NULL, *hdrs = NULL, why[256];
@@ -444,6 +460,50 @@ Test(signal, http_resources)
 	cr_assert_eq(http_get("127.0.0.1", S.port, false, "POST", "/livez", NULL, &body, NULL),
 		     405);
 	free(body);
+	/* Conference moderation: the token first, then the method, then the
+	 * member (no room is live here). */
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "DELETE",
+			      "/api/v1/conferences/lobby/members/c-0000000000000001", NULL, &body,
+			      NULL),
+		     401);
+	free(body);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "GET",
+			      "/api/v1/conferences/lobby/members/c-0000000000000001/mute",
+			      "Bearer admintoken123", &body, &hdrs),
+		     405);
+	cr_assert(strcasestr(hdrs, "allow: POST"), "%s", hdrs);
+	api_error(body, "method_not_allowed");
+	free(hdrs);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "POST",
+			      "/api/v1/conferences/lobby/members/c-0000000000000001",
+			      "Bearer admintoken123", &body, &hdrs),
+		     405);
+	cr_assert(strcasestr(hdrs, "allow: DELETE"), "%s", hdrs);
+	api_error(body, "method_not_allowed");
+	free(hdrs);
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "POST",
+			      "/api/v1/conferences/lobby/members/c-0000000000000001/mute",
+			      "Bearer admintoken123", &body, NULL),
+		     404);
+	api_error(body, "not_found");
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "DELETE",
+			      "/api/v1/conferences/lobby/members/c-0000000000000001",
+			      "Bearer admintoken123", &body, NULL),
+		     404);
+	api_error(body, "not_found");
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "POST",
+			      "/api/v1/conferences/lobby/members/c-0000000000000001/shout",
+			      "Bearer admintoken123", &body, NULL),
+		     404);
+	api_error(body, "not_found");
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "POST", "/api/v1/status",
+			      "Bearer admintoken123", &body, NULL),
+		     405);
+	api_error(body, "method_not_allowed");
+	cr_assert_eq(http_get("127.0.0.1", S.port, false, "DELETE", "/api/v1/conferences",
+			      "Bearer admintoken123", &body, NULL),
+		     405);
+	api_error(body, "method_not_allowed");
 	ws_close(ws);
 }
 

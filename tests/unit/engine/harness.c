@@ -208,6 +208,12 @@ static int media_conf_leave(void *ud, uint64_t id)
 	return record(ud, "media.conf_leave", json_pack("{s:I}", "id", (json_int_t)id));
 }
 
+static int media_conf_mute(void *ud, uint64_t id, bool mute)
+{
+	return record(ud, "media.conf_mute",
+		      json_pack("{s:I,s:b}", "id", (json_int_t)id, "mute", mute));
+}
+
 static int media_ice_restart(void *ud, uint64_t id)
 {
 	return record(ud, "media.ice_restart", json_pack("{s:I}", "id", (json_int_t)id));
@@ -241,6 +247,7 @@ static const struct sb_engine_media_ops fake_media = {
 	.bridge = media_bridge,
 	.conf_join = media_conf_join,
 	.conf_leave = media_conf_leave,
+	.conf_mute = media_conf_mute,
 	.ice_restart = media_ice_restart,
 	.candidate = media_candidate,
 	.dtmf = media_dtmf,

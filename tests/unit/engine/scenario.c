@@ -227,8 +227,9 @@ static json_t *metrics_json(struct run *r)
 
 	sb_engine_metrics(r->h->eng, &m);
 	return json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "conf_joins",
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "conf_joins",
 		(json_int_t)m.conf_joins, "conf_refused_full", (json_int_t)m.conf_refused_full,
+		"conf_mutes", (json_int_t)m.conf_mutes, "conf_kicks", (json_int_t)m.conf_kicks,
 		"active", (json_int_t)sb_engine_active(r->h->eng), "calls_total",
 		(json_int_t)m.calls_total, "answered", (json_int_t)m.calls_answered, "failed",
 		(json_int_t)m.calls_failed, "cancelled", (json_int_t)m.calls_cancelled,
@@ -266,6 +267,53 @@ static bool do_calls(struct run *r, json_t *exp)
 		fail(r, "live calls %s", text ? text : "(none)");
 	free(text);
 	json_decref(act);
+	return ok;
+}
+
+static bool do_conferences(struct run *r, json_t *exp)
+{
+	char *text = sb_engine_conferences_json(r->h->eng);
+	json_t *act = text ? json_loads(text, 0, NULL) : NULL;
+	bool ok = match(r, exp, act);
+
+	if (!ok)
+		fail(r, "conferences %s", text ? text : "(none)");
+	free(text);
+	json_decref(act);
+	return ok;
+}
+
+/* The admin API on a conference member: {"admin": {"conference", "call",
+ * "do": mute, unmute or kick}, "ret": the return (0 unless given),
+ * "member": the member JSON a mute answers}. */
+static bool do_admin(struct run *r, json_t *o)
+{
+	json_t *a = subst(r, json_object_get(o, "admin")), *exp = json_object_get(o, "member");
+	const char *room = json_string_value(json_object_get(a, "conference"));
+	const char *call = json_string_value(json_object_get(a, "call"));
+	const char *what = json_string_value(json_object_get(a, "do"));
+	int want = (int)json_integer_value(json_object_get(o, "ret")), got;
+	char *member = NULL;
+	json_t *act;
+	bool ok = true;
+
+	if (!what || !room || !call)
+		got = -EINVAL;
+	else if (strcmp(what, "kick") == 0)
+		got = sb_engine_conference_kick(r->h->eng, room, call);
+	else
+		got = sb_engine_conference_mute(r->h->eng, room, call, strcmp(what, "mute") == 0,
+						&member);
+	harness_settle(r->h);
+	if (got != want)
+		ok = fail(r, "admin %s returned %d, expected %d", what ? what : "?", got, want);
+	if (ok && exp) {
+		act = member ? json_loads(member, 0, NULL) : NULL;
+		ok = match(r, exp, act) || fail(r, "member %s", member ? member : "(none)");
+		json_decref(act);
+	}
+	free(member);
+	json_decref(a);
 	return ok;
 }
 
@@ -310,6 +358,10 @@ static bool do_line(struct run *r, json_t *o)
 		return do_check(r, v);
 	if ((v = json_object_get(o, "calls")))
 		return do_calls(r, v);
+	if ((v = json_object_get(o, "conferences")))
+		return do_conferences(r, v);
+	if (json_object_get(o, "admin"))
+		return do_admin(r, o);
 	return fail(r, "unknown line");
 }
 

@@ -680,6 +680,61 @@ Test(metrics, conferences)
 	harness_free(h);
 }
 
+/* Conference moderation for the admin API: mute answers the member's
+ * JSON, GET /api/v1/conferences shows "muted", kick ends the call, and
+ * both are counted in the metrics. */
+Test(metrics, conference_moderation)
+{
+	struct harness *h = harness_new("[user alice]\n[conference lobby]\n"
+					"[route c]\ndestination = conference\naction = conference\n"
+					"target = lobby\n");
+	struct sb_event ready = {.type = SB_EV_MEDIA_READY, .leg = 1};
+	char *text = NULL, call[32];
+	struct sb_strbuf b;
+	json_t *arr, *o;
+
+	harness_connect(h, 1, "s1", "alice");
+	harness_ws(h, SB_EV_WS_CALL_DIAL, 1, 7, "s1", dial("conference"));
+	o = harness_cmd(h, "media.create", 0);
+	ready.call = (uint64_t)json_integer_value(json_object_get(o, "call"));
+	ready.arg[0] = json_integer_value(json_object_get(o, "id"));
+	ready.text = strdup("v=0 answer");
+	harness_post(h, &ready);
+	text = sb_engine_conferences_json(h->eng);
+	arr = json_loads(text, 0, NULL);
+	free(text);
+	text = NULL;
+	o = json_array_get(json_object_get(json_array_get(arr, 0), "members"), 0);
+	cr_assert(json_is_false(json_object_get(o, "muted")));
+	snprintf(call, sizeof(call), "%s", json_string_value(json_object_get(o, "call")));
+	json_decref(arr);
+	cr_assert_eq(sb_engine_conference_mute(h->eng, "lobby", "c-0000000000000000", true, &text),
+		     -ENOENT);
+	cr_assert_null(text);
+	cr_assert_eq(sb_engine_conference_mute(h->eng, "lobby", call, true, &text), 0);
+	o = json_loads(text, 0, NULL);
+	free(text);
+	cr_assert_str_eq(json_string_value(json_object_get(o, "call")), call);
+	cr_assert(json_is_true(json_object_get(o, "muted")));
+	json_decref(o);
+	cr_assert_eq(harness_count(h, "media.conf_mute"), 1);
+	text = sb_engine_conferences_json(h->eng);
+	cr_assert_not_null(strstr(text, "\"muted\":true"), "%s", text);
+	free(text);
+	cr_assert_eq(sb_engine_conference_kick(h->eng, "board", call), -ENOENT);
+	cr_assert_eq(sb_engine_conference_kick(h->eng, "lobby", call), 0);
+	harness_settle(h);
+	cr_assert_eq(sb_engine_active(h->eng), 0);
+	sb_strbuf_init(&b);
+	sb_engine_metrics_write(h->eng, &b);
+	cr_assert_not_null(
+		strstr(sb_strbuf_cstr(&b), "switchboard_engine_conference_mutes_total 1\n"));
+	cr_assert_not_null(
+		strstr(sb_strbuf_cstr(&b), "switchboard_engine_conference_kicks_total 1\n"));
+	sb_strbuf_fini(&b);
+	harness_free(h);
+}
+
 /* ---- the documented tables are the real ones ---- */
 
 static size_t doc_rows(const char *doc, const char *machine)

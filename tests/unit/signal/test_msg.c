@@ -123,6 +123,12 @@ Test(msg, params_errors)
 	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.hold\",\"params\":{\"call\":"
 	       "\"c-0123456789ABCDEF\",\"hold\":true}}",
 	       SB_SIGNAL_E_INVALID_PARAMS, "1", "call id");
+	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.mute\",\"params\":{\"call\":"
+	       "\"c-0123456789abcdef\",\"mute\":\"yes\"}}",
+	       SB_SIGNAL_E_INVALID_PARAMS, "1", "expected boolean");
+	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.mute\",\"params\":{\"call\":"
+	       "\"c-0123456789abcdef\"}}",
+	       SB_SIGNAL_E_INVALID_PARAMS, "1", "params.mute: missing");
 	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.consult\","
 	       "\"params\":{\"call\":\"c-0123456789abcdef\"}}",
 	       SB_SIGNAL_E_INVALID_PARAMS, "1", "params.to: missing");
@@ -196,6 +202,7 @@ Test(msg, error_names)
 	cr_assert(sb_signal_err_is_violation(SB_SIGNAL_E_RATE_LIMITED));
 	cr_assert_not(sb_signal_err_is_violation(SB_SIGNAL_E_INVALID_PARAMS));
 	cr_assert_eq(sb_signal_method_from_name("call.ice"), SB_SIGNAL_M_CALL_ICE);
+	cr_assert_eq(sb_signal_method_from_name("call.mute"), SB_SIGNAL_M_CALL_MUTE);
 	cr_assert_eq((int)sb_signal_method_from_name("x"), _SB_SIGNAL_M_INVALID);
 }
 
