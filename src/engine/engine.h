@@ -338,6 +338,9 @@ struct sb_engine_metrics {
 	uint64_t sessions_detached;
 	uint64_t conf_joins;	    /* members joined to a conference */
 	uint64_t conf_refused_full; /* callers refused: conference full */
+	uint64_t chat_relayed;	    /* chat messages handed to a party (one per receiver) */
+	uint64_t chat_dropped;	    /* chat messages with nobody to take them */
+	uint64_t chat_failed;	    /* our MESSAGEs refused by the party (or timed out) */
 };
 
 /* ---- The engine ---- */
