@@ -175,6 +175,12 @@ export interface CallOptions {
   audio?: boolean | MediaTrackConstraints;
   /** Send this stream instead of asking getUserMedia. */
   stream?: MediaStream;
+  /**
+   * In-call chat: `phone.call()` opens the data channel `chat` before its
+   * offer when true; `accept()` opens it when the server's offer has a data
+   * channel section, unless false.
+   */
+  chat?: boolean;
 }
 
 /** A device-like client: registers with Switchboard, places and receives calls. */
@@ -228,6 +234,12 @@ export interface CallEvents {
    * left; also once this call joined, and after a resumed session).
    */
   conference: (info: ConferenceInfo) => void;
+  /** The chat channel opened: `sendMessage()` works from now on. */
+  chatopen: () => void;
+  /** A chat message from the other party (or a member of the room). */
+  message: (info: { text: string }) => void;
+  /** A chat message of ours did not reach a SIP party: its SIP status (408: no answer). */
+  chatfailed: (info: { status: number }) => void;
 }
 
 /** A member of a conference room. */
@@ -262,6 +274,8 @@ export declare class Call extends Emitter<CallEvents> {
   readonly remoteStream: MediaStream | null;
   readonly localStream: MediaStream | null;
   readonly peerConnection: RTCPeerConnection | null;
+  /** True while the chat channel is open. */
+  readonly chatOpen: boolean;
   accept(options?: CallOptions): Promise<void>;
   reject(): Promise<void>;
   hangup(reason?: string): Promise<void>;
@@ -275,4 +289,10 @@ export declare class Call extends Emitter<CallEvents> {
    * its failure (the call goes on).
    */
   transfer(to: string): Promise<void>;
+  /**
+   * Sends a chat message (1-1024 bytes in UTF-8) on the call's data
+   * channel. Rejects with `invalid_argument` (empty, too long) or
+   * `invalid_state` (the channel is not open).
+   */
+  sendMessage(text: string): Promise<void>;
 }

@@ -16,6 +16,12 @@ async function main() {
     await c.sendDigits('123');
     c.mute(true);
     await c.transfer('5551234');
+    const chat = phone.call('bob', { chat: true });
+    chat.on('message', ({ text }) => console.log(text.length));
+    chat.on('chatfailed', ({ status }) => console.log(status + 1));
+    chat.on('chatopen', () => { if (chat.chatOpen) void chat.sendMessage('hi'); });
+    // @ts-expect-error: chat text is a string
+    void chat.sendMessage(42);
     c.on('ended', ({ reason }) => { if (reason === 'transferred') console.log('moved on'); });
   } catch (e) {
     if (e instanceof SwitchboardError && e.code === ErrorCode.AUTH_EXPIRED) console.log(e.name);
