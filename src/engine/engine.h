@@ -243,8 +243,8 @@ struct sb_engine_client_ops {
 	int (*reply)(void *ud, uint64_t conn, int64_t request, const char *result_json,
 		     const struct sb_engine_error *err);
 	/* Sends event `name` (call.incoming, call.progress, call.answered,
-	 * call.ice, call.dtmf, call.ended, call.resumed) with data_json to a
-	 * session, whichever connection it has. */
+	 * call.ice, call.dtmf, call.ended, call.resumed, call.chat_failed, ...)
+	 * with data_json to a session, whichever connection it has. */
 	int (*event)(void *ud, const char *session, const char *name, const char *data_json);
 };
 
