@@ -210,6 +210,12 @@ void sb_engine_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out)
 		{"unknown_events_total", "counter", "Events for no live call or leg",
 		 m->unknown_events},
 		{"cdrs_total", "counter", "CDRs handed to the store", m->cdrs},
+		{"chat_relayed_total", "counter", "Chat messages handed to a party",
+		 m->chat_relayed},
+		{"chat_dropped_total", "counter", "Chat messages with no party to take them",
+		 m->chat_dropped},
+		{"chat_failed_total", "counter", "Chat MESSAGEs the SIP party refused",
+		 m->chat_failed},
 	};
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)

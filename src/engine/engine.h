@@ -243,8 +243,8 @@ struct sb_engine_client_ops {
 	int (*reply)(void *ud, uint64_t conn, int64_t request, const char *result_json,
 		     const struct sb_engine_error *err);
 	/* Sends event `name` (call.incoming, call.progress, call.answered,
-	 * call.ice, call.dtmf, call.ended, call.resumed) with data_json to a
-	 * session, whichever connection it has. */
+	 * call.ice, call.dtmf, call.ended, call.resumed, call.chat_failed, ...)
+	 * with data_json to a session, whichever connection it has. */
 	int (*event)(void *ud, const char *session, const char *name, const char *data_json);
 };
 
@@ -340,6 +340,9 @@ struct sb_engine_metrics {
 	uint64_t conf_refused_full; /* callers refused: conference full */
 	uint64_t conf_mutes;	    /* members muted (admin or self) */
 	uint64_t conf_kicks;	    /* members removed by an admin */
+	uint64_t chat_relayed;	    /* chat messages handed to a party (one per receiver) */
+	uint64_t chat_dropped;	    /* chat messages with nobody to take them */
+	uint64_t chat_failed;	    /* our MESSAGEs refused by the party (or timed out) */
 };
 
 /* ---- The engine ---- */

@@ -157,6 +157,16 @@ struct sb_quality {
 	double mos;
 };
 
+/* A MESSAGE in flight to a SIP party (chat.c): its number (0: a free
+ * record) and the leg that sent the text. */
+struct sb_chat_out {
+	uint64_t seq;
+	uint64_t call;
+	uint32_t leg;
+};
+
+#define SB_CHAT_OUT_MAX 8
+
 /* A leg: one party of a call. Owned by its call; not refcounted. */
 struct sb_leg {
 	struct sb_call *call; /* owner */
@@ -206,6 +216,8 @@ struct sb_leg {
 		int64_t request;
 		char *offer;
 	} hold_op;
+	/* SIP: who sent our MESSAGEs in flight, for sip.message_result. */
+	struct sb_chat_out chat_out[SB_CHAT_OUT_MAX];
 	uint64_t start_us, answer_us, end_us; /* engine clock */
 	int status;
 	char cause[SB_CAUSE_MAX];
@@ -385,6 +397,7 @@ struct sb_engine {
 	struct sb_admit admit;
 	struct sb_engine_metrics m;
 	uint64_t next_media;
+	uint64_t chat_next; /* the last MESSAGE number given (chat.c) */
 	uint64_t wall0, mono0;
 	bool draining;
 	/* queue.c: name -> struct sb_queue_state, user -> struct sb_agent
@@ -625,6 +638,18 @@ void sb__conf_error(const char *what, struct sb_engine_error *ret);
  * error. */
 int sb__conf_member_mute(struct sb_engine *eng, struct sb_call *call, bool mute);
 void sb__conf_metrics_write(const struct sb_engine *eng, struct sb_strbuf *out);
+
+/* chat.c: in-call chat (docs/engine.md, "Chat") */
+
+/* Text from party from (media.chat of a browser, sip.message of a SIP
+ * party): to the other party of its bridge, back to it on an echo call,
+ * to every other member of its conference room; otherwise dropped (and
+ * counted): not answered, no other party (a queue, a transfer under way),
+ * empty, over SB_CHAT_MAX or not UTF-8. */
+void sb__chat_relay(struct sb_engine *eng, struct sb_leg *from, const char *text);
+/* The final status of MESSAGE seq to SIP leg leg: a failure (>= 300) is
+ * told to the browser that sent the text (call.chat_failed). */
+void sb__chat_result(struct sb_engine *eng, struct sb_leg *leg, int status, uint64_t seq);
 
 /* cdr.c */
 void sb__cdr_emit(struct sb_engine *eng, struct sb_call *call);

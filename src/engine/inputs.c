@@ -558,6 +558,23 @@ static void on_sip_dtmf(struct sb_engine *eng, const struct sb_event *ev)
 		send_dtmf(eng, leg, ev->str, 100);
 }
 
+/* The party's MESSAGE in the dialog (SIP answered it 200). */
+static void on_sip_message(struct sb_engine *eng, const struct sb_event *ev)
+{
+	struct sb_leg *leg = event_leg(eng, ev);
+
+	if (leg)
+		sb__chat_relay(eng, leg, ev->text);
+}
+
+static void on_sip_message_result(struct sb_engine *eng, const struct sb_event *ev)
+{
+	struct sb_leg *leg = event_leg(eng, ev);
+
+	if (leg)
+		sb__chat_result(eng, leg, (int)ev->arg[0], (uint64_t)ev->arg[1]);
+}
+
 /* The SIP plane's OPTIONS keepalive found a trunk up or down: routing
  * passes over down trunks (route.c). */
 static void on_sip_trunk_state(struct sb_engine *eng, const struct sb_event *ev)
@@ -682,6 +699,15 @@ static void on_media_dtmf(struct sb_engine *eng, const struct sb_event *ev)
 		send_dtmf(eng, leg, ev->str, ev->arg[1] > 0 ? (int)ev->arg[1] : 100);
 }
 
+/* What the browser sent on its data channel. */
+static void on_media_chat(struct sb_engine *eng, const struct sb_event *ev)
+{
+	struct sb_leg *leg = media_leg(eng, ev);
+
+	if (leg)
+		sb__chat_relay(eng, leg, ev->text);
+}
+
 static void on_media_stats(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_leg *leg = media_leg(eng, ev);
@@ -780,12 +806,15 @@ static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_SIP_REINVITE_RESULT] = on_sip_reinvite_result,
 	[SB_EV_SIP_DTMF] = on_sip_dtmf,
 	[SB_EV_SIP_TRUNK_STATE] = on_sip_trunk_state,
+	[SB_EV_SIP_MESSAGE] = on_sip_message,
+	[SB_EV_SIP_MESSAGE_RESULT] = on_sip_message_result,
 	[SB_EV_MEDIA_READY] = on_media_ready,
 	[SB_EV_MEDIA_CONNECTED] = on_media_connected,
 	[SB_EV_MEDIA_FAILED] = on_media_failed,
 	[SB_EV_MEDIA_CANDIDATE] = on_media_candidate,
 	[SB_EV_MEDIA_DTMF] = on_media_dtmf,
 	[SB_EV_MEDIA_STATS] = on_media_stats,
+	[SB_EV_MEDIA_CHAT] = on_media_chat,
 	[SB_EV_MEDIA_REANSWER] = on_media_reanswer,
 	[SB_EV_MEDIA_OFFER] = on_media_offer,
 	[SB_EV_SYS_TICK] = on_sys_tick,

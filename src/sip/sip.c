@@ -78,6 +78,7 @@ static void dialog_free(struct sb_sip_dialog *d)
 {
 	sb__sip_reoffer_clear(d);
 	sb__sip_reinvite_clear(d);
+	sb__sip_message_clear(d);
 	sb__sip_targets_clear(d);
 	free(d->local_sdp);
 	free(d->from);
@@ -454,6 +455,19 @@ static void on_r_update(struct sb_sip *sip, const struct nua_ev *e)
 			e->phrase ? e->phrase : "");
 }
 
+/* The response to our MESSAGE (message.c). */
+static void on_r_message(struct sb_sip *sip, const struct nua_ev *e)
+{
+	if (e->d)
+		sb__sip_message_response(e->d, e->status, e->s);
+}
+
+/* A MESSAGE (RFC 3428): chat in a call's dialog, or outside any. */
+static void on_i_message(struct sb_sip *sip, const struct nua_ev *e)
+{
+	sb__sip_message_incoming(sip, e->nua, e->nh, e->d, e->s);
+}
+
 static void on_i_register(struct sb_sip *sip, const struct nua_ev *e)
 {
 	sb__sip_on_register(sip, e->nua, e->nh, e->s);
@@ -548,12 +562,13 @@ static void on_r_shutdown(struct sb_sip *sip, const struct nua_ev *e)
 /* The one table from nua event to handler (DESIGN.md); events without a
  * row need nothing from us (nua answers PRACK and the like). */
 static const nua_ev_fn nua_handlers[] = {
-	[nua_i_invite] = on_i_invite, [nua_i_register] = on_i_register,
-	[nua_i_bye] = on_i_bye,	      [nua_i_cancel] = on_i_cancel,
-	[nua_i_state] = on_i_state,   [nua_r_invite] = on_r_invite,
-	[nua_r_bye] = on_r_bye,	      [nua_r_update] = on_r_update,
-	[nua_i_update] = on_i_update, [nua_r_shutdown] = on_r_shutdown,
-	[nua_i_error] = on_i_error,
+	[nua_i_invite] = on_i_invite,	[nua_i_register] = on_i_register,
+	[nua_i_bye] = on_i_bye,		[nua_i_cancel] = on_i_cancel,
+	[nua_i_state] = on_i_state,	[nua_r_invite] = on_r_invite,
+	[nua_r_bye] = on_r_bye,		[nua_r_update] = on_r_update,
+	[nua_i_update] = on_i_update,	[nua_r_shutdown] = on_r_shutdown,
+	[nua_i_error] = on_i_error,	[nua_i_message] = on_i_message,
+	[nua_r_message] = on_r_message,
 };
 
 static void event_cb(nua_event_t event, int status, char const *phrase, nua_t *nua,
@@ -621,7 +636,9 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 				 /* UPDATE: an offer in it waits for media's
 				  * answer (RFC 3311), as a re-INVITE's does. */
 				 NUTAG_APPL_METHOD("REGISTER"), NUTAG_APPL_METHOD("UPDATE"),
-				 NUTAG_ALLOW("REGISTER"), SIPTAG_SUPPORTED_STR("timer, 100rel"),
+				 /* MESSAGE: we check it before answering. */
+				 NUTAG_APPL_METHOD("MESSAGE"), NUTAG_ALLOW("REGISTER"),
+				 SIPTAG_SUPPORTED_STR("timer, 100rel"),
 				 NUTAG_SESSION_TIMER((unsigned)sip->cfg->sip.session_expires_s),
 				 NUTAG_MIN_SE((unsigned)sip->cfg->sip.min_se_s),
 				 NUTAG_SESSION_REFRESHER(nua_no_refresher),
@@ -909,6 +926,18 @@ static int op_reanswer(void *ud, uint64_t call, uint32_t leg, int status, const 
 	return sb__sip_reoffer_respond(d, status, ok ? sdp : NULL);
 }
 
+static int op_message(void *ud, uint64_t call, uint32_t leg, uint64_t seq, const char *text)
+{
+	struct sb_sip_dialog *d = dialog_of(ud, call, leg);
+
+	if (!d || d->ended || !d->established)
+		return -ENOENT;
+	if (!text || strnlen(text, SB_CHAT_MAX + 1) > SB_CHAT_MAX ||
+	    !g_utf8_validate(text, -1, NULL))
+		return -EINVAL;
+	return sb__sip_message_start(d, seq, text);
+}
+
 static size_t op_contacts(void *ud, const char *user, const char **ret_uris, size_t max)
 {
 	struct sb_sip *sip = ud;
@@ -937,5 +966,6 @@ const struct sb_engine_sip_ops sb_sip_engine_ops = {
 	.bye = op_bye,
 	.reanswer = op_reanswer,
 	.reinvite = op_reinvite,
+	.message = op_message,
 	.contacts = op_contacts,
 };

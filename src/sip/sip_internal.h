@@ -32,6 +32,8 @@ struct sb_config_user;
  * it is answered 500 (the call stays as it was), and how long our 200 may
  * wait for nua's report that it was sent. */
 #define SB_SIP_REOFFER_TIMEOUT_MS 5000
+/* Our MESSAGEs (message.c) waiting per dialog, the one in flight included. */
+#define SB_SIP_MSG_QUEUE 8
 
 /* A Contact of a 3xx still to try, with its q value in thousandths. */
 struct sb_sip_target {
@@ -60,6 +62,12 @@ enum sb_sip_reinvite {
 	SB_SIP_REINVITE_RETRY,
 	_SB_SIP_REINVITE_MAX,
 	_SB_SIP_REINVITE_INVALID = -22,
+};
+
+/* A MESSAGE of ours (message.c): the engine's number for it and its text. */
+struct sb_sip_msg {
+	uint64_t seq;
+	char *text;
 };
 
 /* A call leg: an INVITE dialog, inbound or outbound. */
@@ -114,6 +122,11 @@ struct sb_sip_dialog {
 	 * calling user's account at that trunk (in sip->cfg), else NULL. */
 	const char *auth_user, *auth_password;
 	unsigned auth_tries; /* challenges answered on this INVITE */
+	/* Our MESSAGEs (message.c): a ring of msg_n from msg_head, the head
+	 * in flight; challenges answered on the one in flight. */
+	struct sb_sip_msg msg_q[SB_SIP_MSG_QUEUE];
+	size_t msg_head, msg_n;
+	unsigned msg_auth_tries;
 };
 
 struct sb_sip_binding {
@@ -231,6 +244,27 @@ void sb__sip_reinvite_state(struct sb_sip_dialog *d, int callstate);
 bool sb__sip_reinvite_glare(struct sb_sip_dialog *d);
 /* Forgets our offer without telling the engine (the dialog ended). */
 void sb__sip_reinvite_clear(struct sb_sip_dialog *d);
+
+/* message.c: in-call chat (RFC 3428) */
+
+/* Queues text (the caller checked it: UTF-8, at most SB_CHAT_MAX bytes) as
+ * a MESSAGE on d (established, not ended; the caller checks), sent once
+ * those before it have their final response. Returns 0, -ENOBUFS when
+ * SB_SIP_MSG_QUEUE wait already, or -ENOMEM. sip.message_result follows
+ * with seq, unless the dialog ends first. */
+int sb__sip_message_start(struct sb_sip_dialog *d, uint64_t seq, const char *text);
+/* A nua_r_message on d: a challenge answered once with the dialog's
+ * credentials; a final response posted as sip.message_result and the next
+ * MESSAGE sent. */
+void sb__sip_message_response(struct sb_sip_dialog *d, int status, const sip_t *s);
+/* A nua_i_message: in the dialog d of a call, answered 200 and posted as
+ * sip.message, or refused (415 with Accept: text/plain, 413, 400); 481 on
+ * a dialog the engine does not know or that ended; outside any dialog (d
+ * NULL), answered 200 and dropped, and its handle destroyed. */
+void sb__sip_message_incoming(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh,
+			      struct sb_sip_dialog *d, const sip_t *s);
+/* Forgets our MESSAGEs without telling the engine (the dialog ended). */
+void sb__sip_message_clear(struct sb_sip_dialog *d);
 
 /* registrar.c */
 void sb__sip_on_register(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, const sip_t *s);

@@ -53,6 +53,12 @@ function installGateway() {
     const far = new RTCPeerConnection();
     gw.far = far;
     far.ontrack = () => gw.farTracks++;
+    // In-call chat: the far end (as the engine's echo) returns what comes
+    // on the browser's channel `chat`.
+    far.ondatachannel = (ev) => {
+      gw.farChat = ev.channel;
+      ev.channel.onmessage = (m) => ev.channel.send(`echo: ${m.data}`);
+    };
     far.onicecandidate = (ev) => gw.event('call.ice', ev.candidate
       ? { call: CALL, candidate: ev.candidate.candidate, sdp_mid: ev.candidate.sdpMid, sdp_mline_index: ev.candidate.sdpMLineIndex }
       : { call: CALL, candidate: '' });
@@ -103,8 +109,10 @@ function installGateway() {
     },
     'call.hangup': () => ({}),
   };
-  gw.offerIncoming = async () => {
+  gw.offerIncoming = async (chat) => {
     const far = await newFar();
+    // A server offer with m=application (the media plane's data channels).
+    if (chat) far.createDataChannel('server-side', { ordered: true });
     const offer = await far.createOffer();
     await far.setLocalDescription(offer);
     gw.event('call.incoming', { call: CALL, from: 'bob', display_name: 'Bob', sdp: far.localDescription.sdp });
@@ -278,6 +286,42 @@ describe('calls against a scripted gateway', () => {
     assert.ok(r.requests.includes('call.answer'));
     assert.ok(r.requests.indexOf('call.ice') > r.requests.indexOf('call.answer'), 'candidates follow the answer');
     assert.equal(r.farTracks, 1);
+    await ctx.close();
+  });
+
+  test('chat: the data channel chat, sendMessage and message, its limits, call.chat_failed', T, async () => {
+    const { page, ctx } = await openPage();
+    const r = await page.evaluate(async () => {
+      const err = async (p) => p.then(() => 'resolved', (e) => e.name);
+      const call = window.phone.call('bob', { chat: true });
+      const early = await err(call.sendMessage('too early'));
+      await new Promise((res) => call.once('answered', res));
+      if (!call.chatOpen) await new Promise((res) => call.once('chatopen', res));
+      const got = new Promise((res) => call.once('message', res));
+      await call.sendMessage('héllo ☎');
+      const echo = await got;
+      const tooLong = await err(call.sendMessage('é'.repeat(513)));
+      const justFits = await err(call.sendMessage('é'.repeat(512)));
+      const empty = await err(call.sendMessage(''));
+      const failed = new Promise((res) => call.once('chatfailed', res));
+      window.gw.event('call.chat_failed', { call: call.id, status: 488 });
+      const f = await failed;
+      const dial = window.gw.requests.find((q) => q.method === 'call.dial').params.sdp;
+      await call.hangup();
+      // An incoming call whose offer has a data channel: accept() opens chat.
+      const inc = new Promise((res) => window.phone.once('incoming', res));
+      await window.gw.offerIncoming(true);
+      const call2 = await inc;
+      await call2.accept();
+      if (!call2.chatOpen) await new Promise((res) => call2.once('chatopen', res));
+      const got2 = new Promise((res) => call2.once('message', res));
+      await call2.sendMessage('from the callee');
+      const echo2 = await got2;
+      await call2.hangup();
+      return { early, text: echo.text, tooLong, justFits, empty, status: f.status, application: /^m=application /m.test(dial), echo2: echo2.text, label: window.gw.farChat.label };
+    });
+    assert.deepEqual(r, { early: 'invalid_state', text: 'echo: héllo ☎', tooLong: 'invalid_argument', justFits: 'resolved', empty: 'invalid_argument',
+      status: 488, application: true, echo2: 'echo: from the callee', label: 'chat' });
     await ctx.close();
   });
 

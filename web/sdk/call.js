@@ -8,6 +8,8 @@ import { ErrorCode, SwitchboardError } from './errors.js';
 
 const DTMF_RE = /^[0-9*#A-D]{1,32}$/;
 const TRANSFER_TIMEOUT_MS = 120000;
+/** The longest chat message, in UTF-8 bytes (the server's SB_CHAT_MAX). */
+export const CHAT_MAX_BYTES = 1024;
 const END_REASONS = new Set(['hangup', 'remote_hangup', 'failed', 'cancelled', 'timeout', 'transferred', 'kicked']);
 
 /**
@@ -70,6 +72,13 @@ export class Call extends Emitter {
     this._remoteDescribed = false;
     this._earlySdp = null;
     this._candidatesFlushed = false;
+    /** The data channel `chat` (docs/protocol.md section 6.1), or null. */
+    this._chat = null;
+  }
+
+  /** True while the call's chat channel is open: `sendMessage()` works. */
+  get chatOpen() {
+    return !!this._chat && this._chat.readyState === 'open';
   }
 
   /** The RTCPeerConnection, once media is set up. */
@@ -93,9 +102,13 @@ export class Call extends Emitter {
     }
     this._setState('answering');
     try {
-      await this._setupMedia({ ...this._options, ...options });
+      const opts = { ...this._options, ...options };
+      await this._setupMedia(opts);
       await this._pc.setRemoteDescription({ type: 'offer', sdp: this._remoteOffer });
       this._remoteDescribed = true;
+      // The server offers a data channel (m=application): the browser
+      // opens `chat` on it (RFC 8832), unless told not to.
+      if (opts.chat !== false && /^m=application /m.test(this._remoteOffer || '')) this._openChat();
       await this._drainRemoteCandidates();
       const answer = await this._pc.createAnswer();
       await this._pc.setLocalDescription(answer);
@@ -238,12 +251,34 @@ export class Call extends Emitter {
     await this._phone._request('call.consult_end', { call: this.id });
   }
 
+  /**
+   * Sends a chat message to the other party of the call (a browser, a SIP
+   * party by MESSAGE, every other member of a conference room) on the
+   * call's data channel `chat`. Resolves once the channel took it; a SIP
+   * party's refusal comes later as the `chatfailed` event.
+   * @param {string} text 1-1024 bytes in UTF-8
+   */
+  async sendMessage(text) {
+    if (typeof text !== 'string' || text.length < 1) {
+      throw new SwitchboardError(ErrorCode.INVALID_ARGUMENT, null, 'text must be a non-empty string');
+    }
+    if (new TextEncoder().encode(text).length > CHAT_MAX_BYTES) {
+      throw new SwitchboardError(ErrorCode.INVALID_ARGUMENT, null, `text must be at most ${CHAT_MAX_BYTES} bytes in UTF-8`);
+    }
+    if (!this.chatOpen) {
+      throw this._invalid('sendMessage() needs an open chat channel (a call placed or answered with chat)');
+    }
+    this._chat.send(text);
+  }
+
   // --- used by Phone -----------------------------------------------------------
 
   /** Places the call: local media, offer, `call.dial`. @internal */
   async _dial() {
     try {
       await this._setupMedia(this._options);
+      // Before the offer, so that it carries m=application.
+      if (this._options.chat) this._openChat();
       const offer = await this._pc.createOffer();
       await this._pc.setLocalDescription(offer);
       if (this.state === 'ended') return;
@@ -295,6 +330,9 @@ export class Call extends Emitter {
               : [],
           };
           this._emit('conference', this.conference);
+          return undefined;
+        case 'call.chat_failed':
+          this._emit('chatfailed', { status: Number(data.status) || 0 });
           return undefined;
         case 'call.ended':
           return this._onEnded(data);
@@ -408,6 +446,10 @@ export class Call extends Emitter {
         this._emit('track', { track: ev.track, stream });
       }
     };
+    // A chat channel the other side opened (none of ours yet).
+    this._pc.ondatachannel = (ev) => {
+      if (ev.channel.label === 'chat' && !this._chat) this._attachChat(ev.channel);
+    };
     this._pc.onconnectionstatechange = () => {
       this._emit('mediastate', this._pc.connectionState);
     };
@@ -427,6 +469,18 @@ export class Call extends Emitter {
       if (t.kind === 'audio') t.enabled = !this._muted;
       this._pc.addTrack(t, stream);
     }
+  }
+
+  _openChat() {
+    if (!this._chat) this._attachChat(this._pc.createDataChannel('chat', { ordered: true }));
+  }
+
+  _attachChat(channel) {
+    this._chat = channel;
+    channel.onopen = () => this._emit('chatopen');
+    channel.onmessage = (ev) => {
+      if (typeof ev.data === 'string') this._emit('message', { text: ev.data });
+    };
   }
 
   _onLocalCandidate(cand) {

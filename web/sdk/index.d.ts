@@ -175,6 +175,12 @@ export interface CallOptions {
   audio?: boolean | MediaTrackConstraints;
   /** Send this stream instead of asking getUserMedia. */
   stream?: MediaStream;
+  /**
+   * In-call chat: `phone.call()` opens the data channel `chat` before its
+   * offer when true; `accept()` opens it when the server's offer has a data
+   * channel section, unless false.
+   */
+  chat?: boolean;
 }
 
 /** A device-like client: registers with Switchboard, places and receives calls. */
@@ -244,6 +250,12 @@ export interface CallEvents {
    * the call goes on with the target).
    */
   consult: (info: ConsultInfo) => void;
+  /** The chat channel opened: `sendMessage()` works from now on. */
+  chatopen: () => void;
+  /** A chat message from the other party (or a member of the room). */
+  message: (info: { text: string }) => void;
+  /** A chat message of ours did not reach a SIP party: its SIP status (408: no answer). */
+  chatfailed: (info: { status: number }) => void;
 }
 
 export type ConsultState = 'ringing' | 'answered' | 'ended' | 'party_left';
@@ -288,6 +300,8 @@ export declare class Call extends Emitter<CallEvents> {
   readonly remoteStream: MediaStream | null;
   readonly localStream: MediaStream | null;
   readonly peerConnection: RTCPeerConnection | null;
+  /** True while the chat channel is open. */
+  readonly chatOpen: boolean;
   accept(options?: CallOptions): Promise<void>;
   reject(): Promise<void>;
   hangup(reason?: string): Promise<void>;
@@ -320,4 +334,10 @@ export declare class Call extends Emitter<CallEvents> {
   completeTransfer(): Promise<void>;
   /** Ends the consultation and resumes the far end here. */
   endConsult(): Promise<void>;
+  /**
+   * Sends a chat message (1-1024 bytes in UTF-8) on the call's data
+   * channel. Rejects with `invalid_argument` (empty, too long) or
+   * `invalid_state` (the channel is not open).
+   */
+  sendMessage(text: string): Promise<void>;
 }

@@ -118,7 +118,8 @@ export class Phone extends Emitter {
    * Places a call. Returns the Call at once; follow it with its events
    * (`ringing`, `answered`, `ended`, `error`).
    * @param {string} destination a user, a number or a SIP URI
-   * @param {{displayName?: string, video?: boolean, audio?: boolean|MediaTrackConstraints, stream?: MediaStream}} [options]
+   * @param {{displayName?: string, video?: boolean, audio?: boolean|MediaTrackConstraints, stream?: MediaStream, chat?: boolean}} [options]
+   *   `chat`: open the data channel `chat` for `call.sendMessage()` and the `message` event
    * @returns {Call}
    */
   call(destination, options = {}) {

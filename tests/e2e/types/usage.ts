@@ -23,6 +23,12 @@ async function main() {
     if (c.consultState === 'answered') await c.completeTransfer();
     else await c.endConsult();
     c.on('ended', ({ reason }) => { if (reason === 'transferred' || reason === 'kicked') console.log('moved on'); });
+    const chat = phone.call('bob', { chat: true });
+    chat.on('message', ({ text }) => console.log(text.length));
+    chat.on('chatfailed', ({ status }) => console.log(status + 1));
+    chat.on('chatopen', () => { if (chat.chatOpen) void chat.sendMessage('hi'); });
+    // @ts-expect-error: chat text is a string
+    void chat.sendMessage(42);
   } catch (e) {
     if (e instanceof SwitchboardError && e.code === ErrorCode.AUTH_EXPIRED) console.log(e.name);
   }

@@ -341,3 +341,58 @@ Test(sip_reinvite, ended_while_retry_waits)
 	cr_assert_eq(count_events(SB_EV_SIP_REINVITE_RESULT), 0);
 	cr_assert_eq(reinvite(LEG, 3, "sendrecv"), -ENOENT);
 }
+
+/* ---- in-call chat: MESSAGE in the dialog (the message op, sip.message) ---- */
+
+TestSuite(sip_message, .fini = teardown, .timeout = 60);
+
+static int message(uint32_t leg, uint64_t seq, const char *text)
+{
+	return sb_sip_engine_ops.message(F.sip, CALL, leg, seq, text);
+}
+
+Test(sip_message, both_ways_and_refusals)
+{
+	char big[SB_CHAT_MAX + 2];
+	const struct sb_event *ev;
+	int from = 0, from_msg = 0;
+
+	start("uas_message.xml");
+	/* No dialog yet. */
+	cr_assert_eq(message(LEG, 1, "too early"), -ENOENT);
+	call_answered(&from);
+	cr_assert_eq(message(LEG + 1, 1, "no such leg"), -ENOENT);
+	cr_assert_eq(message(LEG, 1, NULL), -EINVAL);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_assert_eq(message(LEG, 1, big), -EINVAL);
+	cr_assert_eq(message(LEG, 1, "caf\xe9"), -EINVAL);
+	/* SIPp checks the Content-Type, the To tag and the body. */
+	cr_assert_eq(message(LEG, 41, "hello from the browser"), 0);
+	ev = wait_event(SB_EV_SIP_MESSAGE_RESULT, &from);
+	cr_assert(ev, "no sip.message_result");
+	cr_assert_eq(ev->call, CALL);
+	cr_assert_eq(ev->leg, LEG);
+	cr_assert_eq(ev->arg[0], 200);
+	cr_assert_eq(ev->arg[1], 41);
+	/* The party's text/plain MESSAGE in the dialog. */
+	ev = wait_event(SB_EV_SIP_MESSAGE, &from_msg);
+	cr_assert(ev, "no sip.message");
+	cr_assert_eq(ev->call, CALL);
+	cr_assert_eq(ev->leg, LEG);
+	cr_assert_str_eq(ev->str, "text/plain");
+	cr_assert(ev->text && strncmp(ev->text, "hello from the far end", 22) == 0, "body %s",
+		  ev->text ? ev->text : "none");
+	/* Its 415, 413 and 400 are SIPp's to check; wait for them to pass
+	 * before our second MESSAGE, which SIPp refuses. */
+	run_for(500);
+	cr_assert_eq(message(LEG, 42, "refused"), 0);
+	ev = wait_event(SB_EV_SIP_MESSAGE_RESULT, &from);
+	cr_assert(ev, "no second sip.message_result");
+	cr_assert_eq(ev->arg[0], 403);
+	cr_assert_eq(ev->arg[1], 42);
+	hang_up();
+	/* The refused ones never reached the engine. */
+	cr_assert_eq(count_events(SB_EV_SIP_MESSAGE), 1);
+	cr_assert_eq(message(LEG, 43, "after the end"), -ENOENT);
+}

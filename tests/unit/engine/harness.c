@@ -100,6 +100,13 @@ static int sip_reinvite(void *ud, uint64_t call, uint32_t leg, const char *sdp)
 				str_or_null(sdp)));
 }
 
+static int sip_message(void *ud, uint64_t call, uint32_t leg, uint64_t seq, const char *text)
+{
+	return record(ud, "sip.message",
+		      json_pack("{s:I,s:i,s:I,s:o}", "call", (json_int_t)call, "leg", (int)leg,
+				"seq", (json_int_t)seq, "text", str_or_null(text)));
+}
+
 static size_t sip_contacts(void *ud, const char *user, const char **ret, size_t max)
 {
 	struct harness *h = ud;
@@ -123,6 +130,7 @@ static const struct sb_engine_sip_ops fake_sip = {
 	.bye = sip_bye,
 	.reanswer = sip_reanswer,
 	.reinvite = sip_reinvite,
+	.message = sip_message,
 	.contacts = sip_contacts,
 };
 
@@ -232,6 +240,12 @@ static int media_dtmf(void *ud, uint64_t id, const char *digits, int ms)
 				"duration_ms", ms));
 }
 
+static int media_chat(void *ud, uint64_t id, const char *text)
+{
+	return record(ud, "media.chat",
+		      json_pack("{s:I,s:o}", "id", (json_int_t)id, "text", str_or_null(text)));
+}
+
 static int media_destroy(void *ud, uint64_t id)
 {
 	return record(ud, "media.destroy", json_pack("{s:I}", "id", (json_int_t)id));
@@ -251,6 +265,7 @@ static const struct sb_engine_media_ops fake_media = {
 	.ice_restart = media_ice_restart,
 	.candidate = media_candidate,
 	.dtmf = media_dtmf,
+	.chat = media_chat,
 	.destroy = media_destroy,
 };
 

@@ -227,7 +227,9 @@ static json_t *metrics_json(struct run *r)
 
 	sb_engine_metrics(r->h->eng, &m);
 	return json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "conf_joins",
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		"chat_relayed", (json_int_t)m.chat_relayed, "chat_dropped",
+		(json_int_t)m.chat_dropped, "chat_failed", (json_int_t)m.chat_failed, "conf_joins",
 		(json_int_t)m.conf_joins, "conf_refused_full", (json_int_t)m.conf_refused_full,
 		"conf_mutes", (json_int_t)m.conf_mutes, "conf_kicks", (json_int_t)m.conf_kicks,
 		"active", (json_int_t)sb_engine_active(r->h->eng), "calls_total",
