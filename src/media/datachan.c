@@ -190,9 +190,8 @@ static int sock_setup(struct socket *so)
 
 static int dc_connect(struct sb_msession *s)
 {
-	struct sockaddr_conn a = {.sconn_family = AF_CONN,
-				  .sconn_port = htons(SB_DC_SCTP_PORT),
-				  .sconn_addr = s};
+	struct sockaddr_conn a = {
+		.sconn_family = AF_CONN, .sconn_port = htons(SB_DC_SCTP_PORT), .sconn_addr = s};
 	struct socket *so = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, NULL, NULL, 0, NULL);
 	int r;
 
@@ -238,8 +237,7 @@ static int dc_send(struct sb_dc *dc, uint16_t sid, uint32_t ppid, const void *da
 {
 	struct sctp_sndinfo si = {.snd_sid = sid, .snd_ppid = htonl(ppid)};
 
-	if (usrsctp_sendv(dc->sock, data, len, NULL, 0, &si, sizeof(si), SCTP_SENDV_SNDINFO, 0) <
-	    0)
+	if (usrsctp_sendv(dc->sock, data, len, NULL, 0, &si, sizeof(si), SCTP_SENDV_SNDINFO, 0) < 0)
 		return -errno;
 	return 0;
 }
@@ -251,8 +249,8 @@ static void queue_flush(struct sb_msession *s)
 	struct sb_media *m = s->w->m;
 
 	for (int i = 0; i < dc->n_queue; i++) {
-		if (dc_send(dc, dc->chans[0].sid, PPID_STRING, dc->queue[i],
-			    strlen(dc->queue[i])) < 0)
+		if (dc_send(dc, dc->chans[0].sid, PPID_STRING, dc->queue[i], strlen(dc->queue[i])) <
+		    0)
 			atomic_fetch_add(&m->chat_dropped, 1);
 		else
 			atomic_fetch_add(&m->chat_out, 1);

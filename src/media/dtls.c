@@ -36,6 +36,7 @@ struct sb_dtls {
 	char error[128];
 	bool done;
 	bool failed;
+	bool app; /* carries application data: buffers kept */
 };
 
 /* ---- the datagram BIO: one read returns one whole datagram ---- */
@@ -301,7 +302,10 @@ static int step(struct sb_dtls *d)
 		if (!SSL_get_selected_srtp_profile(d->ssl))
 			return fail(d, -EPROTO, "no DTLS-SRTP profile in common");
 		d->done = true;
-		SSL_free_buffers(d->ssl);
+		/* Without application data after the handshake the buffers
+		 * (about 34 KiB) are not needed again. */
+		if (!d->app)
+			SSL_free_buffers(d->ssl);
 		return 1;
 	}
 	switch (SSL_get_error(d->ssl, r)) {
@@ -341,8 +345,7 @@ int sb_dtls_input(struct sb_dtls *d, const uint8_t *data, size_t len)
 	return r;
 }
 
-int sb_dtls_recv(struct sb_dtls *d, const uint8_t *data, size_t len, sb_dtls_app_cb app,
-		 void *ud)
+int sb_dtls_recv(struct sb_dtls *d, const uint8_t *data, size_t len, sb_dtls_app_cb app, void *ud)
 {
 	/* The largest record is 16 KiB (RFC 6347 section 4.1). */
 	uint8_t buf[16384];
@@ -364,6 +367,11 @@ int sb_dtls_recv(struct sb_dtls *d, const uint8_t *data, size_t len, sb_dtls_app
 	ERR_clear_error();
 	d->in = NULL;
 	return r;
+}
+
+void sb_dtls_app_data(struct sb_dtls *d)
+{
+	d->app = true;
 }
 
 int sb_dtls_send(struct sb_dtls *d, const uint8_t *data, size_t len)

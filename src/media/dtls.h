@@ -56,8 +56,10 @@ int sb_dtls_input(struct sb_dtls *d, const uint8_t *data, size_t len);
  * the call. Returns 0, -EAGAIN (the handshake is not done), -EPIPE (the
  * peer closed DTLS) or -EPROTO. */
 typedef void (*sb_dtls_app_cb)(const uint8_t *data, size_t len, void *ud);
-int sb_dtls_recv(struct sb_dtls *d, const uint8_t *data, size_t len, sb_dtls_app_cb app,
-		 void *ud);
+int sb_dtls_recv(struct sb_dtls *d, const uint8_t *data, size_t len, sb_dtls_app_cb app, void *ud);
+/* Before the handshake: the endpoint will carry application data (a data
+ * channel), so it keeps its record buffers after the handshake. */
+void sb_dtls_app_data(struct sb_dtls *d);
 /* Sends data as one application data record (through the send callback).
  * Returns 0, -EAGAIN (the handshake is not done) or -EIO. */
 int sb_dtls_send(struct sb_dtls *d, const uint8_t *data, size_t len);

@@ -281,6 +281,8 @@ static int dtls_begin(struct sb_msession *s)
 	if (!s->remote_fp[0])
 		return -EAGAIN;
 	s->dtls = sb_dtls_new(s->w->m->dtls, active, s->remote_fp, send_cb, s);
+	if (s->dtls && s->dc)
+		sb_dtls_app_data(s->dtls);
 	if (!s->dtls || sb_dtls_start(s->dtls) < 0) {
 		session_fail(s, -EPROTO, "DTLS could not start");
 		return -EPROTO;

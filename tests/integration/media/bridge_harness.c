@@ -5,8 +5,12 @@
  * gateway offers to, which answers, decodes what it receives (Opus or
  * PCMU) and sends every packet back. On "quit" (or EOF) it prints
  *   RESULT packets=<n> freq=<strongest Hz> rms=<level>
- * from the last 200 ms it heard, and exits. Loopback only; bounded by a
- * timeout given as argv[1] seconds. */
+ * from the last 200 ms it heard, and the chat counters
+ *   chat_in=<n> chat_out=<n> chat_dropped=<n>
+ * and exits. Chat (tests/e2e/datachannel.test.mjs): every message the
+ * browser sends on its data channel (media.chat) is sent back with the chat
+ * op, prefixed "echo: ", and logged "harness: chat <text>" on stderr.
+ * Loopback only; bounded by a timeout given as argv[1] seconds. */
 #include <arpa/inet.h>
 #include <glib-unix.h>
 #include <glib.h>
@@ -218,6 +222,14 @@ static void on_event(const struct sb_event *ev, void *ud)
 			ev->str);
 		g_main_loop_quit(loop);
 		break;
+	case SB_EV_MEDIA_CHAT: {
+		char *echo = g_strdup_printf("echo: %s", ev->text ? ev->text : "");
+		int r = sb_media_engine_ops.chat(media, id, echo);
+
+		fprintf(stderr, "harness: chat %s (echo: %d)\n", ev->text ? ev->text : "", r);
+		g_free(echo);
+		break;
+	}
 	case SB_EV_MEDIA_STATS:
 		fprintf(stderr, "harness: stats %llu %s\n", (unsigned long long)id,
 			ev->text ? ev->text : "");
@@ -276,13 +288,15 @@ static GString *read_offer(void)
 int main(int argc, char **argv)
 {
 	static const enum sb_event_type types[] = {SB_EV_MEDIA_READY, SB_EV_MEDIA_CONNECTED,
-						   SB_EV_MEDIA_FAILED, SB_EV_MEDIA_STATS};
+						   SB_EV_MEDIA_FAILED, SB_EV_MEDIA_STATS,
+						   SB_EV_MEDIA_CHAT};
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t al = sizeof(a);
 	struct sb_config *cfg = sb_config_new_default();
 	struct sb_lifecycle *lc = sb_lifecycle_new();
 	struct sb_bus *control;
 	const char *failed = NULL;
+	struct sb_media_counters mc;
 	double hz, rms;
 	GString *offer;
 	int err;
@@ -294,7 +308,7 @@ int main(int argc, char **argv)
 	cfg->media.rtp_port_min = 46000 + 2 * (getpid() % 1000);
 	cfg->media.rtp_port_max = cfg->media.rtp_port_min + 60;
 	control = sb_bus_new(&cfg->bus, g_main_context_default());
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		sb_bus_subscribe(control, types[i], on_event, NULL);
 	media = sb_media_new(cfg, control);
 	sb_lifecycle_add(lc, &sb_media_component, media);
@@ -328,7 +342,10 @@ int main(int argc, char **argv)
 	g_timeout_add_seconds(argc > 1 ? (guint)strtoul(argv[1], NULL, 10) : 60, timeout_cb, NULL);
 	g_main_loop_run(loop);
 	analyse(is_opus ? RATE : 8000, &hz, &rms);
-	printf("RESULT packets=%u freq=%.0f rms=%.4f\n", packets, hz, rms);
+	sb_media_counters(media, &mc);
+	printf("RESULT packets=%u freq=%.0f rms=%.4f chat_in=%llu chat_out=%llu "
+	       "chat_dropped=%llu\n",
+	       packets, hz, rms, mc.chat_in, mc.chat_out, mc.chat_dropped);
 	fflush(stdout);
 	sb_lifecycle_stop(lc);
 	sb_lifecycle_free(lc);
