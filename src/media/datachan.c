@@ -327,6 +327,24 @@ static void on_message(struct sb_msession *s, uint16_t sid, uint32_t ppid, const
 	sb__media_post(s, SB_EV_MEDIA_CHAT, 0, NULL, text);
 }
 
+/* RFC 8831 section 6.7: the peer reset its outgoing stream sid (it
+ * closed the channel); ours is reset too, which closes it on its side.
+ * Under dc_lock. */
+static void reset_outgoing(struct sb_dc *dc, uint16_t sid)
+{
+	union {
+		struct sctp_reset_streams rs;
+		uint8_t b[sizeof(struct sctp_reset_streams) + sizeof(uint16_t)];
+	} u;
+
+	memset(&u, 0, sizeof(u));
+	u.rs.srs_flags = SCTP_STREAM_RESET_OUTGOING;
+	u.rs.srs_number_streams = 1;
+	u.rs.srs_stream_list[0] = sid;
+	(void)usrsctp_setsockopt(dc->sock, IPPROTO_SCTP, SCTP_RESET_STREAMS, &u.rs,
+				 (socklen_t)(sizeof(u.rs) + sizeof(uint16_t)));
+}
+
 /* Under dc_lock. */
 static void on_notification(struct sb_msession *s, const union sctp_notification *n, size_t len)
 {
@@ -350,8 +368,10 @@ static void on_notification(struct sb_msession *s, const union sctp_notification
 
 		for (size_t i = 0; i < k; i++) {
 			struct sb_dc_chan *c = chan_of(dc, e->strreset_stream_list[i]);
-			if (c)
+			if (c) {
+				reset_outgoing(dc, c->sid);
 				*c = dc->chans[--dc->n_chans];
+			}
 		}
 	}
 }

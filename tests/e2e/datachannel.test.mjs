@@ -63,7 +63,7 @@ const RESULT = /RESULT packets=(\d+) freq=(\d+) rms=([\d.]+) chat_in=(\d+) chat_
 
 // In the page: opens (or waits for) the channel, sends the messages and
 // collects what comes back.
-async function chat({ messages, create }) {
+async function chat({ messages, create, close }) {
   const { pc } = window.t;
   const dc = window.t.dc || (create ? pc.createDataChannel('chat') : null);
   if (!dc) return { error: 'no data channel' };
@@ -74,7 +74,12 @@ async function chat({ messages, create }) {
   if (dc.readyState !== 'open') return { error: `channel ${dc.readyState}; ice ${pc.iceConnectionState}` };
   for (const m of messages) dc.send(m);
   while (got.length < messages.length && Date.now() - t0 < 15000) await new Promise((r) => setTimeout(r, 50));
-  return { got, label: dc.label };
+  if (!close) return { got, label: dc.label };
+  // RFC 8831 section 6.7: closed once the media plane reset its stream too.
+  dc.close();
+  const t1 = Date.now();
+  while (dc.readyState !== 'closed' && Date.now() - t1 < 5000) await new Promise((r) => setTimeout(r, 50));
+  return { got, label: dc.label, closed: dc.readyState };
 }
 
 // In the page: waits until more than 50 audio packets came in (getStats).
@@ -145,7 +150,7 @@ test('chat over a data channel the browser opened, next to the audio',
       assert.match(answer, /a=group:BUNDLE 0 1/);
       const setups = [...answer.matchAll(/a=setup:(\w+)/g)].map((m) => m[1]);
       assert.equal(new Set(setups).size, 1, `one DTLS role: ${setups}`);
-      const r = await page.evaluate(chat, { messages: MESSAGES });
+      const r = await page.evaluate(chat, { messages: MESSAGES, close: true });
       const a = await page.evaluate(audio);
       await page.evaluate(() => window.t.pc.close());
       const res = await finish(h);
@@ -153,6 +158,7 @@ test('chat over a data channel the browser opened, next to the audio',
       console.log(`datachannel: ${JSON.stringify(r.got)}; audio received ${a.received}; ${res[0]}`);
       assert.ok(!r.error, `${r.error}\n${h.log()}`);
       assert.deepEqual(r.got, MESSAGES.map((m) => `echo: ${m}`), h.log());
+      assert.equal(r.closed, 'closed', 'the channel closes both ways');
       assert.ok(a.received > 50, `audio packets received ${a.received}\n${h.log()}`);
       assert.ok(Number(res[1]) > 50, `the RTP phone got ${res[1]} packets`);
       assert.equal(Number(res[4]), 3, 'chat_in');
