@@ -4,11 +4,13 @@
 // back with the chat op, prefixed "echo: ". Chromium opens an
 // RTCDataChannel('chat') next to an audio track (its offer then has an
 // m=application section BUNDLEd with the audio); three messages, one of
-// them non-ASCII UTF-8, must come back prefixed and in order, while the
+// them non-ASCII UTF-8, must come back prefixed and in order (and binary
+// that is UTF-8; binary that is not is dropped and counted), while the
 // audio still makes its round trip through the in-process RTP phone. An
 // offer without a data channel is answered without m=application. And when
 // the media plane offers (a SIP phone calls a browser), its offer carries a
-// data channel section the browser can open a channel on.
+// data channel section the browser can open a channel on; a message sent
+// before the channel is open waits for it.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -63,7 +65,7 @@ const RESULT = /RESULT packets=(\d+) freq=(\d+) rms=([\d.]+) chat_in=(\d+) chat_
 
 // In the page: opens (or waits for) the channel, sends the messages and
 // collects what comes back.
-async function chat({ messages, create, close }) {
+async function chat({ messages, create, close, binary, greeting }) {
   const { pc } = window.t;
   const dc = window.t.dc || (create ? pc.createDataChannel('chat') : null);
   if (!dc) return { error: 'no data channel' };
@@ -73,7 +75,14 @@ async function chat({ messages, create, close }) {
   while (dc.readyState !== 'open' && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 50));
   if (dc.readyState !== 'open') return { error: `channel ${dc.readyState}; ice ${pc.iceConnectionState}` };
   for (const m of messages) dc.send(m);
-  while (got.length < messages.length && Date.now() - t0 < 15000) await new Promise((r) => setTimeout(r, 50));
+  let want = messages.length + (greeting ? 1 : 0);
+  if (binary) {
+    // Binary (PPID 53): text when valid UTF-8, else dropped and counted.
+    dc.send(new Uint8Array([0xff, 0xfe, 0x00]));
+    dc.send(new TextEncoder().encode(binary));
+    want++;
+  }
+  while (got.length < want && Date.now() - t0 < 15000) await new Promise((r) => setTimeout(r, 50));
   if (!close) return { got, label: dc.label };
   // RFC 8831 section 6.7: closed once the media plane reset its stream too.
   dc.close();
@@ -129,10 +138,12 @@ async function browserOffers(h, dc) {
   return { ctx, page, answer };
 }
 
+// Ends the harness: its RESULT line, and a clean exit (under ASan its
+// leak check: usrsctp's state is gone after the media component's free).
 async function finish(h) {
   h.child.stdin.write('quit\n');
   const res = await h.until(RESULT, 10000);
-  await h.exited;
+  assert.equal(await h.exited, 0, `the harness exits cleanly\n${h.log()}`);
   return res;
 }
 
@@ -150,20 +161,20 @@ test('chat over a data channel the browser opened, next to the audio',
       assert.match(answer, /a=group:BUNDLE 0 1/);
       const setups = [...answer.matchAll(/a=setup:(\w+)/g)].map((m) => m[1]);
       assert.equal(new Set(setups).size, 1, `one DTLS role: ${setups}`);
-      const r = await page.evaluate(chat, { messages: MESSAGES, close: true });
+      const r = await page.evaluate(chat, { messages: MESSAGES, close: true, binary: 'binär' });
       const a = await page.evaluate(audio);
       await page.evaluate(() => window.t.pc.close());
       const res = await finish(h);
       await ctx.close();
       console.log(`datachannel: ${JSON.stringify(r.got)}; audio received ${a.received}; ${res[0]}`);
       assert.ok(!r.error, `${r.error}\n${h.log()}`);
-      assert.deepEqual(r.got, MESSAGES.map((m) => `echo: ${m}`), h.log());
+      assert.deepEqual(r.got, [...MESSAGES, 'binär'].map((m) => `echo: ${m}`), h.log());
       assert.equal(r.closed, 'closed', 'the channel closes both ways');
       assert.ok(a.received > 50, `audio packets received ${a.received}\n${h.log()}`);
       assert.ok(Number(res[1]) > 50, `the RTP phone got ${res[1]} packets`);
-      assert.equal(Number(res[4]), 3, 'chat_in');
-      assert.equal(Number(res[5]), 3, 'chat_out');
-      assert.equal(Number(res[6]), 0, 'chat_dropped');
+      assert.equal(Number(res[4]), 4, 'chat_in');
+      assert.equal(Number(res[5]), 4, 'chat_out');
+      assert.equal(Number(res[6]), 1, 'chat_dropped: the binary message that is not UTF-8');
     } finally {
       h.child.kill();
     }
@@ -189,7 +200,7 @@ test('an offer without a data channel is answered without one; audio flows',
 
 test('the media plane offers a data channel to a browser, which opens one',
   { skip: !HARNESS && 'SB_MEDIA_BRIDGE_HARNESS not set', timeout: 60000 }, async () => {
-    const h = startHarness(['60', 'offer']);
+    const h = startHarness(['60', 'offer', 'greet']);
     try {
       const ctx = await browser.newContext();
       const page = await ctx.newPage();
@@ -218,14 +229,16 @@ test('the media plane offers a data channel to a browser, which opens one',
       }, { sdp: offer.replace(/\r?\n/g, '\r\n'), hz: TONE_HZ });
       assert.match(answer, /m=application 9 UDP\/DTLS\/SCTP webrtc-datachannel/);
       h.child.stdin.write(`${answer.trim()}\n.\n`);
-      const r = await page.evaluate(chat, { messages: MESSAGES.slice(0, 2), create: true });
+      // The harness sends "welcome" at once: it waits for the channel.
+      const r = await page.evaluate(chat, { messages: MESSAGES.slice(0, 2), create: true, greeting: true });
       const a = await page.evaluate(audio);
       await page.evaluate(() => window.t.pc.close());
       const res = await finish(h);
       await ctx.close();
       console.log(`offer: ${JSON.stringify(r.got)}; audio received ${a.received}; ${res[0]}`);
       assert.ok(!r.error, `${r.error}\n${h.log()}`);
-      assert.deepEqual(r.got, MESSAGES.slice(0, 2).map((m) => `echo: ${m}`), h.log());
+      assert.deepEqual(r.got, ['welcome', ...MESSAGES.slice(0, 2).map((m) => `echo: ${m}`)], h.log());
+      assert.equal(Number(res[5]), 3, 'chat_out');
       assert.ok(a.received > 50, `audio packets received ${a.received}\n${h.log()}`);
     } finally {
       h.child.kill();

@@ -9,7 +9,9 @@
  *   chat_in=<n> chat_out=<n> chat_dropped=<n>
  * and exits. Chat (tests/e2e/datachannel.test.mjs): every message the
  * browser sends on its data channel (media.chat) is sent back with the chat
- * op, prefixed "echo: ", and logged "harness: chat <text>" on stderr.
+ * op, prefixed "echo: ", and logged "harness: chat <text>" on stderr; with
+ * argv[3] "greet" the browser is sent "welcome" as soon as it is connected
+ * (before it opens a channel).
  * Loopback only; bounded by a timeout given as argv[1] seconds. */
 #include <arpa/inet.h>
 #include <glib-unix.h>
@@ -45,6 +47,7 @@ static size_t wpos, wfill;
 static unsigned packets;
 static uint16_t out_seq;
 static bool offer_mode, awaiting_answer;
+static bool greet; /* argv[3] "greet": chat "welcome" once the browser is connected */
 static GString *inbuf;
 
 static void sdp_out(const char *sdp)
@@ -216,6 +219,10 @@ static void on_event(const struct sb_event *ev, void *ud)
 	case SB_EV_MEDIA_CONNECTED:
 		fprintf(stderr, "harness: session %llu connected (%s)\n", (unsigned long long)id,
 			ev->str);
+		/* Before the browser opened a channel: waits in the queue. */
+		if (greet && id == SID_WEB)
+			fprintf(stderr, "harness: greeting (%d)\n",
+				sb_media_engine_ops.chat(media, id, "welcome"));
 		break;
 	case SB_EV_MEDIA_FAILED:
 		fprintf(stderr, "harness: session %llu failed: %s\n", (unsigned long long)id,
@@ -325,6 +332,7 @@ int main(int argc, char **argv)
 	g_unix_fd_add(phone_fd, G_IO_IN, phone_readable, NULL);
 	inbuf = g_string_new(NULL);
 	offer_mode = argc > 2 && strcmp(argv[2], "offer") == 0;
+	greet = argc > 3 && strcmp(argv[3], "greet") == 0;
 	if (offer_mode) {
 		char sdp[512];
 
