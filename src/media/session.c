@@ -1,6 +1,7 @@
 /* A WebRTC media session on a worker: libnice ICE (controlled), DTLS-SRTP,
- * ICE restart with a re-offer, and the echo of what the browser sends. Worker thread only; the
- * worker's session table owns each session. */
+ * ICE restart with a re-offer, and the echo of what the browser sends; a
+ * data channel's DTLS application data goes to datachan.c. Worker thread
+ * only; the worker's session table owns each session. */
 #define SB_LOG_COMP SB_COMP_MEDIA
 
 #include <errno.h>
