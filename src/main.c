@@ -335,6 +335,10 @@ static void media_metrics_cb(struct sb_strbuf *out, void *ud)
 		ROW(conf_frames_mixed, "Conference mixes sent to members (20 ms frames)"),
 		ROW(conf_frames_dropped,
 		    "Conference members' frames dropped: more than the mixer's allowance ahead"),
+		ROW(chat_in, "Chat messages received on WebRTC data channels"),
+		ROW(chat_out, "Chat messages sent on WebRTC data channels"),
+		ROW(chat_dropped,
+		    "Chat messages dropped: too long, not UTF-8, or no data channel to carry them"),
 #undef ROW
 	};
 	struct sb_media_counters c;

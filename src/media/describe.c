@@ -165,7 +165,11 @@ int sb__describe_webrtc(struct sb_msession *s, const char *ufrag, const char *pw
 			const char *const *cands, int n_cands, char **ret)
 {
 	struct sb_sdp_codec codecs[2] = {sdp_codec_of(&s->codec)};
-	struct sb_sdp_caps caps = {.type = "audio", .codecs = codecs, .n_codecs = 2};
+	/* RFC 8841: a data channel for chat, BUNDLEd with the audio. */
+	struct sb_sdp_caps caps[2] = {{.type = "audio", .codecs = codecs, .n_codecs = 2},
+				      {.type = "application",
+				       .sctp_port = SB_DC_SCTP_PORT,
+				       .max_message_size = SB_DC_MAX_MESSAGE}};
 	char hash[32];
 	const char *sp = strchr(fp, ' ');
 	struct sb_sdp_local l = {.addr = "0.0.0.0",
@@ -196,14 +200,25 @@ int sb__describe_webrtc(struct sb_msession *s, const char *ufrag, const char *pw
 		 * rtcp-mux, actpass; the answer decides the DTLS role. */
 		l.proto = "UDP/TLS/RTP/SAVPF";
 		l.setup = SB_SDP_SETUP_ACTPASS;
-		r = sb_sdp_offer(&caps, 1, &l, &d);
+		r = sb_sdp_offer(caps, 2, &l, &d);
 	} else {
-		caps.max_codecs = 1;
+		caps[0].max_codecs = 1;
 		codecs[0].fmtp = NULL; /* echo the offer's */
-		r = sb_sdp_answer(s->remote, &caps, 1, &l, &d);
+		r = sb_sdp_answer(s->remote, caps, 2, &l, &d);
 	}
 	if (r < 0)
 		return r;
+	/* Our answer accepted the browser's data channel section (the
+	 * answer's sections are the offer's, in order). */
+	for (int i = 0; !s->offering && i < d->n_media && i < s->remote->n_media; i++) {
+		if (d->media[i]->port == 0 || !sb_sdp_media_is_datachannel(d->media[i]))
+			continue;
+		if ((r = sb__dc_negotiated(s, s->remote->media[i])) < 0) {
+			sb_sdp_free(d);
+			return r;
+		}
+		break;
+	}
 	/* [media] ice_lite: we only answer checks (RFC 8445 section 2.5). */
 	d->ice_lite = s->w->m->cfg->media.ice_lite;
 	return finish(s, d, s->offering, ret);

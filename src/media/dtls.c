@@ -4,6 +4,7 @@
 #include "media/dtls.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -35,6 +36,7 @@ struct sb_dtls {
 	char error[128];
 	bool done;
 	bool failed;
+	bool app; /* carries application data: buffers kept */
 };
 
 /* ---- the datagram BIO: one read returns one whole datagram ---- */
@@ -300,7 +302,10 @@ static int step(struct sb_dtls *d)
 		if (!SSL_get_selected_srtp_profile(d->ssl))
 			return fail(d, -EPROTO, "no DTLS-SRTP profile in common");
 		d->done = true;
-		SSL_free_buffers(d->ssl);
+		/* Without application data after the handshake the buffers
+		 * (about 34 KiB) are not needed again. */
+		if (!d->app)
+			SSL_free_buffers(d->ssl);
 		return 1;
 	}
 	switch (SSL_get_error(d->ssl, r)) {
@@ -338,6 +343,46 @@ int sb_dtls_input(struct sb_dtls *d, const uint8_t *data, size_t len)
 	}
 	d->in = NULL;
 	return r;
+}
+
+int sb_dtls_recv(struct sb_dtls *d, const uint8_t *data, size_t len, sb_dtls_app_cb app, void *ud)
+{
+	/* The largest record is 16 KiB (RFC 6347 section 4.1). */
+	uint8_t buf[16384];
+	int n, r = 0;
+
+	if (d->failed)
+		return -EPROTO;
+	if (!d->done)
+		return -EAGAIN;
+	d->in = data;
+	d->in_len = len;
+	/* One datagram may carry several records (read ahead keeps them). */
+	while ((n = SSL_read(d->ssl, buf, sizeof(buf))) > 0)
+		app(buf, (size_t)n, ud);
+	if (SSL_get_shutdown(d->ssl) & SSL_RECEIVED_SHUTDOWN)
+		r = fail(d, -EPIPE, "the peer closed DTLS");
+	else if (SSL_get_error(d->ssl, n) == SSL_ERROR_SSL)
+		r = fail(d, -EPROTO, "DTLS record layer failed");
+	ERR_clear_error();
+	d->in = NULL;
+	return r;
+}
+
+void sb_dtls_app_data(struct sb_dtls *d)
+{
+	d->app = true;
+}
+
+int sb_dtls_send(struct sb_dtls *d, const uint8_t *data, size_t len)
+{
+	if (!d->done || d->failed)
+		return -EAGAIN;
+	if (len == 0 || len > INT_MAX || SSL_write(d->ssl, data, (int)len) != (int)len) {
+		ERR_clear_error();
+		return -EIO;
+	}
+	return 0;
 }
 
 long sb_dtls_timeout_ms(struct sb_dtls *d)

@@ -51,6 +51,18 @@ int sb_dtls_start(struct sb_dtls *d);
  * with this datagram (keys ready), 0 when more is needed, or a negative
  * code: -EPROTO (handshake failed), -EACCES (fingerprint mismatch). */
 int sb_dtls_input(struct sb_dtls *d, const uint8_t *data, size_t len);
+/* After the handshake, a received datagram's application data (RFC 8261:
+ * SCTP packets): app is called with each record's data, in order, during
+ * the call. Returns 0, -EAGAIN (the handshake is not done), -EPIPE (the
+ * peer closed DTLS) or -EPROTO. */
+typedef void (*sb_dtls_app_cb)(const uint8_t *data, size_t len, void *ud);
+int sb_dtls_recv(struct sb_dtls *d, const uint8_t *data, size_t len, sb_dtls_app_cb app, void *ud);
+/* Before the handshake: the endpoint will carry application data (a data
+ * channel), so it keeps its record buffers after the handshake. */
+void sb_dtls_app_data(struct sb_dtls *d);
+/* Sends data as one application data record (through the send callback).
+ * Returns 0, -EAGAIN (the handshake is not done) or -EIO. */
+int sb_dtls_send(struct sb_dtls *d, const uint8_t *data, size_t len);
 /* Milliseconds until the retransmission timer fires (-1: none), and the
  * timer's work when it does. */
 long sb_dtls_timeout_ms(struct sb_dtls *d);

@@ -149,6 +149,9 @@ static void worker_cmd_cb(const struct sb_event *ev, void *ud)
 	case SB_EV_MEDIA_CMD_ICE_RESTART:
 		sb__msession_ice_restart(w, id);
 		break;
+	case SB_EV_MEDIA_CMD_CHAT:
+		sb__dc_chat(w, id, ev->text);
+		break;
 	case SB_EV_MEDIA_CMD_DTMF:
 		sb__msession_dtmf(w, id, ev->text, (int)ev->arg[1]);
 		break;
@@ -199,7 +202,8 @@ static int worker_start(struct sb_media *m, struct sb_mworker *w, unsigned i)
 		SB_EV_MEDIA_CMD_ICE_RESTART,  SB_EV_MEDIA_CMD_REOFFER,
 		SB_EV_MEDIA_CMD_REOFFER_DONE, SB_EV_MEDIA_CMD_HOLD,
 		SB_EV_MEDIA_CMD_OFFER_DONE,   SB_EV_MEDIA_CMD_CONF_JOIN,
-		SB_EV_MEDIA_CMD_CONF_LEAVE,   SB_EV_MEDIA_CMD_CONF_MUTE};
+		SB_EV_MEDIA_CMD_CONF_LEAVE,   SB_EV_MEDIA_CMD_CONF_MUTE,
+		SB_EV_MEDIA_CMD_CHAT};
 	char name[24];
 
 	w->m = m;
@@ -267,6 +271,7 @@ struct sb_media *sb_media_free(struct sb_media *m)
 	if (!m)
 		return NULL;
 	media_stop(m);
+	sb__dc_release(m);
 	if (m->where)
 		g_hash_table_destroy(m->where);
 	free(m->workers);
@@ -317,7 +322,7 @@ static struct sb_mworker *worker_of(struct sb_media *m, uint64_t id)
 {
 	gpointer v = g_hash_table_lookup(m->where, &id);
 
-	return v ? &m->workers[GPOINTER_TO_UINT(v) - 1] : NULL;
+	return v ? &m->workers[(GPOINTER_TO_UINT(v) & 0xffff) - 1] : NULL;
 }
 
 static int post_cmd(struct sb_mworker *w, enum sb_event_type type, uint64_t id, int64_t arg1,
@@ -387,7 +392,8 @@ static int op_create(void *ud, uint64_t id, uint64_t call, uint32_t leg,
 	idx = (unsigned)((opts && opts->affinity ? opts->affinity : call) % m->n_workers);
 	key = g_new(uint64_t, 1);
 	*key = id;
-	g_hash_table_replace(m->where, key, GUINT_TO_POINTER(idx + 1));
+	/* The worker (1 + index, low 16 bits) and the kind (op_chat). */
+	g_hash_table_replace(m->where, key, GUINT_TO_POINTER((idx + 1) | (unsigned)kind << 16));
 	return sb_bus_post(m->workers[idx].bus, &ev) < 0 ? -EAGAIN : 0;
 }
 
@@ -509,6 +515,23 @@ static int op_dtmf(void *ud, uint64_t id, const char *digits, int duration_ms)
 		 : -ENOENT;
 }
 
+static int op_chat(void *ud, uint64_t id, const char *text)
+{
+	struct sb_media *m = ud;
+	gpointer v = g_hash_table_lookup(m->where, &id);
+	enum sb_engine_media_kind kind = (enum sb_engine_media_kind)(GPOINTER_TO_UINT(v) >> 16);
+
+	if (!v)
+		return -ENOENT;
+	if (kind != SB_MEDIA_WEBRTC && kind != SB_MEDIA_ECHO)
+		return -ENOTSUP;
+	if (!text || strlen(text) > SB_CHAT_MAX || !g_utf8_validate(text, -1, NULL))
+		return -EINVAL;
+	/* The worker sends it, or queues it until the browser's channel is
+	 * open (datachan.c; a full queue drops and counts it there). */
+	return post_cmd(worker_of(m, id), SB_EV_MEDIA_CMD_CHAT, id, 0, 0, 0, text);
+}
+
 static int op_destroy(void *ud, uint64_t id)
 {
 	struct sb_media *m = ud;
@@ -536,6 +559,7 @@ const struct sb_engine_media_ops sb_media_engine_ops = {
 	.ice_restart = op_ice_restart,
 	.candidate = op_candidate,
 	.dtmf = op_dtmf,
+	.chat = op_chat,
 	.destroy = op_destroy,
 };
 
@@ -559,4 +583,7 @@ void sb_media_counters(struct sb_media *m, struct sb_media_counters *r)
 	r->hold_music_frames = atomic_load(&m->moh_frames);
 	r->conf_frames_mixed = atomic_load(&m->conf_frames_mixed);
 	r->conf_frames_dropped = atomic_load(&m->conf_frames_dropped);
+	r->chat_in = atomic_load(&m->chat_in);
+	r->chat_out = atomic_load(&m->chat_out);
+	r->chat_dropped = atomic_load(&m->chat_dropped);
 }

@@ -47,5 +47,9 @@ struct sb_media_counters {
 	unsigned long long conf_frames_mixed; /* conference mixes sent to members */
 	/* frames of a member dropped: more than the mixer's allowance ahead */
 	unsigned long long conf_frames_dropped;
+	/* data channel chat (docs/media.md "Data channels"): messages
+	 * received and sent, and dropped (too long, not UTF-8, no channel
+	 * after the queue of 8 filled, or SCTP refused them) */
+	unsigned long long chat_in, chat_out, chat_dropped;
 };
 void sb_media_counters(struct sb_media *m, struct sb_media_counters *ret);

@@ -43,6 +43,12 @@ struct sb_mwatch {
 
 struct epoll_event;
 struct sb_mreoffer;
+struct sb_dc;
+
+/* datachan.c: our a=sctp-port (RFC 8841 section 5.2) and
+ * a=max-message-size (the longest chat message). */
+#define SB_DC_SCTP_PORT	  5000
+#define SB_DC_MAX_MESSAGE SB_CHAT_MAX
 
 struct sb_mworker {
 	struct sb_media *m;
@@ -79,6 +85,10 @@ struct sb_mworker {
 	 * there are any; THREAD: this worker */
 	GHashTable *confs;
 	GSource *conf_src;
+	/* datachan.c: the SCTP timer tick, attached while the worker has
+	 * SCTP associations (dc_n of them); THREAD: this worker */
+	GSource *dc_src;
+	unsigned dc_n;
 };
 
 /* ICE credentials longer than this (RFC 8445 allows 256) are not taken
@@ -135,6 +145,10 @@ struct sb_media {
 	atomic_ullong ice_direct, stun_answered, stun_refused;
 	atomic_ullong dropped_held, moh_frames;
 	atomic_ullong conf_frames_mixed, conf_frames_dropped;
+	atomic_ullong chat_in, chat_out, chat_dropped;
+	/* datachan.c: this component holds a reference on usrsctp's process
+	 * state (taken by the first data channel, dropped at free) */
+	atomic_bool dc_ref;
 };
 
 struct sb_msession {
@@ -256,6 +270,8 @@ struct sb_msession {
 	bool offering; /* WebRTC: we made the offer; the answer comes with update */
 	/* WebRTC: our ICE restart offer is out; its answer comes with update */
 	bool restarting;
+	/* WebRTC data channel (datachan.c): NULL when the exchange has none */
+	struct sb_dc *dc;
 };
 
 /* The codec of another session of the same call on this worker, or NULL. */
@@ -595,3 +611,26 @@ bool sb__sockaddr_eq(const struct sockaddr *a, const struct sockaddr *b);
 /* A packet from the browser (ICE), first byte demultiplexed (RFC 7983);
  * buf has SRTP_MAX_TRAILER_LEN bytes of room after len. */
 void sb__msession_on_packet(struct sb_msession *s, uint8_t *buf, unsigned len);
+
+/* datachan.c: WebRTC data channels (RFC 8831, 8832) for chat, SCTP by
+ * usrsctp over the session's DTLS. Worker thread of the session, except
+ * sb__dc_release (control thread, at sb_media_free). */
+/* The exchange accepted a data channel; peer is the peer's data channel
+ * section (its sctp-port). Makes s->dc (kept when it exists). 0 or
+ * -ENOMEM. */
+int sb__dc_negotiated(struct sb_msession *s, const struct sb_sdp_media *peer);
+/* DTLS is up: opens the SCTP association (RFC 8841: both sides connect).
+ * No-op without s->dc. 0 or a negative errno (the audio goes on). */
+int sb__dc_start(struct sb_msession *s);
+/* A DTLS datagram after the handshake on a session with s->dc: its
+ * records go to SCTP. As sb_dtls_recv. */
+int sb__dc_input(struct sb_msession *s, const uint8_t *buf, size_t len);
+/* MEDIA_CMD_CHAT: text on the session's first open channel (PPID 51), or
+ * queued until one opens (8 at most: beyond, dropped and counted). */
+void sb__dc_chat(struct sb_mworker *w, uint64_t id, const char *text);
+/* Closes the association (an ABORT to the peer) and frees s->dc; before
+ * the DTLS endpoint goes. */
+void sb__dc_free(struct sb_msession *s);
+/* Drops m's reference on usrsctp's process state (usrsctp_finish at the
+ * last); after the workers stopped. */
+void sb__dc_release(struct sb_media *m);

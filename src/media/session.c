@@ -1,6 +1,7 @@
 /* A WebRTC media session on a worker: libnice ICE (controlled), DTLS-SRTP,
- * ICE restart with a re-offer, and the echo of what the browser sends. Worker thread only; the
- * worker's session table owns each session. */
+ * ICE restart with a re-offer, and the echo of what the browser sends; a
+ * data channel's DTLS application data goes to datachan.c. Worker thread
+ * only; the worker's session table owns each session. */
 #define SB_LOG_COMP SB_COMP_MEDIA
 
 #include <errno.h>
@@ -168,7 +169,10 @@ static int srtp_setup(struct sb_msession *s)
 
 static void on_dtls(struct sb_msession *s, const uint8_t *buf, size_t len)
 {
-	int r = sb_dtls_input(s->dtls, buf, len);
+	/* After the handshake a data channel's SCTP comes as DTLS
+	 * application data (RFC 8261); SRTP never does. */
+	int r = s->dc && sb_dtls_done(s->dtls) ? sb__dc_input(s, buf, len)
+					       : sb_dtls_input(s->dtls, buf, len);
 
 	if (r == -EPIPE) {
 		/* close_notify: the browser closed its peer connection; the
@@ -195,6 +199,7 @@ static void on_dtls(struct sb_msession *s, const uint8_t *buf, size_t len)
 			s->codec.name);
 		sb__media_post(s, SB_EV_MEDIA_CONNECTED, 0, s->codec.name, NULL);
 		sb__stats_start(s);
+		sb__dc_start(s);
 	}
 }
 
@@ -277,6 +282,8 @@ static int dtls_begin(struct sb_msession *s)
 	if (!s->remote_fp[0])
 		return -EAGAIN;
 	s->dtls = sb_dtls_new(s->w->m->dtls, active, s->remote_fp, send_cb, s);
+	if (s->dtls && s->dc)
+		sb_dtls_app_data(s->dtls);
 	if (!s->dtls || sb_dtls_start(s->dtls) < 0) {
 		session_fail(s, -EPROTO, "DTLS could not start");
 		return -EPROTO;
@@ -569,6 +576,20 @@ void sb__msession_candidate(struct sb_mworker *w, uint64_t id, const char *cand)
 	add_remote_candidate(s, cand);
 }
 
+/* Our offer had a data channel section: when the browser's answer
+ * accepts it (RFC 8841), the session gets one (out of memory: the call
+ * goes on without). */
+static void dc_answered(struct sb_msession *s)
+{
+	for (int i = 0; s->current && i < s->remote->n_media && i < s->current->n_media; i++)
+		if (s->remote->media[i]->port != 0 &&
+		    sb_sdp_media_is_datachannel(s->current->media[i]) &&
+		    sb_sdp_media_is_datachannel(s->remote->media[i])) {
+			(void)sb__dc_negotiated(s, s->remote->media[i]);
+			return;
+		}
+}
+
 /* Checks the browser's answer (already s->remote) against our offer and
  * takes its codec's payload type. 0, or -errno with the session failed. */
 static int answer_take(struct sb_msession *s, const char *sdp)
@@ -589,6 +610,7 @@ static int answer_take(struct sb_msession *s, const char *sdp)
 	}
 	s->codec.pt = c->pt; /* the answerer's payload type for it */
 	s->dtmf_pt = sb__dtmf_pt(s->ra, s->codec.rate);
+	dc_answered(s);
 	return 0;
 }
 
@@ -826,6 +848,8 @@ void sb__msession_free(gpointer p)
 {
 	struct sb_msession *s = p;
 
+	/* Its ABORT goes out through DTLS and ICE, which are still there. */
+	sb__dc_free(s);
 	if (s->dtls_timer) {
 		GSource *src = g_main_context_find_source_by_id(s->w->ctx, s->dtls_timer);
 		if (src)

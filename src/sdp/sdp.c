@@ -125,6 +125,17 @@ bool sb_sdp_media_is_rtp(const struct sb_sdp_media *m)
 	return m->proto && strstr(m->proto, "RTP/") != NULL;
 }
 
+bool sb_sdp_media_is_datachannel(const struct sb_sdp_media *m)
+{
+	bool fmt = false;
+
+	for (int i = 0; i < m->n_fmts && !fmt; i++)
+		fmt = m->fmts[i] && strcmp(m->fmts[i], "webrtc-datachannel") == 0;
+	return fmt && m->type && strcmp(m->type, "application") == 0 && m->proto &&
+	       (strcasecmp(m->proto, "UDP/DTLS/SCTP") == 0 ||
+		strcasecmp(m->proto, "TCP/DTLS/SCTP") == 0);
+}
+
 static const char *const dir_names[_SB_SDP_DIR_MAX] = {
 	[SB_SDP_INACTIVE] = "inactive",
 	[SB_SDP_SENDONLY] = "sendonly",

@@ -102,6 +102,10 @@ struct sb_sdp_media {
 	const char *candidates[SB_SDP_MAX_CANDS]; /* "candidate:..." without "a=" */
 	int n_candidates;
 	bool end_of_candidates;
+	/* RFC 8841 data channel section (UDP/DTLS/SCTP webrtc-datachannel):
+	 * a=sctp-port and a=max-message-size, 0: absent */
+	unsigned sctp_port;
+	unsigned max_message_size;
 };
 
 struct su_home_s;
@@ -165,6 +169,10 @@ const struct sb_sdp_codec *sb_sdp_codec_find(const struct sb_sdp_media *m, const
 					     unsigned rate);
 /* True when m carries RTP ("RTP/" in its proto). */
 bool sb_sdp_media_is_rtp(const struct sb_sdp_media *m);
+/* True when m is a WebRTC data channel section (RFC 8841): type
+ * application, proto UDP/DTLS/SCTP or TCP/DTLS/SCTP, format
+ * webrtc-datachannel. */
+bool sb_sdp_media_is_datachannel(const struct sb_sdp_media *m);
 
 const char *sb_sdp_dir_to_string(enum sb_sdp_dir d);
 const char *sb_sdp_setup_to_string(enum sb_sdp_setup s);
@@ -186,6 +194,12 @@ struct sb_sdp_caps {
 	 * telephone-event (0: no limit), in the offer's order. */
 	int max_codecs;
 	enum sb_sdp_dir dir; /* what we want; 0 is read as sendrecv */
+	/* A data channel section (RFC 8841; type "application", no codecs):
+	 * our a=sctp-port, non-zero for such caps, and a=max-message-size
+	 * (0: not written). Its proto is UDP/DTLS/SCTP and its one format
+	 * webrtc-datachannel. */
+	unsigned sctp_port;
+	unsigned max_message_size;
 };
 
 /* Our side of a description. */
@@ -219,7 +233,11 @@ struct sb_sdp_local {
  * in the same order. A section is accepted when it is the first of its
  * type with a non-zero port, carries RTP, caps has its type, at least one
  * codec other than telephone-event matches and, when the offer has SDES
- * crypto lines, one has local->crypto's suite; the others are rejected with
+ * crypto lines, one has local->crypto's suite; a data channel section
+ * (sb_sdp_media_is_datachannel) is accepted instead when caps has
+ * "application" with a sctp_port (the answer's section then has the
+ * offer's proto and format, mid, our sctp-port and max-message-size, the
+ * DTLS role and ICE as the others, no SSRC). The others are rejected with
  * port 0 and keep the offer's formats and mid. Accepted sections keep the
  * offerer's payload types (telephone-event only at the rate of a kept
  * codec), mid, rtcp-mux (when local->rtcp_mux), answer the direction with
@@ -230,7 +248,8 @@ int sb_sdp_answer(const struct sb_sdp *offer, const struct sb_sdp_caps *caps, in
 
 /* An offer with one section per caps entry (with local->bundle: mids "0",
  * "1", ... in one BUNDLE group; with SDES, local's crypto lines in every
- * section). Returns 0
+ * RTP section; caps with a sctp_port make a data channel section, RFC
+ * 8841). Returns 0
  * and sets *ret, -EINVAL (no caps or no proto) or -ENOMEM. */
 int sb_sdp_offer(const struct sb_sdp_caps *caps, int n_caps, const struct sb_sdp_local *local,
 		 struct sb_sdp **ret);

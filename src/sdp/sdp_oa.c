@@ -172,6 +172,54 @@ static int accept(struct sb_sdp *ans, const struct sb_sdp_media *om, const struc
 	return put_local(ans, m, l);
 }
 
+/* Makes m a data channel section of ours (RFC 8841): no RTP attributes. */
+static int put_datachannel(struct sb_sdp *sdp, struct sb_sdp_media *m,
+			   const struct sb_sdp_caps *cap, const struct sb_sdp_local *l)
+{
+	int r = put_local(sdp, m, l);
+
+	m->fmts[0] = "webrtc-datachannel";
+	m->n_fmts = 1;
+	m->n_ssrcs = 0;
+	m->cname = NULL;
+	m->rtcp_port = 0;
+	m->ptime = 0;
+	m->rtcp_mux = false;
+	m->sctp_port = cap->sctp_port;
+	m->max_message_size = cap->max_message_size;
+	return r;
+}
+
+/* RFC 8841 section 6: the answer to a data channel section. */
+static int accept_datachannel(struct sb_sdp *ans, const struct sb_sdp_media *om,
+			      const struct sb_sdp_caps *cap, const struct sb_sdp_local *l)
+{
+	struct sb_sdp_media *m = sb_sdp_media_add(ans, om->type, l->port, om->proto);
+
+	if (!m)
+		return -ENOMEM;
+	m->mid = sb_sdp_strdup(ans, om->mid);
+	m->dir = SB_SDP_SENDRECV;
+	if (l->fingerprint.hash && om->fingerprint.hash)
+		m->setup = answer_setup(om->setup, l->setup);
+	if (l->bundle && m->mid && ans->n_bundle < SB_SDP_MAX_MEDIA)
+		ans->bundle[ans->n_bundle++] = m->mid;
+	return put_datachannel(ans, m, cap, l);
+}
+
+/* Whether the answer accepts offered section om with cap (keep: the
+ * codecs it keeps). */
+static bool acceptable(const struct sb_sdp_media *om, const struct sb_sdp_caps *cap, bool *keep,
+		       const struct sb_sdp_local *local)
+{
+	if (!cap || om->port == 0)
+		return false;
+	if (cap->sctp_port)
+		return sb_sdp_media_is_datachannel(om);
+	return sb_sdp_media_is_rtp(om) && pick_codecs(om, cap, keep) > 0 &&
+	       (om->n_crypto == 0 || crypto_match(om, local));
+}
+
 static bool in_offer_bundle(const struct sb_sdp *offer, const char *mid)
 {
 	for (int i = 0; mid && i < offer->n_bundle; i++)
@@ -197,16 +245,16 @@ int sb_sdp_answer(const struct sb_sdp *offer, const struct sb_sdp_caps *caps, in
 		bool keep[SB_SDP_MAX_CODECS];
 		struct sb_sdp_local l = *local;
 		int ci = cap ? (int)(cap - caps) : 0;
-		bool ok = cap && ci < SB_SDP_MAX_MEDIA && !used[ci] && om->port != 0 &&
-			  sb_sdp_media_is_rtp(om) && pick_codecs(om, cap, keep) > 0 &&
-			  (om->n_crypto == 0 || crypto_match(om, local));
+		bool ok = cap && ci < SB_SDP_MAX_MEDIA && !used[ci] &&
+			  acceptable(om, cap, keep, local);
 
 		/* BUNDLE only when the offer asked for it with this mid. */
 		l.bundle = local->bundle && in_offer_bundle(offer, om->mid);
 		if (ok) {
 			used[ci] = true;
 			accepted++;
-			r = accept(ans, om, cap, keep, &l);
+			r = cap->sctp_port ? accept_datachannel(ans, om, cap, &l)
+					   : accept(ans, om, cap, keep, &l);
 		} else {
 			r = reject(ans, om);
 		}
@@ -261,8 +309,9 @@ int sb_sdp_offer(const struct sb_sdp_caps *caps, int n_caps, const struct sb_sdp
 	if ((r = put_session(o, local)) < 0)
 		goto out_fail;
 	for (int i = 0; i < n_caps && r == 0; i++) {
-		struct sb_sdp_media *m =
-			sb_sdp_media_add(o, caps[i].type, local->port, local->proto);
+		bool dc = caps[i].sctp_port != 0;
+		struct sb_sdp_media *m = sb_sdp_media_add(o, caps[i].type, local->port,
+							  dc ? "UDP/DTLS/SCTP" : local->proto);
 		char mid[16];
 
 		if (!m) {
@@ -283,9 +332,11 @@ int sb_sdp_offer(const struct sb_sdp_caps *caps, int n_caps, const struct sb_sdp
 		m->dir = caps[i].dir ? caps[i].dir : SB_SDP_SENDRECV;
 		m->rtcp_mux = local->rtcp_mux;
 		m->setup = local->fingerprint.hash ? local->setup : SB_SDP_SETUP_NONE;
-		if (r == 0)
+		if (r == 0 && dc)
+			r = put_datachannel(o, m, &caps[i], local);
+		else if (r == 0)
 			r = put_crypto_offer(o, m, local);
-		if (r == 0)
+		if (r == 0 && !dc)
 			r = put_local(o, m, local);
 	}
 	if (r < 0)

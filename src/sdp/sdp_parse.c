@@ -313,6 +313,29 @@ static int at_candidate(struct pctx *c, const char *v)
 	return 0;
 }
 
+/* RFC 8841 section 5: a=sctp-port:<port> and a=max-message-size:<bytes>. */
+static int at_sctp_port(struct pctx *c, const char *v)
+{
+	struct tok t;
+	unsigned long port;
+
+	tok_init(&t, v);
+	if (c->m && tok_uint(&t, 65535, &port))
+		c->m->sctp_port = (unsigned)port;
+	return 0;
+}
+
+static int at_max_message_size(struct pctx *c, const char *v)
+{
+	struct tok t;
+	unsigned long n;
+
+	tok_init(&t, v);
+	if (c->m && tok_uint(&t, 0xffffffffUL, &n))
+		c->m->max_message_size = (unsigned)n;
+	return 0;
+}
+
 static int at_end_of_candidates(struct pctx *c, const char *v)
 {
 	if (c->m)
@@ -341,6 +364,8 @@ static const struct {
 	{"crypto", at_crypto},
 	{"candidate", at_candidate},
 	{"end-of-candidates", at_end_of_candidates},
+	{"sctp-port", at_sctp_port},
+	{"max-message-size", at_max_message_size},
 };
 
 static int take_attributes(struct pctx *c, const sdp_attribute_t *a)

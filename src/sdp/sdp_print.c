@@ -112,6 +112,10 @@ static bool media_attrs(su_home_t *h, const struct sb_sdp_media *m, sdp_attribut
 		ok &= attr(h, &t, "rtcp-mux", NULL);
 	if (m->ptime)
 		ok &= attr(h, &t, "ptime", su_sprintf(h, "%u", m->ptime));
+	if (m->sctp_port)
+		ok &= attr(h, &t, "sctp-port", su_sprintf(h, "%u", m->sctp_port));
+	if (m->max_message_size)
+		ok &= attr(h, &t, "max-message-size", su_sprintf(h, "%u", m->max_message_size));
 	for (int i = 0; i < m->n_crypto; i++) {
 		const struct sb_sdp_crypto *c = &m->crypto[i];
 		ok &= attr(h, &t, "crypto",

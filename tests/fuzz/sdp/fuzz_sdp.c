@@ -1,6 +1,7 @@
 /* Fuzz target: the SDP module on outside input. Parses; on success prints
  * the model, parses the print again (which must work: our output is SDP we
- * read), and answers it, which must pass the answer check. */
+ * read), and answers it (audio and a data channel), which must pass the
+ * answer check. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +22,10 @@ static const struct sb_sdp_codec codecs[] = {
 static void answer(const struct sb_sdp *offer)
 {
 	static const char *const cands[] = {"candidate:1 1 udp 1 127.0.0.1 5000 typ host"};
-	struct sb_sdp_caps caps = {
-		.type = "audio", .codecs = codecs, .n_codecs = 5, .max_codecs = 1};
+	/* Audio, and a data channel (RFC 8841) as the media plane answers. */
+	struct sb_sdp_caps caps[2] = {
+		{.type = "audio", .codecs = codecs, .n_codecs = 5, .max_codecs = 1},
+		{.type = "application", .sctp_port = 5000, .max_message_size = 1024}};
 	struct sb_sdp_local l = {
 		.port = 9,
 		.rtcp_mux = true,
@@ -37,7 +40,7 @@ static void answer(const struct sb_sdp *offer)
 	struct sb_sdp *ans = NULL;
 	char *text = NULL, err[256];
 
-	if (sb_sdp_answer(offer, &caps, 1, &l, &ans) < 0)
+	if (sb_sdp_answer(offer, caps, 2, &l, &ans) < 0)
 		return;
 	if (sb_sdp_answer_check(offer, ans, err, sizeof(err)) < 0) {
 		fprintf(stderr, "our answer fails the check: %s\n", err);

@@ -5,8 +5,14 @@
  * gateway offers to, which answers, decodes what it receives (Opus or
  * PCMU) and sends every packet back. On "quit" (or EOF) it prints
  *   RESULT packets=<n> freq=<strongest Hz> rms=<level>
- * from the last 200 ms it heard, and exits. Loopback only; bounded by a
- * timeout given as argv[1] seconds. */
+ * from the last 200 ms it heard, and the chat counters
+ *   chat_in=<n> chat_out=<n> chat_dropped=<n>
+ * and exits. Chat (tests/e2e/datachannel.test.mjs): every message the
+ * browser sends on its data channel (media.chat) is sent back with the chat
+ * op, prefixed "echo: ", and logged "harness: chat <text>" on stderr; with
+ * argv[3] "greet" the browser is sent "welcome" as soon as it is connected
+ * (before it opens a channel).
+ * Loopback only; bounded by a timeout given as argv[1] seconds. */
 #include <arpa/inet.h>
 #include <glib-unix.h>
 #include <glib.h>
@@ -41,6 +47,7 @@ static size_t wpos, wfill;
 static unsigned packets;
 static uint16_t out_seq;
 static bool offer_mode, awaiting_answer;
+static bool greet; /* argv[3] "greet": chat "welcome" once the browser is connected */
 static GString *inbuf;
 
 static void sdp_out(const char *sdp)
@@ -212,12 +219,24 @@ static void on_event(const struct sb_event *ev, void *ud)
 	case SB_EV_MEDIA_CONNECTED:
 		fprintf(stderr, "harness: session %llu connected (%s)\n", (unsigned long long)id,
 			ev->str);
+		/* Before the browser opened a channel: waits in the queue. */
+		if (greet && id == SID_WEB)
+			fprintf(stderr, "harness: greeting (%d)\n",
+				sb_media_engine_ops.chat(media, id, "welcome"));
 		break;
 	case SB_EV_MEDIA_FAILED:
 		fprintf(stderr, "harness: session %llu failed: %s\n", (unsigned long long)id,
 			ev->str);
 		g_main_loop_quit(loop);
 		break;
+	case SB_EV_MEDIA_CHAT: {
+		char *echo = g_strdup_printf("echo: %s", ev->text ? ev->text : "");
+		int r = sb_media_engine_ops.chat(media, id, echo);
+
+		fprintf(stderr, "harness: chat %s (echo: %d)\n", ev->text ? ev->text : "", r);
+		g_free(echo);
+		break;
+	}
 	case SB_EV_MEDIA_STATS:
 		fprintf(stderr, "harness: stats %llu %s\n", (unsigned long long)id,
 			ev->text ? ev->text : "");
@@ -276,13 +295,15 @@ static GString *read_offer(void)
 int main(int argc, char **argv)
 {
 	static const enum sb_event_type types[] = {SB_EV_MEDIA_READY, SB_EV_MEDIA_CONNECTED,
-						   SB_EV_MEDIA_FAILED, SB_EV_MEDIA_STATS};
+						   SB_EV_MEDIA_FAILED, SB_EV_MEDIA_STATS,
+						   SB_EV_MEDIA_CHAT};
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t al = sizeof(a);
 	struct sb_config *cfg = sb_config_new_default();
 	struct sb_lifecycle *lc = sb_lifecycle_new();
 	struct sb_bus *control;
 	const char *failed = NULL;
+	struct sb_media_counters mc;
 	double hz, rms;
 	GString *offer;
 	int err;
@@ -294,7 +315,7 @@ int main(int argc, char **argv)
 	cfg->media.rtp_port_min = 46000 + 2 * (getpid() % 1000);
 	cfg->media.rtp_port_max = cfg->media.rtp_port_min + 60;
 	control = sb_bus_new(&cfg->bus, g_main_context_default());
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		sb_bus_subscribe(control, types[i], on_event, NULL);
 	media = sb_media_new(cfg, control);
 	sb_lifecycle_add(lc, &sb_media_component, media);
@@ -311,6 +332,7 @@ int main(int argc, char **argv)
 	g_unix_fd_add(phone_fd, G_IO_IN, phone_readable, NULL);
 	inbuf = g_string_new(NULL);
 	offer_mode = argc > 2 && strcmp(argv[2], "offer") == 0;
+	greet = argc > 3 && strcmp(argv[3], "greet") == 0;
 	if (offer_mode) {
 		char sdp[512];
 
@@ -328,7 +350,10 @@ int main(int argc, char **argv)
 	g_timeout_add_seconds(argc > 1 ? (guint)strtoul(argv[1], NULL, 10) : 60, timeout_cb, NULL);
 	g_main_loop_run(loop);
 	analyse(is_opus ? RATE : 8000, &hz, &rms);
-	printf("RESULT packets=%u freq=%.0f rms=%.4f\n", packets, hz, rms);
+	sb_media_counters(media, &mc);
+	printf("RESULT packets=%u freq=%.0f rms=%.4f chat_in=%llu chat_out=%llu "
+	       "chat_dropped=%llu\n",
+	       packets, hz, rms, mc.chat_in, mc.chat_out, mc.chat_dropped);
 	fflush(stdout);
 	sb_lifecycle_stop(lc);
 	sb_lifecycle_free(lc);

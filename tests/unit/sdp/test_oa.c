@@ -431,3 +431,107 @@ Test(sdp_oa, reoffer_needs_an_accepted_section)
 	cr_expect_null(re);
 	sb_sdp_free(none);
 }
+
+/* RFC 8841 data channels: a browser's audio and data channel, BUNDLEd. */
+#define DC_OFFER                                                                                   \
+	"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"                \
+	"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\n"     \
+	"a=ice-ufrag:Jq4x\r\na=ice-pwd:nK3z7a6wG0xYbq2Yk5H4cE1r\r\n"                               \
+	"a=fingerprint:sha-256 6B:8B\r\na=setup:actpass\r\na=mid:0\r\na=rtcp-mux\r\n"              \
+	"a=sendrecv\r\n"                                                                           \
+	"m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n"                 \
+	"a=ice-ufrag:Jq4x\r\na=ice-pwd:nK3z7a6wG0xYbq2Yk5H4cE1r\r\n"                               \
+	"a=fingerprint:sha-256 6B:8B\r\na=setup:actpass\r\na=mid:1\r\na=sctp-port:5000\r\n"        \
+	"a=max-message-size:262144\r\n"
+
+static const struct sb_sdp_caps dc_caps[2] = {
+	{.type = "audio", .codecs = opus_te, .n_codecs = 3, .max_codecs = 1},
+	{.type = "application", .sctp_port = 5000, .max_message_size = 1024}};
+
+Test(sdp_oa, a_data_channel_is_parsed_and_answered)
+{
+	struct sb_sdp *offer = parse_str(DC_OFFER);
+	struct sb_sdp_local l = webrtc_local();
+	struct sb_sdp *ans = NULL, *back;
+	const struct sb_sdp_media *d;
+
+	cr_assert_eq(offer->n_media, 2);
+	cr_expect(sb_sdp_media_is_datachannel(offer->media[1]));
+	cr_expect(!sb_sdp_media_is_datachannel(offer->media[0]));
+	cr_expect_eq(offer->media[1]->sctp_port, 5000);
+	cr_expect_eq(offer->media[1]->max_message_size, 262144);
+	cr_assert_eq(sb_sdp_answer(offer, dc_caps, 2, &l, &ans), 0);
+	back = through_text(offer, ans);
+	cr_assert_eq(back->n_media, 2);
+	d = back->media[1];
+	cr_expect_str_eq(d->type, "application");
+	cr_expect_eq(d->port, 9);
+	cr_expect_str_eq(d->proto, "UDP/DTLS/SCTP");
+	cr_assert_eq(d->n_fmts, 1);
+	cr_expect_str_eq(d->fmts[0], "webrtc-datachannel");
+	cr_expect_eq(d->n_codecs, 0);
+	cr_expect_str_eq(d->mid, "1");
+	cr_expect_eq(d->sctp_port, 5000);
+	cr_expect_eq(d->max_message_size, 1024);
+	cr_expect_eq(d->setup, SB_SDP_SETUP_ACTIVE);
+	cr_expect_eq(d->setup, back->media[0]->setup);
+	cr_expect_eq(d->n_ssrcs, 0);
+	cr_expect(!d->rtcp_mux);
+	cr_expect_str_eq(d->ice.ufrag, "uf");
+	cr_assert_eq(back->n_bundle, 2);
+	cr_expect_str_eq(back->bundle[1], "1");
+	sb_sdp_free(back);
+	sb_sdp_free(ans);
+	sb_sdp_free(offer);
+}
+
+/* Without application caps, or for the pre-RFC "DTLS/SCTP 5000" form, the
+ * section is rejected with port 0 as before. */
+Test(sdp_oa, a_data_channel_without_caps_or_in_the_old_form_is_rejected)
+{
+	static const char old[] =
+		"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 "
+		"opus/48000/2\r\n"
+		"a=mid:0\r\nm=application 9 DTLS/SCTP 5000\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n"
+		"a=sctpmap:5000 webrtc-datachannel 1024\r\n";
+	struct sb_sdp *offer = parse_str(DC_OFFER), *o2 = parse_str(old);
+	struct sb_sdp_local l = webrtc_local();
+	struct sb_sdp *ans = NULL;
+
+	cr_assert_eq(sb_sdp_answer(offer, dc_caps, 1, &l, &ans), 0);
+	cr_expect_eq(ans->media[1]->port, 0);
+	cr_expect_str_eq(ans->media[1]->mid, "1");
+	cr_expect_eq(ans->n_bundle, 1);
+	sb_sdp_free(ans);
+	cr_assert_eq(sb_sdp_answer(o2, dc_caps, 2, &l, &ans), 0);
+	cr_expect_eq(ans->media[1]->port, 0);
+	sb_sdp_free(ans);
+	sb_sdp_free(o2);
+	sb_sdp_free(offer);
+}
+
+Test(sdp_oa, an_offer_with_a_data_channel_round_trips)
+{
+	struct sb_sdp_local l = webrtc_local();
+	struct sb_sdp *offer = NULL, *back;
+	char *text = NULL;
+
+	l.proto = "UDP/TLS/RTP/SAVPF";
+	l.setup = SB_SDP_SETUP_ACTPASS;
+	cr_assert_eq(sb_sdp_offer(dc_caps, 2, &l, &offer), 0);
+	cr_assert_eq(sb_sdp_print(offer, &text), 0);
+	cr_expect(strstr(text, "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"), "%s", text);
+	back = parse_str(text);
+	sb_test_expect_same(offer, back);
+	cr_assert_eq(back->n_media, 2);
+	cr_expect(sb_sdp_media_is_datachannel(back->media[1]));
+	cr_expect_eq(back->media[1]->sctp_port, 5000);
+	cr_expect_eq(back->media[1]->setup, SB_SDP_SETUP_ACTPASS);
+	cr_expect_eq(back->media[1]->n_ssrcs, 0);
+	cr_expect_eq(back->media[1]->n_crypto, 0);
+	cr_expect_eq(back->n_bundle, 2);
+	free(text);
+	sb_sdp_free(back);
+	sb_sdp_free(offer);
+}
