@@ -222,7 +222,8 @@ struct sb_engine_media_ops {
 	 * WebRTC session's data channel (RFC 8831: SCTP over its DTLS; the
 	 * channel the browser opened, RFC 8832). -ENOENT unknown session;
 	 * -ENOTSUP for a kind without data channels; a message given before
-	 * the channel is open waits for it (a few, then -ENOBUFS). A message
+	 * the channel is open waits for it (up to 8; beyond, it is dropped
+	 * and counted in the media plane's chat_dropped). A message
 	 * the browser sends on it comes as MEDIA_CHAT (arg0 the session,
 	 * text the message). */
 	int (*chat)(void *ud, uint64_t id, const char *text);
