@@ -69,7 +69,7 @@ enum sb_prio {
 	  "timeout, nua's on error) str=sent, cancelled, timeout, error or ended")                 \
 	X(SIP_REINVITE_RESULT, "sip.reinvite_result", HIGH,                                        \
 	  "arg0=final status of our re-INVITE (after one retry of a 491) text=answer sdp (2xx)")   \
-	X(SIP_DTMF, "sip.dtmf", HIGH, "str=digits")                                                \
+	X(SIP_DTMF, "sip.dtmf", HIGH, "str=digits arg0=duration ms (0: not given)")                \
 	X(SIP_REGISTERED, "sip.registered", NORMAL, "arg0=expires s str=aor text=contact")         \
 	X(SIP_UNREGISTERED, "sip.unregistered", NORMAL, "str=aor text=contact")                    \
 	X(SIP_TRUNK_STATE, "sip.trunk_state", NORMAL, "arg0=up str=trunk")                         \

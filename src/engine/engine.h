@@ -98,6 +98,16 @@ struct sb_engine_sip_ops {
 	 * by SIP (415 for a type other than text/plain, 413 beyond
 	 * SB_CHAT_MAX). */
 	int (*message)(void *ud, uint64_t call, uint32_t leg, uint64_t seq, const char *text);
+	/* Sends digits (1-32 of 0-9 * # A-D) as SIP INFO requests on the
+	 * established dialog of (call, leg), one per digit, in order, each
+	 * after the previous one's final response (RFC 6086 INFO with an
+	 * application/dtmf-relay body: "Signal=5" and "Duration=" ms): for
+	 * a party that wants DTMF in INFO ([trunk] dtmf = info). -ENOENT no
+	 * established dialog, -EINVAL bad digits. No event follows; a
+	 * refused INFO is logged and counted. The party's own INFO with
+	 * application/dtmf-relay or application/dtmf comes as SIP_DTMF. */
+	int (*info_dtmf)(void *ud, uint64_t call, uint32_t leg, const char *digits,
+			 int duration_ms);
 	/* Registered contacts of user: fills up to max URIs (valid until the
 	 * next call of any op) and returns how many. May be NULL: no phones. */
 	size_t (*contacts)(void *ud, const char *user, const char **ret_uris, size_t max);
