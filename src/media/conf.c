@@ -1,7 +1,8 @@
 /* Conferences (audio mixing): a worker's rooms and their members. Each
  * member's audio is decoded into a small ring of 20 ms frames at 48 kHz;
  * every 20 ms the worker's timer mixes each room and sends each member the
- * sum less its own part, encoded in its codec on its own stream. Worker
+ * sum less its own part, encoded in its codec (Opus, G.722 at 16 kHz or
+ * G.711 at 8 kHz, resampled) on its own stream. Worker
  * thread only; the registry owns its rooms and each member's state (made at
  * join or at the first frame of a codec, never per packet). */
 #define SB_LOG_COMP SB_COMP_MEDIA
@@ -11,18 +12,23 @@
 #include <speex/speex_resampler.h>
 #include <stdlib.h>
 #include <string.h>
+/* spandsp's headers need the C types declared before them. */
+#include <spandsp/telephony.h>
+#include <spandsp/g722.h>
 
 #include "log/log.h"
 #include "media/media_internal.h"
 
 #define RATE_48K  48000
-#define RATE_8K	  8000
 #define FRAME_48K 960
+#define FRAME_16K 320
 #define FRAME_8K  160
 #define MAX_DEC	  5760 /* 120 ms at 48 kHz: Opus's longest packet */
 #define MAX_G711  960  /* G.711 samples taken of one packet (120 ms) */
-#define MAX_OPUS  400  /* bytes of one encoded 20 ms frame, with room */
-#define RING	  4    /* frames a member may be ahead of the mixer */
+#define MAX_G722  960  /* G.722 bytes taken of one packet (120 ms) */
+#define G722_BPS  64000
+#define MAX_OPUS  400 /* bytes of one encoded 20 ms frame, with room */
+#define RING	  4   /* frames a member may be ahead of the mixer */
 
 struct sb_conf_member {
 	struct sb_msession *s;
@@ -33,7 +39,10 @@ struct sb_conf_member {
 	enum sb_xcode_codec codec;
 	OpusDecoder *dec;
 	OpusEncoder *enc;
-	SpeexResamplerState *up, *down; /* G.711: 8 -> 48 kHz, 48 -> 8 kHz */
+	g722_decode_state_t *gdec;
+	g722_encode_state_t *genc;
+	/* G.711 and G.722: from its rate to 48 kHz and back */
+	SpeexResamplerState *up, *down;
 	/* decoded frames waiting for the mixer, and the one being filled */
 	int16_t ring[RING][FRAME_48K];
 	unsigned head, n;
@@ -61,8 +70,14 @@ static void codec_free(struct sb_conf_member *m)
 		speex_resampler_destroy(m->up);
 	if (m->down)
 		speex_resampler_destroy(m->down);
+	if (m->gdec)
+		g722_decode_free(m->gdec);
+	if (m->genc)
+		g722_encode_free(m->genc);
 	m->dec = NULL;
 	m->enc = NULL;
+	m->gdec = NULL;
+	m->genc = NULL;
 	m->up = m->down = NULL;
 	m->codec = SB_XC_NONE;
 	m->n = m->part_n = 0;
@@ -87,9 +102,14 @@ static int codec_ready(struct sb_conf_member *m)
 			goto out_free;
 		opus_encoder_ctl(m->enc, OPUS_SET_BITRATE(32000));
 	} else {
-		m->up = speex_resampler_init(1, RATE_8K, RATE_48K, 3, &err);
-		m->down = speex_resampler_init(1, RATE_48K, RATE_8K, 3, &err);
+		spx_uint32_t rate = (spx_uint32_t)sb_xcode_pcm_rate(c);
+
+		m->up = speex_resampler_init(1, rate, RATE_48K, 3, &err);
+		m->down = speex_resampler_init(1, RATE_48K, rate, 3, &err);
 		if (!m->up || !m->down)
+			goto out_free;
+		if (c == SB_XC_G722 && (!(m->gdec = g722_decode_init(NULL, G722_BPS, 0)) ||
+					!(m->genc = g722_encode_init(NULL, G722_BPS, 0))))
 			goto out_free;
 		speex_resampler_skip_zeros(m->up);
 		speex_resampler_skip_zeros(m->down);
@@ -256,6 +276,8 @@ void sb__conf_mute(struct sb_mworker *w, uint64_t id, bool mute)
 			opus_decoder_ctl(m->dec, OPUS_RESET_STATE);
 		if (m->up)
 			speex_resampler_reset_mem(m->up);
+		if (m->gdec)
+			g722_decode_init(m->gdec, G722_BPS, 0);
 	}
 	sb_info("session %llu: %s in its conference", (unsigned long long)id,
 		mute ? "muted" : "unmuted");
@@ -300,7 +322,7 @@ void sb__conf_input(struct sb_msession *s, const uint8_t *buf, const struct sb_r
 {
 	struct sb_conf_member *m = s->cm;
 	const uint8_t *p = buf + h->hdr_len;
-	int16_t pcm[MAX_DEC], g[MAX_G711];
+	int16_t pcm[MAX_DEC], g[2 * MAX_G722];
 	spx_uint32_t in_len, out_len;
 	size_t len = h->payload_len;
 	int n;
@@ -322,11 +344,17 @@ void sb__conf_input(struct sb_msession *s, const uint8_t *buf, const struct sb_r
 			gather(m, pcm, (size_t)n);
 		return;
 	}
-	if (len > MAX_G711)
-		len = MAX_G711;
-	for (size_t i = 0; i < len; i++)
-		g[i] = m->codec == SB_XC_PCMU ? sb_g711_ulaw_decode(p[i])
-					      : sb_g711_alaw_decode(p[i]);
+	if (m->codec == SB_XC_G722) {
+		/* Two samples a byte at 64 kbit/s. */
+		n = g722_decode(m->gdec, g, p, (int)(len < MAX_G722 ? len : MAX_G722));
+		len = n > 0 ? (size_t)n : 0;
+	} else {
+		if (len > MAX_G711)
+			len = MAX_G711;
+		for (size_t i = 0; i < len; i++)
+			g[i] = m->codec == SB_XC_PCMU ? sb_g711_ulaw_decode(p[i])
+						      : sb_g711_alaw_decode(p[i]);
+	}
 	in_len = (spx_uint32_t)len;
 	out_len = MAX_DEC;
 	speex_resampler_process_int(m->up, 0, g, &in_len, pcm, &out_len);
@@ -376,12 +404,30 @@ static int16_t clamp16(int32_t v)
 }
 
 /* The mix less m's own part, in m's codec, on m's stream. */
+/* A mixed 20 ms frame at 48 kHz in m's codec into out (room for MAX_OPUS
+ * bytes): the payload's length, or <= 0 for none. */
+static int member_encode(struct sb_conf_member *m, const int16_t *mix, uint8_t *out)
+{
+	int16_t pcm[FRAME_16K] = {0};
+	spx_uint32_t in_len = FRAME_48K, out_len = FRAME_16K;
+
+	if (m->codec == SB_XC_OPUS)
+		return opus_encode(m->enc, mix, FRAME_48K, out, MAX_OPUS);
+	speex_resampler_process_int(m->down, 0, mix, &in_len, pcm, &out_len);
+	/* A whole frame always (the resampler's first ones are short). */
+	if (m->codec == SB_XC_G722)
+		return g722_encode(m->genc, out, pcm, FRAME_16K);
+	for (int i = 0; i < FRAME_8K; i++)
+		out[i] = m->codec == SB_XC_PCMU ? sb_g711_ulaw_encode(pcm[i])
+						: sb_g711_alaw_encode(pcm[i]);
+	return FRAME_8K;
+}
+
 static void member_send(struct sb_conf_member *m, const int32_t *sum)
 {
 	uint8_t buf[12 + MAX_OPUS + SRTP_MAX_TRAILER_LEN];
-	int16_t mix[FRAME_48K], pcm8[FRAME_8K] = {0};
+	int16_t mix[FRAME_48K];
 	struct sb_msession *s = m->s;
-	spx_uint32_t in_len = FRAME_48K, out_len = FRAME_8K;
 	int n;
 
 	if (!member_active(m) || !sb__frame_receives(s)) {
@@ -390,17 +436,8 @@ static void member_send(struct sb_conf_member *m, const int32_t *sum)
 	}
 	for (int i = 0; i < FRAME_48K; i++)
 		mix[i] = clamp16(sum[i] - (m->cur ? m->cur[i] : 0));
-	if (m->codec == SB_XC_OPUS) {
-		n = opus_encode(m->enc, mix, FRAME_48K, buf + 12, MAX_OPUS);
-		if (n <= 0)
-			return;
-	} else {
-		speex_resampler_process_int(m->down, 0, mix, &in_len, pcm8, &out_len);
-		for (int i = 0; i < FRAME_8K; i++)
-			buf[12 + i] = m->codec == SB_XC_PCMU ? sb_g711_ulaw_encode(pcm8[i])
-							     : sb_g711_alaw_encode(pcm8[i]);
-		n = FRAME_8K;
-	}
+	if ((n = member_encode(m, mix, buf + 12)) <= 0)
+		return;
 	sb__frame_send(s, buf, n, !m->sending);
 	m->sending = true;
 	atomic_fetch_add_explicit(&s->w->m->conf_frames_mixed, 1, memory_order_relaxed);

@@ -69,23 +69,39 @@ void sb__mcodec_set(struct sb_mcodec *out, const struct sb_sdp_codec *c)
 	snprintf(out->fmtp, sizeof(out->fmtp), "%s", c->fmtp ? c->fmtp : "");
 }
 
+bool sb__codec_webrtc(const char *name)
+{
+	enum sb_xcode_codec c = sb_xcode_codec_of(name);
+
+	/* Browsers have G.722 too, but we keep to what every one has. */
+	return c == SB_XC_OPUS || c == SB_XC_PCMU || c == SB_XC_PCMA;
+}
+
 /* What our offers toward SIP can carry besides the other leg's codec:
- * G.711 (which nearly every SIP peer has) and Opus, all transcoded from
- * and to the other leg's codec (transcode.c). */
-static const struct sb_mcodec offerable[] = {
-	{.pt = 0, .name = "PCMU", .rate = 8000, .channels = 1},
-	{.pt = 8, .name = "PCMA", .rate = 8000, .channels = 1},
-	{.pt = 111,
-	 .name = "opus",
-	 .rate = 48000,
-	 .channels = 2,
-	 .fmtp = "minptime=10;useinbandfec=1"},
+ * G.711 (which nearly every SIP peer has), Opus and G.722, all transcoded
+ * from and to the other leg's codec (transcode.c). Without a trunk's list
+ * only G.711 is added (dflt); Opus and G.722 when the trunk names them.
+ * RFC 3551 section 4.5.2: G.722 is payload type 9 at an 8000 Hz clock,
+ * although it samples at 16 kHz. */
+static const struct {
+	struct sb_mcodec c;
+	bool dflt;
+} offerable[] = {
+	{{.pt = 0, .name = "PCMU", .rate = 8000, .channels = 1}, true},
+	{{.pt = 8, .name = "PCMA", .rate = 8000, .channels = 1}, true},
+	{{.pt = 111,
+	  .name = "opus",
+	  .rate = 48000,
+	  .channels = 2,
+	  .fmtp = "minptime=10;useinbandfec=1"},
+	 false},
+	{{.pt = 9, .name = "G722", .rate = 8000, .channels = 1}, false},
 };
 
 bool sb__codec_offerable(const char *name)
 {
 	for (size_t i = 0; i < sizeof(offerable) / sizeof(offerable[0]); i++)
-		if (strcasecmp(name, offerable[i].name) == 0)
+		if (strcasecmp(name, offerable[i].c.name) == 0)
 			return true;
 	return strcasecmp(name, "telephone-event") == 0;
 }
@@ -109,21 +125,25 @@ static bool next_name(const char **p, char *out, size_t len)
 int sb__offer_codecs(const struct sb_mcodec *other, const char *prefs, struct sb_mcodec *out)
 {
 	struct sb_mcodec can[SB_OFFER_CODECS_MAX];
-	bool used[SB_OFFER_CODECS_MAX] = {false};
+	bool used[SB_OFFER_CODECS_MAX] = {false}, dflt[SB_OFFER_CODECS_MAX] = {false};
 	char name[sizeof(can[0].name)];
 	int n_can = 0, n = 0;
 
-	if (other)
+	if (other) {
+		dflt[n_can] = true;
 		can[n_can++] = *other;
+	}
 	for (size_t i = 0; i < sizeof(offerable) / sizeof(offerable[0]); i++)
 		if (!other || (sb_xcode_codec_of(other->name) != SB_XC_NONE &&
-			       strcasecmp(other->name, offerable[i].name) != 0))
-			can[n_can++] = offerable[i];
+			       strcasecmp(other->name, offerable[i].c.name) != 0)) {
+			dflt[n_can] = offerable[i].dflt;
+			can[n_can++] = offerable[i].c;
+		}
 	if (!prefs) {
 		/* The other leg's codec first (relayed as it is), then G.711;
-		 * Opus only as the other leg's. */
+		 * Opus and G.722 only as the other leg's. */
 		for (int i = 0; i < n_can; i++)
-			if ((other && i == 0) || strcasecmp(can[i].name, "opus") != 0)
+			if (dflt[i])
 				out[n++] = can[i];
 		return n;
 	}

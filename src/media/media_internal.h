@@ -18,7 +18,7 @@
 /* SDES suites we key (sdes.c). */
 #define SB_SDES_SUITES 3
 /* Codecs an offer of ours toward SIP can carry (sb__offer_codecs). */
-#define SB_OFFER_CODECS_MAX 4
+#define SB_OFFER_CODECS_MAX 5
 
 /* A codec as the media plane uses it: a copy that outlives the
  * description it was chosen from. */
@@ -125,6 +125,7 @@ struct sb_ice_direct {
 struct sb_moh {
 	size_t frames;
 	uint8_t *ulaw, *alaw;
+	uint8_t *g722; /* 160 bytes a frame (64 kbit/s) */
 	int16_t *pcm48;
 };
 
@@ -302,13 +303,16 @@ const struct sb_sdp_codec *sb__pick_codec(const struct sb_sdp_media *a);
 int sb__dtmf_pt(const struct sb_sdp_media *a, int rate);
 void sb__mcodec_set(struct sb_mcodec *out, const struct sb_sdp_codec *c);
 /* True when our offers toward SIP can carry a codec of that name (Opus,
- * PCMU, PCMA, telephone-event; case-insensitive). */
+ * PCMU, PCMA, G722, telephone-event; case-insensitive). Any thread. */
 bool sb__codec_offerable(const char *name);
+/* True when a browser leg may use a codec of that name: Opus, PCMU, PCMA
+ * (never G.722, transcoded to Opus instead). Any thread. */
+bool sb__codec_webrtc(const char *name);
 /* The codecs of our offer toward a SIP peer, into out (room for
  * SB_OFFER_CODECS_MAX). We can offer other (the other leg's codec, relayed
  * as it is; NULL: no other leg) and, when the transcoder knows other (or
- * there is none), PCMU, PCMA and Opus. prefs NULL: other, then PCMU and
- * PCMA (Opus only as other). prefs a comma-separated list of names
+ * there is none), PCMU, PCMA, Opus and G.722. prefs NULL: other, then PCMU
+ * and PCMA (Opus and G.722 only as other). prefs a comma-separated list of names
  * ("PCMA,PCMU"): only those, in that order. Returns how many; 0 when prefs
  * names none of them. Pure. */
 int sb__offer_codecs(const struct sb_mcodec *other, const char *prefs, struct sb_mcodec *out);

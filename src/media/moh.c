@@ -1,7 +1,7 @@
 /* Music on hold: what a party held from our side hears ([media]
  * hold_music). The audio is made once at start (a chime computed here, or
  * a WAV file resampled with speexdsp) as 20 ms frames, already in G.711
- * and at 48 kHz for Opus, and read by every worker. While a session of a
+ * and G.722 and at 48 kHz for Opus, and read by every worker. While a session of a
  * worker is held, a timer of that worker sends each held session one
  * frame every 20 ms on its own stream; the timer exists only then.
  * sb__moh_new/free on the control thread (before the workers start, after
@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+/* spandsp's headers need the C types declared before them. */
+#include <spandsp/telephony.h>
+#include <spandsp/g722.h>
 
 #include "core/wav.h"
 #include "log/log.h"
@@ -22,6 +25,8 @@
 
 #define FRAME_US   20000
 #define FRAME_8K   160
+#define FRAME_16K  320
+#define G722_FRAME 160 /* bytes of 20 ms at 64 kbit/s */
 #define FRAME_48K  960
 #define MAX_OPUS   400 /* bytes of one 20 ms frame at our bitrate, with room */
 #define LATE_US	   100000
@@ -81,8 +86,9 @@ static struct sb_moh *moh_alloc(size_t frames)
 	moh->frames = frames;
 	moh->ulaw = malloc(frames * FRAME_8K);
 	moh->alaw = malloc(frames * FRAME_8K);
+	moh->g722 = malloc(frames * G722_FRAME);
 	moh->pcm48 = calloc(frames * FRAME_48K, sizeof(int16_t));
-	if (!moh->ulaw || !moh->alaw || !moh->pcm48)
+	if (!moh->ulaw || !moh->alaw || !moh->g722 || !moh->pcm48)
 		return sb__moh_free(moh);
 	return moh;
 }
@@ -96,9 +102,22 @@ static void g711_fill(struct sb_moh *moh, const int16_t *pcm8)
 	}
 }
 
+/* G.722 once here, from the music at 16 kHz: one encoder over the whole
+ * track, so that a frame for a G.722 session is a copy too. */
+static int g722_fill(struct sb_moh *moh, const int16_t *pcm16)
+{
+	g722_encode_state_t *enc = g722_encode_init(NULL, 64000, 0);
+
+	if (!enc)
+		return -ENOMEM;
+	g722_encode(enc, moh->g722, pcm16, (int)(moh->frames * FRAME_16K));
+	g722_encode_free(enc);
+	return 0;
+}
+
 static int moh_file(const char *path, struct sb_moh **ret, char *err, size_t errlen)
 {
-	int16_t *pcm, *pcm8 = NULL;
+	int16_t *pcm, *pcm8 = NULL, *pcm16 = NULL;
 	size_t n, frames;
 	struct sb_moh *moh;
 	int rate, r;
@@ -109,8 +128,11 @@ static int moh_file(const char *path, struct sb_moh **ret, char *err, size_t err
 	frames = ((uint64_t)n * 50 + (size_t)rate - 1) / (size_t)rate;
 	moh = moh_alloc(frames);
 	pcm8 = calloc(frames * FRAME_8K, sizeof(int16_t));
-	if (!moh || !pcm8 || resample(pcm, n, rate, pcm8, frames * FRAME_8K, 8000) < 0 ||
-	    resample(pcm, n, rate, moh->pcm48, frames * FRAME_48K, 48000) < 0) {
+	pcm16 = calloc(frames * FRAME_16K, sizeof(int16_t));
+	if (!moh || !pcm8 || !pcm16 || resample(pcm, n, rate, pcm8, frames * FRAME_8K, 8000) < 0 ||
+	    resample(pcm, n, rate, pcm16, frames * FRAME_16K, 16000) < 0 ||
+	    resample(pcm, n, rate, moh->pcm48, frames * FRAME_48K, 48000) < 0 ||
+	    g722_fill(moh, pcm16) < 0) {
 		snprintf(err, errlen, "out of memory");
 		r = -ENOMEM;
 		moh = sb__moh_free(moh);
@@ -119,6 +141,7 @@ static int moh_file(const char *path, struct sb_moh **ret, char *err, size_t err
 		*ret = moh;
 	}
 	free(pcm8);
+	free(pcm16);
 	free(pcm);
 	return r;
 }
@@ -126,7 +149,8 @@ static int moh_file(const char *path, struct sb_moh **ret, char *err, size_t err
 int sb__moh_new(const char *spec, struct sb_moh **ret, char *err, size_t errlen)
 {
 	struct sb_moh *moh;
-	int16_t *pcm8;
+	int16_t *pcm8, *pcm16;
+	int r;
 
 	if (!spec || strcmp(spec, "silence") == 0) {
 		*ret = NULL;
@@ -136,15 +160,22 @@ int sb__moh_new(const char *spec, struct sb_moh **ret, char *err, size_t errlen)
 		return moh_file(spec, ret, err, errlen);
 	moh = moh_alloc(TONE_SECS * 50);
 	pcm8 = moh ? calloc(moh->frames * FRAME_8K, sizeof(int16_t)) : NULL;
-	if (!pcm8) {
+	pcm16 = moh ? calloc(moh->frames * FRAME_16K, sizeof(int16_t)) : NULL;
+	r = pcm8 && pcm16 ? 0 : -ENOMEM;
+	if (r == 0) {
+		tone_fill(pcm8, moh->frames * FRAME_8K, 8000);
+		tone_fill(pcm16, moh->frames * FRAME_16K, 16000);
+		tone_fill(moh->pcm48, moh->frames * FRAME_48K, 48000);
+		g711_fill(moh, pcm8);
+		r = g722_fill(moh, pcm16);
+	}
+	free(pcm8);
+	free(pcm16);
+	if (r < 0) {
 		sb__moh_free(moh);
 		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return r;
 	}
-	tone_fill(pcm8, moh->frames * FRAME_8K, 8000);
-	tone_fill(moh->pcm48, moh->frames * FRAME_48K, 48000);
-	g711_fill(moh, pcm8);
-	free(pcm8);
 	*ret = moh;
 	return 0;
 }
@@ -155,6 +186,7 @@ struct sb_moh *sb__moh_free(struct sb_moh *moh)
 		return NULL;
 	free(moh->ulaw);
 	free(moh->alaw);
+	free(moh->g722);
 	free(moh->pcm48);
 	free(moh);
 	return NULL;
@@ -183,6 +215,10 @@ static int moh_payload(struct sb_msession *s, const struct sb_moh *moh, size_t f
 	if (c == SB_XC_PCMU || c == SB_XC_PCMA) {
 		memcpy(out, (c == SB_XC_PCMU ? moh->ulaw : moh->alaw) + f * FRAME_8K, FRAME_8K);
 		return FRAME_8K;
+	}
+	if (c == SB_XC_G722) {
+		memcpy(out, moh->g722 + f * G722_FRAME, G722_FRAME);
+		return G722_FRAME;
 	}
 	if (c != SB_XC_OPUS)
 		return 0; /* a codec relayed as it is, which we cannot make */

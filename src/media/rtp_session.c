@@ -97,7 +97,7 @@ static uint32_t rescale(uint32_t t, int from_rate, int to_rate)
 }
 
 /* Builds into out the packet of to's codec for the audio packet of from's
- * codec in buf (different codecs: Opus <-> G.711). Returns its length, or 0
+ * codec in buf (different codecs: Opus, G.722, G.711). Returns its length, or 0
  * when there is nothing to send. The transcoder is made on first use. */
 static int transcode(struct sb_msession *from, struct sb_msession *to, const uint8_t *buf,
 		     const struct sb_rtp_hdr *h, uint8_t *out, size_t cap)
@@ -616,7 +616,7 @@ const struct sb_mcodec *sb__sibling_codec(struct sb_msession *s)
 }
 
 /* A codec this leg can take: the other leg's (relayed as it is) or, when
- * the other leg has one the transcoder knows, Opus, PCMU or PCMA. */
+ * the other leg has one the transcoder knows, Opus, PCMU, PCMA or G.722. */
 static gboolean want_codec(const struct sb_sdp_codec *c, const struct sb_mcodec *other)
 {
 	if (other && strcasecmp(c->name, other->name) == 0 && (int)c->rate == other->rate)

@@ -462,7 +462,8 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 
 	if (!remote_sdp) {
 		/* We offer (a call toward a browser): the other leg's codec, so
-		 * the relay needs no transcoding; Opus when there is none yet. */
+		 * the relay needs no transcoding; Opus when there is none yet
+		 * or it is not one for browsers. */
 		static const struct sb_sdp_codec opus = {.pt = 111,
 							 .name = "opus",
 							 .rate = 48000,
@@ -470,7 +471,8 @@ static int session_start(struct sb_msession *s, const char *remote_sdp)
 							 .fmtp = "minptime=10;useinbandfec=1"};
 		s->offering = true;
 		sb__mcodec_set(&mine, &opus);
-		if (sb__sibling_codec(s))
+		/* A G.722 leg is transcoded to Opus (sb__codec_webrtc). */
+		if (sb__sibling_codec(s) && sb__codec_webrtc(sb__sibling_codec(s)->name))
 			mine = *sb__sibling_codec(s);
 	} else if (sb__remote_take(s, remote_sdp, err, sizeof(err)) < 0) {
 		session_fail(s, -EBADMSG, err);

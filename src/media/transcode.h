@@ -1,6 +1,7 @@
-/* Audio transcoding between Opus (48 kHz) and G.711 (PCMU/PCMA, 8 kHz)
- * for a bridge whose legs share no codec (a browser on Opus, a SIP trunk on
- * G.711). One direction per object; the state (decoder, encoder, resampler,
+/* Audio transcoding between Opus (48 kHz), G.722 (16 kHz, spandsp) and
+ * G.711 (PCMU/PCMA, 8 kHz) for a bridge whose legs share no codec (a
+ * browser on Opus, a SIP trunk on G.711 or a phone on G.722). One direction
+ * per object; the state (decoder, encoder, resampler,
  * a small sample buffer) is allocated once, never per packet. Worker thread
  * of its session; never logs. */
 #pragma once
@@ -11,12 +12,16 @@
 
 struct sb_xcode;
 
-enum sb_xcode_codec { SB_XC_OPUS, SB_XC_PCMU, SB_XC_PCMA, SB_XC_NONE };
+enum sb_xcode_codec { SB_XC_OPUS, SB_XC_PCMU, SB_XC_PCMA, SB_XC_G722, SB_XC_NONE };
 
-/* The codec of an rtpmap name ("opus", "PCMU", "PCMA"), or SB_XC_NONE. */
+/* The codec of an rtpmap name ("opus", "PCMU", "PCMA", "G722"), or
+ * SB_XC_NONE. Any thread. */
 enum sb_xcode_codec sb_xcode_codec_of(const char *name);
-/* Clock rate of a codec's RTP timestamps. */
+/* Clock rate of a codec's RTP timestamps: 8000 for G.722 too (RFC 3551
+ * section 4.5.2 keeps the clock of the first definition by mistake). */
 int sb_xcode_rate(enum sb_xcode_codec c);
+/* Sample rate of a codec's audio: 48000, 16000 (G.722) or 8000. */
+int sb_xcode_pcm_rate(enum sb_xcode_codec c);
 /* A transcoder from one codec to another (different ones, not NONE). NULL
  * when out of memory or the pair is not supported. */
 struct sb_xcode *sb_xcode_new(enum sb_xcode_codec from, enum sb_xcode_codec to);

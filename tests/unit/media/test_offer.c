@@ -13,6 +13,7 @@
 static const struct sb_mcodec opus = {
 	.pt = 109, .name = "opus", .rate = 48000, .channels = 2, .fmtp = "useinbandfec=1"};
 static const struct sb_mcodec pcmu = {.pt = 0, .name = "PCMU", .rate = 8000, .channels = 1};
+static const struct sb_mcodec g722 = {.pt = 9, .name = "G722", .rate = 8000, .channels = 1};
 
 /* "name/pt name/pt ..." of the first n codecs of list. */
 static char *names(const struct sb_mcodec *list, int n)
@@ -57,6 +58,46 @@ Test(offer, codecs_narrowed_and_ordered_by_the_trunk)
 	cr_expect(sb__codec_offerable("pcmu"));
 	cr_expect(sb__codec_offerable("telephone-event"));
 	cr_expect_not(sb__codec_offerable("G729"));
+}
+
+/* G.722 (RFC 3551: payload type 9, an 8000 Hz clock): relayed as the other
+ * leg's codec, offered when a trunk names it, never to a browser. */
+Test(offer, g722_as_the_other_legs_or_by_the_trunk)
+{
+	struct sb_mcodec out[SB_OFFER_CODECS_MAX];
+
+	expect_codecs(&g722, NULL, "G722/9 PCMU/0 PCMA/8");
+	expect_codecs(&opus, "G722,PCMU", "G722/9 PCMU/0");
+	expect_codecs(&pcmu, "g722", "G722/9");
+	expect_codecs(NULL, "opus,G722,PCMA,PCMU", "opus/111 G722/9 PCMA/8 PCMU/0");
+	cr_assert_eq(sb__offer_codecs(&opus, "G722", out), 1);
+	cr_expect_eq(out[0].rate, 8000);
+	cr_expect(sb__codec_offerable("G722"));
+	cr_expect_not(sb__codec_webrtc("G722"));
+	cr_expect(sb__codec_webrtc("opus"));
+	cr_expect(sb__codec_webrtc("PCMA"));
+}
+
+/* Our offer toward a trunk that names G.722: "G722/8000" on payload type
+ * 9, telephone-event at 8000 Hz. */
+Test(offer, g722_offer_text)
+{
+	struct sb_msession *s = calloc(1, sizeof(*s));
+	struct sb_mcodec list[SB_OFFER_CODECS_MAX];
+	int n = sb__offer_codecs(&opus, "G722", list);
+	char *text = NULL;
+
+	cr_assert_not_null(s);
+	s->local_port = 20000;
+	s->dtmf_pt = 101;
+	s->rtp_fd = s->rtcp_fd = -1;
+	cr_assert_eq(sb__describe_rtp(s, "192.0.2.1", list, n, &text), 0);
+	cr_expect_not_null(strstr(text, "m=audio 20000 RTP/AVP 9 101\r\n"), "%s", text);
+	cr_expect_not_null(strstr(text, "a=rtpmap:9 G722/8000\r\n"), "%s", text);
+	cr_expect_not_null(strstr(text, "a=rtpmap:101 telephone-event/8000\r\n"), "%s", text);
+	free(text);
+	sb_sdp_free(s->local);
+	free(s);
 }
 
 /* A session as sb__rtp_start leaves it before it describes its offer. */
