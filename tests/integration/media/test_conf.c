@@ -1,5 +1,6 @@
 /* Conferences (conf_join, conf_leave; conf.c) with the real media component
- * and UDP "SIP phones": members on PCMU, PCMA and Opus each send a tone of
+ * and UDP "SIP phones": members on PCMU, PCMA, Opus and G.722 each send a
+ * tone of
  * their own; what each hears is decoded and measured (Goertzel) for every
  * member's tone, and its stream checked (one SSRC, sequence numbers without
  * a gap). Leaving, destroying, holding and muting a member; the ops'
@@ -18,6 +19,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+/* spandsp's headers need the C types declared before them. */
+#include <spandsp/telephony.h>
+#include <spandsp/g722.h>
 
 #include "legs.h"
 #include "media/transcode.h"
@@ -43,8 +47,10 @@ struct member {
 	uint32_t ts, ssrc;
 	uint64_t t; /* samples of its tone sent */
 	OpusEncoder *enc;
+	g722_encode_state_t *genc;
 	/* what it hears, in this phase (pcm at its rate) */
 	OpusDecoder *dec;
+	g722_decode_state_t *gdec;
 	int16_t *pcm;
 	size_t n;
 	int packets, gaps;
@@ -56,13 +62,14 @@ struct member {
 
 static const char *fmt_of(enum sb_xcode_codec c)
 {
-	return c == SB_XC_OPUS ? "111" : c == SB_XC_PCMA ? "8" : "0";
+	return c == SB_XC_OPUS ? "111" : c == SB_XC_PCMA ? "8" : c == SB_XC_G722 ? "9" : "0";
 }
 
 static const char *attrs_of(enum sb_xcode_codec c)
 {
 	return c == SB_XC_OPUS	 ? "a=rtpmap:111 opus/48000/2\r\n"
 	       : c == SB_XC_PCMA ? "a=rtpmap:8 PCMA/8000\r\n"
+	       : c == SB_XC_G722 ? "a=rtpmap:9 G722/8000\r\n"
 				 : "a=rtpmap:0 PCMU/8000\r\n";
 }
 
@@ -93,7 +100,7 @@ static void member_new(struct member *m, uint64_t id, uint64_t affinity, enum sb
 	m->id = id;
 	m->codec = c;
 	m->pt = atoi(fmt_of(c));
-	m->rate = c == SB_XC_OPUS ? 48000 : 8000;
+	m->rate = sb_xcode_pcm_rate(c); /* G.722: 16 kHz on an 8 kHz clock */
 	m->hz = hz;
 	m->sends = true;
 	m->ssrc = 0x1000 + (uint32_t)id;
@@ -103,6 +110,11 @@ static void member_new(struct member *m, uint64_t id, uint64_t affinity, enum sb
 		m->enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_AUDIO, &err);
 		m->dec = opus_decoder_create(48000, 1, &err);
 		cr_assert(m->enc && m->dec);
+	}
+	if (c == SB_XC_G722) {
+		m->genc = g722_encode_init(NULL, 64000, 0);
+		m->gdec = g722_decode_init(NULL, 64000, 0);
+		cr_assert(m->genc && m->gdec);
 	}
 	m->pcm = calloc((size_t)m->rate * MAX_SECS, sizeof(int16_t));
 	cr_assert_not_null(m->pcm);
@@ -114,6 +126,10 @@ static void member_free(struct member *m)
 		opus_encoder_destroy(m->enc);
 	if (m->dec)
 		opus_decoder_destroy(m->dec);
+	if (m->genc)
+		g722_encode_free(m->genc);
+	if (m->gdec)
+		g722_decode_free(m->gdec);
 	free(m->pcm);
 	close(m->fd);
 }
@@ -135,6 +151,8 @@ static void send_frame(struct member *m)
 	if (m->codec == SB_XC_OPUS) {
 		len = opus_encode(m->enc, pcm, n, p + 12, 900);
 		cr_assert_gt(len, 0);
+	} else if (m->codec == SB_XC_G722) {
+		len = g722_encode(m->genc, p + 12, pcm, n);
 	} else {
 		for (int i = 0; i < n; i++)
 			p[12 + i] = m->codec == SB_XC_PCMU ? sb_g711_ulaw_encode(pcm[i])
@@ -154,7 +172,7 @@ static void send_frame(struct member *m)
 	p[10] = (uint8_t)(m->ssrc >> 8);
 	p[11] = (uint8_t)m->ssrc;
 	m->seq++;
-	m->ts += (uint32_t)n;
+	m->ts += (uint32_t)sb_xcode_rate(m->codec) / 50;
 	cr_assert_eq(sendto(m->fd, p, 12 + (size_t)len, 0, (struct sockaddr *)&a, sizeof(a)),
 		     12 + len);
 }
@@ -183,6 +201,12 @@ static void heard(struct member *m, const uint8_t *buf, size_t len)
 				960, 0);
 		cr_assert_eq(n, 960);
 		m->n += 960;
+		return;
+	}
+	if (m->codec == SB_XC_G722) {
+		cr_assert_eq(h.payload_len, 160);
+		if (m->n + 320 <= cap)
+			m->n += (size_t)g722_decode(m->gdec, m->pcm + m->n, buf + h.hdr_len, 160);
 		return;
 	}
 	for (size_t i = 0; i < h.payload_len && m->n < cap; i++)
@@ -302,6 +326,30 @@ Test(conf, three_codecs_hear_each_other_not_themselves)
 			  (unsigned long long)m[i].id, m[i].packets);
 	sb_media_counters(media, &c);
 	cr_assert_geq(c.conf_frames_mixed, 180);
+	for (int i = 0; i < 3; i++) {
+		sb_media_engine_ops.destroy(media, m[i].id);
+		member_free(&m[i]);
+	}
+}
+
+/* A G.722 member (16 kHz audio, resampled to and from the mixer's 48 kHz)
+ * hears the others and is heard by them. */
+Test(conf, a_g722_member_hears_and_is_heard)
+{
+	static const enum sb_xcode_codec c[3] = {SB_XC_G722, SB_XC_PCMU, SB_XC_OPUS};
+	static const double hz[3] = {1500, 400, 1100};
+	struct member m[3];
+	struct member *all[3] = {&m[0], &m[1], &m[2]};
+
+	for (int i = 0; i < 3; i++) {
+		member_new(&m[i], 520 + (uint64_t)i, 11, c[i], hz[i]);
+		cr_assert_eq(sb_media_engine_ops.conf_join(media, m[i].id, 11), 0);
+	}
+	run(all, 3, 1500);
+	hears(&m[0], (struct member *[]){&m[1], &m[2]}, 2, NULL, 0);
+	hears(&m[1], (struct member *[]){&m[0], &m[2]}, 2, NULL, 0);
+	hears(&m[2], (struct member *[]){&m[0], &m[1]}, 2, NULL, 0);
+	cr_assert(m[0].packets >= 60 && m[0].packets <= 90, "G.722: %d packets", m[0].packets);
 	for (int i = 0; i < 3; i++) {
 		sb_media_engine_ops.destroy(media, m[i].id);
 		member_free(&m[i]);

@@ -12,12 +12,16 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+/* spandsp's headers need the C types declared before them. */
+#include <spandsp/telephony.h>
+#include <spandsp/g722.h>
 
 #include "legs.h"
 #include "media/transcode.h"
 
 #define PCMU "a=rtpmap:0 PCMU/8000\r\n"
 #define OPUS "a=rtpmap:111 opus/48000/2\r\n"
+#define G722 "a=rtpmap:9 G722/8000\r\n"
 /* The first note of the chime made for hold_music = tone (moh.c). */
 #define TONE_HZ 660.0
 
@@ -361,6 +365,61 @@ Test(moh, a_wav_file_is_played_resampled, .init = setup_wav, .fini = teardown_wa
 	cr_assert_eq(h.n, 20);
 	one_stream(&h, p.ssrc, 0, (uint16_t)(p.last_seq + 1), 160);
 	cr_assert_float_eq(pcmu_pitch(&h, 2, 18), 1000, 10);
+	pair_end(&p);
+}
+
+/* The G.722 payloads of packets from..from+k decoded (16 kHz): their
+ * strongest frequency (the RMS checked not silent). Each a 20 ms frame. */
+static double g722_pitch(const struct heard *h, int from, int k)
+{
+	static int16_t pcm[80 * 320];
+	g722_decode_state_t *dec = g722_decode_init(NULL, 64000, 0);
+	int n = 0;
+	double rms, f;
+
+	cr_assert_not_null(dec);
+	/* The decoder runs from the first packet; only the k after from
+	 * are kept. */
+	for (int i = 0; i < from + k && i < h->n; i++) {
+		int got;
+
+		cr_assert_eq(h->len[i], 160, "packet %d: %zu bytes, not 20 ms", i, h->len[i]);
+		got = g722_decode(dec, pcm + n, h->payload[i], 160);
+		if (i >= from)
+			n += got;
+	}
+	g722_decode_free(dec);
+	f = strongest(pcm, n, 16000, &rms);
+	cr_assert_gt(rms, 300, "silence (RMS %.0f)", rms);
+	return f;
+}
+
+/* A G.722 party (RFC 3551: an 8000 Hz clock, 160 units a 20 ms frame of
+ * 160 bytes) hears the chime, made once in G.722. */
+Test(moh, a_held_g722_party_hears_the_tone, .init = setup_tone, .fini = legs_teardown)
+{
+	struct pair p = pair_up(370, "9", G722);
+	static struct heard h;
+
+	hold_b(&p, 1, true);
+	listen_at(p.b, 500, 25, &h);
+	cr_assert_eq(h.n, 25);
+	one_stream(&h, p.ssrc, 9, (uint16_t)(p.last_seq + 1), 160);
+	cr_assert_float_eq(g722_pitch(&h, 2, 18), TONE_HZ, 10);
+	pair_end(&p);
+}
+
+/* A WAV file at 16 kHz, played to G.722 at its own rate. */
+Test(moh, a_wav_file_is_played_to_g722, .init = setup_wav, .fini = teardown_wav)
+{
+	struct pair p = pair_up(380, "9", G722);
+	static struct heard h;
+
+	hold_b(&p, 1, true);
+	listen_at(p.b, 500, 20, &h);
+	cr_assert_eq(h.n, 20);
+	one_stream(&h, p.ssrc, 9, (uint16_t)(p.last_seq + 1), 160);
+	cr_assert_float_eq(g722_pitch(&h, 2, 18), 1000, 10);
 	pair_end(&p);
 }
 
