@@ -23,6 +23,7 @@
 #include "log/log.h"
 #include "engine/engine.h"
 #include "media/media.h"
+#include "signal/route.h"
 #include "signal/signal.h"
 #include "sip/sip.h"
 #include "store/store.h"
@@ -176,52 +177,35 @@ static char *conferences_api_cb(const char *query, void *ud)
 	return sb_strbuf_steal(&b);
 }
 
-/* Copies the next segment of a path ("lobby" of "lobby/members/c-..."),
- * advancing *rest past it and its slash: 0, or -EINVAL (empty or too
- * long). */
-static int path_segment(const char **rest, char *buf, size_t size)
-{
-	size_t n = strcspn(*rest, "/");
-
-	if (n == 0 || n >= size)
-		return -EINVAL;
-	memcpy(buf, *rest, n);
-	buf[n] = '\0';
-	*rest += n + ((*rest)[n] == '/');
-	return 0;
-}
-
 /* /api/v1/conferences/{name}/members/{call}: DELETE removes the member
  * (kick); .../mute and .../unmute take POST and answer the member. */
+enum { MEMBER_KICK, MEMBER_MUTE, MEMBER_UNMUTE };
+static const struct sb_signal_route member_routes[] = {
+	[MEMBER_KICK] = {"DELETE", "{}/members/{}", {127, 31}},
+	[MEMBER_MUTE] = {"POST", "{}/members/{}/mute", {127, 31}},
+	[MEMBER_UNMUTE] = {"POST", "{}/members/{}/unmute", {127, 31}},
+};
+
 static unsigned conference_member_api_cb(const char *method, const char *rest,
 					 struct sb_signal_api_reply *ret, void *ud)
 {
-	char name[128], members[16], call[32], verb[16] = "";
-	bool mute;
+	struct sb_signal_route_params p;
+	int i = sb_signal_route_match(member_routes, SB_ARRAY_SIZE(member_routes), method, rest,
+				      &p);
 	int r;
 
-	if (path_segment(&rest, name, sizeof(name)) < 0 ||
-	    path_segment(&rest, members, sizeof(members)) < 0 || strcmp(members, "members") != 0 ||
-	    path_segment(&rest, call, sizeof(call)) < 0 ||
-	    (*rest && path_segment(&rest, verb, sizeof(verb)) < 0) || *rest ||
-	    (*verb && strcmp(verb, "mute") != 0 && strcmp(verb, "unmute") != 0)) {
+	if (i < 0) {
 		ret->error = "no such resource";
 		return 404;
 	}
-	if (!*verb) {
-		if (strcmp(method, "DELETE") != 0) {
-			ret->allow = "DELETE";
-			return 405;
-		}
-		r = sb_engine_conference_kick(ud, name, call);
-	} else {
-		if (strcmp(method, "POST") != 0) {
-			ret->allow = "POST";
-			return 405;
-		}
-		mute = strcmp(verb, "mute") == 0;
-		r = sb_engine_conference_mute(ud, name, call, mute, &ret->body);
+	if (strcmp(method, member_routes[i].method) != 0) {
+		ret->allow = member_routes[i].method;
+		return 405;
 	}
+	if (i == MEMBER_KICK)
+		r = sb_engine_conference_kick(ud, p.v[0], p.v[1]);
+	else
+		r = sb_engine_conference_mute(ud, p.v[0], p.v[1], i == MEMBER_MUTE, &ret->body);
 	if (r == -ENOENT) {
 		ret->error = "no such conference member";
 		return 404;
@@ -230,7 +214,7 @@ static unsigned conference_member_api_cb(const char *method, const char *rest,
 		ret->error = "the media plane refused";
 		return 500;
 	}
-	return *verb ? 200 : 204;
+	return i == MEMBER_KICK ? 204 : 200;
 }
 
 /* Reads one integer parameter of a query string ("offset=20&limit=50"). */

@@ -267,21 +267,53 @@ static struct sb_dc_chan *chan_of(struct sb_dc *dc, uint16_t sid)
 	return NULL;
 }
 
-/* RFC 8832 section 5.1: DATA_CHANNEL_OPEN, answered with
- * DATA_CHANNEL_ACK on the same stream. Under dc_lock. */
-static void dcep_open(struct sb_msession *s, uint16_t sid, const uint8_t *b, size_t len)
+/* RFC 8832 section 5.1: DATA_CHANNEL_OPEN (type, channel type, priority,
+ * reliability, label and protocol lengths, label, protocol). */
+static int dcep_parse(const uint8_t *b, size_t len, struct sb_dc_msg *ret)
+{
+	size_t label_len, proto_len;
+
+	if (len < 12)
+		return -EBADMSG;
+	label_len = (size_t)b[8] << 8 | b[9];
+	proto_len = (size_t)b[10] << 8 | b[11];
+	if (12 + label_len + proto_len > len)
+		return -EBADMSG;
+	ret->kind = SB_DC_MSG_OPEN;
+	ret->data = b + 12;
+	ret->len = label_len;
+	return 0;
+}
+
+int sb__dc_msg_parse(uint32_t ppid, const uint8_t *b, size_t len, struct sb_dc_msg *ret)
+{
+	if (ppid == PPID_DCEP)
+		return len > 0 && b[0] == DCEP_OPEN ? dcep_parse(b, len, ret) : -ENOMSG;
+	/* RFC 8831 section 6.6: the empty ones carry one byte, not read. */
+	if (ppid == PPID_STRING_EMPTY || ppid == PPID_BINARY_EMPTY)
+		len = 0;
+	else if (ppid != PPID_STRING && ppid != PPID_BINARY)
+		return -ENOMSG;
+	if (len > SB_CHAT_MAX)
+		return -EMSGSIZE;
+	/* Strings, and binary that is UTF-8, are chat. g_utf8_validate with
+	 * a length refuses NUL bytes: the text can be a C string. */
+	if (!g_utf8_validate((const char *)b, (gssize)len, NULL))
+		return -EILSEQ;
+	ret->kind = SB_DC_MSG_TEXT;
+	ret->data = b;
+	ret->len = len;
+	return 0;
+}
+
+/* An open (RFC 8832 section 5.1) answered with DATA_CHANNEL_ACK on the
+ * same stream. Under dc_lock. */
+static void dcep_open(struct sb_msession *s, uint16_t sid, const struct sb_dc_msg *msg)
 {
 	struct sb_dc *dc = s->dc;
 	struct sb_dc_chan *c = chan_of(dc, sid);
 	const uint8_t ack = DCEP_ACK;
-	size_t label_len, proto_len;
 
-	if (len < 12)
-		return;
-	label_len = (size_t)b[8] << 8 | b[9];
-	proto_len = (size_t)b[10] << 8 | b[11];
-	if (12 + label_len + proto_len > len)
-		return;
 	if (!c && dc->n_chans < DC_CHANS)
 		c = &dc->chans[dc->n_chans++];
 	if (!c) {
@@ -290,39 +322,37 @@ static void dcep_open(struct sb_msession *s, uint16_t sid, const uint8_t *b, siz
 		return;
 	}
 	c->sid = sid;
-	snprintf(c->label, sizeof(c->label), "%.*s", (int)label_len, (const char *)b + 12);
+	snprintf(c->label, sizeof(c->label), "%.*s", (int)msg->len, (const char *)msg->data);
 	dc_send(dc, sid, PPID_DCEP, &ack, 1);
 	sb_info("session %llu: data channel '%s' open (stream %u)", (unsigned long long)s->id,
 		c->label, sid);
 	queue_flush(s);
 }
 
-/* RFC 8831 section 6.6: a whole message. Strings, and binary that is
- * valid UTF-8, become MEDIA_CHAT. Under dc_lock. */
+/* A whole message: opens answered, chat on an open channel posted as
+ * MEDIA_CHAT. Under dc_lock. */
 static void on_message(struct sb_msession *s, uint16_t sid, uint32_t ppid, const uint8_t *b,
 		       size_t len)
 {
 	struct sb_media *m = s->w->m;
+	struct sb_dc_msg msg;
 	char *text;
+	int r = sb__dc_msg_parse(ppid, b, len, &msg);
 
-	if (ppid == PPID_DCEP) {
-		if (len > 0 && b[0] == DCEP_OPEN)
-			dcep_open(s, sid, b, len);
+	if (r == -ENOMSG || r == -EBADMSG)
+		return;
+	if (r == 0 && msg.kind == SB_DC_MSG_OPEN) {
+		dcep_open(s, sid, &msg);
 		return;
 	}
-	if (ppid == PPID_STRING_EMPTY || ppid == PPID_BINARY_EMPTY)
-		len = 0;
-	else if (ppid != PPID_STRING && ppid != PPID_BINARY)
-		return;
-	if (!chan_of(s->dc, sid) || !g_utf8_validate((const char *)b, (gssize)len, NULL)) {
+	if (r < 0 || !chan_of(s->dc, sid)) {
 		atomic_fetch_add(&m->chat_dropped, 1);
 		return;
 	}
-	/* g_utf8_validate with a length refuses NUL bytes: text is a C string. */
-	if (!(text = malloc(len + 1)))
+	if (!(text = malloc(msg.len + 1)))
 		return;
-	memcpy(text, b, len);
-	text[len] = '\0';
+	memcpy(text, msg.data, msg.len);
+	text[msg.len] = '\0';
 	atomic_fetch_add(&m->chat_in, 1);
 	sb__media_post(s, SB_EV_MEDIA_CHAT, 0, NULL, text);
 }

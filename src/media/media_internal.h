@@ -3,6 +3,7 @@
 
 #include <agent.h>
 #include <interfaces.h>
+#include <errno.h>
 #include <glib.h>
 #include <srtp2/srtp.h>
 #include <stdatomic.h>
@@ -635,6 +636,24 @@ void sb__dc_chat(struct sb_mworker *w, uint64_t id, const char *text);
 /* Closes the association (an ABORT to the peer) and frees s->dc; before
  * the DTLS endpoint goes. */
 void sb__dc_free(struct sb_msession *s);
+/* What one whole message of the peer's asks for (sb__dc_msg_parse). */
+enum sb_dc_msg_kind {
+	SB_DC_MSG_OPEN, /* DCEP DATA_CHANNEL_OPEN: data is the label */
+	SB_DC_MSG_TEXT, /* chat: data is the text, UTF-8 without NUL */
+	_SB_DC_MSG_KIND_MAX,
+	_SB_DC_MSG_KIND_INVALID = -EINVAL,
+};
+struct sb_dc_msg {
+	enum sb_dc_msg_kind kind;
+	const uint8_t *data; /* inside the message read */
+	size_t len;
+};
+/* Reads one whole message (RFC 8831 section 6.6, RFC 8832 section 5.1)
+ * with PPID ppid: 0 and *ret for an open or a text; -ENOMSG for one to
+ * ignore (another PPID, DCEP other than an open), -EBADMSG for a malformed
+ * open (ignored), -EMSGSIZE beyond SB_CHAT_MAX and -EILSEQ for a text not
+ * UTF-8 or with a NUL (both dropped and counted). Pure; any thread. */
+int sb__dc_msg_parse(uint32_t ppid, const uint8_t *b, size_t len, struct sb_dc_msg *ret);
 /* Drops m's reference on usrsctp's process state (usrsctp_finish at the
  * last); after the workers stopped. */
 void sb__dc_release(struct sb_media *m);

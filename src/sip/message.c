@@ -105,9 +105,7 @@ static bool chat_type(const sip_content_type_t *c)
 	       strcasecmp(cs, "US-ASCII") == 0;
 }
 
-/* The status a MESSAGE of the party's gets: 200, or 415 (another type),
- * 413 (beyond SB_CHAT_MAX), 400 (not UTF-8). */
-static int check(const sip_t *s, const char **ret_body, size_t *ret_len)
+int sb__sip_message_check(const sip_t *s, const char **ret_body, size_t *ret_len)
 {
 	const char *body = s->sip_payload ? s->sip_payload->pl_data : NULL;
 	size_t len = body ? s->sip_payload->pl_len : 0;
@@ -143,7 +141,7 @@ void sb__sip_message_incoming(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh,
 		nua_respond(nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS(nua), TAG_END());
 		return;
 	}
-	status = check(s, &body, &len);
+	status = sb__sip_message_check(s, &body, &len);
 	nua_respond(nh, status, sip_status_phrase(status),
 		    TAG_IF(status == 415, SIPTAG_ACCEPT_STR(CHAT_TYPE)), NUTAG_WITH_THIS(nua),
 		    TAG_END());

@@ -263,6 +263,11 @@ void sb__sip_message_response(struct sb_sip_dialog *d, int status, const sip_t *
  * NULL), answered 200 and dropped, and its handle destroyed. */
 void sb__sip_message_incoming(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh,
 			      struct sb_sip_dialog *d, const sip_t *s);
+/* The status a MESSAGE of the party's gets (RFC 3428): 200 with its body
+ * (*ret_body NULL when none, *ret_len 0) when it is text/plain in UTF-8 (or
+ * US-ASCII) of at most SB_CHAT_MAX bytes, valid UTF-8 without NUL; else 415
+ * (another type), 413 (longer), 400 (not UTF-8), the outputs untouched. */
+int sb__sip_message_check(const sip_t *s, const char **ret_body, size_t *ret_len);
 /* Forgets our MESSAGEs without telling the engine (the dialog ended). */
 void sb__sip_message_clear(struct sb_sip_dialog *d);
 

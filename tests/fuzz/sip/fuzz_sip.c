@@ -1,8 +1,9 @@
 /* Fuzz target: SIP requests from outside, as sofia-sip parses them, through
  * the gateway's own code that reads them: the INVITE checks (body type,
  * Accept), the redirect targets of a 3xx (Contacts, q values, loop
- * detection), and the direction of a new offer in a re-INVITE or UPDATE
- * (src/sdp's scan first, then sofia's SDP parser). */
+ * detection), the direction of a new offer in a re-INVITE or UPDATE
+ * (src/sdp's scan first, then sofia's SDP parser), and the checks of a
+ * MESSAGE in a dialog (type, charset, size, UTF-8: src/sip/message.c). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,19 @@ static void targets(const sip_t *s)
 	sb__sip_targets_clear(&d);
 }
 
+/* A MESSAGE accepted carries at most SB_CHAT_MAX bytes without a NUL. */
+static void message(const sip_t *s)
+{
+	const char *body = NULL;
+	size_t len = 0;
+	int status = sb__sip_message_check(s, &body, &len);
+
+	if (status != 200 && status != 400 && status != 413 && status != 415)
+		abort();
+	if (status == 200 && (len > SB_CHAT_MAX || (len && (!body || memchr(body, 0, len)))))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	msg_t *msg = msg_make(sip_default_mclass(), 0, data, (isize_t)size);
@@ -36,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s && s->sip_request) {
 		(void)sb__sip_invite_check(s);
 		targets(s);
+		message(s);
 		if (s->sip_payload && s->sip_payload->pl_data) {
 			char *offer = strndup(s->sip_payload->pl_data, s->sip_payload->pl_len);
 			int mode;
