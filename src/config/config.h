@@ -138,6 +138,7 @@ struct sb_config_trunk {
 	int64_t register_expires_s;
 	char **codecs; /* the order our offers to it follow (media plane) */
 	char *srtp;    /* off | sdes | sdes_optional: SDES in our offers to it */
+	char *dtmf;    /* rfc4733 | info | both: how digits toward it travel */
 	char *caller_id;
 	int64_t register_retry_min_s;
 	int64_t register_retry_max_s;

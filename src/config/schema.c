@@ -34,6 +34,7 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", "trac
 static const char *const log_formats[] = {"auto", "text", "json", NULL};
 static const char *const transports[] = {"udp", "tcp", "tls", NULL};
 static const char *const srtp_modes[] = {"off", "sdes", "sdes_optional", NULL};
+static const char *const dtmf_modes[] = {"rfc4733", "info", "both", NULL};
 static const char *const route_actions[] = {"trunk", "user",	   "echo", "reject",
 					    "queue", "conference", NULL};
 static const char *const queue_strategies[] = {"longest_idle", "round_robin", "ring_all", NULL};
@@ -200,6 +201,7 @@ static const struct sb_config_key trunk_keys[] = {
 	K(sb_config_trunk, register_expires_s, "register_expires", SB_CT_INT, "600", 60, 86400),
 	K(sb_config_trunk, codecs, "codecs", SB_CT_LIST, "", 0, 0),
 	KE(sb_config_trunk, srtp, "srtp", "off", srtp_modes),
+	KE(sb_config_trunk, dtmf, "dtmf", "rfc4733", dtmf_modes),
 	K(sb_config_trunk, caller_id, "caller_id", SB_CT_STR, "", 0, 0),
 	K(sb_config_trunk, register_retry_min_s, "register_retry_min", SB_CT_INT, "5", 1, 3600),
 	K(sb_config_trunk, register_retry_max_s, "register_retry_max", SB_CT_INT, "300", 1, 86400),

@@ -295,6 +295,28 @@ static void on_ws_call_hangup(struct sb_engine *eng, const struct sb_event *ev)
 			  &(struct sb_leg_arg){.status = 603, .cause = "declined", .tell = true});
 }
 
+/* Sends digits to party p in its media (RFC 4733) or, for a SIP party
+ * through a trunk that wants them so ([trunk] dtmf = info or both), as SIP
+ * INFO; both ways for "both". Phones registered to us and browsers take
+ * RFC 4733. */
+static void dtmf_out(struct sb_engine *eng, struct sb_leg *p, const char *digits, int ms)
+{
+	const struct sb_config_trunk *tr = p->kind == SB_LEG_SIP && p->trunk[0]
+						   ? sb_config_find_trunk(eng->cfg, p->trunk)
+						   : NULL;
+	const char *mode = tr && tr->dtmf ? tr->dtmf : "rfc4733";
+	int r;
+
+	if (strcmp(mode, "rfc4733") != 0 && eng->ops.sip && eng->ops.sip->info_dtmf) {
+		r = eng->ops.sip->info_dtmf(eng->ops.sip_ud, p->call->id, p->id, digits, ms);
+		if (r < 0)
+			sb_info("DTMF by INFO to leg %u not sent: %s", (unsigned)p->id,
+				strerror(-r));
+	}
+	if (strcmp(mode, "info") != 0 && eng->ops.media && eng->ops.media->dtmf)
+		eng->ops.media->dtmf(eng->ops.media_ud, p->media, digits, ms);
+}
+
 static void on_ws_call_dtmf(struct sb_engine *eng, const struct sb_event *ev)
 {
 	json_t *o = ws_params(ev);
@@ -305,9 +327,9 @@ static void on_ws_call_dtmf(struct sb_engine *eng, const struct sb_event *ev)
 	if (leg && !p)
 		reply_error(eng, ev, 3001);
 	if (p) {
-		if (eng->ops.media && eng->ops.media->dtmf)
-			eng->ops.media->dtmf(eng->ops.media_ud, p->media, jstr(o, "digits"),
-					     ms > 0 ? (int)ms : 100);
+		/* A browser party gets the digits in its media (the media
+		 * plane sends them on its session) like a SIP one. */
+		dtmf_out(eng, p, jstr(o, "digits"), ms > 0 ? (int)ms : 100);
 		reply_ok(eng, ev);
 	}
 	json_decref(o);
@@ -546,16 +568,18 @@ static void send_dtmf(struct sb_engine *eng, struct sb_leg *from, const char *di
 		sb__client_event(eng, p->session, "call.dtmf",
 				 json_pack("{s:s,s:s,s:i}", "call", p->call->wire_id, "digit",
 					   digits, "duration_ms", ms));
-	else if (eng->ops.media && eng->ops.media->dtmf)
-		eng->ops.media->dtmf(eng->ops.media_ud, p->media, digits, ms);
+	else
+		dtmf_out(eng, p, digits, ms);
 }
 
+/* The party's digit by SIP INFO: on like one in its media (arg0 its
+ * duration, 0 when the INFO gave none). */
 static void on_sip_dtmf(struct sb_engine *eng, const struct sb_event *ev)
 {
 	struct sb_leg *leg = event_leg(eng, ev);
 
 	if (leg)
-		send_dtmf(eng, leg, ev->str, 100);
+		send_dtmf(eng, leg, ev->str, ev->arg[0] > 0 ? (int)ev->arg[0] : 100);
 }
 
 /* The party's MESSAGE in the dialog (SIP answered it 200). */

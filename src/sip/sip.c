@@ -79,6 +79,7 @@ static void dialog_free(struct sb_sip_dialog *d)
 	sb__sip_reoffer_clear(d);
 	sb__sip_reinvite_clear(d);
 	sb__sip_message_clear(d);
+	sb__sip_info_clear(d);
 	sb__sip_targets_clear(d);
 	free(d->local_sdp);
 	free(d->from);
@@ -462,6 +463,18 @@ static void on_r_message(struct sb_sip *sip, const struct nua_ev *e)
 		sb__sip_message_response(e->d, e->status, e->s);
 }
 
+static void on_r_info(struct sb_sip *sip, const struct nua_ev *e)
+{
+	if (e->d)
+		sb__sip_info_response(e->d, e->status, e->phrase, e->s);
+}
+
+/* An INFO (RFC 6086): DTMF in a call's dialog (info.c). */
+static void on_i_info(struct sb_sip *sip, const struct nua_ev *e)
+{
+	sb__sip_info_incoming(sip, e->nua, e->nh, e->d, e->s);
+}
+
 /* A MESSAGE (RFC 3428): chat in a call's dialog, or outside any. */
 static void on_i_message(struct sb_sip *sip, const struct nua_ev *e)
 {
@@ -568,7 +581,8 @@ static const nua_ev_fn nua_handlers[] = {
 	[nua_r_bye] = on_r_bye,		[nua_r_update] = on_r_update,
 	[nua_i_update] = on_i_update,	[nua_r_shutdown] = on_r_shutdown,
 	[nua_i_error] = on_i_error,	[nua_i_message] = on_i_message,
-	[nua_r_message] = on_r_message,
+	[nua_r_message] = on_r_message, [nua_i_info] = on_i_info,
+	[nua_r_info] = on_r_info,
 };
 
 static void event_cb(nua_event_t event, int status, char const *phrase, nua_t *nua,
@@ -638,6 +652,9 @@ static int sip_start(void *ud, struct sb_lifecycle *lc)
 				 NUTAG_APPL_METHOD("REGISTER"), NUTAG_APPL_METHOD("UPDATE"),
 				 /* MESSAGE: we check it before answering. */
 				 NUTAG_APPL_METHOD("MESSAGE"), NUTAG_ALLOW("REGISTER"),
+				 /* INFO: DTMF bodies are checked and relayed
+				  * (info.c). */
+				 NUTAG_APPL_METHOD("INFO"), NUTAG_ALLOW("INFO"),
 				 SIPTAG_SUPPORTED_STR("timer, 100rel"),
 				 NUTAG_SESSION_TIMER((unsigned)sip->cfg->sip.session_expires_s),
 				 NUTAG_MIN_SE((unsigned)sip->cfg->sip.min_se_s),
@@ -938,6 +955,17 @@ static int op_message(void *ud, uint64_t call, uint32_t leg, uint64_t seq, const
 	return sb__sip_message_start(d, seq, text);
 }
 
+static int op_info_dtmf(void *ud, uint64_t call, uint32_t leg, const char *digits, int duration_ms)
+{
+	struct sb_sip_dialog *d = dialog_of(ud, call, leg);
+
+	if (!d || d->ended || !d->established)
+		return -ENOENT;
+	if (!digits || strnlen(digits, 33) > 32)
+		return -EINVAL;
+	return sb__sip_info_start(d, digits, duration_ms);
+}
+
 static size_t op_contacts(void *ud, const char *user, const char **ret_uris, size_t max)
 {
 	struct sb_sip *sip = ud;
@@ -967,5 +995,6 @@ const struct sb_engine_sip_ops sb_sip_engine_ops = {
 	.reanswer = op_reanswer,
 	.reinvite = op_reinvite,
 	.message = op_message,
+	.info_dtmf = op_info_dtmf,
 	.contacts = op_contacts,
 };

@@ -34,6 +34,9 @@ struct sb_config_user;
 #define SB_SIP_REOFFER_TIMEOUT_MS 5000
 /* Our MESSAGEs (message.c) waiting per dialog, the one in flight included. */
 #define SB_SIP_MSG_QUEUE 8
+/* Digits waiting to go as INFO (info.c) per dialog, the one in flight
+ * included: two full info_dtmf requests (32 digits each). */
+#define SB_SIP_INFO_QUEUE 64
 
 /* A Contact of a 3xx still to try, with its q value in thousandths. */
 struct sb_sip_target {
@@ -68,6 +71,12 @@ enum sb_sip_reinvite {
 struct sb_sip_msg {
 	uint64_t seq;
 	char *text;
+};
+
+/* A digit of ours waiting to go by INFO (info.c) and its duration. */
+struct sb_sip_info_digit {
+	char digit;
+	int ms;
 };
 
 /* A call leg: an INVITE dialog, inbound or outbound. */
@@ -127,6 +136,11 @@ struct sb_sip_dialog {
 	struct sb_sip_msg msg_q[SB_SIP_MSG_QUEUE];
 	size_t msg_head, msg_n;
 	unsigned msg_auth_tries;
+	/* Our DTMF INFOs (info.c): a ring of info_n digits from info_head,
+	 * the head in flight; challenges answered on the one in flight. */
+	struct sb_sip_info_digit info_q[SB_SIP_INFO_QUEUE];
+	size_t info_head, info_n;
+	unsigned info_auth_tries;
 };
 
 struct sb_sip_binding {
@@ -152,6 +166,7 @@ struct sb_sip {
 	const char *contacts_out[16]; /* returned by the contacts op */
 	struct sb_sip_trunks *trunks; /* trunk.c: registrations, keepalives */
 	struct sb_sip_nat *nat;	      /* nat.c: rewritten bindings, probes */
+	uint64_t info_refused;	      /* our DTMF INFOs answered >= 300 (info.c) */
 };
 
 /* check.c: 0 when an INVITE's body and Accept suit us, else the status to
@@ -270,6 +285,38 @@ void sb__sip_message_incoming(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh,
 int sb__sip_message_check(const sip_t *s, const char **ret_body, size_t *ret_len);
 /* Forgets our MESSAGEs without telling the engine (the dialog ended). */
 void sb__sip_message_clear(struct sb_sip_dialog *d);
+
+/* info.c: DTMF by SIP INFO (RFC 6086) */
+
+/* Parses the body of an INFO (len bytes, not NUL-terminated): relay true
+ * for application/dtmf-relay (lines "Signal=5" and, optionally,
+ * "Duration=160", keys in any case, blanks around '=', other keys passed
+ * over), false for application/dtmf (the digit alone). A digit is one of
+ * 0-9 * # A-D (a-d taken as A-D). Returns 0 with *ret_digit and *ret_ms
+ * (0 when no Duration was given), or -EINVAL (no digit, two of them, a bad
+ * Duration or above 60000 ms, a line that is not key=value). Pure. */
+int sb__sip_dtmf_parse(bool relay, const char *body, size_t len, char *ret_digit, int *ret_ms);
+/* Queues digits (1 or more of 0-9 * # A-D) as one INFO each on d
+ * (established, not ended; the caller checks), each with Duration ms (<=
+ * 0: 100), sent once those before them have their final response. Returns
+ * 0, -EINVAL (a bad digit, none), or -ENOBUFS when they do not fit in
+ * SB_SIP_INFO_QUEUE with those waiting (nothing queued then). */
+int sb__sip_info_start(struct sb_sip_dialog *d, const char *digits, int ms);
+/* A nua_r_info on d: a challenge answered once with the dialog's
+ * credentials; a final response ends the digit in flight (a refusal is
+ * logged and counted) and sends the next, unless the dialog ended (or the
+ * response was 481 or 408): then the rest are dropped. */
+void sb__sip_info_response(struct sb_sip_dialog *d, int status, const char *phrase, const sip_t *s);
+/* A nua_i_info: in the dialog d of a call, an application/dtmf-relay or
+ * application/dtmf body is answered 200 and posted as sip.dtmf (str the
+ * digit, arg0 the duration or 0), one that does not parse 400, another
+ * type 415 with Accept naming both; no body: 200 (a keepalive). 481 on a
+ * dialog the engine does not know or that ended, and outside any dialog (d
+ * NULL; its handle destroyed). */
+void sb__sip_info_incoming(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh,
+			   struct sb_sip_dialog *d, const sip_t *s);
+/* Forgets our digits waiting (the dialog ended). */
+void sb__sip_info_clear(struct sb_sip_dialog *d);
 
 /* registrar.c */
 void sb__sip_on_register(struct sb_sip *sip, nua_t *nua, nua_handle_t *nh, const sip_t *s);

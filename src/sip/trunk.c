@@ -401,4 +401,10 @@ void sb_sip_client_metrics_write(struct sb_sip *sip, struct sb_strbuf *out)
 		if (sb_config_user_has_account(&cfg->users[i]))
 			reg_metrics_write(out, "account", "user", cfg->users[i].name,
 					  account_reg(sip, &cfg->users[i]));
+	sb_strbuf_printf(out,
+			 "# HELP switchboard_sip_info_refused_total our DTMF INFOs answered with a "
+			 "failure\n"
+			 "# TYPE switchboard_sip_info_refused_total counter\n"
+			 "switchboard_sip_info_refused_total %llu\n",
+			 (unsigned long long)sip->info_refused);
 }

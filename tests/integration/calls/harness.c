@@ -167,6 +167,11 @@ static int reap(pid_t pid, int timeout_ms, GMainContext *ctx)
 
 void ct_gw_start(struct ct_gw *g, const char *extra)
 {
+	ct_gw_start_trunk(g, NULL, extra);
+}
+
+void ct_gw_start_trunk(struct ct_gw *g, const char *trunk_keys, const char *extra)
+{
 	char conf[4096], path[160];
 	char *argv[] = {(char *)env_dir("SB_BINARY"), "-c", g->conf, NULL};
 
@@ -190,12 +195,12 @@ void ct_gw_start(struct ct_gw *g, const char *extra)
 		 "[auth]\nalgorithms = HS256\nhs256_secret = %s\naudience = switchboard\n"
 		 "[media]\nworkers = 1\ninterfaces = 127.0.0.1\nallow_loopback = true\n"
 		 "rtp_port_min = 20000\nrtp_port_max = 29999\n"
-		 "[trunk far]\nhost = 127.0.0.1\nport = %d\noptions_interval = 0\n"
+		 "[trunk far]\nhost = 127.0.0.1\nport = %d\noptions_interval = 0\n%s"
 		 "[user bob]\npassword = bob-secret\n"
 		 "[route bob]\ndestination = bob\naction = user\ntarget = bob\n"
 		 "[route out]\ndestination = 7*\naction = trunk\ntarget = far\n%s",
 		 g->dir, g->sip_port, g->http_port, g->dir, ADMIN_TOKEN, CT_SECRET, g->trunk_port,
-		 extra ? extra : "");
+		 trunk_keys ? trunk_keys : "", extra ? extra : "");
 	write_file(g->conf, conf);
 	g->pid = spawn(g->dir, g->log, argv);
 	for (int i = 0; i < 200; i++) {

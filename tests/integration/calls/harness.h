@@ -65,6 +65,9 @@ struct ct_browser {
  * (whole sections, e.g. "[limits]\nmax_calls = 1\n"), and waits for
  * /livez. Fails the test on error. */
 void ct_gw_start(struct ct_gw *g, const char *extra);
+/* As ct_gw_start, with trunk_keys (lines, e.g. "dtmf = info\n", or NULL)
+ * added to [trunk far]. */
+void ct_gw_start_trunk(struct ct_gw *g, const char *trunk_keys, const char *extra);
 /* SIGTERM, waits, asserts a clean exit (0), removes the directory (kept
  * when SB_CALLS_KEEP is set). Accepts a gateway never started. */
 void ct_gw_stop(struct ct_gw *g);

@@ -66,6 +66,32 @@ static void dial_taken(struct ct_browser *b, const char *to)
 	json_decref(r);
 }
 
+/* DTMF with a trunk that wants it in SIP INFO ([trunk] dtmf = info): the
+ * browser's digits reach SIPp as one INFO each, in order (SIPp checks the
+ * bodies and that each waits for the previous one's 200), and SIPp's own
+ * INFO reaches the browser as call.dtmf with its duration. */
+Test(calls, dtmf_info)
+{
+	char params[96];
+	json_t *r, *ev;
+
+	ct_gw_start_trunk(&gw, "dtmf = info\n", NULL);
+	ct_sipp_uas_start(&uas, &gw, "calls/uas_info_dtmf.xml");
+	ct_browser_open(&alice, &gw, "alice", "[\"7*\"]");
+	ct_browser_dial_answered(&alice, "7000", SB_PEER_PCMU, 3000);
+	snprintf(params, sizeof(params), "{\"call\":\"%s\",\"digits\":\"123\"}", alice.call);
+	r = ct_browser_request_ok(&alice, "call.dtmf", params);
+	json_decref(r);
+	ev = ct_browser_event(&alice, "call.dtmf", 10000);
+	cr_assert(ev, "no call.dtmf");
+	cr_assert_str_eq(json_string_value(json_object_get(ev, "digit")), "9");
+	cr_assert_eq(json_integer_value(json_object_get(ev, "duration_ms")), 250);
+	json_decref(ev);
+	ct_browser_hangup(&alice, "hangup");
+	ct_sipp_expect_pass(&uas, 5000);
+	expect_cdr(&alice, "trunk", "answered", "caller_hangup");
+}
+
 /* 1. A browser calls the SIP far end (SIPp answering and echoing) and hears
  * its own audio come back; then the browser hangs up (SIPp must get the
  * BYE) or the far end does (call.ended remote_hangup). */

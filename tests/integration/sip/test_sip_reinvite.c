@@ -177,7 +177,8 @@ static void start(const char *scenario)
 	g_child_watch_add(F.sipp, sipp_exit_cb, NULL);
 	snprintf(text, sizeof(text),
 		 "[sip]\nlisten = udp:127.0.0.1:%d\ndomain = test.invalid\n"
-		 "[trunk far]\nhost = 127.0.0.1\nport = %d\noptions_interval = 0\n",
+		 "[trunk far]\nhost = 127.0.0.1\nport = %d\noptions_interval = 0\n"
+		 "username = tuser\npassword = tpass\n",
 		 sip_port, far_port);
 	cr_assert_eq(sb_config_load_string("test", text, NULL, &F.cfg, &errs), 0);
 	F.bus = sb_bus_new(&F.cfg->bus, g_main_context_default());
@@ -395,4 +396,52 @@ Test(sip_message, both_ways_and_refusals)
 	/* The refused ones never reached the engine. */
 	cr_assert_eq(count_events(SB_EV_SIP_MESSAGE), 1);
 	cr_assert_eq(message(LEG, 43, "after the end"), -ENOENT);
+}
+
+/* ---- DTMF by SIP INFO (the info_dtmf op, sip.dtmf) ---- */
+
+TestSuite(sip_info, .fini = teardown, .timeout = 60);
+
+static int info_dtmf(uint32_t leg, const char *digits)
+{
+	return sb_sip_engine_ops.info_dtmf(F.sip, CALL, leg, digits, 120);
+}
+
+Test(sip_info, dtmf_both_ways_and_refusals)
+{
+	const struct sb_event *ev;
+	int from = 0, from_dtmf = 0;
+
+	start("uas_info_dtmf.xml");
+	/* No dialog yet. */
+	cr_assert_eq(info_dtmf(LEG, "1"), -ENOENT);
+	call_answered(&from);
+	cr_assert_eq(info_dtmf(LEG + 1, "1"), -ENOENT);
+	cr_assert_eq(info_dtmf(LEG, NULL), -EINVAL);
+	cr_assert_eq(info_dtmf(LEG, ""), -EINVAL);
+	cr_assert_eq(info_dtmf(LEG, "12x"), -EINVAL);
+	cr_assert_eq(info_dtmf(LEG, "123456789012345678901234567890123"), -EINVAL);
+	/* SIPp checks each INFO: in the dialog, application/dtmf-relay,
+	 * Signal and Duration, one at a time and in order, the first again
+	 * with our credentials after its 401. */
+	cr_assert_eq(info_dtmf(LEG, "12"), 0);
+	cr_assert_eq(info_dtmf(LEG, "3"), 0);
+	/* The party's INFOs: dtmf-relay with its Duration, then
+	 * application/dtmf (no duration: 0). */
+	ev = wait_event(SB_EV_SIP_DTMF, &from_dtmf);
+	cr_assert(ev, "no sip.dtmf");
+	cr_assert_eq(ev->call, CALL);
+	cr_assert_eq(ev->leg, LEG);
+	cr_assert_str_eq(ev->str, "9");
+	cr_assert_eq(ev->arg[0], 250);
+	ev = wait_event(SB_EV_SIP_DTMF, &from_dtmf);
+	cr_assert(ev, "no second sip.dtmf");
+	cr_assert_str_eq(ev->str, "5");
+	cr_assert_eq(ev->arg[0], 0);
+	/* Its 400, 415 (with Accept) and keepalive 200 are SIPp's to check. */
+	run_for(500);
+	hang_up();
+	/* The refused ones and the keepalive never reached the engine. */
+	cr_assert_eq(count_events(SB_EV_SIP_DTMF), 2);
+	cr_assert_eq(info_dtmf(LEG, "4"), -ENOENT);
 }

@@ -132,6 +132,25 @@ Test(config, trunk_srtp)
 		     "sdes_optional");
 }
 
+/* [trunk] dtmf: rfc4733 by default, info or both, an error naming the line
+ * and key otherwise. */
+Test(config, trunk_dtmf)
+{
+	struct sb_config *cfg = NULL;
+
+	cr_assert_eq(load("[trunk a]\nhost = h\n[trunk b]\nhost = h\ndtmf = info\n"
+			  "[trunk c]\nhost = h\ndtmf = both\n",
+			  NULL, &cfg),
+		     0, "%s", errs.n ? errs.msgs[0] : "");
+	cr_assert_str_eq(cfg->trunks[0].dtmf, "rfc4733");
+	cr_assert_str_eq(cfg->trunks[1].dtmf, "info");
+	cr_assert_str_eq(cfg->trunks[2].dtmf, "both");
+	sb_config_unref(cfg);
+	expect_error("[trunk t]\nhost = h\ndtmf = inband\n",
+		     "test.conf:3: key 'dtmf' in [trunk]: 'inband' is not one of: rfc4733, info, "
+		     "both");
+}
+
 /* [route] hours and timezone: checked as the file is read, an error naming
  * the line, the key and what is wrong; accepted ones are kept as written. */
 Test(config, route_hours_and_timezone)

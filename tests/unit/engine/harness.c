@@ -107,6 +107,13 @@ static int sip_message(void *ud, uint64_t call, uint32_t leg, uint64_t seq, cons
 				"seq", (json_int_t)seq, "text", str_or_null(text)));
 }
 
+static int sip_info_dtmf(void *ud, uint64_t call, uint32_t leg, const char *digits, int ms)
+{
+	return record(ud, "sip.info_dtmf",
+		      json_pack("{s:I,s:i,s:o,s:i}", "call", (json_int_t)call, "leg", (int)leg,
+				"digits", str_or_null(digits), "duration_ms", ms));
+}
+
 static size_t sip_contacts(void *ud, const char *user, const char **ret, size_t max)
 {
 	struct harness *h = ud;
@@ -131,6 +138,7 @@ static const struct sb_engine_sip_ops fake_sip = {
 	.reanswer = sip_reanswer,
 	.reinvite = sip_reinvite,
 	.message = sip_message,
+	.info_dtmf = sip_info_dtmf,
 	.contacts = sip_contacts,
 };
 
