@@ -59,10 +59,14 @@ struct sb_signal_server *sb_signal_server_free(struct sb_signal_server *srv)
 {
 	if (!srv)
 		return NULL;
+	/* Last: nothing iterates the main context after this (see
+	 * signal_stop). CLOSED callbacks of what is left run here. */
 	if (srv->ctx)
 		lws_context_destroy(srv->ctx);
+	srv->ctx = NULL;
 	if (srv->timer)
 		g_source_remove(srv->timer);
+	g_hash_table_remove_all(srv->sessions);
 	g_hash_table_destroy(srv->conns);
 	g_hash_table_destroy(srv->sessions);
 	g_ptr_array_free(srv->keep, TRUE);
@@ -330,20 +334,24 @@ static void signal_stop(void *ud)
 		g_source_remove(srv->timer);
 		srv->timer = 0;
 	}
+	srv->draining = true;
 	if (srv->ctx) {
 		/* Tell clients we are going away (protocol.md 3.1), giving the
-		 * loop up to 200 ms to write the close frames; then destroying
-		 * the context drops what is left (CLOSED frees each). */
+		 * loop up to 200 ms to write the close frames. The context
+		 * itself is destroyed in sb_signal_server_free, once every
+		 * component stopped: libwebsockets 4.1 can leave the GSource of
+		 * a connection it closes while destroying attached to the main
+		 * context, with its functions in the glib event plugin it then
+		 * unloads, so the main context must not be iterated after the
+		 * destroy (SIP's stop iterates it: a SEGV in
+		 * g_main_context_prepare, seen under load). */
 		uint64_t until = sb_clock_mono_us() + 200000;
 
 		sb__signal_close_all(srv, 1001, "going_away");
 		lws_cancel_service(srv->ctx);
 		while (srv->n_ws > 0 && sb_clock_mono_us() < until)
 			g_main_context_iteration(g_main_loop_get_context(srv->loop), FALSE);
-		lws_context_destroy(srv->ctx);
-		srv->ctx = NULL;
 	}
-	g_hash_table_remove_all(srv->sessions);
 }
 
 static void signal_reload(void *ud, struct sb_config *cfg)
