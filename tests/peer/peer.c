@@ -126,6 +126,21 @@ static void local_sdp_build(struct sb_peer *p)
 		g_free(line);
 	}
 	g_string_append(s, "a=end-of-candidates\r\n");
+	/* An answer has as many sections as the offer: the ones we do not
+	 * take are rejected with port 0 (RFC 3264 section 6). */
+	for (int i = 0; !p->o.offer && i < p->remote.n_others; i++) {
+		char media[128];
+		const char *sp;
+
+		snprintf(media, sizeof(media), "%s", p->remote.others[i]);
+		sp = strchr(media, ' ');
+		if (!sp)
+			continue;
+		g_string_append_printf(s, "m=%.*s 0 %s\r\nc=IN IP4 0.0.0.0\r\n", (int)(sp - media),
+				       media, sp + 1);
+		if (p->remote.other_mids[i][0])
+			g_string_append_printf(s, "a=mid:%s\r\n", p->remote.other_mids[i]);
+	}
 	g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
 	g_free(ufrag);
 	g_free(pwd);
@@ -204,7 +219,7 @@ static void parse_line(struct sb_peer *p, struct sb__peer_remote *r, const char 
 static int remote_parse(struct sb_peer *p, const char *sdp, struct sb__peer_remote *r)
 {
 	char fmts[256] = "";
-	bool audio = false;
+	bool audio = false, past = false;
 
 	memset(r, 0, sizeof(*r));
 	r->pt = -1;
@@ -212,9 +227,31 @@ static int remote_parse(struct sb_peer *p, const char *sdp, struct sb__peer_remo
 		size_t len = strcspn(l, "\r\n");
 
 		if (len >= 2 && l[0] == 'm' && l[1] == '=') {
-			if (audio)
-				break; /* only the first audio section */
-			audio = strncmp(l, "m=audio ", 8) == 0;
+			past = audio;
+			if (!audio)
+				audio = strncmp(l, "m=audio ", 8) == 0;
+		}
+		if (past) {
+			/* Only the first audio section is read; the others'
+			 * "media proto format" (the port left out) and mid,
+			 * for our answer to reject them. */
+			if (l[0] == 'm' && r->n_others < 4) {
+				char m[128];
+				const char *port, *rest;
+
+				snprintf(m, sizeof(m), "%.*s", (int)len - 2, l + 2);
+				port = strchr(m, ' ');
+				rest = port ? strchr(port + 1, ' ') : NULL;
+				if (port && rest)
+					snprintf(r->others[r->n_others++], sizeof(r->others[0]),
+						 "%.*s%s", (int)(port - m), m, rest);
+			} else if (r->n_others > 0) {
+				take(l, len, "a=mid:", r->other_mids[r->n_others - 1],
+				     sizeof(r->other_mids[0]));
+			}
+			l += len;
+			l += strspn(l, "\r\n");
+			continue;
 		}
 		parse_line(p, r, l, len, fmts, sizeof(fmts));
 		l += len;

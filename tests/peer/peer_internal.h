@@ -25,6 +25,12 @@ struct sb__peer_remote {
 	char candidates[SB_PEER_MAX_CANDS][256]; /* "a=candidate:..." */
 	int n_candidates;
 	int pt; /* their payload type for our codec, -1: none */
+	/* The offer's sections after the audio one (a data channel, say),
+	 * which our answer rejects (port 0, RFC 3264 section 6): each its
+	 * "media proto format" and its mid. */
+	char others[4][128];
+	char other_mids[4][32];
+	int n_others;
 };
 
 struct sb_peer {
