@@ -3,8 +3,9 @@
 // agent, who accepts (the timer runs, audio comes in) and transfers it
 // blind to a second SIPp behind a trunk; an echo call from the dial box
 // carries chat both ways and is held and resumed; and a consultative
-// transfer to the trunk completed from the page. Only the page's controls
-// are used; the page's own fields show every result.
+// transfer to the trunk completed from the page; Away declines a second
+// page's call and Decline declines it. Only the page's controls are used;
+// the page's own fields show every result.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -89,19 +90,19 @@ after(async () => {
 });
 
 /* The agent page, signed in as AGENT with the test's secret, connected. */
-async function signIn() {
+async function signIn(user = AGENT) {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   const errors = [];
   page.setDefaultTimeout(10000);
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(`${server.base}/agent/`);
-  await page.fill('#user', AGENT);
+  await page.fill('#user', user);
   await page.click('#signin summary');
   await page.fill('#secret', SECRET);
   await page.click('#connect');
   await page.waitForSelector('#conn-state.connected', { timeout: 10000 });
-  assert.match(await page.textContent('#conn-state'), new RegExp(`connected as ${AGENT}`));
+  assert.match(await page.textContent('#conn-state'), new RegExp(`connected as ${user}`));
   return { page, errors };
 }
 
@@ -196,3 +197,32 @@ test('the agent consults a second party and completes the transfer',
     assert.deepEqual(errors, []);
     await page.context().close();
   });
+
+test('away declines incoming calls; available rings, and Decline declines', { timeout: 30000 }, async () => {
+  const agent = await signIn();
+  const bob = await signIn('bob');
+  await bob.page.uncheck('#dial-chat');
+  await agent.page.check('#away');
+  await agent.page.waitForFunction(() => document.querySelector('#presence-state').textContent === 'Away', null, { timeout: 2000 });
+  await bob.page.fill('#dial-to', AGENT);
+  await bob.page.click('#dial');
+  await agent.page.waitForFunction(() => /Declined a call from bob \(away\)/.test(document.querySelector('#last-call').textContent), null, { timeout: 10000 });
+  await bob.page.waitForFunction(() => /ended: /.test(document.querySelector('#last-call').textContent), null, { timeout: 10000 });
+  const away = await text(bob.page, '#last-call');
+  assert.match(away, /ended: failed \(sip_603_decline\)/);
+
+  await agent.page.check('#available');
+  await bob.page.click('#dial');
+  await agent.page.waitForSelector('#incoming:not([hidden])', { timeout: 10000 });
+  assert.match(await text(agent.page, '#incoming-from'), /bob/);
+  assert.match(await text(agent.page, '#announce'), /Incoming call from bob/);
+  await agent.page.click('#decline');
+  await agent.page.waitForFunction(() => /ended: rejected/.test(document.querySelector('#last-call').textContent), null, { timeout: 10000 });
+  assert.equal(await agent.page.isHidden('#incoming'), true);
+  // The caller's page cleared its last call when it dialled: this end is the decline's.
+  await bob.page.waitForFunction(() => /ended: /.test(document.querySelector('#last-call').textContent), null, { timeout: 10000 });
+  assert.match(await text(bob.page, '#last-call'), /ended: failed \(sip_603_decline\)/);
+  assert.deepEqual([...agent.errors, ...bob.errors], []);
+  await agent.page.context().close();
+  await bob.page.context().close();
+});
