@@ -23,6 +23,15 @@ let browser;
 let sipPort;
 let trunkPort;
 const sipps = new Set();
+let lastMediaPort = null;
+
+/* A SIPp media port unlike the previous one: the caller and the target run at once. */
+function mediaPort() {
+  let mp;
+  do mp = sippMediaPort(); while (mp === lastMediaPort);
+  lastMediaPort = mp;
+  return mp;
+}
 
 const watchdog = setTimeout(() => {
   console.error('e2e agent: watchdog fired');
@@ -50,12 +59,12 @@ function sipp(args, ms) {
 
 /* The transfer target: the trunk's far end answers PCMU, echoes RTP, waits for the BYE. */
 const startTarget = () => sipp(['-sf', path.resolve(HERE, '../integration/sip/uas_echo_pcmu.xml'),
-  '-p', String(trunkPort), '-mi', '127.0.0.1', '-mp', sippMediaPort(), '-rtp_echo'], 30000);
+  '-p', String(trunkPort), '-mi', '127.0.0.1', '-mp', mediaPort(), '-rtp_echo'], 30000);
 
 /* The caller: PCMU, its RTP echoed; it waits to be held and resumed (the
  * transfer), then hangs up 4 s later. */
 async function startCaller() {
-  const mp = sippMediaPort();
+  const mp = mediaPort();
   const port = String(await freePort());
   return sipp(['-sf', path.resolve(HERE, '../integration/calls/uac_transferred.xml'), '-s', AGENT,
     '-key', 'porta', mp, '-mi', '127.0.0.1', '-mp', mp, '-rtp_echo', '-p', port,
@@ -112,21 +121,22 @@ const diag = (...runs) => `${runs.map((r) => r.out.slice(-1500)).join('\n---\n')
 /* A SIP caller rings the page; the agent accepts; audio comes in. */
 async function answerCaller(page) {
   const caller = await startCaller();
-  await page.waitForSelector('#incoming:not([hidden])', { timeout: 10000 }).catch(async (err) => {
+  await page.waitForSelector('#incoming:not([hidden])', { timeout: 15000 }).catch(async (err) => {
     caller.proc.kill('SIGKILL');
     throw new Error(`no incoming call on the page (${err.message}): ${diag(await caller.done)}`);
   });
   assert.match(await text(page, '#incoming-from'), /15550001/);
   await page.click('#accept');
-  await page.waitForFunction(() => document.querySelector('#call-state').textContent === 'active', null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector('#call-state').textContent === 'active', null, { timeout: 15000 });
   assert.equal(await page.isHidden('#incoming'), true);
   await page.waitForFunction(() => Number(document.querySelector('#rx-packets').textContent) > 50 &&
-    document.querySelector('#call-timer').textContent !== '0:00', null, { timeout: 10000 });
+    document.querySelector('#call-timer').textContent !== '0:00', null, { timeout: 15000 })
+    .catch((err) => { throw new Error(`no audio in (${err.message}): ${server.log().slice(-2500)}`); });
   return caller;
 }
 
 test('a SIP caller rings the agent, who accepts and transfers it blind',
-  { skip: !haveSipp && 'sipp not installed', timeout: 40000 }, async () => {
+  { skip: !haveSipp && 'sipp not installed', timeout: 45000 }, async () => {
     const { page, errors } = await signIn();
     const target = startTarget();
     const caller = await answerCaller(page);
@@ -179,14 +189,14 @@ test('an echo call from the dial box chats, holds and resumes', { timeout: 30000
 });
 
 test('the agent consults a second party and completes the transfer',
-  { skip: !haveSipp && 'sipp not installed', timeout: 40000 }, async () => {
+  { skip: !haveSipp && 'sipp not installed', timeout: 45000 }, async () => {
     const { page, errors } = await signIn();
     const target = startTarget();
     const caller = await answerCaller(page);
     assert.equal(await page.isDisabled('#consult-complete'), true);
     await page.fill('#consult-to', '7101');
     await page.click('#consult');
-    await page.waitForFunction(() => document.querySelector('#consult-state').textContent === 'answered', null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelector('#consult-state').textContent === 'answered', null, { timeout: 15000 });
     assert.equal(await page.isDisabled('#hold'), true, 'no hold while consulting');
     assert.equal(await page.isDisabled('#consult-cancel'), false);
     await page.click('#consult-complete');
