@@ -1,36 +1,13 @@
 // Switchboard softphone demo: sign in, dial, answer, hang up, mute, hold,
 // DTMF, call log and live call quality, on the SDK in ../sdk.
 import { Phone } from '../sdk/index.js';
+import { pageToken as getToken } from '../shared/devtoken.js';
 
 const $ = (id) => document.getElementById(id);
 let phone = null;
 let call = null;
 let statsTimer = null;
 let callStart = 0;
-
-function b64url(bytes) {
-  let s = '';
-  for (const b of new Uint8Array(bytes)) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-// Development only: sign an HS256 token in the page (see the hint on the page).
-async function devToken(user, secret, audience) {
-  const enc = new TextEncoder();
-  const now = Math.floor(Date.now() / 1000);
-  const header = b64url(enc.encode(JSON.stringify({ alg: 'HS256', typ: 'JWT' })));
-  const claims = { sub: user, name: user, aud: audience, iat: now, exp: now + 3600, may_dial: ['*'] };
-  const body = b64url(enc.encode(JSON.stringify(claims)));
-  const key = await crypto.subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  const sig = await crypto.subtle.sign('HMAC', key, enc.encode(`${header}.${body}`));
-  return `${header}.${body}.${b64url(sig)}`;
-}
-
-async function getToken() {
-  const pasted = $('token').value.trim();
-  if (pasted) return pasted;
-  return devToken($('user').value.trim(), $('secret').value, $('audience').value.trim());
-}
 
 function showError(err) {
   $('error').textContent = err ? `${err.name || 'error'}: ${err.message}` : '';
