@@ -8,9 +8,8 @@
 // this test (the SIP component is another branch).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { TONE_JS, launchChromium } from './harness.mjs';
+import { TONE_JS, launchChromium, startMediaHarness } from './harness.mjs';
 
 const HARNESS = process.env.SB_MEDIA_BRIDGE_HARNESS;
 const TONE_HZ = 660;
@@ -50,29 +49,7 @@ async function listen(hz) {
   return { peakHz, peakDb, sent, received, ice: pc.iceConnectionState };
 }
 
-// Starts the harness; resolves lines of its stdout as they come.
-function startHarness(args = ['60']) {
-  const child = spawn(HARNESS, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  const waiters = [];
-  child.stdout.on('data', (d) => {
-    out += d;
-    for (const w of waiters.splice(0)) w();
-  });
-  child.stderr.on('data', (d) => { err += d; });
-  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  async function until(re, ms) {
-    const end = Date.now() + ms;
-    for (;;) {
-      const m = out.match(re);
-      if (m) return m;
-      if (Date.now() > end) throw new Error(`harness: no ${re} in time; stderr:\n${err}`);
-      await new Promise((r) => { waiters.push(r); setTimeout(r, 200); });
-    }
-  }
-  return { child, until, exited, log: () => err };
-}
+const startHarness = (args = ['60']) => startMediaHarness(HARNESS, args);
 
 test('a browser is bridged to a plain RTP leg and the tone makes the round trip',
   { skip: !HARNESS && 'SB_MEDIA_BRIDGE_HARNESS not set', timeout: 60000 }, async () => {

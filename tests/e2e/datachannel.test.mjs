@@ -13,9 +13,8 @@
 // before the channel is open waits for it.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { TONE_JS, launchChromium } from './harness.mjs';
+import { TONE_JS, launchChromium, startMediaHarness } from './harness.mjs';
 
 const HARNESS = process.env.SB_MEDIA_BRIDGE_HARNESS;
 const TONE_HZ = 660;
@@ -37,29 +36,7 @@ after(async () => {
   clearTimeout(watchdog);
 });
 
-// Starts the harness; resolves lines of its stdout as they come.
-function startHarness(args = ['60']) {
-  const child = spawn(HARNESS, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  const waiters = [];
-  child.stdout.on('data', (d) => {
-    out += d;
-    for (const w of waiters.splice(0)) w();
-  });
-  child.stderr.on('data', (d) => { err += d; });
-  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  async function until(re, ms) {
-    const end = Date.now() + ms;
-    for (;;) {
-      const m = out.match(re);
-      if (m) return m;
-      if (Date.now() > end) throw new Error(`harness: no ${re} in time; stderr:\n${err}`);
-      await new Promise((r) => { waiters.push(r); setTimeout(r, 200); });
-    }
-  }
-  return { child, until, exited, log: () => err };
-}
+const startHarness = (args = ['60']) => startMediaHarness(HARNESS, args);
 
 const RESULT = /RESULT packets=(\d+) freq=(\d+) rms=([\d.]+) chat_in=(\d+) chat_out=(\d+) chat_dropped=(\d+)/;
 

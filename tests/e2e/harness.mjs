@@ -199,3 +199,31 @@ export async function launchChromium() {
 export function readJson(p) {
   return JSON.parse(readFileSync(p, 'utf8'));
 }
+
+/**
+ * Starts the media plane's test harness (tests/integration/media/
+ * bridge_harness.c) with args; `until(re, ms)` resolves the first match of
+ * re in its stdout so far, waiting up to ms for it.
+ */
+export function startMediaHarness(binary, args) {
+  const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const waiters = [];
+  child.stdout.on('data', (d) => {
+    out += d;
+    for (const w of waiters.splice(0)) w();
+  });
+  child.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  async function until(re, ms) {
+    const end = Date.now() + ms;
+    for (;;) {
+      const m = out.match(re);
+      if (m) return m;
+      if (Date.now() > end) throw new Error(`harness: no ${re} in time; stderr:\n${err}`);
+      await new Promise((r) => { waiters.push(r); setTimeout(r, 200); });
+    }
+  }
+  return { child, until, exited, log: () => err };
+}
