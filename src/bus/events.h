@@ -43,6 +43,8 @@ enum sb_prio {
 	X(WS_CALL_DTMF, "ws.call_dtmf", HIGH, "arg0=conn arg1=request str=session text=json")      \
 	X(WS_CALL_HOLD, "ws.call_hold", HIGH, "arg0=conn arg1=request str=session text=json")      \
 	X(WS_CALL_MUTE, "ws.call_mute", HIGH, "arg0=conn arg1=request str=session text=json")      \
+	X(WS_PRESENCE_SET, "ws.presence_set", HIGH,                                                \
+	  "arg0=conn arg1=request str=session text=json")                                          \
 	X(WS_CALL_TRANSFER, "ws.call_transfer", HIGH,                                              \
 	  "arg0=conn arg1=request str=session text=json")                                          \
 	X(WS_CALL_CONSULT, "ws.call_consult", HIGH,                                                \

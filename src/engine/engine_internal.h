@@ -310,6 +310,10 @@ struct sb_session {
 	char user[SB_NAME_MAX];
 	uint64_t conn;
 	int state; /* enum sb_session_state */
+	/* presence.set away: queues do not offer callers to this session
+	 * (direct calls still ring it). New sessions are available; a resume
+	 * keeps it. */
+	bool away;
 	uint64_t detached_at;
 	/* call.ended events of calls that ended while detached (json_t *),
 	 * sent when the session resumes: signalling drops events meanwhile and
@@ -508,6 +512,10 @@ void sb__route_pick(struct sb_engine *eng, const char *user, const char *caller,
  * target but exclude's session) without starting them; returns how many. */
 int sb__callees_add(struct sb_engine *eng, struct sb_call *call, const char *action,
 		    const char *target, const char *destination, const struct sb_leg *exclude);
+/* The same for a queue offer to agent user: every device of theirs but
+ * browser sessions that are away (presence.set); returns how many. */
+int sb__callees_add_agent(struct sb_engine *eng, struct sb_call *call, const char *user,
+			  const struct sb_leg *exclude);
 /* Creates the media sessions of the call's new callee legs; each is
  * signalled when its session is ready. */
 void sb__callees_start(struct sb_engine *eng, struct sb_call *call);

@@ -621,7 +621,7 @@ static gint session_cmp(gconstpointer a, gconstpointer b)
  * fork is reproducible), without the one of leg caller (the caller, or
  * the agent transferring). */
 static GPtrArray *user_sessions(struct sb_engine *eng, const char *user,
-				const struct sb_leg *caller)
+				const struct sb_leg *caller, bool skip_away)
 {
 	GPtrArray *out = g_ptr_array_new();
 	GHashTableIter it;
@@ -632,6 +632,7 @@ static GPtrArray *user_sessions(struct sb_engine *eng, const char *user,
 		struct sb_session *s = v;
 
 		if (s->state == SB_SESSION_ATTACHED && strcmp(s->user, user) == 0 &&
+		    !(skip_away && s->away) &&
 		    !(caller->kind == SB_LEG_CLIENT && strcmp(caller->session, s->id) == 0))
 			g_ptr_array_add(out, s);
 	}
@@ -639,11 +640,12 @@ static GPtrArray *user_sessions(struct sb_engine *eng, const char *user,
 	return out;
 }
 
-/* Forks to every device of user: browsers first, then registered phones. */
+/* Forks to every device of user: browsers first (skip_away: but those
+ * away), then registered phones. */
 static int place_user(struct sb_engine *eng, struct sb_call *call, const char *user,
-		      const struct sb_leg *exclude)
+		      const struct sb_leg *exclude, bool skip_away)
 {
-	GPtrArray *sessions = user_sessions(eng, user, exclude);
+	GPtrArray *sessions = user_sessions(eng, user, exclude, skip_away);
 	const char *uris[MAX_CONTACTS];
 	size_t n = 0;
 	int placed = 0;
@@ -844,11 +846,17 @@ int sb__callees_add(struct sb_engine *eng, struct sb_call *call, const char *act
 	struct sb_leg *leg;
 
 	if (strcmp(action, "user") == 0)
-		return place_user(eng, call, target, exclude);
+		return place_user(eng, call, target, exclude, false);
 	if (strcmp(action, "trunk") != 0 || !(leg = add_callee(eng, call, SB_LEG_SIP, destination)))
 		return 0;
 	sb__set_str(leg->trunk, sizeof(leg->trunk), target);
 	return 1;
+}
+
+int sb__callees_add_agent(struct sb_engine *eng, struct sb_call *call, const char *user,
+			  const struct sb_leg *exclude)
+{
+	return place_user(eng, call, user, exclude, true);
 }
 
 static void place(struct sb_engine *eng, struct sb_call *call)

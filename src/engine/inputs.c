@@ -411,6 +411,29 @@ static void on_ws_call_mute(struct sb_engine *eng, const struct sb_event *ev)
 		reply_ok(eng, ev);
 }
 
+/* presence.set: the browser session is available to queues or away from
+ * them (queue.c); direct calls are not affected. Becoming available may
+ * let a waiting caller be offered to it at once. */
+static void on_ws_presence_set(struct sb_engine *eng, const struct sb_event *ev)
+{
+	struct sb_session *s = sb__session_find(eng, ev->str);
+	json_t *o = ws_params(ev);
+	const char *state = jstr(o, "state");
+	bool away = strcmp(state, "away") == 0;
+
+	if (!s || (!away && strcmp(state, "available") != 0)) {
+		json_decref(o);
+		return reply_error(eng, ev, s ? 5000 : 3000);
+	}
+	json_decref(o);
+	if (s->away != away)
+		sb_info("session %s is %s", s->id, away ? "away" : "available");
+	s->away = away;
+	reply_ok(eng, ev);
+	if (!away)
+		sb__queue_dispatch(eng);
+}
+
 static void on_ws_ice_candidate(struct sb_engine *eng, const struct sb_event *ev)
 {
 	json_t *o = ws_params(ev);
@@ -815,6 +838,7 @@ static const input_fn inputs[_SB_EV_MAX] = {
 	[SB_EV_WS_CALL_DTMF] = on_ws_call_dtmf,
 	[SB_EV_WS_CALL_HOLD] = on_ws_call_hold,
 	[SB_EV_WS_CALL_MUTE] = on_ws_call_mute,
+	[SB_EV_WS_PRESENCE_SET] = on_ws_presence_set,
 	[SB_EV_WS_CALL_TRANSFER] = on_ws_call_transfer,
 	[SB_EV_WS_CALL_CONSULT] = on_ws_call_consult,
 	[SB_EV_WS_CALL_CONSULT_END] = on_ws_call_consult_end,

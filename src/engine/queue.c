@@ -178,10 +178,13 @@ static bool user_busy(struct sb_engine *eng, const char *user)
 	return false;
 }
 
-/* A browser session of user attached, or a phone of theirs registered. */
-static bool user_connected(struct sb_engine *eng, const char *user)
+/* Whether user has a device a queue may ring: a browser session attached
+ * and not away, or a phone of theirs registered. *ret_attached: whether a
+ * session of theirs is attached at all (away or not). */
+static bool user_reachable(struct sb_engine *eng, const char *user, bool *ret_attached)
 {
 	const char *uris[MAX_CONTACTS];
+	bool attached = false;
 	GHashTableIter it;
 	gpointer v;
 
@@ -189,27 +192,46 @@ static bool user_connected(struct sb_engine *eng, const char *user)
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		const struct sb_session *s = v;
 
-		if (s->state == SB_SESSION_ATTACHED && strcmp(s->user, user) == 0)
+		if (s->state != SB_SESSION_ATTACHED || strcmp(s->user, user) != 0)
+			continue;
+		attached = true;
+		if (!s->away) {
+			*ret_attached = true;
 			return true;
+		}
 	}
+	*ret_attached = attached;
 	return eng->ops.sip && eng->ops.sip->contacts &&
 	       eng->ops.sip->contacts(eng->ops.sip_ud, user, uris, MAX_CONTACTS) > 0;
 }
 
-enum agent_state { AGENT_AVAILABLE, AGENT_RINGING, AGENT_BUSY, AGENT_WRAPUP, AGENT_OFFLINE };
+enum agent_state {
+	AGENT_AVAILABLE,
+	AGENT_RINGING,
+	AGENT_BUSY,
+	AGENT_WRAPUP,
+	AGENT_AWAY,
+	AGENT_OFFLINE
+};
 
-static const char *const agent_state_names[] = {"available", "ringing", "busy", "wrapup",
-						"offline"};
+static const char *const agent_state_names[] = {"available", "ringing", "busy",
+						"wrapup",    "away",	"offline"};
 
+/* Away: connected, but every browser session of theirs is away (presence.set)
+ * and no phone of theirs is registered. */
 static enum agent_state agent_state(struct sb_engine *eng, struct sb_agent *a, uint64_t now)
 {
+	bool attached;
+
 	if (a->offer_call)
 		return AGENT_RINGING;
 	if (user_busy(eng, a->user))
 		return AGENT_BUSY;
 	if (now < a->wrapup_until_us)
 		return AGENT_WRAPUP;
-	return user_connected(eng, a->user) ? AGENT_AVAILABLE : AGENT_OFFLINE;
+	if (user_reachable(eng, a->user, &attached))
+		return AGENT_AVAILABLE;
+	return attached ? AGENT_AWAY : AGENT_OFFLINE;
 }
 
 static bool available(struct sb_engine *eng, const char *user, uint64_t now)
@@ -266,8 +288,7 @@ static bool offer(struct sb_engine *eng, struct sb_call *call, struct sb_agent *
 	unsigned first = call->n_legs;
 
 	for (size_t i = 0; i < n; i++) {
-		if (sb__callees_add(eng, call, "user", agents[i]->user, call->destination, caller) >
-		    0)
+		if (sb__callees_add_agent(eng, call, agents[i]->user, caller) > 0)
 			agents[i]->offer_call = call->id;
 	}
 	if (call->n_legs == first) {

@@ -20,8 +20,11 @@ struct field {
 	const char *name;
 	enum field_kind kind;
 	unsigned flags;
-	int64_t min, max; /* characters for strings, value for integers */
+	int64_t min, max;	   /* characters for strings, value for integers */
+	const char *const *one_of; /* strings: the allowed values, NULL-ended */
 };
+
+static const char *const presence_states[] = {"available", "away", NULL};
 
 #define FIELDS_MAX 5
 #define SDP_MAX	   (1 << 24)
@@ -73,6 +76,8 @@ static const struct method_desc methods[_SB_SIGNAL_M_MAX] = {
 	[SB_SIGNAL_M_CALL_MUTE] = {"call.mute",
 				   {{"call", F_STR, FF_REQUIRED | FF_CALL, 18, 18},
 				    {"mute", F_BOOL, FF_REQUIRED, 0, 0}}},
+	[SB_SIGNAL_M_PRESENCE_SET] = {"presence.set",
+				      {{"state", F_STR, FF_REQUIRED, 1, 16, presence_states}}},
 };
 
 struct err_desc {
@@ -287,6 +292,12 @@ static int check_string(const struct field *f, json_t *v, struct sb_signal_error
 		return fail(err, SB_SIGNAL_E_INVALID_PARAMS, f->name, "not a call id");
 	if ((f->flags & FF_DIGITS) && !is_digits(s, len))
 		return fail(err, SB_SIGNAL_E_INVALID_PARAMS, f->name, "only 0-9 * # A-D allowed");
+	if (f->one_of) {
+		for (const char *const *o = f->one_of; *o; o++)
+			if (strcmp(*o, s) == 0)
+				return 0;
+		return fail(err, SB_SIGNAL_E_INVALID_PARAMS, f->name, "not an allowed value");
+	}
 	return 0;
 }
 

@@ -276,9 +276,11 @@ static const enum sb_event_type call_events[_SB_SIGNAL_M_MAX] = {
 	[SB_SIGNAL_M_CALL_CONSULT] = SB_EV_WS_CALL_CONSULT,
 	[SB_SIGNAL_M_CALL_CONSULT_END] = SB_EV_WS_CALL_CONSULT_END,
 	[SB_SIGNAL_M_CALL_MUTE] = SB_EV_WS_CALL_MUTE,
+	[SB_SIGNAL_M_PRESENCE_SET] = SB_EV_WS_PRESENCE_SET,
 };
 
-/* Call methods go to the engine as bus events; its WS_REPLY answers them. */
+/* Call methods and presence.set go to the engine as bus events; its
+ * WS_REPLY answers them. */
 static void do_call(struct sb__conn *c, struct sb_signal_request *req)
 {
 	struct sb_signal_server *srv = c->srv;

@@ -1,5 +1,6 @@
 // Switchboard agent desktop: a contact-center agent's page on the SDK in
-// ../sdk. Sign in and register, presence (Away declines incoming calls),
+// ../sdk. Sign in and register, presence (Away: queues skip this page, it
+// declines direct calls),
 // incoming call with ring, one call at a time with mute, hold, DTMF, blind
 // and consultative transfer, in-call chat, conference members, dial box.
 // Every control is drawn by render() from the SDK's state: a button whose
@@ -249,16 +250,29 @@ $('connect').onclick = () => act('connect', async () => {
   phone.on('reconnecting', render);
   phone.on('disconnected', ({ error }) => { if (error) showError(error); render(); });
   phone.on('incoming', onIncoming);
+  // A new session starts available on the server; a resumed one kept it.
+  phone.on('connected', ({ resumed }) => {
+    if (!resumed && ui.presence === 'away') sendPresence().catch(showError);
+  });
   await phone.register();
 });
 
 $('disconnect').onclick = () => act('disconnect', () => ui.phone.disconnect());
+
+// The server is told too (phone.setPresence): its queues do not offer
+// callers to this page while it is away. Direct calls still come and the
+// page declines them (onIncoming).
+function sendPresence() {
+  if (!ui.phone || ui.phone.state !== 'connected') return Promise.resolve();
+  return ui.phone.setPresence(ui.presence);
+}
 
 document.querySelectorAll('input[name=presence]').forEach((r) => {
   r.onchange = () => {
     ui.presence = r.value;
     announce(ui.presence === 'away' ? 'Away: incoming calls are declined' : 'Available for calls');
     render();
+    act('presence', sendPresence);
   };
 });
 

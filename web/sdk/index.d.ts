@@ -201,11 +201,17 @@ export declare class Phone extends Emitter<PhoneEvents> {
   disconnect(): Promise<void>;
   updateToken(token: string): void;
   ping(): Promise<{ timeMs: number; rttMs: number }>;
+  /**
+   * Whether this device takes queue calls (`presence.set`): queues skip a
+   * device that is away; direct calls still ring it. Kept across a resume.
+   */
+  setPresence(state: PresenceState): Promise<void>;
   request<T = any>(method: string, params?: object, options?: RequestOptions): Promise<T>;
   call(destination: string, options?: CallOptions): Call;
   destroy(): void;
 }
 
+export type PresenceState = 'available' | 'away';
 export type CallState = 'dialing' | 'ringing' | 'incoming' | 'answering' | 'active' | 'ended';
 export type CallEndReason =
   | 'hangup'

@@ -105,6 +105,18 @@ export class Phone extends Emitter {
   }
 
   /**
+   * Tells the server whether this device takes queue calls (`presence.set`,
+   * docs/protocol.md section 4.3): `'available'` or `'away'`. Queues do not
+   * offer callers to a device that is away; direct calls still ring it.
+   * Kept across a resume of the session, not across a new one.
+   * @param {'available'|'away'} state
+   * @returns {Promise<void>}
+   */
+  setPresence(state) {
+    return this._conn.request('presence.set', { state }).then(() => undefined);
+  }
+
+  /**
    * Sends a raw protocol request (docs/protocol.md section 4).
    * @param {string} method
    * @param {object} [params]

@@ -8,6 +8,9 @@ async function main() {
   try {
     const info = await phone.connect();
     console.log(info.identity.user, info.session);
+    await phone.setPresence('away');
+    // @ts-expect-error: presence is 'available' or 'away'
+    void phone.setPresence('busy');
     const c = phone.call('bob', { video: false });
     c.on('ringing', ({ status }) => status + 1);
     c.on('resumed', ({ state, iceRestart }) => console.log(state.length, iceRestart === true));

@@ -605,6 +605,18 @@ Test(metrics, queues)
 	cr_assert_str_eq(json_string_value(json_object_get(o, "user")), "bob");
 	cr_assert_str_eq(json_string_value(json_object_get(o, "state")), "offline");
 	json_decref(q);
+	/* Bob connected but away (presence.set): "away", and not offered the
+	 * waiting caller. */
+	harness_connect(h, 2, "s2", "bob");
+	harness_ws(h, SB_EV_WS_PRESENCE_SET, 2, 8, "s2", json_pack("{s:s}", "state", "away"));
+	harness_settle(h);
+	text = sb_engine_queues_json(h->eng);
+	q = json_loads(text, 0, NULL);
+	free(text);
+	o = json_array_get(json_object_get(json_array_get(q, 0), "agents"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(o, "state")), "away");
+	cr_assert_eq(json_array_size(json_object_get(json_array_get(q, 0), "waiting")), 1);
+	json_decref(q);
 	/* Draining ends the waiting call. */
 	sb_engine_drain(h->eng);
 	harness_settle(h);

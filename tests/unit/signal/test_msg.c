@@ -141,6 +141,36 @@ Test(msg, params_errors)
 	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"call.ice\",\"params\":{\"call\":"
 	       "\"c-0123456789abcdef\",\"candidate\":\"x\",\"sdp_mline_index\":16}}",
 	       SB_SIGNAL_E_INVALID_PARAMS, "1", "sdp_mline_index");
+	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"presence.set\","
+	       "\"params\":{\"state\":\"busy\"}}",
+	       SB_SIGNAL_E_INVALID_PARAMS, "1", "params.state: not an allowed value");
+	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"presence.set\","
+	       "\"params\":{\"state\":true}}",
+	       SB_SIGNAL_E_INVALID_PARAMS, "1", "expected string");
+	expect("{\"type\":\"request\",\"id\":\"1\",\"method\":\"presence.set\","
+	       "\"params\":{}}",
+	       SB_SIGNAL_E_INVALID_PARAMS, "1", "params.state: missing");
+}
+
+/* presence.set: an agent's browser session available to queues or away. */
+Test(msg, decodes_presence_set)
+{
+	struct sb_signal_request req;
+	struct sb_signal_error err;
+
+	cr_assert_eq(decode("{\"type\":\"request\",\"id\":\"3\",\"method\":\"presence.set\","
+			    "\"params\":{\"state\":\"away\"}}",
+			    &req, &err),
+		     0, "%s", err.message);
+	cr_assert_eq(req.method, SB_SIGNAL_M_PRESENCE_SET);
+	cr_assert_str_eq(json_string_value(json_object_get(req.params, "state")), "away");
+	sb_signal_request_clear(&req);
+	cr_assert_eq(decode("{\"type\":\"request\",\"id\":\"4\",\"method\":\"presence.set\","
+			    "\"params\":{\"state\":\"available\"}}",
+			    &req, &err),
+		     0, "%s", err.message);
+	sb_signal_request_clear(&req);
+	cr_assert_eq(sb_signal_method_from_name("presence.set"), SB_SIGNAL_M_PRESENCE_SET);
 }
 
 Test(msg, unsafe_text)
