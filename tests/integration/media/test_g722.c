@@ -19,6 +19,7 @@
 
 #include "legs.h"
 #include "media/transcode.h"
+#include "../../support/tone.h"
 
 TestSuite(g722, .init = legs_setup, .fini = legs_teardown, .timeout = 30);
 
@@ -48,30 +49,6 @@ static void send_pkt(int fd, int port, uint8_t pt, uint16_t seq, uint32_t ts, ui
 static int16_t tone(double hz, int rate, size_t i)
 {
 	return (int16_t)lrint(10000 * sin(2 * M_PI * hz * (double)i / rate));
-}
-
-/* The strongest frequency (100..3000 Hz, 5 Hz steps) of n samples at rate
- * (Goertzel). */
-static int peak_hz(const int16_t *x, size_t n, int rate)
-{
-	double best = -1;
-	int hz = 0;
-
-	for (int f = 100; f <= 3000; f += 5) {
-		double c = 2 * cos(2 * M_PI * f / rate), s1 = 0, s2 = 0, p;
-
-		for (size_t i = 0; i < n; i++) {
-			double s0 = x[i] + c * s1 - s2;
-			s2 = s1;
-			s1 = s0;
-		}
-		p = s1 * s1 + s2 * s2 - c * s1 * s2;
-		if (p > best) {
-			best = p;
-			hz = f;
-		}
-	}
-	return hz;
 }
 
 /* A G.722-only offer from a phone at port: answered with G.722 on payload
@@ -201,10 +178,10 @@ static void bridge_and_listen(struct far *f, const char *far_fmt, const char *fa
 	cr_assert_gt(packets_a, 40, "the G.722 phone got %d packets", packets_a);
 	cr_assert_gt(packets_b, 40, "the far side got %d packets", packets_b);
 	/* the second half, past codec and resampler start-up */
-	cr_assert_eq(peak_hz(heard_b + nb / 2, nb / 2, f->rate), G722_HZ, "far hears %d Hz",
-		     peak_hz(heard_b + nb / 2, nb / 2, f->rate));
-	cr_assert_eq(peak_hz(heard_a + na / 2, na / 2, 16000), FAR_HZ, "G.722 hears %d Hz",
-		     peak_hz(heard_a + na / 2, na / 2, 16000));
+	cr_assert_eq(sbt_peak_hz(heard_b + nb / 2, nb / 2, f->rate), G722_HZ, "far hears %d Hz",
+		     sbt_peak_hz(heard_b + nb / 2, nb / 2, f->rate));
+	cr_assert_eq(sbt_peak_hz(heard_a + na / 2, na / 2, 16000), FAR_HZ, "G.722 hears %d Hz",
+		     sbt_peak_hz(heard_a + na / 2, na / 2, 16000));
 	sb_media_engine_ops.destroy(media, 11);
 	sb_media_engine_ops.destroy(media, 12);
 	g722_encode_free(enc);

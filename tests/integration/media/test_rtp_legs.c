@@ -18,6 +18,7 @@
 
 #include "legs.h"
 #include "media/transcode.h"
+#include "../../support/tone.h"
 
 TestSuite(rtp_legs, .init = legs_setup, .fini = legs_teardown, .timeout = 30);
 
@@ -170,29 +171,6 @@ Test(rtp_legs, refuses_an_offer_without_a_common_codec)
 	g_free(offer);
 }
 
-/* The strongest frequency (100..3000 Hz, 5 Hz steps) of n samples at rate. */
-static int peak_hz(const int16_t *x, size_t n, int rate)
-{
-	double best = -1;
-	int hz = 0;
-
-	for (int f = 100; f <= 3000; f += 5) {
-		double c = 2 * cos(2 * M_PI * f / rate), s1 = 0, s2 = 0, p;
-
-		for (size_t i = 0; i < n; i++) {
-			double s0 = x[i] + c * s1 - s2;
-			s2 = s1;
-			s1 = s0;
-		}
-		p = s1 * s1 + s2 * s2 - c * s1 * s2;
-		if (p > best) {
-			best = p;
-			hz = f;
-		}
-	}
-	return hz;
-}
-
 /* A browser-like leg on Opus bridged to a SIP-like leg that only has PCMU:
  * the relay transcodes both ways; each side decodes what it receives and
  * finds the other side's tone. */
@@ -290,10 +268,10 @@ Test(rtp_legs, transcodes_between_opus_and_pcmu)
 	cr_assert_gt(packets_b, 40, "B got %d packets", packets_b);
 	cr_assert_gt(packets_a, 40, "A got %d packets", packets_a);
 	/* the second half, past codec and resampler start-up */
-	cr_assert_eq(peak_hz(heard_b + nb / 2, nb / 2, 8000) / 10, 66, "B hears %d Hz",
-		     peak_hz(heard_b + nb / 2, nb / 2, 8000));
-	cr_assert_eq(peak_hz(heard_a + na / 2, na / 2, 48000) / 10, 44, "A hears %d Hz",
-		     peak_hz(heard_a + na / 2, na / 2, 48000));
+	cr_assert_eq(sbt_peak_hz(heard_b + nb / 2, nb / 2, 8000) / 10, 66, "B hears %d Hz",
+		     sbt_peak_hz(heard_b + nb / 2, nb / 2, 8000));
+	cr_assert_eq(sbt_peak_hz(heard_a + na / 2, na / 2, 48000) / 10, 44, "A hears %d Hz",
+		     sbt_peak_hz(heard_a + na / 2, na / 2, 48000));
 	sb_media_engine_ops.destroy(media, 11);
 	sb_media_engine_ops.destroy(media, 12);
 	opus_encoder_destroy(enc);

@@ -14,6 +14,7 @@
 #include <spandsp/g722.h>
 
 #include "media/transcode.h"
+#include "../../support/tone.h"
 
 #define PACKETS 50 /* 1 s of 20 ms packets */
 #define AMP	8000.0
@@ -22,30 +23,6 @@
 static int16_t tone(int rate, size_t i)
 {
 	return (int16_t)lrint(AMP * sin(2 * M_PI * TONE_HZ * (double)i / rate));
-}
-
-/* The strongest frequency (100..3000 Hz, 5 Hz steps) of n samples at rate
- * (Goertzel). */
-static int peak_hz(const int16_t *x, size_t n, int rate)
-{
-	double best = -1;
-	int hz = 0;
-
-	for (int f = 100; f <= 3000; f += 5) {
-		double c = 2 * cos(2 * M_PI * f / rate), s1 = 0, s2 = 0, p;
-
-		for (size_t i = 0; i < n; i++) {
-			double s0 = x[i] + c * s1 - s2;
-			s2 = s1;
-			s1 = s0;
-		}
-		p = s1 * s1 + s2 * s2 - c * s1 * s2;
-		if (p > best) {
-			best = p;
-			hz = f;
-		}
-	}
-	return hz;
 }
 
 static double rms(const int16_t *x, size_t n)
@@ -64,8 +41,8 @@ static void expect_tone(const int16_t *pcm, size_t n, int rate, const char *what
 	double want = AMP / sqrt(2), got = rms(pcm + n / 2, n / 2);
 
 	cr_assert_gt(n, (size_t)rate / 2, "%s: %zu samples", what, n);
-	cr_expect_eq(peak_hz(pcm + n / 2, n / 2, rate), TONE_HZ, "%s: %d Hz", what,
-		     peak_hz(pcm + n / 2, n / 2, rate));
+	cr_expect_eq(sbt_peak_hz(pcm + n / 2, n / 2, rate), TONE_HZ, "%s: %d Hz", what,
+		     sbt_peak_hz(pcm + n / 2, n / 2, rate));
 	cr_expect(fabs(20 * log10(got / want)) < 1.5, "%s: rms %.0f, sent %.0f", what, got, want);
 }
 
