@@ -18,6 +18,7 @@
 
 #include "legs.h"
 #include "media/transcode.h"
+#include "../../support/tone.h"
 
 #define PCMU "a=rtpmap:0 PCMU/8000\r\n"
 #define OPUS "a=rtpmap:111 opus/48000/2\r\n"
@@ -186,30 +187,16 @@ static void listen_1s(int fd, struct heard *h)
 	}
 }
 
-/* The frequency (200-2000 Hz, 5 Hz steps) with the most energy in pcm
+/* The frequency (100-3000 Hz, 5 Hz steps) with the most energy in pcm
  * (Goertzel), and the signal's RMS. */
 static double strongest(const int16_t *pcm, int n, int rate, double *rms)
 {
-	double best = 0, best_p = -1, e = 0;
+	double e = 0;
 
 	for (int i = 0; i < n; i++)
 		e += (double)pcm[i] * pcm[i];
 	*rms = sqrt(e / n);
-	for (double f = 200; f <= 2000; f += 5) {
-		double c = 2 * cos(2 * M_PI * f / rate), s1 = 0, s2 = 0, p;
-
-		for (int i = 0; i < n; i++) {
-			double s0 = pcm[i] + c * s1 - s2;
-			s2 = s1;
-			s1 = s0;
-		}
-		p = s1 * s1 + s2 * s2 - c * s1 * s2;
-		if (p > best_p) {
-			best_p = p;
-			best = f;
-		}
-	}
-	return best;
+	return sbt_peak_hz(pcm, (size_t)n, rate);
 }
 
 /* The PCMU payloads of packets from..from+k decoded: their strongest
